@@ -1,0 +1,3 @@
+from mycpaas.cli import main
+
+raise SystemExit(main())

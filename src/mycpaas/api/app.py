@@ -1,0 +1,169 @@
+"""The API as an ASGI application: route table, authentication, error rendering, lifespan.
+
+Every route is served under both `/2010-04-01/...` (Twilio, and the SignalWire SDKs' default) and
+`/api/laml/2010-04-01/...` (SignalWire's documented prefix); URIs in responses follow the request's prefix.
+Authentication runs before routing, so an unauthenticated caller learns nothing about what exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mycpaas.api.credentials import parse_basic
+from mycpaas.api.errors import error_response, internal_error
+from mycpaas.api.http import ApiRequest, JsonResponse, MultiDict, Scope
+from mycpaas.api.router import Route, match, route
+from mycpaas.api.routes import accounts, keys, messages, numbers
+from mycpaas.domain.sids import Prefix, is_sid
+from mycpaas.errors import ApiError, ErrorCode, InvalidRequest, NotFound
+from mycpaas.services.auth import Authenticator
+from mycpaas.services.auth import Scope as AuthScope
+from mycpaas.services.platform import Platform
+
+log = logging.getLogger("mycpaas.api")
+
+LAML_PREFIX = "/api/laml"
+MAX_BODY_BYTES = 1 << 20
+ADMIN = AuthScope.ACCOUNT_ADMIN
+_ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
+
+ROUTES: list[Route] = [
+    route("/2010-04-01/Accounts", {"GET": accounts.list_, "POST": accounts.create}, ADMIN),
+    route(_ACCOUNT, {"GET": accounts.fetch, "POST": accounts.update}, ADMIN),
+    route(f"{_ACCOUNT}/Messages", {"GET": messages.list_, "POST": messages.create}),
+    route(f"{_ACCOUNT}/Messages/{{message_sid}}/Media", {"GET": messages.list_media}),
+    route(
+        f"{_ACCOUNT}/Messages/{{sid}}",
+        {"GET": messages.fetch, "POST": messages.update, "DELETE": messages.delete},
+    ),
+    route(f"{_ACCOUNT}/IncomingPhoneNumbers", {"GET": numbers.list_, "POST": numbers.create}),
+    route(
+        f"{_ACCOUNT}/IncomingPhoneNumbers/{{sid}}",
+        {"GET": numbers.fetch, "POST": numbers.update, "DELETE": numbers.delete},
+    ),
+    route(f"{_ACCOUNT}/Keys", {"GET": keys.list_, "POST": keys.create}, ADMIN),
+    route(f"{_ACCOUNT}/Keys/{{sid}}", {"GET": keys.fetch, "POST": keys.update, "DELETE": keys.delete}, ADMIN),
+    route(
+        "/v1/AuthTokens/Secondary",
+        {"POST": accounts.create_secondary, "DELETE": accounts.delete_secondary},
+        ADMIN,
+    ),
+    route("/v1/AuthTokens/Promote", {"POST": accounts.promote}, ADMIN),
+]
+
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"Authorization, Content-Type"),
+]
+
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+
+
+def is_api_path(path: str) -> bool:
+    if path.startswith(LAML_PREFIX + "/"):
+        path = path[len(LAML_PREFIX) :]
+    return path.startswith(("/2010-04-01", "/v1/"))
+
+
+class ApiApp:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.authenticator = Authenticator(platform)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        request_id = "RQ" + secrets.token_hex(16)
+        try:
+            request = await self._read(scope, receive)
+            response = await self._handle(request)
+        except ApiError as error:
+            response = error_response(error)
+        except Exception:
+            log.exception("unhandled error", extra={"action": "api_unhandled", "request_id": request_id})
+            response = internal_error()
+        body = response.encode()
+        headers = [
+            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"twilio-request-id", request_id.encode()),
+            *_CORS,
+            *((k.lower().encode(), v.encode()) for k, v in response.headers.items()),
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _read(self, scope: Scope, receive: Any) -> ApiRequest:
+        path: str = scope["path"]
+        prefix = ""
+        if path.startswith(LAML_PREFIX + "/"):
+            prefix, path = LAML_PREFIX, path[len(LAML_PREFIX) :]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        body = bytearray()
+        more = True
+        while more:
+            event = await receive()
+            body += event.get("body", b"")
+            more = event.get("more_body", False)
+            if len(body) > MAX_BODY_BYTES:
+                raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The request body is larger than 1 MB")
+        client = scope.get("client") or ("unknown", 0)
+        return ApiRequest(
+            method=scope["method"],
+            path=path,
+            prefix=prefix,
+            query=MultiDict.parse(scope.get("query_string", b"").decode("latin-1")),
+            form=_parse_form(headers.get("content-type", ""), bytes(body)),
+            headers=headers,
+            client=str(client[0]),
+        )
+
+    async def _handle(self, request: ApiRequest) -> JsonResponse:
+        if request.method == "OPTIONS":
+            return JsonResponse(204)
+        found = match(ROUTES, request.path)
+        params = found[1] if found else {}
+        path_account = params.get("account_sid")
+        if path_account is not None and not is_sid(path_account, Prefix.ACCOUNT):
+            path_account = None
+            found = None
+        username, password = parse_basic(request.headers.get("authorization"))
+        scope = found[0].scope if found else AuthScope.RESOURCES
+        principal = await self.authenticator.authenticate(
+            username, password, path_account, request.client, scope
+        )
+        if found is None:
+            raise NotFound(request.full_path)
+        handler = found[0].methods.get(request.method)
+        if handler is None:
+            raise InvalidRequest(ErrorCode.METHOD_NOT_ALLOWED)
+        request.params = params
+        return await handler(self.platform, request, principal)
+
+
+def _parse_form(content_type: str, body: bytes) -> MultiDict:
+    if not body:
+        return MultiDict([])
+    kind = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The request body is not valid UTF-8") from None
+    if kind == "application/json":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body is not valid") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body must be an object")
+        items: list[tuple[str, str]] = []
+        for key, value in data.items():
+            values = value if isinstance(value, list) else [value]
+            items += [(str(key), "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for v in values]
+        return MultiDict(items)
+    if kind in ("", "application/x-www-form-urlencoded", "text/plain"):
+        return MultiDict.parse(text)
+    raise InvalidRequest(ErrorCode.UNSUPPORTED_MEDIA_TYPE)

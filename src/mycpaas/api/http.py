@@ -1,0 +1,76 @@
+"""The HTTP shapes the API handlers see: a parsed request and a JSON response. Pure ASGI, no framework.
+
+The request path is the hottest code in the platform, so it stays at the level of a bare ASGI handler: one
+body read, one form parse, one JSON encode.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+Scope = dict[str, Any]
+
+
+class MultiDict:
+    """Form or query parameters; repeated keys (MediaUrl) keep every value in order."""
+
+    __slots__ = ("_items", "_first")
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+        self._first: dict[str, str] = {}
+        for key, value in items:
+            self._first.setdefault(key, value)
+
+    @classmethod
+    def parse(cls, raw: str) -> MultiDict:
+        return cls(parse_qsl(raw, keep_blank_values=True))
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self._first.get(key, default)
+
+    def getlist(self, key: str) -> list[str]:
+        return [v for k, v in self._items if k == key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._first
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key]
+
+    def keys(self) -> list[str]:
+        return list(self._first)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+
+@dataclass(slots=True)
+class ApiRequest:
+    method: str
+    path: str
+    prefix: str  # "" or "/api/laml": the mount the request came in on, echoed in every URI we return
+    query: MultiDict
+    form: MultiDict
+    headers: dict[str, str]
+    client: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def full_path(self) -> str:
+        return self.prefix + self.path
+
+
+@dataclass(slots=True)
+class JsonResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        if self.status == 204 or self.body is None:
+            return b""
+        return json.dumps(self.body, separators=(", ", ": "), ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,75 @@
+"""Page parameters and the list envelope Twilio's SDKs parse.
+
+The envelope has exactly one records key besides the meta keys (twilio-python rejects any other key), and
+`next_page_uri` is null on the last page (the SDKs stop only on a falsy value). Page URIs are relative and
+carry every filter, so an SDK can GET them verbatim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from mycpaas.api.http import MultiDict
+from mycpaas.errors import ErrorCode, InvalidRequest
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
+
+
+@dataclass(slots=True)
+class PageParams:
+    page_size: int
+    page: int
+    page_token: str | None
+
+
+def _int(query: MultiDict, name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"{name} must be an integer") from None
+
+
+def page_params(query: MultiDict) -> PageParams:
+    page_size = _int(query, "PageSize", DEFAULT_PAGE_SIZE)
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidRequest(
+            ErrorCode.INVALID_PARAMETER, reason=f"PageSize must be between 1 and {MAX_PAGE_SIZE}"
+        )
+    page = _int(query, "Page", 0)
+    if page < 0:
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="Page must not be negative")
+    return PageParams(page_size, page, query.get("PageToken") or None)
+
+
+def envelope(
+    key: str,
+    records: list[dict[str, Any]],
+    list_uri: str,
+    filters: list[tuple[str, str]],
+    params: PageParams,
+    next_token: str | None,
+    previous_token: str | None,
+) -> dict[str, Any]:
+    def uri(page: int, token: str | None = None) -> str:
+        query = [*filters, ("PageSize", str(params.page_size)), ("Page", str(page))]
+        if token:
+            query.append(("PageToken", token))
+        return f"{list_uri}?{urlencode(query, quote_via=quote, safe='')}"
+
+    start = params.page * params.page_size
+    return {
+        "first_page_uri": uri(0),
+        "end": start + len(records) - 1 if records else 0,
+        "previous_page_uri": uri(params.page - 1, previous_token) if previous_token and params.page > 0 else None,
+        key: records,
+        "uri": uri(params.page, params.page_token),
+        "page_size": params.page_size,
+        "start": start,
+        "next_page_uri": uri(params.page + 1, next_token) if next_token else None,
+        "page": params.page,
+    }

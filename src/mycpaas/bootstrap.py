@@ -1,0 +1,90 @@
+"""The composition root: Settings -> database, secret box, services, worker, carrier and the ASGI app.
+
+The only module that knows every layer; everything else receives what it needs from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from mycpaas.api.app import ApiApp, is_api_path
+from mycpaas.api.errors import error_response
+from mycpaas.delivery.carriers.sandbox import SandboxCarrier
+from mycpaas.delivery.worker import DeliveryWorker
+from mycpaas.domain.credentials import SecretBox, new_server_secret
+from mycpaas.errors import NotFound
+from mycpaas.services.platform import Platform
+from mycpaas.settings import Settings
+from mycpaas.storage.database import Database
+
+log = logging.getLogger("mycpaas")
+
+
+def load_server_secret(path: Path) -> bytes:
+    """Read the server secret, creating it (mode 0600) on first start. Losing it makes tokens unreadable."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(new_server_secret().hex().encode())
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def build_platform(settings: Settings) -> Platform:
+    return Platform(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        secrets=SecretBox(load_server_secret(settings.secret_file)),
+    )
+
+
+class Application:
+    """The ASGI entry point of `mycpaas serve`: the API, and the worker started and stopped with it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.platform = build_platform(settings)
+        self.carrier = SandboxCarrier(
+            settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds
+        )
+        self.worker = DeliveryWorker(self.platform, self.carrier)
+        self.platform.wake_worker = self.worker.wake
+        self.api = ApiApp(self.platform)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http" and is_api_path(scope["path"]):
+            await self.api(scope, receive, send)
+        elif scope["type"] == "http":
+            response = error_response(NotFound(scope["path"]))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [(b"content-type", b"application/json; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": response.encode()})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.worker.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.worker.stop()
+                await self.platform.db.dispose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,268 @@
+"""The `mycpaas` command: serve the platform and manage accounts and tokens from a terminal.
+
+Credentials are printed to the terminal (stdout) directly, never through the logger, so they cannot end up in
+log files or log shipping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from mycpaas import __version__
+from mycpaas.bootstrap import build_platform
+from mycpaas.domain.accounts import Account
+from mycpaas.services import accounts
+from mycpaas.services.platform import Platform
+from mycpaas.settings import Settings
+from mycpaas.storage import migrate
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "host", "port", "database_url", "tls_cert_file", "tls_key_file"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = Path(value) if name == "data_dir" else value
+    return dataclasses.replace(settings, **overrides)
+
+
+def _run(settings: Settings, action: Callable[[Platform], Awaitable[int]]) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.effective_database_url)
+
+    async def main() -> int:
+        platform = build_platform(settings)
+        try:
+            return await action(platform)
+        finally:
+            await platform.db.dispose()
+
+    return asyncio.run(main())
+
+
+def _base_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    scheme = "https" if settings.tls_cert_file else "http"
+    return f"{scheme}://{settings.host}:{settings.port}"
+
+
+def _print_credentials(view: accounts.AccountView, settings: Settings, heading: str) -> None:
+    sid, token = view.account.sid, view.auth_token
+    print(heading)
+    print(f"  Account SID: {sid}")
+    print(f"  Auth Token:  {token}")
+    print("  Keep the Auth Token secret; it is shown here once. Rotate it with `mycpaas token rotate`.")
+    print(
+        f"  Try it: curl -X POST {_base_url(settings)}/api/laml/2010-04-01/Accounts/{sid}/Messages.json "
+        f"-u {sid}:{token} --data-urlencode To=+15558675310 --data-urlencode From=+15005550006 "
+        '--data-urlencode "Body=Hello from mycpaas"'
+    )
+    sys.stdout.flush()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mycpaas.bootstrap import Application
+
+    settings = _settings(args)
+
+    async def ensure_owner(platform: Platform) -> int:
+        from mycpaas.storage.accounts import count_accounts
+
+        async with platform.db.read() as conn:
+            empty = await count_accounts(conn) == 0
+        if empty:
+            view = await accounts.create_account(platform, "Owner account")
+            if settings.print_credentials:
+                _print_credentials(view, settings, "Created the owner account of this mycpaas server:")
+        return 0
+
+    _run(settings, ensure_owner)
+    ssl: dict[str, Any] = {}
+    if settings.tls_cert_file:
+        ssl = {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file or None}
+    print(f"mycpaas {__version__} listening on {_base_url(settings)}", flush=True)
+    uvicorn.run(
+        Application(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=args.access_log,
+        server_header=False,
+        **ssl,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.effective_database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def action(platform: Platform) -> int:
+        owner = None
+        if args.parent:
+            parent = await accounts.get_account(platform, args.parent)
+            if parent is None:
+                print(f"no account {args.parent}", file=sys.stderr)
+                return 1
+            owner = parent.account.sid
+        view = await accounts.create_account(platform, args.friendly_name, owner)
+        _print_credentials(view, settings, "Created account:")
+        return 0
+
+    return _run(settings, action)
+
+
+def _describe(account: Account) -> str:
+    kind = "subaccount of " + account.owner_account_sid if account.is_subaccount else "main account"
+    return f"{account.sid}  {account.status.value:<9}  {account.friendly_name}  ({kind})"
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    async def action(platform: Platform) -> int:
+        for account in await accounts.list_all_accounts(platform):
+            print(_describe(account))
+        return 0
+
+    return _run(_settings(args), action)
+
+
+def cmd_accounts_show(args: argparse.Namespace) -> int:
+    async def action(platform: Platform) -> int:
+        view = await accounts.get_account(platform, args.sid)
+        if view is None:
+            print(f"no account {args.sid}", file=sys.stderr)
+            return 1
+        print(_describe(view.account))
+        rotated = view.account.token_rotated_at
+        print(f"  Auth Token last rotated: {rotated.isoformat() + 'Z' if rotated else 'never'}")
+        if args.show_token:
+            print(f"  Auth Token: {view.auth_token}")
+        else:
+            print("  Auth Token: (hidden; pass --show-token to print it)")
+        return 0
+
+    return _run(_settings(args), action)
+
+
+def cmd_token_rotate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def action(platform: Platform) -> int:
+        view = await accounts.get_account(platform, args.sid)
+        if view is None:
+            print(f"no account {args.sid}", file=sys.stderr)
+            return 1
+        rotated = await accounts.rotate_token(platform, view.account)
+        _print_credentials(rotated, settings, "Rotated the Auth Token; the old token no longer works:")
+        return 0
+
+    return _run(settings, action)
+
+
+def cmd_dev_cert(args: argparse.Namespace) -> int:
+    from mycpaas.devcert import make_dev_cert
+
+    settings = _settings(args)
+    cert = Path(args.cert or settings.data_dir / "tls" / "cert.pem")
+    key = Path(args.key or settings.data_dir / "tls" / "key.pem")
+    make_dev_cert(cert, key)
+    print(f"wrote {cert} and {key} (valid for localhost, 127.0.0.1 and ::1)")
+    print(f"serve with: MYCPAAS_TLS_CERT_FILE={cert} MYCPAAS_TLS_KEY_FILE={key} mycpaas serve")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (default: $MYCPAAS_DATA_DIR or ./data)")
+    parser.add_argument("--database-url", help="database URL (default: SQLite in the data directory)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mycpaas",
+        description="Self-hosted communications platform with a Twilio/SignalWire-compatible API.",
+    )
+    parser.add_argument("--version", action="version", version=f"mycpaas {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the API, the delivery worker and the sandbox carrier in one process",
+        description="Run the API, the delivery worker and the sandbox carrier. On first start with an empty "
+        "database, create the owner account and print its credentials once.",
+    )
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--tls-cert-file", help="serve https with this certificate (PEM)")
+    serve.add_argument("--tls-key-file", help="private key (PEM) for --tls-cert-file")
+    serve.add_argument("--access-log", action="store_true", help="log every request line")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = commands.add_parser("migrate", help="bring the database schema up to date",
+                              description="Apply every pending Alembic migration.")
+    _common(mig)
+    mig.set_defaults(func=cmd_migrate)
+
+    acc = commands.add_parser("accounts", help="create, list and show accounts",
+                              description="Manage accounts.")
+    acc_commands = acc.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
+    create = acc_commands.add_parser("create", help="create an account and print its credentials once",
+                                     description="Create a main account, or a subaccount with --parent.")
+    _common(create)
+    create.add_argument("--friendly-name", default="mycpaas account", help="a name for the account")
+    create.add_argument("--parent", help="create a subaccount of this Account SID")
+    create.set_defaults(func=cmd_accounts_create)
+    lst = acc_commands.add_parser("list", help="list every account", description="List every account.")
+    _common(lst)
+    lst.set_defaults(func=cmd_accounts_list)
+    show = acc_commands.add_parser("show", help="show one account", description="Show one account.")
+    _common(show)
+    show.add_argument("sid", help="the Account SID (AC...)")
+    show.add_argument("--show-token", action="store_true", help="also print the Auth Token")
+    show.set_defaults(func=cmd_accounts_show)
+
+    tok = commands.add_parser("token", help="manage Auth Tokens", description="Manage Auth Tokens.")
+    tok_commands = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    rotate = tok_commands.add_parser(
+        "rotate", help="replace an account's Auth Token now",
+        description="Replace the primary Auth Token at once; the old one stops working immediately. For a "
+        "rotation without downtime use the secondary token (POST /v1/AuthTokens/Secondary, then Promote).",
+    )
+    _common(rotate)
+    rotate.add_argument("sid", help="the Account SID (AC...)")
+    rotate.set_defaults(func=cmd_token_rotate)
+
+    cert = commands.add_parser("dev-cert", help="make a self-signed TLS certificate for localhost",
+                               description="Write a self-signed certificate and key for localhost.")
+    _common(cert)
+    cert.add_argument("--cert", help="certificate path (default <data dir>/tls/cert.pem)")
+    cert.add_argument("--key", help="key path (default <data dir>/tls/key.pem)")
+    cert.set_defaults(func=cmd_dev_cert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"mycpaas: {exc}", file=sys.stderr)
+        return 2

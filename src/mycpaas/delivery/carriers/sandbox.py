@@ -1,0 +1,86 @@
+"""The sandbox carrier: an in-process network with realistic delays and no real handsets.
+
+Every submission is accepted after `send_delay` and gets a receipt after `delivery_delay`; the destinations in
+domain/test_numbers.py end as undelivered or failed instead. A delivered message is also offered back to the
+platform as an inbound message, which the platform keeps when the destination is one of its own numbers: two
+accounts can text each other with no carrier at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from mycpaas.delivery.carriers.base import (
+    CarrierRejected,
+    InboundSink,
+    InboundSms,
+    Outcome,
+    Receipt,
+    ReceiptSink,
+    Submission,
+)
+from mycpaas.domain.test_numbers import SANDBOX_OUTCOMES, SandboxOutcome
+
+log = logging.getLogger("mycpaas.carrier.sandbox")
+
+_OUTCOMES = {
+    SandboxOutcome.DELIVERED: Outcome.DELIVERED,
+    SandboxOutcome.UNREACHABLE: Outcome.UNREACHABLE,
+    SandboxOutcome.UNKNOWN_SUBSCRIBER: Outcome.UNKNOWN_SUBSCRIBER,
+    SandboxOutcome.LANDLINE: Outcome.LANDLINE,
+    SandboxOutcome.FILTERED: Outcome.FILTERED,
+    SandboxOutcome.REJECTED: Outcome.REJECTED,
+}
+
+
+class SandboxCarrier:
+    name = "sandbox"
+
+    def __init__(self, send_delay: float, delivery_delay: float) -> None:
+        self.send_delay = send_delay
+        self.delivery_delay = delivery_delay
+        self._on_receipt: ReceiptSink | None = None
+        self._on_inbound: InboundSink | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None:
+        self._on_receipt, self._on_inbound = on_receipt, on_inbound
+
+    async def submit(self, submission: Submission) -> str:
+        await asyncio.sleep(self.send_delay)
+        outcome = _OUTCOMES[SANDBOX_OUTCOMES.get(submission.destination, SandboxOutcome.DELIVERED)]
+        if outcome is Outcome.REJECTED:
+            raise CarrierRejected(outcome)
+        carrier_id = secrets.token_hex(8)
+        self._spawn(self._deliver(submission, carrier_id, outcome))
+        return carrier_id
+
+    async def resume(self, pending: list[tuple[Submission, str]]) -> None:
+        for submission, carrier_id in pending:
+            outcome = _OUTCOMES[SANDBOX_OUTCOMES.get(submission.destination, SandboxOutcome.DELIVERED)]
+            self._spawn(self._deliver(submission, carrier_id, outcome))
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, submission: Submission, carrier_id: str, outcome: Outcome) -> None:
+        await asyncio.sleep(self.delivery_delay)
+        assert self._on_receipt is not None and self._on_inbound is not None
+        try:
+            if outcome is Outcome.DELIVERED:
+                await self._on_inbound(
+                    InboundSms(f"mo-{carrier_id}", submission.source, submission.destination, submission.text)
+                )
+            await self._on_receipt(Receipt(carrier_id, outcome))
+        except Exception:
+            # The receipt stays pending: resume() re-arms it at the next start.
+            log.exception("sandbox receipt could not be recorded", extra={"action": "sandbox_receipt_failed"})

@@ -1,0 +1,136 @@
+"""The delivery worker: claims due jobs from the durable queue and hands messages to the carrier.
+
+It runs inside `mycpaas serve`. A job stays in the table until its outcome is committed, under a lease: if the
+process dies, the lease runs out and the job is claimed again at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+
+from mycpaas.delivery.carriers.base import (
+    Carrier,
+    CarrierRejected,
+    CarrierUnavailable,
+    Outcome,
+    Submission,
+)
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.messages import MessageStatus
+from mycpaas.services import delivery
+from mycpaas.services.messaging import SEND_JOB
+from mycpaas.services.platform import Platform
+from mycpaas.storage import queue
+
+log = logging.getLogger("mycpaas.worker")
+
+MAX_BACKOFF_SECONDS = 300.0
+IDLE_POLL_SECONDS = 1.0
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped."""
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempt, 16)))
+
+
+class DeliveryWorker:
+    def __init__(self, platform: Platform, carrier: Carrier, concurrency: int = 200) -> None:
+        self.platform = platform
+        self.carrier = carrier
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self.carrier.start(
+            lambda receipt: delivery.apply_receipt(self.platform, receipt),
+            lambda sms: delivery.record_inbound(self.platform, sms),
+        )
+        pending = await delivery.awaiting_receipts(self.platform)
+        await self.carrier.resume(
+            [
+                (Submission(m.sid, m.from_number or "", m.to_number, m.body), m.carrier_message_id or "")
+                for m in pending
+            ]
+        )
+        self._loop_task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        await self.carrier.stop()
+
+    async def _loop(self) -> None:
+        settings = self.platform.settings
+        while True:
+            self._wake.clear()
+            try:
+                now = utcnow()
+                async with self.platform.db.write() as conn:
+                    jobs = await queue.claim(
+                        conn, now, now + timedelta(seconds=settings.worker_lease_seconds), settings.worker_batch_size
+                    )
+            except Exception:
+                log.exception("claiming jobs failed", extra={"action": "claim_failed"})
+                jobs = []
+            for job in jobs:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._run(job))
+                self._running.add(task)
+                task.add_done_callback(self._done)
+            if len(jobs) < settings.worker_batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def _run(self, job: queue.Job) -> None:
+        try:
+            if job.kind == SEND_JOB:
+                await self._send(job)
+            else:
+                log.error("unknown job kind %s", job.kind, extra={"action": "job_unknown"})
+        except Exception as exc:
+            log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
+            await self._retry(job, type(exc).__name__)
+
+    async def _retry(self, job: queue.Job, error: str) -> None:
+        async with self.platform.db.write() as conn:
+            await queue.retry(conn, job.id, utcnow() + timedelta(seconds=backoff_seconds(job.attempts)), error)
+        self.wake()
+
+    async def _send(self, job: queue.Job) -> None:
+        message = await delivery.load(self.platform, job.ref)
+        if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
+            async with self.platform.db.write() as conn:
+                await queue.finish(conn, job.id)
+            return
+        if delivery.is_expired(message):
+            await delivery.record_failed(self.platform, message, Outcome.EXPIRED, job.id)
+            return
+        await delivery.advance(self.platform, message.sid, MessageStatus.SENDING)
+        submission = Submission(message.sid, message.from_number or "", message.to_number, message.body)
+        try:
+            carrier_id = await self.carrier.submit(submission)
+        except CarrierRejected as rejected:
+            await delivery.record_failed(self.platform, message, rejected.outcome, job.id)
+            return
+        except CarrierUnavailable:
+            await self._retry(job, "carrier unavailable")
+            return
+        await delivery.record_submitted(self.platform, message, carrier_id, job.id)

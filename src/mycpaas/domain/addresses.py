@@ -1,0 +1,63 @@
+"""Phone numbers and sender IDs: parsing what callers send into the forms the platform stores."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+_SHORT_CODE = re.compile(r"^\d{3,8}$")
+_E164_SHAPE = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+def _undo_form_plus(value: str) -> str:
+    """`curl -d To=+49...` sends a raw `+`, which form decoding turns into a space. Restore it."""
+    stripped = value.strip()
+    if value.startswith(" ") and stripped[:1].isdigit():
+        return "+" + stripped
+    return stripped
+
+
+def parse_e164(value: str) -> str | None:
+    """Return the E.164 form of `value`, or None if it is not a possible phone number."""
+    candidate = _undo_form_plus(value)
+    candidate = re.sub(r"[\s().-]", "", candidate)
+    if not _E164_SHAPE.match(candidate):
+        return None
+    try:
+        parsed = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_sender(value: str) -> str | None:
+    """A sender may be an E.164 number, a short code or an alphanumeric sender ID."""
+    number = parse_e164(value)
+    if number:
+        return number
+    candidate = value.strip()
+    if _SHORT_CODE.match(candidate) or _ALPHANUMERIC_SENDER.match(candidate):
+        return candidate
+    return None
+
+
+def is_alphanumeric_sender(value: str) -> bool:
+    return bool(_ALPHANUMERIC_SENDER.match(value)) and not _SHORT_CODE.match(value)
+
+
+def is_nanp(number: str) -> bool:
+    return number.startswith("+1")
+
+
+def national_format(number: str) -> str:
+    """The friendly name Twilio gives a number by default, e.g. "(808) 925-5327"."""
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(number, None), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
+    except phonenumbers.NumberParseException:
+        return number

@@ -1,0 +1,74 @@
+"""The Message record, its statuses and the one table of allowed status changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class MessageStatus(StrEnum):
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    RECEIVING = "receiving"
+    RECEIVED = "received"
+    READ = "read"
+    PARTIALLY_DELIVERED = "partially_delivered"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND_API = "outbound-api"
+    OUTBOUND_CALL = "outbound-call"
+    OUTBOUND_REPLY = "outbound-reply"
+
+
+S = MessageStatus
+
+# Status changes only move forward: a late "sent" after "delivered" must never regress the record.
+ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.QUEUED: frozenset({S.ACCEPTED, S.SCHEDULED}),
+    S.SENDING: frozenset({S.QUEUED}),
+    S.SENT: frozenset({S.QUEUED, S.SENDING}),
+    S.DELIVERED: frozenset({S.QUEUED, S.SENDING, S.SENT}),
+    S.UNDELIVERED: frozenset({S.QUEUED, S.SENDING, S.SENT}),
+    S.FAILED: frozenset({S.ACCEPTED, S.SCHEDULED, S.QUEUED, S.SENDING}),
+    S.CANCELED: frozenset({S.SCHEDULED}),
+    S.RECEIVED: frozenset({S.RECEIVING}),
+    S.READ: frozenset({S.DELIVERED}),
+}
+
+FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.RECEIVED, S.READ})
+IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
+
+
+@dataclass(slots=True)
+class Message:
+    sid: str
+    account_sid: str
+    direction: Direction
+    from_number: str | None
+    to_number: str
+    body: str
+    status: MessageStatus
+    num_segments: int
+    num_media: int
+    encoding: str
+    error_code: int | None
+    error_message: str | None
+    status_callback: str | None
+    validity_period: int | None
+    messaging_service_sid: str | None
+    price: str | None
+    price_unit: str | None
+    carrier_message_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None

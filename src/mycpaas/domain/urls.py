@@ -1,0 +1,32 @@
+"""Callback URLs: what the platform accepts as a webhook or status-callback target."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 4000
+_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be called back, or None if it can (fully qualified http(s), no underscore in host)."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"longer than {MAX_URL_LENGTH} characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "must be a fully qualified http or https URL"
+    host = parts.hostname or ""
+    if not host:
+        return "has no host"
+    if "_" in host:
+        return "underscores are not allowed in the host name"
+    if not (_HOST.match(host) or re.match(r"^[0-9a-fA-F:.]+$", host)):
+        return "has an invalid host name"
+    if port == 0:
+        return "has an invalid port"
+    return None

@@ -1,0 +1,202 @@
+"""Use cases for accounts, subaccounts and Auth Tokens (primary, secondary, promote)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mycpaas.domain.accounts import Account, AccountStatus, AccountType
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.credentials import new_auth_token
+from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
+from mycpaas.services.platform import Platform
+from mycpaas.storage import accounts as store
+
+FRIENDLY_NAME_MAX = 64
+
+
+@dataclass(slots=True)
+class AccountView:
+    """An account together with its readable Auth Token, for the owner or parent only."""
+
+    account: Account
+    auth_token: str
+    secondary_auth_token: str | None
+    secondary_created_at: datetime | None
+
+
+def _view(platform: Platform, account: Account, tokens: store.StoredTokens) -> AccountView:
+    box = platform.secrets
+    return AccountView(
+        account=account,
+        auth_token=box.decrypt(tokens.primary_sealed, account.sid),
+        secondary_auth_token=(
+            box.decrypt(tokens.secondary_sealed, account.sid) if tokens.secondary_sealed else None
+        ),
+        secondary_created_at=tokens.secondary_created_at,
+    )
+
+
+def check_friendly_name(name: str) -> str:
+    if not 1 <= len(name) <= FRIENDLY_NAME_MAX:
+        raise InvalidRequest(ErrorCode.INVALID_FRIENDLY_NAME)
+    return name
+
+
+async def create_account(
+    platform: Platform, friendly_name: str, owner_sid: str | None = None
+) -> AccountView:
+    """Create a main account (no owner) or a subaccount of `owner_sid`."""
+    now = utcnow()
+    sid = new_sid(Prefix.ACCOUNT)
+    account = Account(
+        sid=sid,
+        owner_account_sid=owner_sid or sid,
+        friendly_name=check_friendly_name(friendly_name),
+        status=AccountStatus.ACTIVE,
+        type=AccountType.FULL,
+        created_at=now,
+        updated_at=now,
+        token_rotated_at=None,
+    )
+    token = new_auth_token()
+    async with platform.db.write() as conn:
+        await store.insert_account(
+            conn, account, platform.secrets.encrypt(token, sid), platform.secrets.digest(token)
+        )
+    return AccountView(account, token, None, None)
+
+
+def default_subaccount_name(now: datetime) -> str:
+    return "SubAccount Created at " + now.strftime("%Y-%m-%d %I:%M %p").replace(" 0", " ", 1)
+
+
+async def create_subaccount(platform: Platform, parent: Account, friendly_name: str | None) -> AccountView:
+    if parent.is_subaccount:
+        raise InvalidRequest(ErrorCode.FORBIDDEN, reason="Subaccounts cannot create subaccounts")
+    return await create_account(platform, friendly_name or default_subaccount_name(utcnow()), parent.sid)
+
+
+async def get_account(platform: Platform, sid: str) -> AccountView | None:
+    async with platform.db.read() as conn:
+        found = await store.get_account(conn, sid)
+    return _view(platform, *found) if found else None
+
+
+async def list_accounts(
+    platform: Platform, caller: Account, friendly_name: str | None, status: str | None
+) -> list[AccountView]:
+    async with platform.db.read() as conn:
+        rows = await store.list_accounts(
+            conn, caller.sid, not caller.is_subaccount, friendly_name, status
+        )
+    return [_view(platform, *row) for row in rows]
+
+
+async def list_all_accounts(platform: Platform) -> list[Account]:
+    async with platform.db.read() as conn:
+        return await store.list_all_accounts(conn)
+
+
+async def update_account(
+    platform: Platform, caller: Account, target: Account, friendly_name: str | None, status: str | None
+) -> AccountView:
+    values: dict[str, object] = {}
+    if friendly_name is not None:
+        values["friendly_name"] = check_friendly_name(friendly_name)
+    if status is not None:
+        try:
+            new_status = AccountStatus(status)
+        except ValueError:
+            raise InvalidRequest(
+                ErrorCode.INVALID_PARAMETER, reason=f"Status must be one of active, suspended, closed: {status}"
+            ) from None
+        if new_status is not target.status:
+            if target.sid == caller.sid:
+                raise InvalidRequest(
+                    ErrorCode.FORBIDDEN, reason="An account cannot change its own status; its parent can"
+                )
+            if target.status is AccountStatus.CLOSED:
+                raise InvalidRequest(
+                    ErrorCode.INVALID_PARAMETER, reason=f"Account {target.sid} is closed; closing is permanent"
+                )
+            values["status"] = new_status.value
+    now = utcnow()
+    async with platform.db.write() as conn:
+        if values:
+            await store.update_account(conn, target.sid, now, **values)
+        if values.get("status") == AccountStatus.CLOSED.value:
+            await store.release_numbers(conn, target.sid)
+        found = await store.get_account(conn, target.sid)
+    assert found is not None
+    return _view(platform, *found)
+
+
+async def create_secondary_token(platform: Platform, account: Account) -> AccountView:
+    """A new secondary token; any previous secondary stops working."""
+    token = new_auth_token()
+    now = utcnow()
+    async with platform.db.write() as conn:
+        found = await store.get_account(conn, account.sid)
+        assert found is not None
+        if found[1].secondary_digest:
+            await store.retire_token(conn, account.sid, found[1].secondary_digest, now)
+        await store.set_secondary_token(
+            conn, account.sid, platform.secrets.encrypt(token, account.sid), platform.secrets.digest(token), now
+        )
+        found = await store.get_account(conn, account.sid)
+    assert found is not None
+    return _view(platform, *found)
+
+
+async def delete_secondary_token(platform: Platform, account: Account, path: str) -> None:
+    now = utcnow()
+    async with platform.db.write() as conn:
+        found = await store.get_account(conn, account.sid)
+        assert found is not None
+        if not found[1].secondary_digest:
+            raise NotFound(path)
+        await store.retire_token(conn, account.sid, found[1].secondary_digest, now)
+        await store.update_account(
+            conn,
+            account.sid,
+            now,
+            secondary_token_sealed=None,
+            secondary_token_digest=None,
+            secondary_created_at=None,
+        )
+
+
+async def promote_secondary_token(platform: Platform, account: Account) -> AccountView:
+    """The secondary becomes primary; the old primary stops working at once."""
+    now = utcnow()
+    async with platform.db.write() as conn:
+        found = await store.get_account(conn, account.sid)
+        assert found is not None
+        tokens = found[1]
+        if not tokens.secondary_digest or not tokens.secondary_sealed:
+            raise InvalidRequest(
+                ErrorCode.INVALID_PARAMETER, reason="There is no secondary Auth Token to promote"
+            )
+        await store.retire_token(conn, account.sid, tokens.primary_digest, now)
+        await store.update_account(
+            conn,
+            account.sid,
+            now,
+            primary_token_sealed=tokens.secondary_sealed,
+            primary_token_digest=tokens.secondary_digest,
+            secondary_token_sealed=None,
+            secondary_token_digest=None,
+            secondary_created_at=None,
+            token_rotated_at=now,
+        )
+        found = await store.get_account(conn, account.sid)
+    assert found is not None
+    return _view(platform, *found)
+
+
+async def rotate_token(platform: Platform, account: Account) -> AccountView:
+    """Replace the primary token outright (the CLI's `token rotate`): a secondary made and promoted at once."""
+    await create_secondary_token(platform, account)
+    return await promote_secondary_token(platform, account)

@@ -1,0 +1,205 @@
+"""Authentication of API requests: Account SID + Auth Token, or API key SID + secret, over HTTP Basic.
+
+One indexed lookup fetches every account the decision needs (the credential's and the one in the path).
+Every failure names the row of the user's 401 table that applies, and never echoes the secret presented.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mycpaas.domain.accounts import Account, AccountStatus, ApiKey
+from mycpaas.domain.clock import rfc2822
+from mycpaas.domain.credentials import digests_match
+from mycpaas.domain.sids import Prefix, is_sid
+from mycpaas.errors import AuthenticationFailed, TooManyRequests
+from mycpaas.services.platform import Platform
+from mycpaas.services.throttle import FailureThrottle
+from mycpaas.storage import accounts as store
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_SEPARATE = (
+    "mycpaas credentials are separate from Twilio and SignalWire: use the Account SID and Auth Token "
+    "shown under Credentials on your mycpaas Dashboard."
+)
+
+
+class Scope(Enum):
+    """What a request touches; standard API keys may not touch accounts, keys or auth tokens."""
+
+    RESOURCES = "resources"
+    ACCOUNT_ADMIN = "account_admin"
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    """Who is calling (the credential's account and key, if any) and which account the path names."""
+
+    account: Account
+    target: Account
+    key: ApiKey | None
+
+
+class Authenticator:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        settings = platform.settings
+        self.throttle = FailureThrottle(settings.auth_max_failures, settings.auth_failure_window_seconds)
+
+    async def authenticate(
+        self,
+        username: str,
+        password: str,
+        path_account_sid: str | None,
+        client: str,
+        scope: Scope = Scope.RESOURCES,
+    ) -> Principal:
+        throttle_keys = [f"ip:{client}", f"account:{username}"]
+        try:
+            return await self._verify(username, password, path_account_sid, scope)
+        except AuthenticationFailed:
+            retry_after = self.throttle.retry_after(throttle_keys)
+            if retry_after is not None:
+                raise TooManyRequests(
+                    retry_after,
+                    "Too many failed authentication attempts from this address or for this account; "
+                    f"retry in {retry_after} seconds.",
+                ) from None
+            self.throttle.record_failure(throttle_keys)
+            raise
+
+    async def _verify(
+        self, username: str, password: str, path_account_sid: str | None, scope: Scope
+    ) -> Principal:
+        if username.startswith(Prefix.API_KEY.value):
+            return await self._verify_key(username, password, path_account_sid, scope)
+        _check_account_sid_shape(username, password)
+        digest = self.platform.secrets.digest(password)
+        wanted = {username} | ({path_account_sid} if path_account_sid else set())
+        async with self.platform.db.read() as conn:
+            found = await store.get_accounts_with_tokens(conn, wanted)
+            if username not in found:
+                raise AuthenticationFailed(f"No mycpaas account has the Account SID {username}. {_SEPARATE}")
+            account, tokens = found[username]
+            if not (
+                digests_match(tokens.primary_digest, digest) or digests_match(tokens.secondary_digest, digest)
+            ):
+                raise AuthenticationFailed(await _wrong_token_detail(conn, self.platform, account, password))
+        _check_active(account)
+        target = _resolve_target(account, path_account_sid, found)
+        return Principal(account=account, target=target, key=None)
+
+    async def _verify_key(
+        self, username: str, password: str, path_account_sid: str | None, scope: Scope
+    ) -> Principal:
+        if not is_sid(username, Prefix.API_KEY):
+            raise AuthenticationFailed(
+                f"An API key SID is SK followed by 32 hexadecimal characters (34 in all); "
+                f"the username given has {len(username)} characters."
+            )
+        digest = self.platform.secrets.digest(password)
+        async with self.platform.db.read() as conn:
+            stored = await store.get_key(conn, username)
+            if stored is None:
+                raise AuthenticationFailed(f"No API key {username} exists on mycpaas. {_SEPARATE}")
+            if stored.revoked_at is not None:
+                raise AuthenticationFailed(
+                    f"API key {username} was revoked on {rfc2822(stored.revoked_at)}; create a new key."
+                )
+            if not digests_match(stored.secret_digest, digest):
+                raise AuthenticationFailed(
+                    f"The secret is not valid for API key {username}. The secret is shown once, when the key "
+                    "is created; if it is lost, create a new key."
+                )
+            wanted = {stored.key.account_sid} | ({path_account_sid} if path_account_sid else set())
+            found = await store.get_accounts_with_tokens(conn, wanted)
+        account = found[stored.key.account_sid][0]
+        _check_active(account)
+        if scope is Scope.ACCOUNT_ADMIN and stored.key.key_type != "main":
+            raise AuthenticationFailed(
+                f"API key {username} is a standard key; standard keys cannot use the Accounts, Keys or "
+                "AuthTokens resources. Use the Account SID and Auth Token."
+            )
+        target = _resolve_target(account, path_account_sid, found)
+        return Principal(account=account, target=target, key=stored.key)
+
+
+def _check_account_sid_shape(username: str, password: str) -> None:
+    if _UUID.match(username):
+        raise AuthenticationFailed(
+            f"The username looks like a SignalWire Project ID (a UUID), not a mycpaas Account SID. {_SEPARATE}"
+        )
+    if not username.startswith(Prefix.ACCOUNT.value):
+        hint = " It looks like a SignalWire API token." if username.startswith("PT") else ""
+        raise AuthenticationFailed(
+            "The username must be your Account SID, which starts with AC (or an API key SID starting "
+            f"with SK).{hint} Confirm it matches the Account SID shown on the Dashboard."
+        )
+    if not is_sid(username, Prefix.ACCOUNT):
+        raise AuthenticationFailed(
+            "An Account SID is AC followed by 32 hexadecimal characters (34 in all); the username given has "
+            f"{len(username)} characters. Confirm it matches the Account SID shown on the Dashboard."
+        )
+    if password.startswith("PT"):
+        raise AuthenticationFailed(
+            f"The password looks like a SignalWire API token (it starts with PT). {_SEPARATE}"
+        )
+
+
+async def _wrong_token_detail(conn: AsyncConnection, platform: Platform, account: Account, password: str) -> str:
+    stripped = password.strip()
+    if stripped != password:
+        candidate = platform.secrets.digest(stripped)
+        found = await store.get_accounts_with_tokens(conn, {account.sid})
+        tokens = found[account.sid][1]
+        if digests_match(tokens.primary_digest, candidate) or digests_match(tokens.secondary_digest, candidate):
+            return (
+                f"The Auth Token for {account.sid} has extra spaces or line breaks around it; remove them "
+                "and try again."
+            )
+    retired_at = await store.find_retired_token(conn, account.sid, platform.secrets.digest(password))
+    if retired_at is not None:
+        return (
+            f"This Auth Token for {account.sid} was valid but was rotated on {rfc2822(retired_at)}. Update your "
+            "application or environment variables with the new token."
+        )
+    if not password:
+        return f"No Auth Token was given for {account.sid}: send AccountSid:AuthToken with HTTP Basic auth."
+    return (
+        f"The Auth Token is not valid for {account.sid}. Re-copy the Auth Token from the Dashboard and make "
+        "sure there are no extra spaces."
+    )
+
+
+def _check_active(account: Account) -> None:
+    if account.status is not AccountStatus.ACTIVE:
+        raise AuthenticationFailed(
+            f"Account {account.sid} is {account.status.value}; a {account.status.value} account cannot use "
+            "the API."
+        )
+
+
+def _resolve_target(
+    account: Account, path_account_sid: str | None, found: dict[str, tuple[Account, store.StoredTokens]]
+) -> Account:
+    if path_account_sid is None or path_account_sid == account.sid:
+        return account
+    if path_account_sid not in found:
+        raise AuthenticationFailed(
+            f"The credentials of {account.sid} cannot access account {path_account_sid}: no such account "
+            "exists, or it is not a subaccount of yours."
+        )
+    target = found[path_account_sid][0]
+    if not account.may_act_on(target):
+        raise AuthenticationFailed(
+            f"The credentials of {account.sid} cannot access account {path_account_sid}. Credentials work only "
+            "on their own account and, for a parent account, on its subaccounts."
+        )
+    if target.status is AccountStatus.CLOSED:
+        raise AuthenticationFailed(f"Account {target.sid} is closed; a closed account cannot use the API.")
+    return target
+

@@ -1,0 +1,133 @@
+"""Use cases of the delivery pipeline: every status change of a message after its creation goes through here.
+
+Changes only move forward (domain/messages.ALLOWED_PREDECESSORS), enforced by a conditional UPDATE, so a late
+or repeated event can never regress a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt
+from mycpaas.delivery.outcomes import OUTCOMES
+from mycpaas.domain.accounts import AccountStatus
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Direction, Message, MessageStatus
+from mycpaas.domain.segments import split_parts
+from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.errors import ErrorCode
+from mycpaas.services.platform import Platform
+from mycpaas.storage import accounts as account_store
+from mycpaas.storage import messages as store
+from mycpaas.storage import numbers as number_store
+from mycpaas.storage import queue
+
+log = logging.getLogger("mycpaas.delivery")
+
+
+async def advance(
+    platform: Platform, sid: str, status: MessageStatus, error: ErrorCode | None = None, **values: object
+) -> bool:
+    if error is not None:
+        values.update(error_code=int(error), error_message=error.template)
+    async with platform.db.write() as conn:
+        return await store.advance_status(
+            conn, sid, status, ALLOWED_PREDECESSORS[status], utcnow(), **values
+        )
+
+
+def is_expired(message: Message) -> bool:
+    if message.validity_period is None:
+        return False
+    return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
+
+
+async def load(platform: Platform, sid: str) -> Message | None:
+    async with platform.db.read() as conn:
+        return await store.get_message(conn, sid)
+
+
+async def record_submitted(platform: Platform, message: Message, carrier_id: str, job_id: int) -> None:
+    """sending -> sent, and the job is done, in one transaction."""
+    now = utcnow()
+    async with platform.db.write() as conn:
+        await store.advance_status(
+            conn,
+            message.sid,
+            MessageStatus.SENT,
+            ALLOWED_PREDECESSORS[MessageStatus.SENT],
+            now,
+            sent_at=now,
+            carrier_message_id=carrier_id,
+        )
+        await queue.finish(conn, job_id)
+
+
+async def record_failed(platform: Platform, message: Message, outcome: Outcome, job_id: int) -> None:
+    status, error = OUTCOMES[outcome]
+    values: dict[str, object] = {}
+    if error is not None:
+        values.update(error_code=int(error), error_message=error.template)
+    async with platform.db.write() as conn:
+        await store.advance_status(
+            conn, message.sid, status, ALLOWED_PREDECESSORS[status], utcnow(), **values
+        )
+        await queue.finish(conn, job_id)
+
+
+async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
+    async with platform.db.read() as conn:
+        message = await store.get_by_carrier_id(conn, receipt.carrier_message_id)
+    if message is None:
+        log.warning("receipt for an unknown carrier id", extra={"action": "receipt_unmatched"})
+        return
+    status, error = OUTCOMES[receipt.outcome]
+    await advance(platform, message.sid, status, error)
+
+
+async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
+    """Keep an inbound message for a number the platform owns; drop anything else (and redeliveries)."""
+    now = utcnow()
+    async with platform.db.write() as conn:
+        number = await number_store.find_by_phone_number(conn, sms.destination)
+        if number is None:
+            return None
+        found = await account_store.get_account(conn, number.account_sid)
+        if found is None or found[0].status is not AccountStatus.ACTIVE:
+            return None
+        if await store.get_by_carrier_id(conn, sms.carrier_message_id) is not None:
+            return None
+        segmentation = split_parts(sms.text)
+        message = Message(
+            sid=new_sid(Prefix.MESSAGE),
+            account_sid=number.account_sid,
+            direction=Direction.INBOUND,
+            from_number=sms.source,
+            to_number=sms.destination,
+            body=sms.text,
+            status=MessageStatus.RECEIVED,
+            num_segments=segmentation.count,
+            num_media=0,
+            encoding=segmentation.encoding.value,
+            error_code=None,
+            error_message=None,
+            status_callback=None,
+            validity_period=None,
+            messaging_service_sid=None,
+            price=None,
+            price_unit="USD",
+            carrier_message_id=sms.carrier_message_id,
+            created_at=now,
+            updated_at=now,
+            sent_at=now,
+        )
+        await store.insert_message(conn, message)
+    return message
+
+
+async def awaiting_receipts(platform: Platform) -> list[Message]:
+    async with platform.db.read() as conn:
+        return [
+            m for m in await store.list_by_status(conn, [MessageStatus.SENT]) if m.carrier_message_id
+        ]

@@ -1,0 +1,238 @@
+"""Use cases for messages: send (validate, persist, queue), read, redact, cancel, delete.
+
+Validation follows Twilio's order, so the first error a caller sees is the one Twilio would report. A message
+that gets its 201 has been committed together with its delivery job before the response is written.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+from mycpaas.domain.accounts import Account, AccountStatus
+from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageStatus
+from mycpaas.domain.segments import split_parts
+from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
+from mycpaas.domain.urls import url_problem
+from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services.platform import Platform
+from mycpaas.storage import messages as store
+from mycpaas.storage import numbers as number_store
+from mycpaas.storage import queue
+
+BODY_MAX_CHARS = 1600
+MEDIA_MAX = 10
+VALIDITY_MIN, VALIDITY_MAX = 1, 36000
+SEND_JOB = "message.send"
+
+# SmartEncoded: characters with a GSM-7 look-alike, replaced so the message does not fall back to UCS-2.
+_SMART_REPLACEMENTS = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+        "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
+        "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u200b": "",
+        "\u00ab": '"', "\u00bb": '"', "\u2022": "-",
+    }
+)
+
+
+@dataclass(slots=True)
+class SendRequest:
+    """The create parameters the platform acts on, in Twilio's meaning, still as the caller sent them."""
+
+    to: str | None
+    from_: str | None
+    messaging_service_sid: str | None
+    body: str | None
+    media_urls: list[str] = field(default_factory=list)
+    status_callback: str | None = None
+    validity_period: str | None = None
+    smart_encoded: bool = False
+    schedule_type: str | None = None
+    content_sid: str | None = None
+    content_variables: str | None = None
+    direction: Direction = Direction.OUTBOUND_API
+
+
+def _require(request: SendRequest) -> None:
+    if not (request.to or "").strip():
+        raise InvalidRequest(ErrorCode.TO_REQUIRED)
+    if not (request.from_ or "").strip() and not request.messaging_service_sid:
+        raise InvalidRequest(ErrorCode.FROM_REQUIRED)
+    if not request.body and not request.media_urls and not request.content_sid:
+        raise InvalidRequest(ErrorCode.BODY_REQUIRED)
+
+
+def _parse_addresses(request: SendRequest) -> tuple[str, str]:
+    raw_to = (request.to or "").strip()
+    to = parse_e164(request.to or "")
+    if to in MAGIC_TO_ERRORS:
+        code = MAGIC_TO_ERRORS[to]
+        raise InvalidRequest(code, to=to)
+    if to is None:
+        raise InvalidRequest(ErrorCode.TO_INVALID, to=raw_to)
+    if request.messaging_service_sid and not request.from_:
+        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
+    raw_from = (request.from_ or "").strip()
+    sender = parse_sender(request.from_ or "")
+    if sender in MAGIC_FROM_ERRORS:
+        raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
+    if sender is None:
+        raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
+    if request.messaging_service_sid:
+        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
+    return to, sender
+
+
+def _check_content(request: SendRequest) -> str:
+    body = request.body or ""
+    if request.smart_encoded:
+        body = unicodedata.normalize("NFC", body).translate(_SMART_REPLACEMENTS)
+    if len(body) > BODY_MAX_CHARS:
+        raise InvalidRequest(ErrorCode.BODY_TOO_LONG)
+    if len(request.media_urls) > MEDIA_MAX:
+        raise InvalidRequest(ErrorCode.TOO_MANY_MEDIA)
+    if any(url_problem(url) for url in request.media_urls):
+        raise InvalidRequest(ErrorCode.MEDIA_URL_INVALID)
+    return body
+
+
+def _check_options(request: SendRequest) -> int | None:
+    validity: int | None = None
+    if request.validity_period is not None and request.validity_period.strip() != "":
+        try:
+            validity = int(request.validity_period)
+        except ValueError:
+            raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID) from None
+        if not VALIDITY_MIN <= validity <= VALIDITY_MAX:
+            raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID)
+    if request.status_callback and (problem := url_problem(request.status_callback)):
+        raise InvalidRequest(ErrorCode.STATUS_CALLBACK_INVALID, reason=problem)
+    if request.schedule_type:
+        raise InvalidRequest(ErrorCode.SCHEDULING_REQUIRES_SERVICE)
+    if request.content_variables and not request.content_sid:
+        raise InvalidRequest(ErrorCode.CONTENT_SID_REQUIRED)
+    if request.content_sid:
+        raise InvalidRequest(
+            ErrorCode.INVALID_PARAMETER, reason="Content templates (ContentSid) are not available on mycpaas"
+        )
+    return validity
+
+
+async def send_message(platform: Platform, account: Account, request: SendRequest) -> Message:
+    if account.status is not AccountStatus.ACTIVE:
+        raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
+    _require(request)
+    to, sender = _parse_addresses(request)
+    body = _check_content(request)
+    validity = _check_options(request)
+    if is_alphanumeric_sender(sender) and is_nanp(to):
+        raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
+    segmentation = split_parts(body)
+    now = utcnow()
+    message = Message(
+        sid=new_sid(Prefix.MESSAGE),
+        account_sid=account.sid,
+        direction=request.direction,
+        from_number=sender,
+        to_number=to,
+        body=body,
+        status=MessageStatus.QUEUED,
+        num_segments=segmentation.count if body else 1,
+        num_media=len(request.media_urls),
+        encoding=segmentation.encoding.value,
+        error_code=None,
+        error_message=None,
+        status_callback=request.status_callback or None,
+        validity_period=validity,
+        messaging_service_sid=None,
+        price=None,
+        price_unit="USD",
+        carrier_message_id=None,
+        created_at=now,
+        updated_at=now,
+        sent_at=None,
+    )
+    async with platform.db.write() as conn:
+        if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+            owner = await number_store.owner_of(conn, sender)
+            if owner not in (account.sid, account.owner_account_sid):
+                raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
+        await store.insert_message(conn, message)
+        await queue.enqueue(conn, SEND_JOB, message.sid, now)
+    platform.wake_worker()
+    return message
+
+
+async def get_message(platform: Platform, account: Account, sid: str) -> Message | None:
+    async with platform.db.read() as conn:
+        message = await store.get_message(conn, sid)
+    return message if message and message.account_sid == account.sid else None
+
+
+@dataclass(slots=True)
+class ListQuery:
+    where: store.MessageFilter
+    page_size: int
+    page_token: str | None
+
+
+async def list_messages(platform: Platform, account: Account, query: ListQuery) -> list[Message]:
+    before_id = after_id = None
+    async with platform.db.read() as conn:
+        if query.page_token:
+            token = query.page_token
+            direction, cursor_sid = token[:2], token[2:]
+            cursor = (
+                await store.cursor_id(conn, account.sid, cursor_sid) if direction in ("PA", "PB") else None
+            )
+            if cursor is None:
+                raise InvalidRequest(ErrorCode.INVALID_PAGE_TOKEN)
+            if direction == "PA":
+                before_id = cursor
+            else:
+                after_id = cursor
+        return await store.list_page(
+            conn, account.sid, query.where, query.page_size, before_id=before_id, after_id=after_id
+        )
+
+
+async def update_message(
+    platform: Platform, message: Message, body: str | None, status: str | None
+) -> Message:
+    if (body is None) == (status is None):
+        raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="send exactly one of Body (empty) or Status")
+    now = utcnow()
+    if body is not None:
+        if body != "":
+            raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Body may only be set to an empty string")
+        if message.status in IN_FLIGHT_STATUSES:
+            raise InvalidRequest(
+                ErrorCode.UPDATE_INVALID, reason="a message cannot be redacted while it is still in flight"
+            )
+        async with platform.db.write() as conn:
+            await store.update_message(conn, message.sid, now, body="")
+        message.body, message.updated_at = "", now
+        return message
+    if status != MessageStatus.CANCELED.value:
+        raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Status may only be set to canceled")
+    async with platform.db.write() as conn:
+        changed = await store.advance_status(
+            conn, message.sid, MessageStatus.CANCELED, [MessageStatus.SCHEDULED], now
+        )
+    if not changed:
+        raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
+    message.status, message.updated_at = MessageStatus.CANCELED, now
+    return message
+
+
+async def delete_message(platform: Platform, message: Message) -> None:
+    if message.status in IN_FLIGHT_STATUSES:
+        raise InvalidRequest(ErrorCode.DELETE_IN_PROGRESS)
+    async with platform.db.write() as conn:
+        await store.delete_message(conn, message.sid)
+

@@ -1,0 +1,19 @@
+"""What every use case needs: the database, the secret box and the settings; built once by bootstrap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mycpaas.domain.credentials import SecretBox
+from mycpaas.settings import Settings
+from mycpaas.storage.database import Database
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    secrets: SecretBox
+    # Called after a transaction that enqueued work commits, so an idle worker wakes at once.
+    wake_worker: Callable[[], None] = field(default=lambda: None)

@@ -1,0 +1,90 @@
+"""The one Settings object, read from MYCPAAS_* environment variables and an optional config file.
+
+The config file (`MYCPAAS_CONFIG`, default `<data dir>/mycpaas.env`) holds the same KEY=value lines as the
+environment; the environment wins. An unknown MYCPAAS_* name is an error, so typos fail loudly at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+_PREFIX = "MYCPAAS_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    log_level: str = "info"
+    auth_max_failures: int = 20
+    auth_failure_window_seconds: float = 60.0
+    worker_batch_size: int = 100
+    worker_lease_seconds: float = 60.0
+    sandbox_send_delay_seconds: float = 0.2
+    sandbox_delivery_delay_seconds: float = 1.0
+    print_credentials: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'mycpaas.db').resolve()}"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        known = {f.name.upper(): f for f in fields(cls)}
+        data_dir = environ.get(_PREFIX + "DATA_DIR", str(cls.data_dir))
+        config = Path(environ.get(_PREFIX + "CONFIG", str(Path(data_dir) / "mycpaas.env")))
+        values = {**_read_config_file(config), **environ}
+        kwargs: dict[str, object] = {}
+        for name, raw in values.items():
+            if not name.startswith(_PREFIX) or name == _PREFIX + "CONFIG":
+                continue
+            key = name[len(_PREFIX) :]
+            if key.startswith("TEST_"):
+                continue
+            if key not in known:
+                raise ValueError(f"Unknown setting {name}; see docs/configuration.md for the list")
+            kwargs[known[key].name] = _cast(name, raw, known[key].type)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    result: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            result[key.strip()] = value.strip().strip('"')
+    return result
+
+
+def _cast(name: str, raw: str, kind: object) -> object:
+    kind = str(kind)
+    try:
+        if "Path" in kind:
+            return Path(raw)
+        if kind in ("int", "<class 'int'>"):
+            return int(raw)
+        if kind in ("float", "<class 'float'>"):
+            return float(raw)
+        if kind in ("bool", "<class 'bool'>"):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+    except ValueError:
+        raise ValueError(f"Setting {name} has an invalid value") from None
+    return raw

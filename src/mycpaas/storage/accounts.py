@@ -1,0 +1,198 @@
+"""Accounts, their Auth Tokens and API keys, as rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mycpaas.domain.accounts import Account, AccountStatus, AccountType, ApiKey
+from mycpaas.storage.tables import accounts, api_keys, phone_numbers, retired_tokens
+
+
+@dataclass(slots=True)
+class StoredTokens:
+    """What authentication needs of an account besides the Account itself."""
+
+    primary_digest: str
+    secondary_digest: str | None
+    primary_sealed: str
+    secondary_sealed: str | None
+    secondary_created_at: datetime | None
+
+
+def _account(row: Row) -> Account:
+    return Account(
+        sid=row.sid,
+        owner_account_sid=row.owner_account_sid,
+        friendly_name=row.friendly_name,
+        status=AccountStatus(row.status),
+        type=AccountType(row.type),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        token_rotated_at=row.token_rotated_at,
+    )
+
+
+def _tokens(row: Row) -> StoredTokens:
+    return StoredTokens(
+        primary_digest=row.primary_token_digest,
+        secondary_digest=row.secondary_token_digest,
+        primary_sealed=row.primary_token_sealed,
+        secondary_sealed=row.secondary_token_sealed,
+        secondary_created_at=row.secondary_created_at,
+    )
+
+
+async def insert_account(
+    conn: AsyncConnection, account: Account, token_sealed: str, token_digest: str
+) -> None:
+    await conn.execute(
+        insert(accounts).values(
+            sid=account.sid,
+            owner_account_sid=account.owner_account_sid,
+            friendly_name=account.friendly_name,
+            status=account.status.value,
+            type=account.type.value,
+            primary_token_sealed=token_sealed,
+            primary_token_digest=token_digest,
+            created_at=account.created_at,
+            updated_at=account.updated_at,
+        )
+    )
+
+
+async def get_accounts_with_tokens(
+    conn: AsyncConnection, sids: set[str]
+) -> dict[str, tuple[Account, StoredTokens]]:
+    """One indexed lookup for every account an authentication decision needs."""
+    rows = (await conn.execute(select(accounts).where(accounts.c.sid.in_(sids)))).all()
+    return {row.sid: (_account(row), _tokens(row)) for row in rows}
+
+
+async def get_account(conn: AsyncConnection, sid: str) -> tuple[Account, StoredTokens] | None:
+    row = (await conn.execute(select(accounts).where(accounts.c.sid == sid))).first()
+    return (_account(row), _tokens(row)) if row else None
+
+
+async def list_accounts(
+    conn: AsyncConnection,
+    owner_sid: str,
+    include_subaccounts: bool,
+    friendly_name: str | None,
+    status: str | None,
+) -> list[tuple[Account, StoredTokens]]:
+    scope = (
+        or_(accounts.c.sid == owner_sid, accounts.c.owner_account_sid == owner_sid)
+        if include_subaccounts
+        else accounts.c.sid == owner_sid
+    )
+    query = select(accounts).where(scope)
+    if friendly_name is not None:
+        query = query.where(accounts.c.friendly_name == friendly_name)
+    if status is not None:
+        query = query.where(accounts.c.status == status)
+    rows = (await conn.execute(query.order_by(accounts.c.created_at, accounts.c.sid))).all()
+    return [(_account(row), _tokens(row)) for row in rows]
+
+
+async def list_all_accounts(conn: AsyncConnection) -> list[Account]:
+    rows = (await conn.execute(select(accounts).order_by(accounts.c.created_at))).all()
+    return [_account(row) for row in rows]
+
+
+async def count_accounts(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def update_account(conn: AsyncConnection, sid: str, now: datetime, **values: object) -> None:
+    await conn.execute(update(accounts).where(accounts.c.sid == sid).values(updated_at=now, **values))
+
+
+async def release_numbers(conn: AsyncConnection, account_sid: str) -> None:
+    await conn.execute(delete(phone_numbers).where(phone_numbers.c.account_sid == account_sid))
+
+
+async def set_secondary_token(
+    conn: AsyncConnection, sid: str, sealed: str, digest: str, now: datetime
+) -> None:
+    await update_account(
+        conn,
+        sid,
+        now,
+        secondary_token_sealed=sealed,
+        secondary_token_digest=digest,
+        secondary_created_at=now,
+    )
+
+
+async def retire_token(conn: AsyncConnection, account_sid: str, digest: str, now: datetime) -> None:
+    await conn.execute(
+        insert(retired_tokens).values(account_sid=account_sid, token_digest=digest, retired_at=now)
+    )
+
+
+async def find_retired_token(conn: AsyncConnection, account_sid: str, digest: str) -> datetime | None:
+    row = (
+        await conn.execute(
+            select(retired_tokens.c.retired_at)
+            .where(and_(retired_tokens.c.account_sid == account_sid, retired_tokens.c.token_digest == digest))
+            .order_by(retired_tokens.c.retired_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return row.retired_at if row else None
+
+
+def _key(row: Row) -> ApiKey:
+    return ApiKey(
+        sid=row.sid,
+        account_sid=row.account_sid,
+        friendly_name=row.friendly_name,
+        key_type=row.key_type,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def insert_key(conn: AsyncConnection, key: ApiKey, secret_digest: str) -> None:
+    await conn.execute(
+        insert(api_keys).values(
+            sid=key.sid,
+            account_sid=key.account_sid,
+            friendly_name=key.friendly_name,
+            key_type=key.key_type,
+            secret_digest=secret_digest,
+            created_at=key.created_at,
+            updated_at=key.updated_at,
+        )
+    )
+
+
+@dataclass(slots=True)
+class StoredKey:
+    key: ApiKey
+    secret_digest: str
+    revoked_at: datetime | None
+
+
+async def get_key(conn: AsyncConnection, sid: str) -> StoredKey | None:
+    row = (await conn.execute(select(api_keys).where(api_keys.c.sid == sid))).first()
+    return StoredKey(_key(row), row.secret_digest, row.revoked_at) if row else None
+
+
+async def list_keys(conn: AsyncConnection, account_sid: str) -> list[ApiKey]:
+    rows = (
+        await conn.execute(
+            select(api_keys)
+            .where(and_(api_keys.c.account_sid == account_sid, api_keys.c.revoked_at.is_(None)))
+            .order_by(api_keys.c.created_at.desc(), api_keys.c.sid)
+        )
+    ).all()
+    return [_key(row) for row in rows]
+
+
+async def update_key(conn: AsyncConnection, sid: str, now: datetime, **values: object) -> None:
+    await conn.execute(update(api_keys).where(api_keys.c.sid == sid).values(updated_at=now, **values))

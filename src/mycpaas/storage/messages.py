@@ -1,0 +1,125 @@
+"""Messages, as rows: insert, fetch, keyset-paged lists and forward-only status changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Row, and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mycpaas.domain.messages import Direction, Message, MessageStatus
+from mycpaas.storage.tables import messages
+
+_FIELDS = tuple(Message.__dataclass_fields__)
+_COLUMNS = [messages.c[name] for name in _FIELDS]
+
+
+def _message(row: Row) -> Message:
+    message = Message(**{name: getattr(row, name) for name in _FIELDS})
+    message.status = MessageStatus(message.status)
+    message.direction = Direction(message.direction)
+    return message
+
+
+def _values(message: Message) -> dict[str, object]:
+    values = {name: getattr(message, name) for name in _FIELDS}
+    values["status"] = message.status.value
+    values["direction"] = message.direction.value
+    return values
+
+
+_INSERT = insert(messages)
+
+
+async def insert_message(conn: AsyncConnection, message: Message) -> None:
+    await conn.execute(_INSERT, _values(message))
+
+
+async def get_message(conn: AsyncConnection, sid: str) -> Message | None:
+    row = (await conn.execute(select(*_COLUMNS).where(messages.c.sid == sid))).first()
+    return _message(row) if row else None
+
+
+async def get_by_carrier_id(conn: AsyncConnection, carrier_message_id: str) -> Message | None:
+    row = (
+        await conn.execute(select(*_COLUMNS).where(messages.c.carrier_message_id == carrier_message_id))
+    ).first()
+    return _message(row) if row else None
+
+
+async def list_by_status(conn: AsyncConnection, statuses: Iterable[MessageStatus]) -> list[Message]:
+    rows = await conn.execute(
+        select(*_COLUMNS).where(messages.c.status.in_([s.value for s in statuses])).order_by(messages.c.id)
+    )
+    return [_message(row) for row in rows]
+
+
+@dataclass(slots=True)
+class MessageFilter:
+    to_number: str | None = None
+    from_number: str | None = None
+    sent_at_or_after: datetime | None = None
+    sent_before: datetime | None = None
+
+
+async def cursor_id(conn: AsyncConnection, account_sid: str, sid: str) -> int | None:
+    return (
+        await conn.execute(
+            select(messages.c.id).where(and_(messages.c.sid == sid, messages.c.account_sid == account_sid))
+        )
+    ).scalar_one_or_none()
+
+
+async def list_page(
+    conn: AsyncConnection,
+    account_sid: str,
+    where: MessageFilter,
+    limit: int,
+    before_id: int | None = None,
+    after_id: int | None = None,
+) -> list[Message]:
+    """Newest first. `before_id` walks to older messages, `after_id` back to newer ones (PB tokens)."""
+    query = select(*_COLUMNS).where(messages.c.account_sid == account_sid)
+    if where.to_number is not None:
+        query = query.where(messages.c.to_number == where.to_number)
+    if where.from_number is not None:
+        query = query.where(messages.c.from_number == where.from_number)
+    if where.sent_at_or_after is not None:
+        query = query.where(messages.c.sent_at >= where.sent_at_or_after)
+    if where.sent_before is not None:
+        query = query.where(messages.c.sent_at < where.sent_before)
+    if after_id is not None:
+        query = query.where(messages.c.id > after_id).order_by(messages.c.id.asc())
+        rows = (await conn.execute(query.limit(limit))).all()
+        return [_message(row) for row in reversed(rows)]
+    if before_id is not None:
+        query = query.where(messages.c.id < before_id)
+    rows = (await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))).all()
+    return [_message(row) for row in rows]
+
+
+async def advance_status(
+    conn: AsyncConnection,
+    sid: str,
+    new_status: MessageStatus,
+    allowed_from: Iterable[MessageStatus],
+    now: datetime,
+    **values: object,
+) -> bool:
+    """Move a message to `new_status` only from an allowed predecessor; False if it had moved on."""
+    result = await conn.execute(
+        update(messages)
+        .where(and_(messages.c.sid == sid, messages.c.status.in_([s.value for s in allowed_from])))
+        .values(status=new_status.value, updated_at=now, **values)
+    )
+    return result.rowcount == 1
+
+
+async def update_message(conn: AsyncConnection, sid: str, now: datetime, **values: object) -> None:
+    await conn.execute(update(messages).where(messages.c.sid == sid).values(updated_at=now, **values))
+
+
+async def delete_message(conn: AsyncConnection, sid: str) -> None:
+    await conn.execute(delete(messages).where(messages.c.sid == sid))

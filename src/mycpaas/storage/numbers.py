@@ -1,0 +1,73 @@
+"""Phone numbers owned by accounts, as rows."""
+
+from __future__ import annotations
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mycpaas.domain.numbers import IncomingNumber
+from mycpaas.storage.tables import phone_numbers
+
+_FIELDS = tuple(IncomingNumber.__dataclass_fields__)
+
+
+def _number(row: Row) -> IncomingNumber:
+    return IncomingNumber(**{name: getattr(row, name) for name in _FIELDS})
+
+
+async def insert_number(conn: AsyncConnection, number: IncomingNumber) -> None:
+    await conn.execute(insert(phone_numbers).values(**{name: getattr(number, name) for name in _FIELDS}))
+
+
+async def get_number(conn: AsyncConnection, sid: str) -> IncomingNumber | None:
+    row = (await conn.execute(select(phone_numbers).where(phone_numbers.c.sid == sid))).first()
+    return _number(row) if row else None
+
+
+async def find_by_phone_number(conn: AsyncConnection, phone_number: str) -> IncomingNumber | None:
+    row = (
+        await conn.execute(select(phone_numbers).where(phone_numbers.c.phone_number == phone_number))
+    ).first()
+    return _number(row) if row else None
+
+
+async def owner_of(conn: AsyncConnection, phone_number: str) -> str | None:
+    return (
+        await conn.execute(
+            select(phone_numbers.c.account_sid).where(phone_numbers.c.phone_number == phone_number)
+        )
+    ).scalar_one_or_none()
+
+
+async def taken_numbers(conn: AsyncConnection, prefix: str) -> set[str]:
+    rows = await conn.execute(
+        select(phone_numbers.c.phone_number).where(phone_numbers.c.phone_number.startswith(prefix))
+    )
+    return {row.phone_number for row in rows}
+
+
+async def list_numbers(
+    conn: AsyncConnection,
+    account_sid: str,
+    friendly_name: str | None,
+    phone_number_like: str | None,
+    after_sid: str | None,
+    limit: int,
+) -> list[IncomingNumber]:
+    query = select(phone_numbers).where(phone_numbers.c.account_sid == account_sid)
+    if friendly_name is not None:
+        query = query.where(phone_numbers.c.friendly_name == friendly_name)
+    if phone_number_like is not None:
+        query = query.where(phone_numbers.c.phone_number.like(phone_number_like))
+    if after_sid is not None:
+        query = query.where(phone_numbers.c.sid > after_sid)
+    rows = (await conn.execute(query.order_by(phone_numbers.c.sid).limit(limit))).all()
+    return [_number(row) for row in rows]
+
+
+async def update_number(conn: AsyncConnection, sid: str, **values: object) -> None:
+    await conn.execute(update(phone_numbers).where(phone_numbers.c.sid == sid).values(**values))
+
+
+async def delete_number(conn: AsyncConnection, sid: str) -> None:
+    await conn.execute(delete(phone_numbers).where(phone_numbers.c.sid == sid))

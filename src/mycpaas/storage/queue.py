@@ -1,0 +1,63 @@
+"""The durable job queue, a table in the same database as the data it acts on.
+
+A job is enqueued in the caller's transaction, so a message and its delivery job commit together or not at
+all. Workers claim jobs with a lease (`locked_until`): a worker killed mid-job leaves a lease that expires,
+and the job is claimed again. PostgreSQL workers skip rows another worker holds (FOR UPDATE SKIP LOCKED);
+on SQLite the claiming UPDATE runs inside the single-writer transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mycpaas.storage.tables import jobs
+
+
+@dataclass(slots=True, frozen=True)
+class Job:
+    id: int
+    kind: str
+    ref: str
+    attempts: int
+
+
+_ENQUEUE = insert(jobs)
+
+
+async def enqueue(conn: AsyncConnection, kind: str, ref: str, run_at: datetime) -> None:
+    await conn.execute(_ENQUEUE, {"kind": kind, "ref": ref, "run_at": run_at, "attempts": 0, "created_at": run_at})
+
+
+async def claim(conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
+    due = (
+        select(jobs.c.id)
+        .where(and_(jobs.c.run_at <= now, or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now)))
+        .order_by(jobs.c.run_at, jobs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(due.scalar_subquery()))
+        .values(locked_until=lease_until, attempts=jobs.c.attempts + 1)
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.ref, jobs.c.attempts)
+    )
+    return [Job(row.id, row.kind, row.ref, row.attempts) for row in result]
+
+
+async def finish(conn: AsyncConnection, job_id: int) -> None:
+    await conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+
+async def retry(conn: AsyncConnection, job_id: int, run_at: datetime, error: str) -> None:
+    await conn.execute(
+        update(jobs).where(jobs.c.id == job_id).values(run_at=run_at, locked_until=None, last_error=error)
+    )
+
+
+async def next_run_at(conn: AsyncConnection) -> datetime | None:
+    return (await conn.execute(select(jobs.c.run_at).order_by(jobs.c.run_at).limit(1))).scalar_one_or_none()

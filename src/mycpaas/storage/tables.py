@@ -1,0 +1,142 @@
+"""The schema, as SQLAlchemy Core tables: the only module that names columns.
+
+Times are stored as naive UTC datetimes so that SQLite and PostgreSQL behave identically.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("owner_account_sid", String(34), nullable=False, index=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("primary_token_sealed", Text, nullable=False),
+    Column("primary_token_digest", String(64), nullable=False),
+    Column("secondary_token_sealed", Text, nullable=True),
+    Column("secondary_token_digest", String(64), nullable=True),
+    Column("secondary_created_at", DateTime, nullable=True),
+    Column("token_rotated_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+retired_tokens = Table(
+    "retired_tokens",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False),
+    Column("token_digest", String(64), nullable=False),
+    Column("retired_at", DateTime, nullable=False),
+    Index("ix_retired_tokens_account_digest", "account_sid", "token_digest"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False, index=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("secret_digest", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False, index=True),
+    Column("phone_number", String(32), nullable=False, unique=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("sms_url", Text, nullable=False, default=""),
+    Column("sms_method", String(8), nullable=False, default="POST"),
+    Column("sms_fallback_url", Text, nullable=False, default=""),
+    Column("sms_fallback_method", String(8), nullable=False, default="POST"),
+    Column("status_callback", Text, nullable=False, default=""),
+    Column("status_callback_method", String(8), nullable=False, default="POST"),
+    Column("voice_url", Text, nullable=True),
+    Column("voice_method", String(8), nullable=False, default="POST"),
+    Column("voice_fallback_url", Text, nullable=True),
+    Column("voice_fallback_method", String(8), nullable=False, default="POST"),
+    Column("voice_caller_id_lookup", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("sid", String(34), nullable=False, unique=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("from_number", String(32), nullable=True),
+    Column("to_number", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("num_segments", Integer, nullable=False),
+    Column("num_media", Integer, nullable=False),
+    Column("encoding", String(8), nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("status_callback", Text, nullable=True),
+    Column("validity_period", Integer, nullable=True),
+    Column("messaging_service_sid", String(34), nullable=True),
+    Column("price", String(16), nullable=True),
+    Column("price_unit", String(8), nullable=True),
+    Column("carrier_message_id", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime, nullable=True),
+    # Keyset paging walks (account_sid, id) backwards; filtered lists get their own composite index.
+    Index("ix_messages_account_id", "account_sid", "id"),
+    Index("ix_messages_account_to_id", "account_sid", "to_number", "id"),
+    Index("ix_messages_account_from_id", "account_sid", "from_number", "id"),
+    Index("ix_messages_account_sent_at", "account_sid", "sent_at"),
+    Index("ix_messages_carrier_message_id", "carrier_message_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("run_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_jobs_run_at", "run_at"),
+)
