@@ -27,7 +27,7 @@ class Settings:
     auth_max_failures: int = 20
     auth_failure_window_seconds: float = 60.0
     worker_batch_size: int = 100
-    worker_lease_seconds: float = 60.0
+    worker_lease_seconds: float = 15.0
     sandbox_send_delay_seconds: float = 0.2
     sandbox_delivery_delay_seconds: float = 1.0
     print_credentials: bool = True

@@ -43,8 +43,9 @@ class DeliveryWorker:
         self.carrier = carrier
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], int] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -62,12 +63,14 @@ class DeliveryWorker:
             ]
         )
         self._loop_task = asyncio.create_task(self._loop())
+        self._heartbeat_task = asyncio.create_task(self._heartbeat())
 
     async def stop(self) -> None:
-        if self._loop_task:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        for background in (self._loop_task, self._heartbeat_task):
+            if background:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
@@ -89,15 +92,27 @@ class DeliveryWorker:
             for job in jobs:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._run(job))
-                self._running.add(task)
+                self._running[task] = job.id
                 task.add_done_callback(self._done)
             if len(jobs) < settings.worker_batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
         self._slots.release()
+
+    async def _heartbeat(self) -> None:
+        lease = self.platform.settings.worker_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                async with self.platform.db.write() as conn:
+                    await queue.extend_leases(
+                        conn, list(self._running.values()), utcnow() + timedelta(seconds=lease)
+                    )
+            except Exception:
+                log.exception("extending job leases failed", extra={"action": "lease_heartbeat_failed"})
 
     async def _run(self, job: queue.Job) -> None:
         try:

@@ -7,7 +7,7 @@ import re
 import phonenumbers
 
 _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-_SHORT_CODE = re.compile(r"^\d{3,8}$")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")  # ASCII digits only: \d also matches other scripts' digits
 _E164_SHAPE = re.compile(r"^\+[1-9]\d{1,14}$")
 
 

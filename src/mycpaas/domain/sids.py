@@ -24,5 +24,5 @@ def new_sid(prefix: Prefix) -> str:
 
 
 def is_sid(value: str, prefix: Prefix) -> bool:
-    match = _SID.match(value)
+    match = _SID.fullmatch(value)  # not .match: "$" would also accept a trailing newline
     return bool(match) and match.group("prefix") == prefix.value

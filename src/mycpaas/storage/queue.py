@@ -59,5 +59,11 @@ async def retry(conn: AsyncConnection, job_id: int, run_at: datetime, error: str
     )
 
 
+async def extend_leases(conn: AsyncConnection, job_ids: list[int], lease_until: datetime) -> None:
+    """Heartbeat: a job still being worked on keeps its lease, so no other worker claims it."""
+    if job_ids:
+        await conn.execute(update(jobs).where(jobs.c.id.in_(job_ids)).values(locked_until=lease_until))
+
+
 async def next_run_at(conn: AsyncConnection) -> datetime | None:
     return (await conn.execute(select(jobs.c.run_at).order_by(jobs.c.run_at).limit(1))).scalar_one_or_none()
