@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` starts the platform, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+SIGNALWIRE_VENV := .venv-signalwire
+
+.PHONY: run test venv lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(VENV)/bin/mycpaas serve
+
+test: venv
+	./scripts/test.sh
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+
+bench: venv
+	./bench/run.sh
+
+clean:
+	rm -rf $(VENV) $(SIGNALWIRE_VENV) build *.egg-info

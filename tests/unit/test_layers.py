@@ -1,0 +1,228 @@
+"""Import edges between layers (STYLE.md §6.2), read from every module's AST: nothing here imports the code.
+
+    domain/             no other mycpaas layer except mycpaas.errors; no sqlalchemy, alembic, ASGI or httpx
+    storage/            not api/, services/, delivery/ (storage sits below the use cases)
+    api/                no sqlalchemy and no mycpaas.storage: HTTP code goes through services/
+    delivery/carriers/  nothing from api/, services/, storage/; no sqlalchemy, httpx
+    sqlalchemy/alembic  only in storage/, except that services/ may import sqlalchemy.ext.asyncio for type hints
+    errors, settings    import nothing from mycpaas
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+PACKAGE = SRC / "mycpaas"
+
+FRAMEWORKS = ("sqlalchemy", "alembic", "starlette", "httpx", "uvicorn", "asyncpg", "aiosqlite", "jinja2")
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the absolute dotted name that is imported (for `from a import b`: both a and a.b are listed)
+    line: int
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(source: str, name: str, is_package: bool = False) -> list[Import]:
+    """Every import in the module, at any depth (function-level and TYPE_CHECKING imports included)."""
+    package = name if is_package else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.extend(Import(alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.append(Import(target, node.lineno))
+            found.extend(Import(f"{target}.{alias.name}", node.lineno) for alias in node.names if alias.name != "*")
+    return found
+
+
+def within(module: str, *prefixes: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def names_used_outside_annotations(source: str, names: set[str]) -> list[tuple[str, int]]:
+    tree = ast.parse(source)
+    in_annotation: set[int] = set()
+    for node in ast.walk(tree):
+        annotations: list[ast.AST | None] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            annotations += [a.annotation for a in every if a is not None]
+            annotations.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        for annotation in annotations:
+            if annotation is not None:
+                in_annotation.update(id(n) for n in ast.walk(annotation))
+    return [
+        (node.id, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id in names and id(node) not in in_annotation
+    ]
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: Path
+    source: str
+    imports: tuple[Import, ...]
+
+    @property
+    def rel(self) -> str:
+        return self.path.relative_to(PACKAGE).as_posix()
+
+    def importing(self, *prefixes: str) -> list[str]:
+        return sorted({f"{i.module} (line {i.line})" for i in self.imports if within(i.module, *prefixes)})
+
+
+def load_modules() -> list[Module]:
+    modules = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        name = module_name(path)
+        modules.append(Module(name, path, source, tuple(imports_of(source, name, path.name == "__init__.py"))))
+    return modules
+
+
+MODULES = load_modules()
+
+
+def under(*folders: str) -> list[Module]:
+    return [m for m in MODULES if any(m.rel.startswith(folder + "/") for folder in folders)]
+
+
+def ids(modules: list[Module]) -> list[str]:
+    return [m.rel for m in modules]
+
+
+def known_violation(modules: list[Module], rel: str, reason: str) -> list[object]:
+    """Mark one module's case as a known, reported layering bug: strict, so fixing it turns the mark red."""
+    return [
+        pytest.param(m, id=m.rel, marks=pytest.mark.xfail(strict=True, reason=reason)) if m.rel == rel else
+        pytest.param(m, id=m.rel)
+        for m in modules
+    ]
+
+
+# ---- the checker itself -------------------------------------------------------------------------------
+
+
+def test_every_layer_has_modules() -> None:
+    for folder in ("domain", "storage", "api", "services", "delivery", "delivery/carriers"):
+        assert under(folder), folder
+    assert {"domain/segments.py", "api/forms.py", "storage/migrations/env.py", "cli.py"} <= {m.rel for m in MODULES}
+
+
+def test_imports_of_sees_every_form_of_import() -> None:
+    source = (
+        "import sqlalchemy.orm as orm\n"
+        "from . import sibling\n"
+        "from ..storage import accounts\n"
+        "from ..storage.tables import jobs\n"
+        "def later():\n"
+        "    from mycpaas.api import forms\n"
+        "if TYPE_CHECKING:\n"
+        "    import httpx\n"
+    )
+    found = {i.module for i in imports_of(source, "mycpaas.services.thing")}
+    assert {
+        "sqlalchemy.orm",
+        "mycpaas.services.sibling",
+        "mycpaas.storage",
+        "mycpaas.storage.accounts",
+        "mycpaas.storage.tables.jobs",
+        "mycpaas.api.forms",
+        "httpx",
+    } <= found
+    package = {i.module for i in imports_of("from .base import Carrier", "mycpaas.delivery", is_package=True)}
+    assert "mycpaas.delivery.base.Carrier" in package
+
+
+def test_annotation_check_tells_hints_from_runtime_use() -> None:
+    source = (
+        "from sqlalchemy.ext.asyncio import AsyncConnection\n"
+        "async def f(conn: AsyncConnection) -> AsyncConnection | None:\n"
+        "    x: AsyncConnection = conn\n"
+        "    return isinstance(conn, AsyncConnection)\n"
+    )
+    assert names_used_outside_annotations(source, {"AsyncConnection"}) == [("AsyncConnection", 4)]
+
+
+# ---- the rules ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", under("domain"), ids=ids(under("domain")))
+def test_domain_is_pure(module: Module) -> None:
+    assert module.importing("mycpaas") == module.importing("mycpaas.domain", "mycpaas.errors")
+    assert module.importing(*FRAMEWORKS) == []
+
+
+@pytest.mark.parametrize("module", under("storage"), ids=ids(under("storage")))
+def test_storage_does_not_import_the_layers_above_it(module: Module) -> None:
+    assert module.importing("mycpaas.api", "mycpaas.services", "mycpaas.delivery", "mycpaas.bootstrap",
+                            "mycpaas.cli") == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    known_violation(
+        under("api"),
+        "api/forms.py",
+        "api/forms.py imports mycpaas.storage.messages.MessageFilter (a storage type in the HTTP layer); "
+        "reported to the lead, not fixed here",
+    ),
+)
+def test_api_does_not_reach_into_sql(module: Module) -> None:
+    assert module.importing("sqlalchemy", "alembic", "mycpaas.storage") == []
+
+
+@pytest.mark.parametrize("module", under("delivery/carriers"), ids=ids(under("delivery/carriers")))
+def test_carriers_know_nothing_of_http_sql_or_use_cases(module: Module) -> None:
+    assert module.importing("mycpaas.api", "mycpaas.services", "mycpaas.storage", "mycpaas.bootstrap") == []
+    assert module.importing("sqlalchemy", "alembic", "httpx", "starlette") == []
+
+
+OUTSIDE_STORAGE = [m for m in MODULES if not m.rel.startswith("storage/")]
+
+
+@pytest.mark.parametrize("module", OUTSIDE_STORAGE, ids=ids(OUTSIDE_STORAGE))
+def test_only_storage_imports_sqlalchemy_or_alembic(module: Module) -> None:
+    if not module.rel.startswith("services/"):
+        assert module.importing("sqlalchemy", "alembic") == []
+        return
+    # services/ may write `from sqlalchemy.ext.asyncio import X` and use X in annotations only.
+    hinted: set[str] = set()
+    for node in ast.walk(ast.parse(module.source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "sqlalchemy.ext.asyncio":
+            hinted.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            assert not within(node.module or "", "sqlalchemy", "alembic"), f"line {node.lineno}"
+        elif isinstance(node, ast.Import):
+            assert not any(within(a.name, "sqlalchemy", "alembic") for a in node.names), f"line {node.lineno}"
+    assert names_used_outside_annotations(module.source, hinted) == []
+
+
+@pytest.mark.parametrize("name", ["errors.py", "settings.py"])
+def test_errors_and_settings_import_nothing_from_mycpaas(name: str) -> None:
+    module = next(m for m in MODULES if m.rel == name)
+    assert module.importing("mycpaas") == []
