@@ -85,6 +85,7 @@ class Application:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.worker.stop()
+                await self.platform.committer.close()
                 await self.platform.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

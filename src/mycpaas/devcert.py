@@ -50,7 +50,9 @@ def make_dev_cert(cert_path: Path, key_path: Path, days: int = 825) -> None:
     )
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode given to os.open applies only to a new file, not to one being replaced
     with os.fdopen(fd, "wb") as handle:
         handle.write(
             key.private_bytes(

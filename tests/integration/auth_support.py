@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import remember_secret
+from tests.conftest import remember_secret, secret_forms
 from tests.server import ServerProcess
 
 REALM = 'Basic realm="mycpaas API"'
@@ -47,28 +47,11 @@ def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def encoded_forms(secret: str) -> set[str]:
-    """The secret as given, stripped, and every Base64 rendering of it at any offset inside a longer string."""
-    forms: set[str] = set()
-    for text in {secret, secret.strip()}:
-        if len(text) < 8:
-            continue
-        forms.add(text)
-        raw = text.encode()
-        for offset in range(3):
-            for encode in (base64.b64encode, base64.urlsafe_b64encode):
-                encoded = encode(b"\0" * offset + raw).decode()
-                core = encoded[-(-offset * 8 // 6) : len(encoded) - 4]
-                if len(core) >= 12:
-                    forms.add(core)
-    return forms
-
-
 def secret_leaks(text: str, presented: list[str] | tuple[str, ...]) -> list[str]:
     """Which of `presented` appear in `text`, literally or Base64-encoded."""
     found = []
     for secret in presented:
-        for form in encoded_forms(secret):
+        for form in secret_forms(secret):
             if form in text:
                 found.append(f"{secret[:4]}… (as {form[:6]}…)")
                 break

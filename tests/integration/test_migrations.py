@@ -7,6 +7,8 @@ tables agree on tables, columns, types, nullability, indexes, unique and foreign
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,5 +103,18 @@ def test_downgrade_to_base_then_upgrade_again(database_url: str) -> None:
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)  # what every `mycpaas serve` start does
+    diff, _, revision = schema_state(database_url)
+    assert diff == [] and revision == HEAD
+
+
+def test_processes_migrating_at_once_do_not_collide(database_url: str) -> None:
+    # Several servers (or the CLI beside `serve`) starting on a fresh database all run `upgrade head`.
+    code = "import sys; from mycpaas.storage import migrate; migrate.upgrade(sys.argv[1])"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, database_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, "\n".join(errors)
     diff, _, revision = schema_state(database_url)
     assert diff == [] and revision == HEAD

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import format_datetime
 
 
 def utcnow() -> datetime:
@@ -17,6 +16,17 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def rfc2822(value: datetime) -> str:
-    """Twilio's date format: RFC 2822 in GMT with a +0000 offset (never "GMT", never locale-dependent)."""
-    return format_datetime(as_utc(value).replace(tzinfo=UTC))
+    """Twilio's date format: RFC 2822 in GMT with a +0000 offset (never "GMT", never locale-dependent).
+
+    Same output as email.utils.format_datetime, at a fraction of its cost: lists render thousands of these.
+    """
+    v = as_utc(value)
+    return (
+        f"{_DAYS[v.weekday()]}, {v.day:02d} {_MONTHS[v.month]} {v.year:04d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d} +0000"
+    )

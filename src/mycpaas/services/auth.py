@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from mycpaas.domain.accounts import Account, AccountStatus, ApiKey
 from mycpaas.domain.clock import rfc2822
 from mycpaas.domain.credentials import digests_match
@@ -20,6 +18,7 @@ from mycpaas.errors import AuthenticationFailed, TooManyRequests
 from mycpaas.services.platform import Platform
 from mycpaas.services.throttle import FailureThrottle
 from mycpaas.storage import accounts as store
+from mycpaas.storage.database import Connection
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _SEPARATE = (
@@ -150,7 +149,7 @@ def _check_account_sid_shape(username: str, password: str) -> None:
         )
 
 
-async def _wrong_token_detail(conn: AsyncConnection, platform: Platform, account: Account, password: str) -> str:
+async def _wrong_token_detail(conn: Connection, platform: Platform, account: Account, password: str) -> str:
     stripped = password.strip()
     if stripped != password:
         candidate = platform.secrets.digest(stripped)

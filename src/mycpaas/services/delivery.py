@@ -22,6 +22,7 @@ from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
 from mycpaas.storage import queue
+from mycpaas.storage.database import Connection
 
 log = logging.getLogger("mycpaas.delivery")
 
@@ -31,10 +32,12 @@ async def advance(
 ) -> bool:
     if error is not None:
         values.update(error_code=int(error), error_message=error.template)
-    async with platform.db.write() as conn:
-        return await store.advance_status(
-            conn, sid, status, ALLOWED_PREDECESSORS[status], utcnow(), **values
-        )
+    now = utcnow()
+
+    async def work(conn: Connection) -> bool:
+        return await store.advance_status(conn, sid, status, ALLOWED_PREDECESSORS[status], now, **values)
+
+    return await platform.committer.run(work)
 
 
 def is_expired(message: Message) -> bool:
@@ -51,7 +54,8 @@ async def load(platform: Platform, sid: str) -> Message | None:
 async def record_submitted(platform: Platform, message: Message, carrier_id: str, job_id: int) -> None:
     """sending -> sent, and the job is done, in one transaction."""
     now = utcnow()
-    async with platform.db.write() as conn:
+
+    async def work(conn: Connection) -> None:
         await store.advance_status(
             conn,
             message.sid,
@@ -63,17 +67,21 @@ async def record_submitted(platform: Platform, message: Message, carrier_id: str
         )
         await queue.finish(conn, job_id)
 
+    await platform.committer.run(work)
+
 
 async def record_failed(platform: Platform, message: Message, outcome: Outcome, job_id: int) -> None:
     status, error = OUTCOMES[outcome]
     values: dict[str, object] = {}
     if error is not None:
         values.update(error_code=int(error), error_message=error.template)
-    async with platform.db.write() as conn:
-        await store.advance_status(
-            conn, message.sid, status, ALLOWED_PREDECESSORS[status], utcnow(), **values
-        )
+    now = utcnow()
+
+    async def work(conn: Connection) -> None:
+        await store.advance_status(conn, message.sid, status, ALLOWED_PREDECESSORS[status], now, **values)
         await queue.finish(conn, job_id)
+
+    await platform.committer.run(work)
 
 
 async def apply_receipt(platform: Platform, receipt: Receipt) -> None:

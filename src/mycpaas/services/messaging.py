@@ -22,6 +22,7 @@ from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
 from mycpaas.storage import queue
+from mycpaas.storage.database import Connection
 
 BODY_MAX_CHARS = 1600
 MEDIA_MAX = 10
@@ -157,13 +158,17 @@ async def send_message(platform: Platform, account: Account, request: SendReques
         updated_at=now,
         sent_at=None,
     )
-    async with platform.db.write() as conn:
-        if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+    if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+        async with platform.db.read() as conn:
             owner = await number_store.owner_of(conn, sender)
-            if owner not in (account.sid, account.owner_account_sid):
-                raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
+        if owner not in (account.sid, account.owner_account_sid):
+            raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
+
+    async def persist(conn: Connection) -> None:
         await store.insert_message(conn, message)
         await queue.enqueue(conn, SEND_JOB, message.sid, now)
+
+    await platform.committer.run(persist)
     platform.wake_worker()
     return message
 

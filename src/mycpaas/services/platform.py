@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from mycpaas.domain.credentials import SecretBox
 from mycpaas.settings import Settings
 from mycpaas.storage.database import Database
+from mycpaas.storage.group_commit import GroupCommitter
 
 
 @dataclass
@@ -15,5 +16,9 @@ class Platform:
     settings: Settings
     db: Database
     secrets: SecretBox
+    committer: GroupCommitter = field(init=False)
     # Called after a transaction that enqueued work commits, so an idle worker wakes at once.
     wake_worker: Callable[[], None] = field(default=lambda: None)
+
+    def __post_init__(self) -> None:
+        self.committer = GroupCommitter(self.db)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mycpaas.domain.accounts import Account, AccountStatus, AccountType, ApiKey
+from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import accounts, api_keys, phone_numbers, retired_tokens
 
 
@@ -47,7 +47,7 @@ def _tokens(row: Row) -> StoredTokens:
 
 
 async def insert_account(
-    conn: AsyncConnection, account: Account, token_sealed: str, token_digest: str
+    conn: Connection, account: Account, token_sealed: str, token_digest: str
 ) -> None:
     await conn.execute(
         insert(accounts).values(
@@ -65,20 +65,20 @@ async def insert_account(
 
 
 async def get_accounts_with_tokens(
-    conn: AsyncConnection, sids: set[str]
+    conn: Connection, sids: set[str]
 ) -> dict[str, tuple[Account, StoredTokens]]:
     """One indexed lookup for every account an authentication decision needs."""
     rows = (await conn.execute(select(accounts).where(accounts.c.sid.in_(sids)))).all()
     return {row.sid: (_account(row), _tokens(row)) for row in rows}
 
 
-async def get_account(conn: AsyncConnection, sid: str) -> tuple[Account, StoredTokens] | None:
+async def get_account(conn: Connection, sid: str) -> tuple[Account, StoredTokens] | None:
     row = (await conn.execute(select(accounts).where(accounts.c.sid == sid))).first()
     return (_account(row), _tokens(row)) if row else None
 
 
 async def list_accounts(
-    conn: AsyncConnection,
+    conn: Connection,
     owner_sid: str,
     include_subaccounts: bool,
     friendly_name: str | None,
@@ -98,25 +98,25 @@ async def list_accounts(
     return [(_account(row), _tokens(row)) for row in rows]
 
 
-async def list_all_accounts(conn: AsyncConnection) -> list[Account]:
+async def list_all_accounts(conn: Connection) -> list[Account]:
     rows = (await conn.execute(select(accounts).order_by(accounts.c.created_at))).all()
     return [_account(row) for row in rows]
 
 
-async def count_accounts(conn: AsyncConnection) -> int:
+async def count_accounts(conn: Connection) -> int:
     return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-async def update_account(conn: AsyncConnection, sid: str, now: datetime, **values: object) -> None:
+async def update_account(conn: Connection, sid: str, now: datetime, **values: object) -> None:
     await conn.execute(update(accounts).where(accounts.c.sid == sid).values(updated_at=now, **values))
 
 
-async def release_numbers(conn: AsyncConnection, account_sid: str) -> None:
+async def release_numbers(conn: Connection, account_sid: str) -> None:
     await conn.execute(delete(phone_numbers).where(phone_numbers.c.account_sid == account_sid))
 
 
 async def set_secondary_token(
-    conn: AsyncConnection, sid: str, sealed: str, digest: str, now: datetime
+    conn: Connection, sid: str, sealed: str, digest: str, now: datetime
 ) -> None:
     await update_account(
         conn,
@@ -128,13 +128,13 @@ async def set_secondary_token(
     )
 
 
-async def retire_token(conn: AsyncConnection, account_sid: str, digest: str, now: datetime) -> None:
+async def retire_token(conn: Connection, account_sid: str, digest: str, now: datetime) -> None:
     await conn.execute(
         insert(retired_tokens).values(account_sid=account_sid, token_digest=digest, retired_at=now)
     )
 
 
-async def find_retired_token(conn: AsyncConnection, account_sid: str, digest: str) -> datetime | None:
+async def find_retired_token(conn: Connection, account_sid: str, digest: str) -> datetime | None:
     row = (
         await conn.execute(
             select(retired_tokens.c.retired_at)
@@ -157,7 +157,7 @@ def _key(row: Row) -> ApiKey:
     )
 
 
-async def insert_key(conn: AsyncConnection, key: ApiKey, secret_digest: str) -> None:
+async def insert_key(conn: Connection, key: ApiKey, secret_digest: str) -> None:
     await conn.execute(
         insert(api_keys).values(
             sid=key.sid,
@@ -178,12 +178,12 @@ class StoredKey:
     revoked_at: datetime | None
 
 
-async def get_key(conn: AsyncConnection, sid: str) -> StoredKey | None:
+async def get_key(conn: Connection, sid: str) -> StoredKey | None:
     row = (await conn.execute(select(api_keys).where(api_keys.c.sid == sid))).first()
     return StoredKey(_key(row), row.secret_digest, row.revoked_at) if row else None
 
 
-async def list_keys(conn: AsyncConnection, account_sid: str) -> list[ApiKey]:
+async def list_keys(conn: Connection, account_sid: str) -> list[ApiKey]:
     rows = (
         await conn.execute(
             select(api_keys)
@@ -194,5 +194,5 @@ async def list_keys(conn: AsyncConnection, account_sid: str) -> list[ApiKey]:
     return [_key(row) for row in rows]
 
 
-async def update_key(conn: AsyncConnection, sid: str, now: datetime, **values: object) -> None:
+async def update_key(conn: Connection, sid: str, now: datetime, **values: object) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.sid == sid).values(updated_at=now, **values))

@@ -1,8 +1,15 @@
-"""The database handle: one async engine, and transactions that behave the same on SQLite and PostgreSQL.
+"""The database handle: transactions that behave the same on SQLite and PostgreSQL.
+
+PostgreSQL is reached through asyncpg on an async engine. SQLite is a local file whose statements take
+microseconds, so they run inline on the event loop through the stdlib driver: handing each one to a thread
+(aiosqlite) costs more in wake-ups than the statement itself, and under load that hand-off dominated.
+Connections of both kinds expose the same `await conn.execute(...)` (the `Connection` protocol).
 
 SQLite allows one writer at a time. Within the process, write transactions queue on an asyncio lock and open
-with BEGIN IMMEDIATE, so they never hit SQLITE_BUSY on a read-to-write upgrade; reads run beside them on
-other pooled connections under WAL. Another process (the CLI while `serve` runs) waits on busy_timeout.
+with BEGIN IMMEDIATE, so they never hit SQLITE_BUSY on a read-to-write upgrade; reads run beside them under
+WAL. Another process (the CLI while `serve` runs) waits on busy_timeout. synchronous=NORMAL in WAL mode keeps
+every committed transaction across a process crash (kill -9); only an OS crash or power loss can lose the
+last commits.
 """
 
 from __future__ import annotations
@@ -10,17 +17,33 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
+from sqlalchemy import Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-_WRITE_OPTION = "mycpaas_write"
+
+class Connection(Protocol):
+    """What storage functions need of a connection: SQLAlchemy Core statements, buffered results."""
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]: ...
+
+
+class _InlineConnection:
+    """A sync SQLite connection behind the async interface; statements run inline on the event loop."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        return self._conn.execute(statement, parameters)
 
 
 def async_url(url: str) -> str:
-    """Map plain `sqlite:///` and `postgresql://` URLs onto the async drivers the platform uses."""
+    """Map plain `sqlite:///` and `postgresql://` URLs onto the async drivers (used by migrations)."""
     parsed = make_url(url)
     if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
         parsed = parsed.set(drivername="sqlite+aiosqlite")
@@ -29,54 +52,67 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _sync_sqlite_url(url: str) -> str:
+    return make_url(url).set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        options: dict[str, Any] = {}
-        if not self.is_sqlite:
-            options = {"pool_size": 10, "max_overflow": 10}
-        self.engine: AsyncEngine = create_async_engine(self.url, **options)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite: Engine | None = None
+        self._async: AsyncEngine | None = None
+        self._write_lock = asyncio.Lock()
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            self._sqlite = create_engine(_sync_sqlite_url(url), pool_size=8, max_overflow=8)
+            _configure_sqlite(self._sqlite)
+        else:
+            self._async = create_async_engine(self.url, pool_size=10, max_overflow=10)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Connection]:
         """A transaction that commits on success; on SQLite it holds the single-writer lock."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
+        if self._async is not None:
+            async with self._async.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            conn = await conn.execution_options(**{_WRITE_OPTION: True})
-            async with conn.begin():
-                yield conn
+        assert self._sqlite is not None
+        async with self._write_lock:
+            with self._sqlite.connect() as conn:
+                conn = conn.execution_options(mycpaas_write=True)
+                with conn.begin():
+                    yield _InlineConnection(conn)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    async def read(self) -> AsyncIterator[Connection]:
+        if self._async is not None:
+            async with self._async.connect() as conn:
+                yield conn
+            return
+        assert self._sqlite is not None
+        with self._sqlite.connect() as conn, conn.begin():
+            yield _InlineConnection(conn)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._async is not None:
+            await self._async.dispose()
+        if self._sqlite is not None:
+            self._sqlite.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that BEGIN is ours to choose.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION) else "DEFERRED"
+        mode = "IMMEDIATE" if conn.get_execution_options().get("mycpaas_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")

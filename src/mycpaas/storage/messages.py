@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Row, and_, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mycpaas.domain.messages import Direction, Message, MessageStatus
+from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import messages
 
 _FIELDS = tuple(Message.__dataclass_fields__)
@@ -33,23 +33,23 @@ def _values(message: Message) -> dict[str, object]:
 _INSERT = insert(messages)
 
 
-async def insert_message(conn: AsyncConnection, message: Message) -> None:
+async def insert_message(conn: Connection, message: Message) -> None:
     await conn.execute(_INSERT, _values(message))
 
 
-async def get_message(conn: AsyncConnection, sid: str) -> Message | None:
+async def get_message(conn: Connection, sid: str) -> Message | None:
     row = (await conn.execute(select(*_COLUMNS).where(messages.c.sid == sid))).first()
     return _message(row) if row else None
 
 
-async def get_by_carrier_id(conn: AsyncConnection, carrier_message_id: str) -> Message | None:
+async def get_by_carrier_id(conn: Connection, carrier_message_id: str) -> Message | None:
     row = (
         await conn.execute(select(*_COLUMNS).where(messages.c.carrier_message_id == carrier_message_id))
     ).first()
     return _message(row) if row else None
 
 
-async def list_by_status(conn: AsyncConnection, statuses: Iterable[MessageStatus]) -> list[Message]:
+async def list_by_status(conn: Connection, statuses: Iterable[MessageStatus]) -> list[Message]:
     rows = await conn.execute(
         select(*_COLUMNS).where(messages.c.status.in_([s.value for s in statuses])).order_by(messages.c.id)
     )
@@ -64,7 +64,7 @@ class MessageFilter:
     sent_before: datetime | None = None
 
 
-async def cursor_id(conn: AsyncConnection, account_sid: str, sid: str) -> int | None:
+async def cursor_id(conn: Connection, account_sid: str, sid: str) -> int | None:
     return (
         await conn.execute(
             select(messages.c.id).where(and_(messages.c.sid == sid, messages.c.account_sid == account_sid))
@@ -73,7 +73,7 @@ async def cursor_id(conn: AsyncConnection, account_sid: str, sid: str) -> int | 
 
 
 async def list_page(
-    conn: AsyncConnection,
+    conn: Connection,
     account_sid: str,
     where: MessageFilter,
     limit: int,
@@ -101,7 +101,7 @@ async def list_page(
 
 
 async def advance_status(
-    conn: AsyncConnection,
+    conn: Connection,
     sid: str,
     new_status: MessageStatus,
     allowed_from: Iterable[MessageStatus],
@@ -117,9 +117,9 @@ async def advance_status(
     return result.rowcount == 1
 
 
-async def update_message(conn: AsyncConnection, sid: str, now: datetime, **values: object) -> None:
+async def update_message(conn: Connection, sid: str, now: datetime, **values: object) -> None:
     await conn.execute(update(messages).where(messages.c.sid == sid).values(updated_at=now, **values))
 
 
-async def delete_message(conn: AsyncConnection, sid: str) -> None:
+async def delete_message(conn: Connection, sid: str) -> None:
     await conn.execute(delete(messages).where(messages.c.sid == sid))

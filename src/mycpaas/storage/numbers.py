@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mycpaas.domain.numbers import IncomingNumber
+from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import phone_numbers
 
 _FIELDS = tuple(IncomingNumber.__dataclass_fields__)
@@ -15,23 +15,23 @@ def _number(row: Row) -> IncomingNumber:
     return IncomingNumber(**{name: getattr(row, name) for name in _FIELDS})
 
 
-async def insert_number(conn: AsyncConnection, number: IncomingNumber) -> None:
+async def insert_number(conn: Connection, number: IncomingNumber) -> None:
     await conn.execute(insert(phone_numbers).values(**{name: getattr(number, name) for name in _FIELDS}))
 
 
-async def get_number(conn: AsyncConnection, sid: str) -> IncomingNumber | None:
+async def get_number(conn: Connection, sid: str) -> IncomingNumber | None:
     row = (await conn.execute(select(phone_numbers).where(phone_numbers.c.sid == sid))).first()
     return _number(row) if row else None
 
 
-async def find_by_phone_number(conn: AsyncConnection, phone_number: str) -> IncomingNumber | None:
+async def find_by_phone_number(conn: Connection, phone_number: str) -> IncomingNumber | None:
     row = (
         await conn.execute(select(phone_numbers).where(phone_numbers.c.phone_number == phone_number))
     ).first()
     return _number(row) if row else None
 
 
-async def owner_of(conn: AsyncConnection, phone_number: str) -> str | None:
+async def owner_of(conn: Connection, phone_number: str) -> str | None:
     return (
         await conn.execute(
             select(phone_numbers.c.account_sid).where(phone_numbers.c.phone_number == phone_number)
@@ -39,7 +39,7 @@ async def owner_of(conn: AsyncConnection, phone_number: str) -> str | None:
     ).scalar_one_or_none()
 
 
-async def taken_numbers(conn: AsyncConnection, prefix: str) -> set[str]:
+async def taken_numbers(conn: Connection, prefix: str) -> set[str]:
     rows = await conn.execute(
         select(phone_numbers.c.phone_number).where(phone_numbers.c.phone_number.startswith(prefix))
     )
@@ -47,7 +47,7 @@ async def taken_numbers(conn: AsyncConnection, prefix: str) -> set[str]:
 
 
 async def list_numbers(
-    conn: AsyncConnection,
+    conn: Connection,
     account_sid: str,
     friendly_name: str | None,
     phone_number_like: str | None,
@@ -65,9 +65,9 @@ async def list_numbers(
     return [_number(row) for row in rows]
 
 
-async def update_number(conn: AsyncConnection, sid: str, **values: object) -> None:
+async def update_number(conn: Connection, sid: str, **values: object) -> None:
     await conn.execute(update(phone_numbers).where(phone_numbers.c.sid == sid).values(**values))
 
 
-async def delete_number(conn: AsyncConnection, sid: str) -> None:
+async def delete_number(conn: Connection, sid: str) -> None:
     await conn.execute(delete(phone_numbers).where(phone_numbers.c.sid == sid))

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import jobs
 
 
@@ -28,11 +28,12 @@ class Job:
 _ENQUEUE = insert(jobs)
 
 
-async def enqueue(conn: AsyncConnection, kind: str, ref: str, run_at: datetime) -> None:
-    await conn.execute(_ENQUEUE, {"kind": kind, "ref": ref, "run_at": run_at, "attempts": 0, "created_at": run_at})
+async def enqueue(conn: Connection, kind: str, ref: str, run_at: datetime) -> None:
+    values = {"kind": kind, "ref": ref, "run_at": run_at, "attempts": 0, "created_at": run_at}
+    await conn.execute(_ENQUEUE, values)
 
 
-async def claim(conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
+async def claim(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
     due = (
         select(jobs.c.id)
         .where(and_(jobs.c.run_at <= now, or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now)))
@@ -49,21 +50,21 @@ async def claim(conn: AsyncConnection, now: datetime, lease_until: datetime, lim
     return [Job(row.id, row.kind, row.ref, row.attempts) for row in result]
 
 
-async def finish(conn: AsyncConnection, job_id: int) -> None:
+async def finish(conn: Connection, job_id: int) -> None:
     await conn.execute(delete(jobs).where(jobs.c.id == job_id))
 
 
-async def retry(conn: AsyncConnection, job_id: int, run_at: datetime, error: str) -> None:
+async def retry(conn: Connection, job_id: int, run_at: datetime, error: str) -> None:
     await conn.execute(
         update(jobs).where(jobs.c.id == job_id).values(run_at=run_at, locked_until=None, last_error=error)
     )
 
 
-async def extend_leases(conn: AsyncConnection, job_ids: list[int], lease_until: datetime) -> None:
+async def extend_leases(conn: Connection, job_ids: list[int], lease_until: datetime) -> None:
     """Heartbeat: a job still being worked on keeps its lease, so no other worker claims it."""
     if job_ids:
         await conn.execute(update(jobs).where(jobs.c.id.in_(job_ids)).values(locked_until=lease_until))
 
 
-async def next_run_at(conn: AsyncConnection) -> datetime | None:
+async def next_run_at(conn: Connection) -> datetime | None:
     return (await conn.execute(select(jobs.c.run_at).order_by(jobs.c.run_at).limit(1))).scalar_one_or_none()

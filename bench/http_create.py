@@ -1,0 +1,139 @@
+"""Benchmark: authenticated POST .../Messages.json against the raw ASGI baseline, and list paging at scale.
+
+    .venv/bin/python bench/http_create.py [--duration 10] [--rows 1000000] [--database-url URL]
+
+Both servers run under uvicorn with one worker and are loaded by wrk (-t1 -c50) in the same run. The list
+benchmark measures GET Messages.json?PageSize=50 with 1,000 rows in the table, then with --rows rows.
+Results are printed and appended to bench/results/http_create.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import secrets
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.server import ServerProcess, free_port  # noqa: E402
+
+
+def wrk(script: str, url: str, path: str, auth: str, duration: int, connections: int = 50) -> dict[str, float]:
+    env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth}
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(ROOT / "bench" / script), url],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    match = re.search(r"RESULT rps=(\d+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+)", out)
+    assert match, out
+    rps, p50, p99, errors = match.groups()
+    return {"rps": float(rps), "p50_ms": float(p50), "p99_ms": float(p99), "errors": int(errors)}
+
+
+def start_baseline(sid: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=ROOT, env={**os.environ, "BENCH_SID": sid, "BENCH_TOKEN": token},
+    )
+    time.sleep(2)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def fill_sqlite(db: Path, account_sid: str, rows: int) -> None:
+    conn = sqlite3.connect(db)
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
+    batch = []
+    existing = conn.execute("select count(*) from messages").fetchone()[0]
+    for i in range(existing, rows):
+        moment = start + timedelta(seconds=i)
+        batch.append(
+            ("SM" + secrets.token_hex(16), account_sid, "outbound-api", "+15005550006", f"+1555{i % 10_000_000:07d}",
+             "bulk row", "delivered", 1, 0, "GSM-7", "USD", moment, moment, moment)
+        )
+        if len(batch) == 50_000:
+            _insert(conn, batch)
+            batch = []
+    if batch:
+        _insert(conn, batch)
+    conn.close()
+
+
+def _insert(conn: sqlite3.Connection, batch: list[tuple[object, ...]]) -> None:
+    conn.executemany(
+        "insert into messages (sid, account_sid, direction, from_number, to_number, body, status, num_segments,"
+        " num_media, encoding, price_unit, created_at, updated_at, sent_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        batch,
+    )
+    conn.commit()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="mycpaas-bench-"))
+    server = ServerProcess(data_dir=tmp, database_url=f"sqlite:///{tmp / 'mycpaas.db'}",
+                           env={"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01",
+                                "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.5"})
+    server.start()
+    auth = base64.b64encode(f"{server.account_sid}:{server.auth_token}".encode()).decode()
+    path = f"/2010-04-01/Accounts/{server.account_sid}/Messages.json"
+    baseline, baseline_url = start_baseline(server.account_sid, server.auth_token)
+    lines = [f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, SQLite"]
+    try:
+        wrk("post.lua", server.url, path, auth, 2)
+        wrk("post.lua", baseline_url, path, auth, 2)
+        for round_ in range(args.rounds):
+            real = wrk("post.lua", server.url, path, auth, args.duration)
+            base = wrk("post.lua", baseline_url, path, auth, args.duration)
+            lines.append(
+                f"create round {round_ + 1}: mycpaas {real['rps']:.0f} req/s p99 {real['p99_ms']:.1f} ms "
+                f"(errors {real['errors']}); baseline {base['rps']:.0f} req/s p99 {base['p99_ms']:.1f} ms; "
+                f"ratio {real['rps'] / base['rps']:.0%}"
+            )
+            print(lines[-1], flush=True)
+    finally:
+        baseline.terminate()
+    server.stop()
+    db = tmp / "mycpaas.db"
+    for rows in (1_000, args.rows):
+        conn = sqlite3.connect(db)
+        conn.execute("delete from jobs")
+        conn.commit()
+        conn.close()
+        fill_sqlite(db, server.account_sid, rows)
+        server.start()
+        list_path = f"{path}?PageSize=50"
+        wrk("get.lua", server.url, list_path, auth, 2)
+        first = wrk("get.lua", server.url, list_path, auth, args.duration)
+        deep = wrk("get.lua", server.url, f"{path}?PageSize=50&To=%2B15550000042", auth, args.duration)
+        lines.append(
+            f"list PageSize=50 with >= {rows:,} rows: first page {first['rps']:.0f} req/s p99 {first['p99_ms']:.1f} ms;"
+            f" filtered by To {deep['rps']:.0f} req/s p99 {deep['p99_ms']:.1f} ms"
+        )
+        print(lines[-1], flush=True)
+        server.stop()
+    results = ROOT / "bench" / "results" / "http_create.txt"
+    results.parent.mkdir(exist_ok=True)
+    with results.open("a") as handle:
+        handle.write("\n".join(lines) + "\n\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
