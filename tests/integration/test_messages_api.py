@@ -293,3 +293,12 @@ def test_json_bodies_and_bad_content_types(server: ServerProcess) -> None:
             f"{server.accounts_path()}/Messages.json", content=b"<x/>", headers={"Content-Type": "application/xml"}
         )
         assert xml.status_code == 415 and xml.json()["code"] == 20415
+
+
+def test_typed_incoming_number_lists_are_served(server: ServerProcess) -> None:
+    with server.client() as client:
+        own_number(server, client)
+        for kind in ("Local", "Mobile", "TollFree"):
+            response = client.get(f"{server.accounts_path()}/IncomingPhoneNumbers/{kind}.json")
+            assert response.status_code == 200
+            assert "incoming_phone_numbers" in response.json()

@@ -42,6 +42,11 @@ ROUTES: list[Route] = [
     ),
     route(f"{_ACCOUNT}/IncomingPhoneNumbers", {"GET": numbers.list_, "POST": numbers.create}),
     route(
+        f"{_ACCOUNT}/IncomingPhoneNumbers/{{number_type}}",
+        {"GET": numbers.list_, "POST": numbers.create},
+        number_type="Local|Mobile|TollFree",
+    ),
+    route(
         f"{_ACCOUNT}/IncomingPhoneNumbers/{{sid}}",
         {"GET": numbers.fetch, "POST": numbers.update, "DELETE": numbers.delete},
     ),

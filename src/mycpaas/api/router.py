@@ -20,9 +20,12 @@ class Route:
     scope: Scope = Scope.RESOURCES
 
 
-def route(template: str, methods: dict[str, Handler], scope: Scope = Scope.RESOURCES) -> Route:
-    """`template` names path segments as {name}; a trailing `.json` is optional, as on SignalWire."""
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+?)", template)
+def route(
+    template: str, methods: dict[str, Handler], scope: Scope = Scope.RESOURCES, **segments: str
+) -> Route:
+    """`template` names path segments as {name}, matching any one segment unless `segments` gives a regex for
+    that name; a trailing `.json` is optional, as on SignalWire."""
+    regex = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>{segments.get(m[1], '[^/]+?')})", template)
     return Route(re.compile(f"^{regex}(?:\\.json)?/?$"), methods, scope)
 
 

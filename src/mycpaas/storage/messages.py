@@ -17,7 +17,8 @@ _COLUMNS = [messages.c[name] for name in _FIELDS]
 
 
 def _message(row: Row) -> Message:
-    message = Message(**{name: getattr(row, name) for name in _FIELDS})
+    # Rows come from select(*_COLUMNS), whose order is the dataclass's field order.
+    message = Message(*row)
     message.status = MessageStatus(message.status)
     message.direction = Direction(message.direction)
     return message
