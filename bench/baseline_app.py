@@ -34,15 +34,36 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     msid = "SM" + secrets.token_hex(16)
     uri = f"/2010-04-01/Accounts/{sid}/Messages/{msid}"
     payload = {
-        "account_sid": sid, "api_version": "2010-04-01", "body": form["Body"],
-        "date_created": "Thu, 30 Jul 2015 20:12:31 +0000", "date_sent": None,
-        "date_updated": "Thu, 30 Jul 2015 20:12:31 +0000", "direction": "outbound-api", "error_code": None,
-        "error_message": None, "from": form["From"], "messaging_service_sid": None, "num_media": "0",
-        "num_segments": "1", "price": None, "price_unit": "USD", "sid": msid, "status": "queued",
-        "subresource_uris": {"media": f"{uri}/Media.json"}, "to": form["To"], "uri": f"{uri}.json",
+        "account_sid": sid,
+        "api_version": "2010-04-01",
+        "body": form["Body"],
+        "date_created": "Thu, 30 Jul 2015 20:12:31 +0000",
+        "date_sent": None,
+        "date_updated": "Thu, 30 Jul 2015 20:12:31 +0000",
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": form["From"],
+        "messaging_service_sid": None,
+        "num_media": "0",
+        "num_segments": "1",
+        "price": None,
+        "price_unit": "USD",
+        "sid": msid,
+        "status": "queued",
+        "subresource_uris": {"media": f"{uri}/Media.json"},
+        "to": form["To"],
+        "uri": f"{uri}.json",
     }
     out = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": 201,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                            (b"content-length", str(len(out)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(out)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": out})

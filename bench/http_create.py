@@ -28,11 +28,25 @@ sys.path.insert(0, str(ROOT))
 from tests.server import ServerProcess, free_port  # noqa: E402
 
 
-def wrk(script: str, url: str, path: str, auth: str, duration: int, connections: int = 50) -> dict[str, float]:
+def wrk(
+    script: str, url: str, path: str, auth: str, duration: int, connections: int = 50
+) -> dict[str, float]:
     env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth}
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(ROOT / "bench" / script), url],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     match = re.search(r"RESULT rps=(\d+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+)", out)
     assert match, out
@@ -43,9 +57,19 @@ def wrk(script: str, url: str, path: str, auth: str, duration: int, connections:
 def start_baseline(sid: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT, env={**os.environ, "BENCH_SID": sid, "BENCH_TOKEN": token},
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_SID": sid, "BENCH_TOKEN": token},
     )
     time.sleep(2)
     return process, f"http://127.0.0.1:{port}"
@@ -59,8 +83,22 @@ def fill_sqlite(db: Path, account_sid: str, rows: int) -> None:
     for i in range(existing, rows):
         moment = start + timedelta(seconds=i)
         batch.append(
-            ("SM" + secrets.token_hex(16), account_sid, "outbound-api", "+15005550006", f"+1555{i % 10_000_000:07d}",
-             "bulk row", "delivered", 1, 0, "GSM-7", "USD", moment, moment, moment)
+            (
+                "SM" + secrets.token_hex(16),
+                account_sid,
+                "outbound-api",
+                "+15005550006",
+                f"+1555{i % 10_000_000:07d}",
+                "bulk row",
+                "delivered",
+                1,
+                0,
+                "GSM-7",
+                "USD",
+                moment,
+                moment,
+                moment,
+            )
         )
         if len(batch) == 50_000:
             _insert(conn, batch)
@@ -80,21 +118,27 @@ def _insert(conn: sqlite3.Connection, batch: list[tuple[object, ...]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-bench-"))
-    server = ServerProcess(data_dir=tmp, database_url=f"sqlite:///{tmp / 'mycpaas.db'}",
-                           env={"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01",
-                                "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.5"})
+    server = ServerProcess(
+        data_dir=tmp,
+        database_url=f"sqlite:///{tmp / 'mycpaas.db'}",
+        env={"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01", "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.5"},
+    )
     server.start()
     auth = base64.b64encode(f"{server.account_sid}:{server.auth_token}".encode()).decode()
     path = f"/2010-04-01/Accounts/{server.account_sid}/Messages.json"
     baseline, baseline_url = start_baseline(server.account_sid, server.auth_token)
-    lines = [f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, SQLite"]
+    lines = [
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, SQLite"
+    ]
     try:
         wrk("post.lua", server.url, path, auth, 2)
         wrk("post.lua", baseline_url, path, auth, 2)

@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
-        "serve", help="run the API, the delivery worker and the sandbox carrier in one process",
+        "serve",
+        help="run the API, the delivery worker and the sandbox carrier in one process",
         description="Run the API, the delivery worker and the sandbox carrier. On first start with an empty "
         "database, create the owner account and print its credentials once.",
     )
@@ -215,16 +216,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request line")
     serve.set_defaults(func=cmd_serve)
 
-    mig = commands.add_parser("migrate", help="bring the database schema up to date",
-                              description="Apply every pending Alembic migration.")
+    mig = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply every pending Alembic migration.",
+    )
     _common(mig)
     mig.set_defaults(func=cmd_migrate)
 
-    acc = commands.add_parser("accounts", help="create, list and show accounts",
-                              description="Manage accounts.")
+    acc = commands.add_parser(
+        "accounts", help="create, list and show accounts", description="Manage accounts."
+    )
     acc_commands = acc.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
-    create = acc_commands.add_parser("create", help="create an account and print its credentials once",
-                                     description="Create a main account, or a subaccount with --parent.")
+    create = acc_commands.add_parser(
+        "create",
+        help="create an account and print its credentials once",
+        description="Create a main account, or a subaccount with --parent.",
+    )
     _common(create)
     create.add_argument("--friendly-name", default="mycpaas account", help="a name for the account")
     create.add_argument("--parent", help="create a subaccount of this Account SID")
@@ -241,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     tok = commands.add_parser("token", help="manage Auth Tokens", description="Manage Auth Tokens.")
     tok_commands = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     rotate = tok_commands.add_parser(
-        "rotate", help="replace an account's Auth Token now",
+        "rotate",
+        help="replace an account's Auth Token now",
         description="Replace the primary Auth Token at once; the old one stops working immediately. For a "
         "rotation without downtime use the secondary token (POST /v1/AuthTokens/Secondary, then Promote).",
     )
@@ -249,8 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("sid", help="the Account SID (AC...)")
     rotate.set_defaults(func=cmd_token_rotate)
 
-    cert = commands.add_parser("dev-cert", help="make a self-signed TLS certificate for localhost",
-                               description="Write a self-signed certificate and key for localhost.")
+    cert = commands.add_parser(
+        "dev-cert",
+        help="make a self-signed TLS certificate for localhost",
+        description="Write a self-signed certificate and key for localhost.",
+    )
     _common(cert)
     cert.add_argument("--cert", help="certificate path (default <data dir>/tls/cert.pem)")
     cert.add_argument("--key", help="key path (default <data dir>/tls/key.pem)")

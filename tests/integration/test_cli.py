@@ -7,6 +7,7 @@ database and the data directory (and so the server secret) with the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -51,10 +52,17 @@ class Cli:
     ) -> list[subprocess.CompletedProcess[str]]:
         """Run independent commands side by side (each is a fresh interpreter; serially they add up)."""
         processes = [
-            (list(args), subprocess.Popen(
-                [sys.executable, "-m", "mycpaas", *args], env=self.env(), cwd=self.data_dir,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            ))
+            (
+                list(args),
+                subprocess.Popen(
+                    [sys.executable, "-m", "mycpaas", *args],
+                    env=self.env(),
+                    cwd=self.data_dir,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
             for args in commands
         ]
         results = []
@@ -101,7 +109,9 @@ COMMANDS = [
 
 
 @pytest.fixture(scope="module")
-def help_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
+def help_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
     data_dir = tmp_path_factory.mktemp("help")
     cli = Cli(data_dir, sqlite_url(data_dir))
     commands = [(*command, "--help") for command in COMMANDS] + [("--version",), (), ("accounts",)]
@@ -110,7 +120,9 @@ def help_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mycpaas")
-def test_help(help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]], command: list[str]) -> None:
+def test_help(
+    help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]], command: list[str]
+) -> None:
     result = help_runs[1][" ".join([*command, "--help"])]
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: {' '.join(['mycpaas', *command])} ")
@@ -122,7 +134,9 @@ def test_help_touches_nothing(help_runs: tuple[Path, dict[str, subprocess.Comple
     assert list(help_runs[0].iterdir()) == []
 
 
-def test_help_lists_every_command(help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
+def test_help_lists_every_command(
+    help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
+) -> None:
     runs = help_runs[1]
     for name in ("serve", "migrate", "accounts", "token", "dev-cert"):
         assert name in runs["--help"].stdout
@@ -131,7 +145,9 @@ def test_help_lists_every_command(help_runs: tuple[Path, dict[str, subprocess.Co
     assert "--show-token" in runs["accounts show --help"].stdout
 
 
-def test_version_and_missing_command(help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]]) -> None:
+def test_version_and_missing_command(
+    help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
+) -> None:
     runs = help_runs[1]
     assert runs["--version"].returncode == 0
     assert re.fullmatch(r"mycpaas \d+\.\d+\.\d+\n", runs["--version"].stdout)
@@ -184,7 +200,11 @@ def test_accounts_create_list_show(cli: Cli) -> None:
 def test_unknown_account_sid(cli: Cli) -> None:
     missing = "AC" + "0" * 32
     results = cli.run_all(
-        [("accounts", "show", missing), ("token", "rotate", missing), ("accounts", "create", "--parent", missing)],
+        [
+            ("accounts", "show", missing),
+            ("token", "rotate", missing),
+            ("accounts", "create", "--parent", missing),
+        ],
         expect=1,
     )
     for result in results:
@@ -194,8 +214,12 @@ def test_unknown_account_sid(cli: Cli) -> None:
 def test_unknown_setting_fails_with_its_name(cli: Cli) -> None:
     env = cli.env() | {"MYCPAAS_PROT": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "mycpaas", "accounts", "list"], env=env, cwd=cli.data_dir,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "mycpaas", "accounts", "list"],
+        env=env,
+        cwd=cli.data_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "MYCPAAS_PROT" in result.stderr and "Traceback" not in result.stderr
@@ -258,10 +282,8 @@ def handshake(cert: Path, key: Path, server_hostname: str) -> None:
             client = client_ctx.wrap_socket(right, server_hostname=server_hostname)
             client.close()
         finally:
-            try:
+            with contextlib.suppress(ssl.SSLError, OSError):
                 accepted.result(timeout=10).close()
-            except (ssl.SSLError, OSError):
-                pass
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,9 @@ def test_validity_period_expiry_fails_with_30001(fresh_server: ServerProcess) ->
     server.env.update({"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "30", "MYCPAAS_WORKER_LEASE_SECONDS": "1"})
     server.start()
     with server.client() as client:
-        response = send(server, client, To="+15558675310", From="+15005550006", Body="late", ValidityPeriod="1")
+        response = send(
+            server, client, To="+15558675310", From="+15005550006", Body="late", ValidityPeriod="1"
+        )
         sid = response.json()["sid"]
     server.kill()
     server.env["MYCPAAS_SANDBOX_SEND_DELAY_SECONDS"] = "0.02"

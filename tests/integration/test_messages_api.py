@@ -66,8 +66,16 @@ def test_message_reaches_delivered_through_the_sandbox(server: ServerProcess) ->
         ({"To": "+15558675310", "Body": "x"}, 21603, "A 'From' phone number is required."),
         ({"To": "+15558675310", "From": "+15005550006"}, 21602, "Message body is required."),
         ({"To": "+1555", "From": "+15005550006", "Body": "x"}, 21211, "The 'To' number +1555 is not a valid"),
-        ({"To": "+15558675310", "From": "+1!!", "Body": "x"}, 21212, "is not a valid phone number, shortcode"),
-        ({"To": "+15558675310", "From": "+15559990000", "Body": "x"}, 21606, "The From phone number +15559990000"),
+        (
+            {"To": "+15558675310", "From": "+1!!", "Body": "x"},
+            21212,
+            "is not a valid phone number, shortcode",
+        ),
+        (
+            {"To": "+15558675310", "From": "+15559990000", "Body": "x"},
+            21606,
+            "The From phone number +15559990000",
+        ),
         ({"To": "+15558675310", "From": "+15005550006", "Body": "x" * 1601}, 21617, "1600 character limit"),
         (
             {"To": "+15558675310", "From": "+15005550006", "Body": "x", "MediaUrl": ["ftp://a/b.png"]},
@@ -75,19 +83,40 @@ def test_message_reaches_delivered_through_the_sandbox(server: ServerProcess) ->
             "Invalid media URL",
         ),
         (
-            {"To": "+15558675310", "From": "+15005550006", "Body": "x",
-             "MediaUrl": [f"https://e.com/{i}.png" for i in range(11)]},
+            {
+                "To": "+15558675310",
+                "From": "+15005550006",
+                "Body": "x",
+                "MediaUrl": [f"https://e.com/{i}.png" for i in range(11)],
+            },
             21623,
             "exceeds allowed limit",
         ),
-        ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "ValidityPeriod": "0"}, 21624, "validity"),
-        ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "ValidityPeriod": "36001"}, 21624, "validity"),
         (
-            {"To": "+15558675310", "From": "+15005550006", "Body": "x", "StatusCallback": "https://bad_host.com/x"},
+            {"To": "+15558675310", "From": "+15005550006", "Body": "x", "ValidityPeriod": "0"},
+            21624,
+            "validity",
+        ),
+        (
+            {"To": "+15558675310", "From": "+15005550006", "Body": "x", "ValidityPeriod": "36001"},
+            21624,
+            "validity",
+        ),
+        (
+            {
+                "To": "+15558675310",
+                "From": "+15005550006",
+                "Body": "x",
+                "StatusCallback": "https://bad_host.com/x",
+            },
             21609,
             "StatusCallback",
         ),
-        ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "StatusCallback": "/relative"}, 21609, ""),
+        (
+            {"To": "+15558675310", "From": "+15005550006", "Body": "x", "StatusCallback": "/relative"},
+            21609,
+            "",
+        ),
         ({"To": "+15005550001", "From": "+15005550006", "Body": "x"}, 21211, ""),
         ({"To": "+15005550002", "From": "+15005550006", "Body": "x"}, 21612, ""),
         ({"To": "+15005550003", "From": "+15005550006", "Body": "x"}, 21408, ""),
@@ -101,7 +130,9 @@ def test_message_reaches_delivered_through_the_sandbox(server: ServerProcess) ->
         ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "ScheduleType": "fixed"}, 35118, ""),
     ],
 )
-def test_validation_errors_use_twilio_codes(server: ServerProcess, data: dict, code: int, fragment: str) -> None:
+def test_validation_errors_use_twilio_codes(
+    server: ServerProcess, data: dict, code: int, fragment: str
+) -> None:
     with server.client() as client:
         response = send(server, client, **data)
     assert response.status_code == 400, response.text
@@ -121,6 +152,7 @@ def test_unknown_parameters_are_ignored_and_alphanumeric_sender_allowed_abroad(s
 
 def test_segments_and_encoding(server: ServerProcess) -> None:
     with server.client() as client:
+
         def segments(body: str) -> str:
             response = send(server, client, To="+15558675310", From="+15005550006", Body=body)
             assert response.status_code == 201, response.text
@@ -152,7 +184,9 @@ def test_curl_style_unencoded_plus_is_accepted(server: ServerProcess) -> None:
 def test_list_pages_with_filters_and_cursor(server: ServerProcess) -> None:
     to = unique_number()
     with server.client() as client:
-        sids = [send(server, client, To=to, From="+15005550006", Body=f"m{i}").json()["sid"] for i in range(7)]
+        sids = [
+            send(server, client, To=to, From="+15005550006", Body=f"m{i}").json()["sid"] for i in range(7)
+        ]
         for sid in sids:
             wait_final(server, client, sid)
         url = f"{server.accounts_path()}/Messages.json"
@@ -162,8 +196,17 @@ def test_list_pages_with_filters_and_cursor(server: ServerProcess) -> None:
         while True:
             assert_valid(MESSAGE_LIST, page)
             keys = set(page) - {
-                "end", "first_page_uri", "next_page_uri", "last_page_uri", "page", "page_size",
-                "previous_page_uri", "total", "num_pages", "start", "uri",
+                "end",
+                "first_page_uri",
+                "next_page_uri",
+                "last_page_uri",
+                "page",
+                "page_size",
+                "previous_page_uri",
+                "total",
+                "num_pages",
+                "start",
+                "uri",
             }
             assert keys == {"messages"}
             assert page["start"] == pages * 3
@@ -181,7 +224,9 @@ def test_list_pages_with_filters_and_cursor(server: ServerProcess) -> None:
 def test_previous_page_token_walks_back(server: ServerProcess) -> None:
     to = unique_number()
     with server.client() as client:
-        sids = [send(server, client, To=to, From="+15005550006", Body=f"p{i}").json()["sid"] for i in range(4)]
+        sids = [
+            send(server, client, To=to, From="+15005550006", Body=f"p{i}").json()["sid"] for i in range(4)
+        ]
         url = f"{server.accounts_path()}/Messages.json"
         first = client.get(url, params={"To": to, "PageSize": 2}).json()
         second = client.get(first["next_page_uri"]).json()
@@ -210,7 +255,10 @@ def test_date_sent_filters(server: ServerProcess) -> None:
         assert count(**{"DateSent<": str(today)}) == 1
         assert count(**{"DateSent<": str(today - timedelta(days=1))}) == 0
         assert count(**{"DateSent>": str(today + timedelta(days=1))}) == 0
-        assert count(**{"DateSent>": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}) == 1
+        assert (
+            count(**{"DateSent>": (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+            == 1
+        )
         bad = client.get(url, params={"DateSent": "yesterday"})
     assert bad.status_code == 400 and bad.json()["code"] == 20422
 
@@ -270,7 +318,13 @@ def test_redact_cancel_and_delete(server: ServerProcess) -> None:
 
 def test_delete_in_flight_is_refused(server: ServerProcess) -> None:
     with server.client() as client:
-        sid = send(server, client, To="+15558675310", From="+15005550006", Body="x", ).json()["sid"]
+        sid = send(
+            server,
+            client,
+            To="+15558675310",
+            From="+15005550006",
+            Body="x",
+        ).json()["sid"]
         response = client.delete(f"{server.accounts_path()}/Messages/{sid}.json")
         if response.status_code == 400:
             assert response.json()["code"] == 20009
@@ -286,11 +340,15 @@ def test_json_bodies_and_bad_content_types(server: ServerProcess) -> None:
         )
         assert ok.status_code == 201
         bad = client.post(
-            f"{server.accounts_path()}/Messages.json", content=b"{not json", headers={"Content-Type": "application/json"}
+            f"{server.accounts_path()}/Messages.json",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
         )
         assert bad.status_code == 400 and bad.json()["code"] == 20422
         xml = client.post(
-            f"{server.accounts_path()}/Messages.json", content=b"<x/>", headers={"Content-Type": "application/xml"}
+            f"{server.accounts_path()}/Messages.json",
+            content=b"<x/>",
+            headers={"Content-Type": "application/xml"},
         )
         assert xml.status_code == 415 and xml.json()["code"] == 20415
 

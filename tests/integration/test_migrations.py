@@ -1,7 +1,7 @@
 """The Alembic revisions build exactly the schema of storage/tables.py, on SQLite and on PostgreSQL.
 
-Alembic's autogenerate comparison is the judge: an empty diff after `upgrade head` means the migrations and the
-tables agree on tables, columns, types, nullability, indexes, unique and foreign-key constraints.
+Alembic's autogenerate comparison is the judge: an empty diff after `upgrade head` means the migrations
+and the tables agree on tables, columns, types, nullability, indexes, unique and foreign-key constraints.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parsing of To/From values: E.164 numbers (incl. curl's '+' turned into a space), short codes, sender IDs."""
+"""Parsing To/From values: E.164 numbers (incl. curl's '+' turned into a space), short codes, sender IDs."""
 
 from __future__ import annotations
 
@@ -110,7 +110,11 @@ def test_is_nanp() -> None:
 
 @pytest.mark.parametrize(
     ("number", "expected"),
-    [("+18089255327", "(808) 925-5327"), ("+442079460958", "020 7946 0958"), ("not a number", "not a number")],
+    [
+        ("+18089255327", "(808) 925-5327"),
+        ("+442079460958", "020 7946 0958"),
+        ("not a number", "not a number"),
+    ],
 )
 def test_national_format(number: str, expected: str) -> None:
     assert national_format(number) == expected

@@ -1,4 +1,4 @@
-"""The ErrorCode table: unique codes, allowed statuses, templates that format, and the error envelope's parts."""
+"""The ErrorCode table: unique codes, allowed statuses, templates that format, the error envelope's parts."""
 
 from __future__ import annotations
 

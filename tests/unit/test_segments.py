@@ -208,7 +208,9 @@ DIGITS = "1234567890" * 40
         ("😜" + DIGITS[1:70], Encoding.UCS2, 2, 1136),
     ],
 )
-def test_matches_calculator_basic_cases(body: str, encoding: Encoding, segments: int, message_bits: int) -> None:
+def test_matches_calculator_basic_cases(
+    body: str, encoding: Encoding, segments: int, message_bits: int
+) -> None:
     result = split_parts(body)
     assert result.encoding is encoding
     assert result.count == segments

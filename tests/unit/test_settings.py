@@ -11,7 +11,7 @@ from mycpaas.settings import Settings
 
 
 def env(tmp_path: Path, **values: str) -> dict[str, str]:
-    """An environment whose data dir is a fresh temporary directory (so no stray ./data/mycpaas.env is read)."""
+    """An environment whose data dir is a fresh temporary directory (no stray ./data/mycpaas.env is read)."""
     return {"MYCPAAS_DATA_DIR": str(tmp_path), **{f"MYCPAAS_{k.upper()}": v for k, v in values.items()}}
 
 
@@ -45,7 +45,15 @@ def test_casts(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1", True), ("true", True), ("TRUE", True), ("yes", True), ("0", False), ("false", False), ("No", False)],
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+    ],
 )
 def test_booleans(tmp_path: Path, raw: str, expected: bool) -> None:
     assert Settings.from_env(env(tmp_path, print_credentials=raw)).print_credentials is expected
@@ -53,8 +61,13 @@ def test_booleans(tmp_path: Path, raw: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("name", "raw"),
-    [("port", "eighty"), ("port", ""), ("port", "80.5"), ("worker_lease_seconds", "soon"),
-     ("print_credentials", "maybe")],
+    [
+        ("port", "eighty"),
+        ("port", ""),
+        ("port", "80.5"),
+        ("worker_lease_seconds", "soon"),
+        ("print_credentials", "maybe"),
+    ],
 )
 def test_invalid_values_fail_with_the_variable_name(tmp_path: Path, name: str, raw: str) -> None:
     with pytest.raises(ValueError, match=f"MYCPAAS_{name.upper()}") as info:
@@ -81,7 +94,13 @@ def test_unknown_mycpaas_name_is_rejected(tmp_path: Path) -> None:
 
 
 def test_other_variables_are_ignored(tmp_path: Path) -> None:
-    environ = {**env(tmp_path), "PATH": "/bin", "PORT": "1", "mycpaas_port": "2", "MYCPAAS_TEST_DATABASE_URL": "x"}
+    environ = {
+        **env(tmp_path),
+        "PATH": "/bin",
+        "PORT": "1",
+        "mycpaas_port": "2",
+        "MYCPAAS_TEST_DATABASE_URL": "x",
+    }
     assert Settings.from_env(environ).port == 8080
 
 

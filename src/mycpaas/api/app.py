@@ -66,7 +66,10 @@ _CORS = [
     (b"access-control-allow-headers", b"Authorization, Content-Type"),
 ]
 
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
 
 
 def is_api_path(path: str) -> bool:
@@ -114,7 +117,9 @@ class ApiApp:
             body += event.get("body", b"")
             more = event.get("more_body", False)
             if len(body) > MAX_BODY_BYTES:
-                raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The request body is larger than 1 MB")
+                raise InvalidRequest(
+                    ErrorCode.INVALID_PARAMETER, reason="The request body is larger than 1 MB"
+                )
         client = scope.get("client") or ("unknown", 0)
         return ApiRequest(
             method=scope["method"],
@@ -156,7 +161,9 @@ def _parse_form(content_type: str, body: bytes) -> MultiDict:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The request body is not valid UTF-8") from None
+        raise InvalidRequest(
+            ErrorCode.INVALID_PARAMETER, reason="The request body is not valid UTF-8"
+        ) from None
     if kind == "application/json":
         try:
             data = json.loads(text)
@@ -167,7 +174,10 @@ def _parse_form(content_type: str, body: bytes) -> MultiDict:
         items: list[tuple[str, str]] = []
         for key, value in data.items():
             values = value if isinstance(value, list) else [value]
-            items += [(str(key), "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for v in values]
+            items += [
+                (str(key), "" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+                for v in values
+            ]
         return MultiDict(items)
     if kind in ("", "application/x-www-form-urlencoded", "text/plain"):
         return MultiDict.parse(text)

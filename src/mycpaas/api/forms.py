@@ -9,12 +9,23 @@ from email.utils import parsedate_to_datetime
 from mycpaas.api.http import MultiDict
 from mycpaas.domain.addresses import parse_sender
 from mycpaas.domain.clock import as_utc
+from mycpaas.domain.messages import MessageFilter
 from mycpaas.errors import ErrorCode, InvalidRequest
-from mycpaas.storage.messages import MessageFilter
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _US_DATETIME = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})(?: ([A-Z]{3}))?$")
-_US_ZONES = {"UTC": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+_US_ZONES = {
+    "UTC": 0,
+    "GMT": 0,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+}
 
 
 def boolean(form: MultiDict, name: str) -> bool:

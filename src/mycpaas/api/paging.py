@@ -65,7 +65,9 @@ def envelope(
     return {
         "first_page_uri": uri(0),
         "end": start + len(records) - 1 if records else 0,
-        "previous_page_uri": uri(params.page - 1, previous_token) if previous_token and params.page > 0 else None,
+        "previous_page_uri": uri(params.page - 1, previous_token)
+        if previous_token and params.page > 0
+        else None,
         key: records,
         "uri": uri(params.page, params.page_token),
         "page_size": params.page_size,

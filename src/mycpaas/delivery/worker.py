@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import timedelta
 
 from mycpaas.delivery.carriers.base import (
     Carrier,
@@ -19,12 +18,11 @@ from mycpaas.delivery.carriers.base import (
     Outcome,
     Submission,
 )
-from mycpaas.domain.clock import utcnow
+from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import MessageStatus
 from mycpaas.services import delivery
 from mycpaas.services.messaging import SEND_JOB
 from mycpaas.services.platform import Platform
-from mycpaas.storage import queue
 
 log = logging.getLogger("mycpaas.worker")
 
@@ -81,11 +79,7 @@ class DeliveryWorker:
         while True:
             self._wake.clear()
             try:
-                now = utcnow()
-                async with self.platform.db.write() as conn:
-                    jobs = await queue.claim(
-                        conn, now, now + timedelta(seconds=settings.worker_lease_seconds), settings.worker_batch_size
-                    )
+                jobs = await delivery.claim_jobs(self.platform, settings.worker_batch_size)
             except Exception:
                 log.exception("claiming jobs failed", extra={"action": "claim_failed"})
                 jobs = []
@@ -107,14 +101,11 @@ class DeliveryWorker:
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                async with self.platform.db.write() as conn:
-                    await queue.extend_leases(
-                        conn, list(self._running.values()), utcnow() + timedelta(seconds=lease)
-                    )
+                await delivery.extend_leases(self.platform, list(self._running.values()))
             except Exception:
                 log.exception("extending job leases failed", extra={"action": "lease_heartbeat_failed"})
 
-    async def _run(self, job: queue.Job) -> None:
+    async def _run(self, job: Job) -> None:
         try:
             if job.kind == SEND_JOB:
                 await self._send(job)
@@ -124,16 +115,14 @@ class DeliveryWorker:
             log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
             await self._retry(job, type(exc).__name__)
 
-    async def _retry(self, job: queue.Job, error: str) -> None:
-        async with self.platform.db.write() as conn:
-            await queue.retry(conn, job.id, utcnow() + timedelta(seconds=backoff_seconds(job.attempts)), error)
+    async def _retry(self, job: Job, error: str) -> None:
+        await delivery.retry_job(self.platform, job, backoff_seconds(job.attempts), error)
         self.wake()
 
-    async def _send(self, job: queue.Job) -> None:
+    async def _send(self, job: Job) -> None:
         message = await delivery.load(self.platform, job.ref)
         if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
-            async with self.platform.db.write() as conn:
-                await queue.finish(conn, job.id)
+            await delivery.finish_job(self.platform, job)
             return
         if delivery.is_expired(message):
             await delivery.record_failed(self.platform, message, Outcome.EXPIRED, job.id)

@@ -72,3 +72,13 @@ class Message:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(slots=True)
+class MessageFilter:
+    """Which messages a list returns; every field set narrows it."""
+
+    to_number: str | None = None
+    from_number: str | None = None
+    sent_at_or_after: datetime | None = None
+    sent_before: datetime | None = None

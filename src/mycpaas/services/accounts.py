@@ -44,9 +44,7 @@ def check_friendly_name(name: str) -> str:
     return name
 
 
-async def create_account(
-    platform: Platform, friendly_name: str, owner_sid: str | None = None
-) -> AccountView:
+async def create_account(platform: Platform, friendly_name: str, owner_sid: str | None = None) -> AccountView:
     """Create a main account (no owner) or a subaccount of `owner_sid`."""
     now = utcnow()
     sid = new_sid(Prefix.ACCOUNT)
@@ -88,9 +86,7 @@ async def list_accounts(
     platform: Platform, caller: Account, friendly_name: str | None, status: str | None
 ) -> list[AccountView]:
     async with platform.db.read() as conn:
-        rows = await store.list_accounts(
-            conn, caller.sid, not caller.is_subaccount, friendly_name, status
-        )
+        rows = await store.list_accounts(conn, caller.sid, not caller.is_subaccount, friendly_name, status)
     return [_view(platform, *row) for row in rows]
 
 
@@ -110,7 +106,8 @@ async def update_account(
             new_status = AccountStatus(status)
         except ValueError:
             raise InvalidRequest(
-                ErrorCode.INVALID_PARAMETER, reason=f"Status must be one of active, suspended, closed: {status}"
+                ErrorCode.INVALID_PARAMETER,
+                reason=f"Status must be one of active, suspended, closed: {status}",
             ) from None
         if new_status is not target.status:
             if target.sid == caller.sid:
@@ -119,7 +116,8 @@ async def update_account(
                 )
             if target.status is AccountStatus.CLOSED:
                 raise InvalidRequest(
-                    ErrorCode.INVALID_PARAMETER, reason=f"Account {target.sid} is closed; closing is permanent"
+                    ErrorCode.INVALID_PARAMETER,
+                    reason=f"Account {target.sid} is closed; closing is permanent",
                 )
             values["status"] = new_status.value
     now = utcnow()
@@ -143,7 +141,11 @@ async def create_secondary_token(platform: Platform, account: Account) -> Accoun
         if found[1].secondary_digest:
             await store.retire_token(conn, account.sid, found[1].secondary_digest, now)
         await store.set_secondary_token(
-            conn, account.sid, platform.secrets.encrypt(token, account.sid), platform.secrets.digest(token), now
+            conn,
+            account.sid,
+            platform.secrets.encrypt(token, account.sid),
+            platform.secrets.digest(token),
+            now,
         )
         found = await store.get_account(conn, account.sid)
     assert found is not None

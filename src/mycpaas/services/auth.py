@@ -155,7 +155,9 @@ async def _wrong_token_detail(conn: Connection, platform: Platform, account: Acc
         candidate = platform.secrets.digest(stripped)
         found = await store.get_accounts_with_tokens(conn, {account.sid})
         tokens = found[account.sid][1]
-        if digests_match(tokens.primary_digest, candidate) or digests_match(tokens.secondary_digest, candidate):
+        if digests_match(tokens.primary_digest, candidate) or digests_match(
+            tokens.secondary_digest, candidate
+        ):
             return (
                 f"The Auth Token for {account.sid} has extra spaces or line breaks around it; remove them "
                 "and try again."
@@ -201,4 +203,3 @@ def _resolve_target(
     if target.status is AccountStatus.CLOSED:
         raise AuthenticationFailed(f"Account {target.sid} is closed; a closed account cannot use the API.")
     return target
-

@@ -13,6 +13,7 @@ from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt
 from mycpaas.delivery.outcomes import OUTCOMES
 from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.clock import utcnow
+from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Direction, Message, MessageStatus
 from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
@@ -136,6 +137,27 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
 
 async def awaiting_receipts(platform: Platform) -> list[Message]:
     async with platform.db.read() as conn:
-        return [
-            m for m in await store.list_by_status(conn, [MessageStatus.SENT]) if m.carrier_message_id
-        ]
+        return [m for m in await store.list_by_status(conn, [MessageStatus.SENT]) if m.carrier_message_id]
+
+
+async def claim_jobs(platform: Platform, limit: int) -> list[Job]:
+    now = utcnow()
+    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
+    async with platform.db.write() as conn:
+        return await queue.claim(conn, now, now + lease, limit)
+
+
+async def extend_leases(platform: Platform, job_ids: list[int]) -> None:
+    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
+    async with platform.db.write() as conn:
+        await queue.extend_leases(conn, job_ids, utcnow() + lease)
+
+
+async def retry_job(platform: Platform, job: Job, delay_seconds: float, error: str) -> None:
+    async with platform.db.write() as conn:
+        await queue.retry(conn, job.id, utcnow() + timedelta(seconds=delay_seconds), error)
+
+
+async def finish_job(platform: Platform, job: Job) -> None:
+    async with platform.db.write() as conn:
+        await queue.finish(conn, job.id)

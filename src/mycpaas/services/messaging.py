@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
-from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageStatus
+from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
@@ -32,11 +32,27 @@ SEND_JOB = "message.send"
 # SmartEncoded: characters with a GSM-7 look-alike, replaced so the message does not fall back to UCS-2.
 _SMART_REPLACEMENTS = str.maketrans(
     {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-        "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
-        "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u200b": "",
-        "\u00ab": '"', "\u00bb": '"', "\u2022": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2033": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2026": "...",
+        "\u00a0": " ",
+        "\u2002": " ",
+        "\u2003": " ",
+        "\u2009": " ",
+        "\u200b": "",
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2022": "-",
     }
 )
 
@@ -181,7 +197,7 @@ async def get_message(platform: Platform, account: Account, sid: str) -> Message
 
 @dataclass(slots=True)
 class ListQuery:
-    where: store.MessageFilter
+    where: MessageFilter
     page_size: int
     page_token: str | None
 
@@ -240,4 +256,3 @@ async def delete_message(platform: Platform, message: Message) -> None:
         raise InvalidRequest(ErrorCode.DELETE_IN_PROGRESS)
     async with platform.db.write() as conn:
         await store.delete_message(conn, message.sid)
-

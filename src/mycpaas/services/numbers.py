@@ -59,7 +59,9 @@ def parse_config(params: Mapping[str, str]) -> dict[str, object]:
 
 async def _provision_in_area(platform: Platform, area_code: str) -> str:
     if not (len(area_code) == 3 and area_code.isdigit() and area_code[0] not in "01"):
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"AreaCode {area_code} is not a valid area code")
+        raise InvalidRequest(
+            ErrorCode.INVALID_PARAMETER, reason=f"AreaCode {area_code} is not a valid area code"
+        )
     prefix = f"+1{area_code}555"
     async with platform.db.read() as conn:
         taken = await store.taken_numbers(conn, prefix)
@@ -145,7 +147,8 @@ async def update_number(
             found = await account_store.get_account(conn, new_owner)
         if found is None or not caller.may_act_on(found[0]):
             raise InvalidRequest(
-                ErrorCode.INVALID_PARAMETER, reason=f"AccountSid {new_owner} is not this account or a subaccount"
+                ErrorCode.INVALID_PARAMETER,
+                reason=f"AccountSid {new_owner} is not this account or a subaccount",
             )
         values["account_sid"] = new_owner
     now = utcnow()

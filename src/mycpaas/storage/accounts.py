@@ -46,9 +46,7 @@ def _tokens(row: Row) -> StoredTokens:
     )
 
 
-async def insert_account(
-    conn: Connection, account: Account, token_sealed: str, token_digest: str
-) -> None:
+async def insert_account(conn: Connection, account: Account, token_sealed: str, token_digest: str) -> None:
     await conn.execute(
         insert(accounts).values(
             sid=account.sid,
@@ -115,9 +113,7 @@ async def release_numbers(conn: Connection, account_sid: str) -> None:
     await conn.execute(delete(phone_numbers).where(phone_numbers.c.account_sid == account_sid))
 
 
-async def set_secondary_token(
-    conn: Connection, sid: str, sealed: str, digest: str, now: datetime
-) -> None:
+async def set_secondary_token(conn: Connection, sid: str, sealed: str, digest: str, now: datetime) -> None:
     await update_account(
         conn,
         sid,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Row, and_, delete, insert, select, update
 
-from mycpaas.domain.messages import Direction, Message, MessageStatus
+from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import messages
 
@@ -55,14 +54,6 @@ async def list_by_status(conn: Connection, statuses: Iterable[MessageStatus]) ->
         select(*_COLUMNS).where(messages.c.status.in_([s.value for s in statuses])).order_by(messages.c.id)
     )
     return [_message(row) for row in rows]
-
-
-@dataclass(slots=True)
-class MessageFilter:
-    to_number: str | None = None
-    from_number: str | None = None
-    sent_at_or_after: datetime | None = None
-    sent_before: datetime | None = None
 
 
 async def cursor_id(conn: Connection, account_sid: str, sid: str) -> int | None:

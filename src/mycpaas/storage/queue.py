@@ -8,22 +8,13 @@ on SQLite the claiming UPDATE runs inside the single-writer transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 
+from mycpaas.domain.jobs import Job
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import jobs
-
-
-@dataclass(slots=True, frozen=True)
-class Job:
-    id: int
-    kind: str
-    ref: str
-    attempts: int
-
 
 _ENQUEUE = insert(jobs)
 

@@ -25,7 +25,9 @@ async def list_(platform: Platform, request: ApiRequest, principal: Principal) -
     status = request.query.get("Status")
     if status is not None and status not in {s.value for s in AccountStatus}:
         raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="Status must be active, suspended or closed")
-    views = await accounts.list_accounts(platform, principal.account, request.query.get("FriendlyName"), status)
+    views = await accounts.list_accounts(
+        platform, principal.account, request.query.get("FriendlyName"), status
+    )
     start = params.page * params.page_size
     page = views[start : start + params.page_size]
     more = len(views) > start + params.page_size

@@ -13,7 +13,7 @@ from mycpaas.services.platform import Platform
 
 
 def _params(request: ApiRequest) -> dict[str, str]:
-    return {key: request.form[key] for key in request.form.keys()}
+    return dict(request.form.items())
 
 
 async def create(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:

@@ -1,0 +1,13 @@
+"""A unit of background work as the worker sees it; the queue that stores jobs lives in storage/queue.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, frozen=True)
+class Job:
+    id: int
+    kind: str  # a stable dotted name, e.g. "message.send"; never a function path
+    ref: str  # what the job acts on, e.g. a message SID
+    attempts: int
