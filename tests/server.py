@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -71,14 +72,19 @@ class ServerProcess:
         if self.tls and not self.cert_file.exists():
             subprocess.run(
                 [sys.executable, "-m", "mycpaas", "dev-cert", "--data-dir", str(self.data_dir)],
-                check=True, capture_output=True, env=self._environment(),
+                check=True,
+                capture_output=True,
+                env=self._environment(),
             )
         self._runs += 1
         log = self.data_dir / f"server-{self._runs}.log"
         with log.open("wb") as handle:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "mycpaas", "serve", "--port", str(self.port), "--access-log"],
-                stdout=handle, stderr=subprocess.STDOUT, env=self._environment(), cwd=self.data_dir,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=self._environment(),
+                cwd=self.data_dir,
             )
         self._wait_ready(log)
         if not self.account_sid:
@@ -93,7 +99,8 @@ class ServerProcess:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log.read_text()}")
-            if "Application startup complete" in log.read_text(errors="replace"):
+            # uvicorn runs the lifespan start-up before it binds the socket; "Uvicorn running on" comes after.
+            if "Uvicorn running on" in log.read_text(errors="replace"):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{log.read_text()}")
@@ -118,7 +125,7 @@ class ServerProcess:
             base_url=self.url,
             auth=(username or self.account_sid, password if password is not None else self.auth_token),
             timeout=30,
-            verify=str(self.cert_file) if self.tls else True,
+            verify=ssl.create_default_context(cafile=str(self.cert_file)) if self.tls else True,
         )
 
     def accounts_path(self, sid: str | None = None, prefix: str = "/2010-04-01") -> str:

@@ -53,6 +53,11 @@ class ErrorCode(IntEnum):
         400,
         "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}",
     )
+    SUBACCOUNT_CLOSED = (
+        21479,
+        400,
+        "Unable to update Status for subaccount, subaccount has been closed",
+    )
     INVALID_PAGE_TOKEN = (21481, 400, "Invalid PageToken")
     TO_INVALID = (21211, 400, "The 'To' number {to} is not a valid phone number.")
     FROM_INVALID = (

@@ -19,6 +19,20 @@ FINAL_STATUSES = {"delivered", "undelivered", "failed", "canceled"}
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Overrides tests/conftest.py's `server` for this package: one plain-http server per backend of its own.
+
+    These tests send messages on the main account, and tests elsewhere (tests/integration/test_smoke.py)
+    expect the shared server's main account to have none.
+    """
+    instance = make_server(tmp_path_factory.mktemp(f"clients-server-{request.param}"), request.param)
+    yield instance
+    dispose_server(instance)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def tls_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:

@@ -317,23 +317,12 @@ def closed_subaccount(parent: Client) -> str:
     return sub.sid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the parent's GET /2010-04-01/Accounts/{closed_sub}.json answers 401 20003, although "
-    "the same account is listed by GET /Accounts.json?Status=closed (auth rejects closed targets first)",
-)
 def test_parent_can_fetch_a_closed_subaccount(server: ServerProcess) -> None:
     parent = sdk(server)
     sid = closed_subaccount(parent)
     assert parent.api.accounts(sid).fetch().status == "closed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: reopening a closed subaccount answers 401 20003 (Authenticate) instead of Twilio's "
-    "400 21479 'Unable to update Status for subaccount, subaccount has been closed'; the 'closing is "
-    "permanent' branch in services/accounts.update_account is unreachable",
-)
 def test_reopening_a_closed_subaccount_is_refused(server: ServerProcess) -> None:
     parent = sdk(server)
     sid = closed_subaccount(parent)

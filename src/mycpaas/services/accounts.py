@@ -115,10 +115,7 @@ async def update_account(
                     ErrorCode.FORBIDDEN, reason="An account cannot change its own status; its parent can"
                 )
             if target.status is AccountStatus.CLOSED:
-                raise InvalidRequest(
-                    ErrorCode.INVALID_PARAMETER,
-                    reason=f"Account {target.sid} is closed; closing is permanent",
-                )
+                raise InvalidRequest(ErrorCode.SUBACCOUNT_CLOSED)
             values["status"] = new_status.value
     now = utcnow()
     async with platform.db.write() as conn:

@@ -89,7 +89,7 @@ class Authenticator:
             ):
                 raise AuthenticationFailed(await _wrong_token_detail(conn, self.platform, account, password))
         _check_active(account)
-        target = _resolve_target(account, path_account_sid, found)
+        target = _resolve_target(account, path_account_sid, found, scope)
         return Principal(account=account, target=target, key=None)
 
     async def _verify_key(
@@ -123,7 +123,7 @@ class Authenticator:
                 f"API key {username} is a standard key; standard keys cannot use the Accounts, Keys or "
                 "AuthTokens resources. Use the Account SID and Auth Token."
             )
-        target = _resolve_target(account, path_account_sid, found)
+        target = _resolve_target(account, path_account_sid, found, scope)
         return Principal(account=account, target=target, key=stored.key)
 
 
@@ -185,7 +185,10 @@ def _check_active(account: Account) -> None:
 
 
 def _resolve_target(
-    account: Account, path_account_sid: str | None, found: dict[str, tuple[Account, store.StoredTokens]]
+    account: Account,
+    path_account_sid: str | None,
+    found: dict[str, tuple[Account, store.StoredTokens]],
+    scope: Scope,
 ) -> Account:
     if path_account_sid is None or path_account_sid == account.sid:
         return account
@@ -200,6 +203,7 @@ def _resolve_target(
             f"The credentials of {account.sid} cannot access account {path_account_sid}. Credentials work only "
             "on their own account and, for a parent account, on its subaccounts."
         )
-    if target.status is AccountStatus.CLOSED:
+    if target.status is AccountStatus.CLOSED and scope is not Scope.ACCOUNT_ADMIN:
+        # A parent may still read a closed subaccount's record; nothing may act on its resources.
         raise AuthenticationFailed(f"Account {target.sid} is closed; a closed account cannot use the API.")
     return target
