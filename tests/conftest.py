@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from tests.server import ServerProcess
 
 BACKENDS = ["sqlite", "postgres"]
 
-# Every secret a test saw the server hand out; tests/integration/test_log_secrets.py checks none was logged.
+# Every secret a test saw the server hand out; pytest_sessionfinish below fails the run if any was logged.
 ISSUED_SECRETS: list[str] = []
 ALL_SERVERS: list[ServerProcess] = []
 
@@ -20,6 +22,65 @@ ALL_SERVERS: list[ServerProcess] = []
 def remember_secret(secret: str) -> str:
     ISSUED_SECRETS.append(secret)
     return secret
+
+
+# The credential banner `mycpaas serve` prints to the terminal once, on the first start with an empty
+# database. It holds the owner's Auth Token on purpose; these lines of the first run's log, and only these,
+# are not leaks.
+BANNER_HEADING = "Created the owner account of this mycpaas server:"
+BANNER_LINES = ("  Account SID: ", "  Auth Token:  ", "  Try it: ")
+
+
+def log_lines_without_banner(server: ServerProcess) -> list[tuple[str, int, str]]:
+    """Every line of every run's log as (file name, line number, text), minus the first run's banner lines."""
+    lines: list[tuple[str, int, str]] = []
+    for path in server.log_paths():
+        try:
+            text = path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            continue
+        skip: set[int] = set()
+        if path.name == "server-1.log" and BANNER_HEADING in text:
+            start = text.index(BANNER_HEADING)
+            for number in range(start + 1, min(start + 1 + 4, len(text))):
+                if text[number].startswith(BANNER_LINES):
+                    skip.add(number)
+        lines += [(path.name, n + 1, line) for n, line in enumerate(text) if n not in skip]
+    return lines
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The secret as given, stripped, and every Base64 rendering of it at any offset inside a longer string
+    (an Authorization header carries base64("AC...:token"))."""
+    forms: set[str] = set()
+    for text in {secret, secret.strip()}:
+        if len(text) < 8:
+            continue
+        forms.add(text)
+        for offset in range(3):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                encoded = encode(b"\0" * offset + text.encode()).decode()
+                core = encoded[-(-offset * 8 // 6) : len(encoded) - 4]
+                if len(core) >= 12:
+                    forms.add(core)
+    return forms
+
+
+def find_leaks(server: ServerProcess, secrets: list[str]) -> list[str]:
+    """One line per secret found, as sent or Base64-encoded, in a server's logs (first-start banner aside)."""
+    lines = log_lines_without_banner(server)
+    text = "\n".join(line for _, _, line in lines)
+    leaks: dict[tuple[str, int, str], str] = {}
+    for secret in {s for s in secrets if len(s) >= 16}:
+        for form in secret_forms(secret):
+            if form not in text:
+                continue
+            for name, number, line in lines:
+                if form in line and (name, number, secret) not in leaks:
+                    shown = line.replace(form, form[:4] + "…")[:200]
+                    where = f"{server.data_dir / name}:{number}"
+                    leaks[(name, number, secret)] = f"{where}: secret {secret[:4]}… in: {shown}"
+    return list(leaks.values())
 
 
 def make_server(tmp: Path, backend: str, **kwargs: object) -> ServerProcess:
@@ -38,7 +99,9 @@ def dispose_server(server: ServerProcess) -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """One long-running server per database backend, shared by the API tests."""
     instance = make_server(tmp_path_factory.mktemp(f"server-{request.param}"), request.param)
     yield instance
@@ -51,3 +114,19 @@ def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     instance = make_server(tmp_path / "server", request.param)
     yield instance
     dispose_server(instance)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any secret handed out during the tests shows up in any server's log."""
+    leaks = [leak for server in ALL_SERVERS for leak in find_leaks(server, ISSUED_SECRETS)]
+    if not leaks:
+        return
+    report = [f"SECRET LEAK: {len(leaks)} secret(s) in server logs (outside the first-start banner):", *leaks]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "secrets in server logs", red=True)
+        for line in report:
+            reporter.write_line(line, red=True)
+    else:
+        print("\n".join(report), file=sys.stderr)
+    session.exitstatus = 1

@@ -75,6 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mycpaas.bootstrap import Application
 
     settings = _settings(args)
+    if args.access_log:
+        settings = dataclasses.replace(settings, access_log=True)
 
     async def ensure_owner(platform: Platform) -> int:
         from mycpaas.storage.accounts import count_accounts
@@ -97,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=args.access_log,
+        access_log=False,  # ours (api/app.py) leaves query strings out
         server_header=False,
         **ssl,
     )
@@ -213,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--tls-cert-file", help="serve https with this certificate (PEM)")
     serve.add_argument("--tls-key-file", help="private key (PEM) for --tls-cert-file")
-    serve.add_argument("--access-log", action="store_true", help="log every request line")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request: method, path, status, duration"
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = commands.add_parser(

@@ -24,6 +24,7 @@ class Settings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     log_level: str = "info"
+    access_log: bool = False
     auth_max_failures: int = 20
     auth_failure_window_seconds: float = 60.0
     worker_batch_size: int = 100

@@ -75,7 +75,9 @@ def assert_auth_failure(
     never_says: tuple[str, ...] = (),
 ) -> str:
     """A 401 in Twilio's exact shape whose detail contains every phrase in `says`; returns the detail."""
-    assert response.status_code == 401, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    assert response.status_code == 401, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    )
     assert response.headers.get("www-authenticate") == REALM
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     body = response.json()
@@ -119,7 +121,9 @@ def new_subaccount(server: ServerProcess, parent: httpx.Client, name: str = "aut
     return Creds(body["sid"], remember_secret(body["auth_token"]))
 
 
-def new_key(server: ServerProcess, client: httpx.Client, account_sid: str, name: str = "auth test key") -> Creds:
+def new_key(
+    server: ServerProcess, client: httpx.Client, account_sid: str, name: str = "auth test key"
+) -> Creds:
     response = client.post(f"{server.accounts_path(account_sid)}/Keys.json", data={"FriendlyName": name})
     assert response.status_code == 201, response.text
     body = response.json()
@@ -136,9 +140,24 @@ def cli_environment(server: ServerProcess) -> dict[str, str]:
 def new_main_account(server: ServerProcess, name: str = "unrelated main account") -> Creds:
     """A second main account on the same server, made with `mycpaas accounts create` as an operator would."""
     done = subprocess.run(
-        [sys.executable, "-m", "mycpaas", "accounts", "create", "--data-dir", str(server.data_dir),
-         "--database-url", server.database_url, "--friendly-name", name],
-        capture_output=True, text=True, env=cli_environment(server), cwd=server.data_dir, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "mycpaas",
+            "accounts",
+            "create",
+            "--data-dir",
+            str(server.data_dir),
+            "--database-url",
+            server.database_url,
+            "--friendly-name",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_environment(server),
+        cwd=server.data_dir,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     sid = re.search(r"Account SID: (AC[0-9a-f]{32})", done.stdout)
@@ -164,13 +183,16 @@ def unique_number() -> str:
 def own_number(server: ServerProcess, client: httpx.Client, account_sid: str) -> tuple[str, str]:
     """Register a number on the account; returns (PN sid, E.164 number)."""
     response = client.post(
-        f"{server.accounts_path(account_sid)}/IncomingPhoneNumbers.json", data={"PhoneNumber": unique_number()}
+        f"{server.accounts_path(account_sid)}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": unique_number()},
     )
     assert response.status_code == 201, response.text
     return response.json()["sid"], response.json()["phone_number"]
 
 
-def send_message(server: ServerProcess, client: httpx.Client, account_sid: str, sender: str, body: str) -> str:
+def send_message(
+    server: ServerProcess, client: httpx.Client, account_sid: str, sender: str, body: str
+) -> str:
     response = client.post(
         f"{server.accounts_path(account_sid)}/Messages.json", data={"To": TO, "From": sender, "Body": body}
     )

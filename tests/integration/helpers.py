@@ -18,16 +18,21 @@ def unique_number() -> str:
     return f"+1415{secrets.randbelow(10**7):07d}"
 
 
-def own_number(server: ServerProcess, client: httpx.Client, account_sid: str | None = None, **extra: str) -> str:
+def own_number(
+    server: ServerProcess, client: httpx.Client, account_sid: str | None = None, **extra: str
+) -> str:
     number = unique_number()
     response = client.post(
-        f"{server.accounts_path(account_sid)}/IncomingPhoneNumbers.json", data={"PhoneNumber": number, **extra}
+        f"{server.accounts_path(account_sid)}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": number, **extra},
     )
     assert response.status_code == 201, response.text
     return number
 
 
-def send(server: ServerProcess, client: httpx.Client, account_sid: str | None = None, **data: Any) -> httpx.Response:
+def send(
+    server: ServerProcess, client: httpx.Client, account_sid: str | None = None, **data: Any
+) -> httpx.Response:
     return client.post(f"{server.accounts_path(account_sid)}/Messages.json", data=data)
 
 

@@ -1,8 +1,8 @@
 """Every cause of a 401 from the user's authentication page, over real HTTP on SQLite and PostgreSQL.
 
-Each 401 must be Twilio's exact shape (code 20003, message "Authenticate", detail, more_info, status) with
-`WWW-Authenticate: Basic realm="mycpaas API"`, a detail naming the cause from the 401 troubleshooting table, and
-never the secret that was presented, neither as sent nor Base64-encoded.
+Each 401 must be Twilio's exact shape (code 20003, message "Authenticate", detail, more_info, status)
+with `WWW-Authenticate: Basic realm="mycpaas API"`, a detail naming the cause from the 401 troubleshooting
+table, and never the secret that was presented, neither as sent nor Base64-encoded.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def messages_path(server: ServerProcess, sid: str | None = None) -> str:
     return f"{server.accounts_path(sid)}/Messages.json"
 
 
-# --- The Authorization header itself ------------------------------------------------------------------------
+# --- The Authorization header itself
 
 
 def test_no_authorization_header(server: ServerProcess) -> None:
@@ -87,10 +87,12 @@ def test_no_colon_between_sid_and_token(server: ServerProcess) -> None:
     assert_auth_failure(response, server.auth_token, says=("no colon", "colon separator"))
 
 
-# --- Wrong Account SID ----------------------------------------------------------------------------------------
+# --- Wrong Account SID
 
 
-@pytest.mark.parametrize("username", ["XX" + "0" * 32, "ac" + "0" * 32, "0123456789abcdef", "user@example.com"])
+@pytest.mark.parametrize(
+    "username", ["XX" + "0" * 32, "ac" + "0" * 32, "0123456789abcdef", "user@example.com"]
+)
 def test_sid_not_starting_with_ac(server: ServerProcess, username: str) -> None:
     with server.client(username, server.auth_token) as client:
         response = client.get(messages_path(server))
@@ -141,7 +143,7 @@ def test_signalwire_pt_token_as_username(server: ServerProcess) -> None:
     assert_auth_failure(response, token, server.auth_token, says=("SignalWire API token",))
 
 
-# --- Wrong Auth Token -----------------------------------------------------------------------------------------
+# --- Wrong Auth Token
 
 
 def test_wrong_token(server: ServerProcess) -> None:
@@ -158,14 +160,20 @@ def test_empty_token(server: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize(
-    "wrap", ["{} ", "{}\n", "{}\r\n", " {}", "\t{}", "  {}  "], ids=["space", "lf", "crlf", "lead", "tab", "both"]
+    "wrap",
+    ["{} ", "{}\n", "{}\r\n", " {}", "\t{}", "  {}  "],
+    ids=["space", "lf", "crlf", "lead", "tab", "both"],
 )
 def test_token_with_surrounding_whitespace(server: ServerProcess, wrap: str) -> None:
     presented = wrap.format(server.auth_token)
     with server.client(server.account_sid, presented) as client:
         response = client.get(messages_path(server))
     assert_auth_failure(
-        response, presented, server.auth_token, says=("extra spaces", server.account_sid), never_says=("not valid",)
+        response,
+        presented,
+        server.auth_token,
+        says=("extra spaces", server.account_sid),
+        never_says=("not valid",),
     )
 
 
@@ -182,7 +190,9 @@ def test_rotated_token_says_when(server: ServerProcess) -> None:
     detail = assert_auth_failure(
         response, sub.password, promoted.json()["auth_token"], says=("rotated", sub.username)
     )
-    when = re.search(r"rotated on ([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000)", detail)
+    when = re.search(
+        r"rotated on ([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000)", detail
+    )
     assert when, detail
     assert abs(parsedate_to_datetime(when.group(1)) - rotated_at) <= timedelta(seconds=2)
     assert "new token" in detail
@@ -199,7 +209,7 @@ def test_rotated_token_with_whitespace_is_still_refused(server: ServerProcess) -
     assert_auth_failure(response, sub.password)
 
 
-# --- Credentials on the wrong account -------------------------------------------------------------------------
+# --- Credentials on the wrong account
 
 
 def test_main_account_credentials_on_another_main_accounts_path(server: ServerProcess) -> None:
@@ -210,7 +220,9 @@ def test_main_account_credentials_on_another_main_accounts_path(server: ServerPr
     with server.client(other.username, other.password) as client:
         assert client.get(messages_path(server, other.username)).status_code == 200
         response = client.get(messages_path(server))
-    assert_auth_failure(response, server.auth_token, other.password, says=("cannot access", server.account_sid))
+    assert_auth_failure(
+        response, server.auth_token, other.password, says=("cannot access", server.account_sid)
+    )
 
 
 def test_subaccount_credentials_on_parents_path(server: ServerProcess) -> None:
@@ -244,12 +256,17 @@ def test_suspended_or_closed_subaccount_cannot_authenticate(server: ServerProces
                 response = client.get(messages_path(server, sub.username))
             assert_auth_failure(response, creds.password, says=(status, sub.username))
         if status == "suspended":
-            assert parent.post(f"{server.accounts_path(sub.username)}.json", data={"Status": "active"}).status_code == 200
+            assert (
+                parent.post(
+                    f"{server.accounts_path(sub.username)}.json", data={"Status": "active"}
+                ).status_code
+                == 200
+            )
             with server.client(sub.username, sub.password) as client:
                 assert client.get(messages_path(server, sub.username)).status_code == 200
 
 
-# --- API keys -------------------------------------------------------------------------------------------------
+# --- API keys
 
 
 def test_revoked_api_key(server: ServerProcess) -> None:
@@ -286,7 +303,7 @@ def test_malformed_api_key_sid(server: ServerProcess) -> None:
     assert_auth_failure(response, secret, says=("34", "5 characters"))
 
 
-# --- The same 401 everywhere ----------------------------------------------------------------------------------
+# --- The same 401 everywhere
 
 
 @pytest.mark.parametrize(

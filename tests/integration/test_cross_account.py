@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from mycpaas.api.app import ROUTES
-from mycpaas.api.router import Route
+from mycpaas.api.router import Route, match
 from mycpaas.services.auth import Scope
 from tests.conftest import remember_secret
 from tests.integration.auth_support import (
@@ -40,7 +40,8 @@ from tests.server import ServerProcess
 METHODS = ("GET", "POST", "DELETE", "PUT")
 PREFIXES = ("", "/api/laml")
 _SUFFIX = r"(?:\.json)?/?$"
-_PARAM = re.compile(r"\(\?P<(\w+)>\[\^/\]\+\?\)")
+_PARAM = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
+_ANY_SEGMENT = "[^/]+?"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ class Tenant:
         return self.creds.username
 
     def item(self, collection: str, existing: bool) -> str | None:
-        real = {"Messages": self.message_sid, "IncomingPhoneNumbers": self.number_sid, "Keys": self.key.username}
+        real = {
+            "Messages": self.message_sid,
+            "IncomingPhoneNumbers": self.number_sid,
+            "Keys": self.key.username,
+        }
         fake = {"Messages": "SM", "IncomingPhoneNumbers": "PN", "Keys": "SK"}
         if collection not in real:
             return None
@@ -64,9 +69,19 @@ class Tenant:
 
 
 def template(route: Route) -> str:
+    """The route's path with {name} for a free segment, or the first alternative of a fixed set of words
+    (e.g. IncomingPhoneNumbers/{number_type} limited to Local|Mobile|TollFree becomes .../Local)."""
     pattern = route.pattern.pattern
     assert pattern.startswith("^") and pattern.endswith(_SUFFIX), pattern
-    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", pattern[1 : -len(_SUFFIX)])
+
+    def segment(found: re.Match[str]) -> str:
+        if found.group(2) == _ANY_SEGMENT:
+            return "{" + found.group(1) + "}"
+        words = found.group(2).split("|")
+        assert all(re.fullmatch(r"\w+", w) for w in words), f"teach test_cross_account about {pattern}"
+        return words[0]
+
+    return _PARAM.sub(segment, pattern[1 : -len(_SUFFIX)])
 
 
 TEMPLATES = [(template(route), route) for route in ROUTES]
@@ -88,7 +103,9 @@ def fill(path_template: str, route: Route, tenant: Tenant, existing: bool = True
         assert value is not None, f"route {path_template}: teach test_cross_account about {part} here"
         parts[index] = value
     path = "/".join(parts)
-    assert re.fullmatch(r"[\w/\-]+", path) and route.pattern.match(path), path
+    assert re.fullmatch(r"[\w/\-]+", path), path
+    matched = match(ROUTES, path)
+    assert matched is not None and matched[0] is route, f"{path} is not served by {route.pattern.pattern}"
     return path + ".json"
 
 
@@ -199,11 +216,11 @@ def test_parent_may_use_every_route_of_its_subaccounts(
 ) -> None:
     """Reads and updates use the subaccount's real SIDs; deletes use unknown SIDs so nothing is lost."""
     target = world[sub]
-    calls = [
+    calls = [(method, path, route) for method, path, route in account_calls(target) if method != "DELETE"] + [
         (method, path, route)
-        for method, path, route in account_calls(target)
-        if method != "DELETE"
-    ] + [(method, path, route) for method, path, route in account_calls(target, existing=False) if method == "DELETE"]
+        for method, path, route in account_calls(target, existing=False)
+        if method == "DELETE"
+    ]
     failures = run_matrix(server, world["A"].creds, calls, allowed)
     assert not failures, "\n".join(failures)
 
@@ -247,7 +264,9 @@ def test_standard_keys_are_refused_on_accounts_keys_and_authtokens(
     failures = run_matrix(server, tenant.key, calls, check)
     # ...while the same key reads its own account's resources.
     resources = [
-        ("GET", fill(t, r, tenant), r) for t, r in ACCOUNT_ROUTES if r.scope is Scope.RESOURCES and "GET" in r.methods
+        ("GET", fill(t, r, tenant), r)
+        for t, r in ACCOUNT_ROUTES
+        if r.scope is Scope.RESOURCES and "GET" in r.methods
     ]
     failures += run_matrix(server, tenant.key, resources, allowed)
     assert not failures, "\n".join(failures)
@@ -276,7 +295,9 @@ def test_subaccount_resources_are_not_visible_on_parents_path(
     with server.client() as client:
         base = server.accounts_path(a.sid)
         messages = {m["sid"] for m in list_all(client, f"{base}/Messages.json", "messages")}
-        numbers = {n["sid"] for n in list_all(client, f"{base}/IncomingPhoneNumbers.json", "incoming_phone_numbers")}
+        numbers = {
+            n["sid"] for n in list_all(client, f"{base}/IncomingPhoneNumbers.json", "incoming_phone_numbers")
+        }
         keys = {k["sid"] for k in list_all(client, f"{base}/Keys.json", "keys")}
         assert a.message_sid in messages and a.number_sid in numbers and a.key.username in keys
         for other in others:
@@ -297,3 +318,15 @@ def test_subaccount_resources_are_not_visible_on_parents_path(
         sub_messages = {m["sid"] for m in list_all(client, f"{sub_base}/Messages.json", "messages")}
         assert sub.message_sid in sub_messages and a.message_sid not in sub_messages
         assert client.get(f"{sub_base}/Messages/{a.message_sid}.json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "suffix", ["/Calls.json", "/Messages/SM00000000000000000000000000000000/Feedback.json"]
+)
+def test_unknown_subresource_of_another_account_is_refused(
+    server: ServerProcess, world: dict[str, Tenant], suffix: str
+) -> None:
+    b = world["B"]
+    with server.client(b.creds.username, b.creds.password) as client:
+        response = client.get(server.accounts_path(world["A"].sid) + suffix)
+    assert_auth_failure(response, b.creds.password, says=("cannot access",))

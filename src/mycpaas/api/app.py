@@ -8,8 +8,10 @@ Authentication runs before routing, so an unauthenticated caller learns nothing 
 from __future__ import annotations
 
 import json
+import re
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ from mycpaas.services.auth import Scope as AuthScope
 from mycpaas.services.platform import Platform
 
 log = logging.getLogger("mycpaas.api")
+access_log = logging.getLogger("mycpaas.access")
 
 LAML_PREFIX = "/api/laml"
 MAX_BODY_BYTES = 1 << 20
@@ -60,6 +63,8 @@ ROUTES: list[Route] = [
     route("/v1/AuthTokens/Promote", {"POST": accounts.promote}, ADMIN),
 ]
 
+_ACCOUNT_IN_PATH = re.compile(r"^/2010-04-01/Accounts/([^/.]+)")
+
 _CORS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
@@ -82,8 +87,10 @@ class ApiApp:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.authenticator = Authenticator(platform)
+        self.access_log = platform.settings.access_log
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
         request_id = "RQ" + secrets.token_hex(16)
         try:
             request = await self._read(scope, receive)
@@ -103,6 +110,18 @@ class ApiApp:
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        if self.access_log:
+            # The path only: query strings may carry what a careless client put there, and are not logged.
+            client = (scope.get("client") or ("-", 0))[0]
+            access_log.info(
+                '%s "%s %s" %d %.1fms %s',
+                client,
+                scope["method"],
+                scope["path"],
+                response.status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
 
     async def _read(self, scope: Scope, receive: Any) -> ApiRequest:
         path: str = scope["path"]
@@ -136,7 +155,10 @@ class ApiApp:
             return JsonResponse(204)
         found = match(ROUTES, request.path)
         params = found[1] if found else {}
-        path_account = params.get("account_sid")
+        # The account in the path is checked even where no route matches, so that another account's
+        # credentials get 401 on any path under it, and learn nothing about what exists there.
+        account_in_path = _ACCOUNT_IN_PATH.match(request.path)
+        path_account = account_in_path[1] if account_in_path else None
         if path_account is not None and not is_sid(path_account, Prefix.ACCOUNT):
             path_account = None
             found = None

@@ -163,6 +163,8 @@ async def _wrong_token_detail(conn: Connection, platform: Platform, account: Acc
                 "and try again."
             )
     retired_at = await store.find_retired_token(conn, account.sid, platform.secrets.digest(password))
+    if retired_at is None and stripped != password:
+        retired_at = await store.find_retired_token(conn, account.sid, platform.secrets.digest(stripped))
     if retired_at is not None:
         return (
             f"This Auth Token for {account.sid} was valid but was rotated on {rfc2822(retired_at)}. Update your "
