@@ -8,8 +8,8 @@ Authentication runs before routing, so an unauthenticated caller learns nothing 
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
