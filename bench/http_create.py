@@ -140,17 +140,22 @@ def main() -> int:
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, SQLite"
     ]
     try:
-        wrk("post.lua", server.url, path, auth, 2)
         wrk("post.lua", baseline_url, path, auth, 2)
-        for round_ in range(args.rounds):
-            real = wrk("post.lua", server.url, path, auth, args.duration)
-            base = wrk("post.lua", baseline_url, path, auth, args.duration)
-            lines.append(
-                f"create round {round_ + 1}: mycpaas {real['rps']:.0f} req/s p99 {real['p99_ms']:.1f} ms "
-                f"(errors {real['errors']}); baseline {base['rps']:.0f} req/s p99 {base['p99_ms']:.1f} ms; "
-                f"ratio {real['rps'] / base['rps']:.0%}"
-            )
-            print(lines[-1], flush=True)
+        for worker in ("false", "true"):
+            server.stop()
+            server.env["MYCPAAS_DELIVERY_WORKER"] = worker
+            server.start()
+            wrk("post.lua", server.url, path, auth, 2)
+            label = "API only (delivery worker off)" if worker == "false" else "API + delivery worker"
+            for round_ in range(args.rounds):
+                real = wrk("post.lua", server.url, path, auth, args.duration)
+                base = wrk("post.lua", baseline_url, path, auth, args.duration)
+                lines.append(
+                    f"create, {label}, round {round_ + 1}: mycpaas {real['rps']:.0f} req/s "
+                    f"p99 {real['p99_ms']:.1f} ms (errors {real['errors']}); baseline {base['rps']:.0f} req/s "
+                    f"p99 {base['p99_ms']:.1f} ms; ratio {real['rps'] / base['rps']:.0%}"
+                )
+                print(lines[-1], flush=True)
     finally:
         baseline.terminate()
     server.stop()

@@ -77,7 +77,8 @@ class Application:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await self.worker.start()
+                    if self.platform.settings.delivery_worker:
+                        await self.worker.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})

@@ -27,6 +27,7 @@ class Settings:
     access_log: bool = False
     auth_max_failures: int = 20
     auth_failure_window_seconds: float = 60.0
+    delivery_worker: bool = True
     worker_batch_size: int = 100
     worker_lease_seconds: float = 15.0
     sandbox_send_delay_seconds: float = 0.2

@@ -86,18 +86,29 @@ async def record_failed(platform: Platform, message: Message, outcome: Outcome, 
 
 
 async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
-    async with platform.db.read() as conn:
-        message = await store.get_by_carrier_id(conn, receipt.carrier_message_id)
-    if message is None:
-        log.warning("receipt for an unknown carrier id", extra={"action": "receipt_unmatched"})
-        return
     status, error = OUTCOMES[receipt.outcome]
-    await advance(platform, message.sid, status, error)
+    values: dict[str, object] = {}
+    if error is not None:
+        values.update(error_code=int(error), error_message=error.template)
+    now = utcnow()
+
+    async def work(conn: Connection) -> bool:
+        return await store.advance_by_carrier_id(
+            conn, receipt.carrier_message_id, status, ALLOWED_PREDECESSORS[status], now, **values
+        )
+
+    if not await platform.committer.run(work):
+        log.warning(
+            "receipt matched no message awaiting one", extra={"action": "receipt_unmatched"}
+        )
 
 
 async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
     """Keep an inbound message for a number the platform owns; drop anything else (and redeliveries)."""
     now = utcnow()
+    async with platform.db.read() as conn:
+        if await number_store.owner_of(conn, sms.destination) is None:
+            return None
     async with platform.db.write() as conn:
         number = await number_store.find_by_phone_number(conn, sms.destination)
         if number is None:

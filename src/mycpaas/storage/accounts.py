@@ -66,7 +66,8 @@ async def get_accounts_with_tokens(
     conn: Connection, sids: set[str]
 ) -> dict[str, tuple[Account, StoredTokens]]:
     """One indexed lookup for every account an authentication decision needs."""
-    rows = (await conn.execute(select(accounts).where(accounts.c.sid.in_(sids)))).all()
+    condition = accounts.c.sid == next(iter(sids)) if len(sids) == 1 else accounts.c.sid.in_(sids)
+    rows = (await conn.execute(select(accounts).where(condition))).all()
     return {row.sid: (_account(row), _tokens(row)) for row in rows}
 
 

@@ -109,6 +109,29 @@ async def advance_status(
     return result.rowcount == 1
 
 
+async def advance_by_carrier_id(
+    conn: Connection,
+    carrier_message_id: str,
+    new_status: MessageStatus,
+    allowed_from: Iterable[MessageStatus],
+    now: datetime,
+    **values: object,
+) -> bool:
+    """A receipt's status change, found by the carrier's id, in one statement."""
+    result = await conn.execute(
+        update(messages)
+        .where(
+            and_(
+                messages.c.carrier_message_id == carrier_message_id,
+                messages.c.direction != "inbound",
+                messages.c.status.in_([s.value for s in allowed_from]),
+            )
+        )
+        .values(status=new_status.value, updated_at=now, **values)
+    )
+    return result.rowcount >= 1
+
+
 async def update_message(conn: Connection, sid: str, now: datetime, **values: object) -> None:
     await conn.execute(update(messages).where(messages.c.sid == sid).values(updated_at=now, **values))
 
