@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every benchmark; results are appended to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
+.venv/bin/python bench/http_create.py "$@"
