@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -19,8 +20,11 @@ def _undo_form_plus(value: str) -> str:
     return stripped
 
 
+@lru_cache(maxsize=65536)
 def parse_e164(value: str) -> str | None:
-    """Return the E.164 form of `value`, or None if it is not a possible phone number."""
+    """Return the E.164 form of `value`, or None if it is not a possible phone number.
+
+    Cached: libphonenumber's parse costs tens of microseconds, and senders and recipients repeat."""
     candidate = _undo_form_plus(value)
     candidate = re.sub(r"[\s().-]", "", candidate)
     if not _E164_SHAPE.match(candidate):

@@ -98,9 +98,7 @@ async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
         )
 
     if not await platform.committer.run(work):
-        log.warning(
-            "receipt matched no message awaiting one", extra={"action": "receipt_unmatched"}
-        )
+        log.warning("receipt matched no message awaiting one", extra={"action": "receipt_unmatched"})
 
 
 async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 
 from mycpaas.domain.accounts import Account, AccountStatus, AccountType, ApiKey
 from mycpaas.storage.database import Connection
@@ -62,17 +62,24 @@ async def insert_account(conn: Connection, account: Account, token_sealed: str, 
     )
 
 
+# Hot statements are built once: SQLAlchemy then reuses their cache key instead of re-deriving it per call.
+_BY_SID = select(accounts).where(accounts.c.sid == bindparam("sid"))
+_BY_SIDS = select(accounts).where(accounts.c.sid.in_(bindparam("sids", expanding=True)))
+
+
 async def get_accounts_with_tokens(
     conn: Connection, sids: set[str]
 ) -> dict[str, tuple[Account, StoredTokens]]:
     """One indexed lookup for every account an authentication decision needs."""
-    condition = accounts.c.sid == next(iter(sids)) if len(sids) == 1 else accounts.c.sid.in_(sids)
-    rows = (await conn.execute(select(accounts).where(condition))).all()
-    return {row.sid: (_account(row), _tokens(row)) for row in rows}
+    if len(sids) == 1:
+        result = await conn.execute(_BY_SID, {"sid": next(iter(sids))})
+    else:
+        result = await conn.execute(_BY_SIDS, {"sids": list(sids)})
+    return {row.sid: (_account(row), _tokens(row)) for row in result.all()}
 
 
 async def get_account(conn: Connection, sid: str) -> tuple[Account, StoredTokens] | None:
-    row = (await conn.execute(select(accounts).where(accounts.c.sid == sid))).first()
+    row = (await conn.execute(_BY_SID, {"sid": sid})).first()
     return (_account(row), _tokens(row)) if row else None
 
 

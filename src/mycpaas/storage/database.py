@@ -61,13 +61,25 @@ class Database:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sqlite: Engine | None = None
+        self._sqlite_reader: Engine | None = None
         self._async: AsyncEngine | None = None
+        self._async_reader: AsyncEngine | None = None
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
-            self._sqlite = create_engine(_sync_sqlite_url(url), pool_size=8, max_overflow=8)
+            sync_url = _sync_sqlite_url(url)
+            self._sqlite = create_engine(sync_url, pool_size=2, max_overflow=2)
             _configure_sqlite(self._sqlite)
+            # Reads need no BEGIN: each SELECT is atomic on its own under WAL, and skipping the BEGIN/COMMIT
+            # round trip is most of the cost of a one-statement read.
+            self._sqlite_reader = create_engine(
+                sync_url, pool_size=8, max_overflow=8, isolation_level="AUTOCOMMIT"
+            )
+            _configure_sqlite_connection(self._sqlite_reader)
         else:
             self._async = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            self._async_reader = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT"
+            )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
@@ -85,22 +97,36 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
-        if self._async is not None:
-            async with self._async.connect() as conn:
+        """Reads run without a transaction: each statement sees a consistent snapshot of its own."""
+        if self._async_reader is not None:
+            async with self._async_reader.connect() as conn:
                 yield conn
             return
-        assert self._sqlite is not None
-        with self._sqlite.connect() as conn, conn.begin():
+        assert self._sqlite_reader is not None
+        with self._sqlite_reader.connect() as conn:
             yield _InlineConnection(conn)
 
     async def dispose(self) -> None:
         if self._async is not None:
             await self._async.dispose()
+        if self._async_reader is not None:
+            await self._async_reader.dispose()
         if self._sqlite is not None:
             self._sqlite.dispose()
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.dispose()
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    _configure_sqlite_connection(engine)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("mycpaas_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _configure_sqlite_connection(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that BEGIN is ours to choose.
@@ -111,8 +137,3 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("mycpaas_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")

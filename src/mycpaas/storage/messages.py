@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import Row, and_, delete, insert, select, update
+from sqlalchemy import Row, Update, and_, bindparam, delete, insert, select, update
 
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage.database import Connection
@@ -37,8 +38,11 @@ async def insert_message(conn: Connection, message: Message) -> None:
     await conn.execute(_INSERT, _values(message))
 
 
+_BY_SID = select(*_COLUMNS).where(messages.c.sid == bindparam("sid"))
+
+
 async def get_message(conn: Connection, sid: str) -> Message | None:
-    row = (await conn.execute(select(*_COLUMNS).where(messages.c.sid == sid))).first()
+    row = (await conn.execute(_BY_SID, {"sid": sid})).first()
     return _message(row) if row else None
 
 
@@ -101,12 +105,33 @@ async def advance_status(
     **values: object,
 ) -> bool:
     """Move a message to `new_status` only from an allowed predecessor; False if it had moved on."""
+    statement = _advance_statement(tuple(sorted(values)))
     result = await conn.execute(
-        update(messages)
-        .where(and_(messages.c.sid == sid, messages.c.status.in_([s.value for s in allowed_from])))
-        .values(status=new_status.value, updated_at=now, **values)
+        statement,
+        {
+            "m_sid": sid,
+            "m_allowed": [s.value for s in allowed_from],
+            "status": new_status.value,
+            "updated_at": now,
+            **values,
+        },
     )
     return result.rowcount == 1
+
+
+@lru_cache(maxsize=64)
+def _advance_statement(columns: tuple[str, ...]) -> Update:
+    """One prepared UPDATE per set of changed columns, so SQLAlchemy's statement cache is hit."""
+    return (
+        update(messages)
+        .where(
+            and_(
+                messages.c.sid == bindparam("m_sid"),
+                messages.c.status.in_(bindparam("m_allowed", expanding=True)),
+            )
+        )
+        .values({name: bindparam(name) for name in ("status", "updated_at", *columns)})
+    )
 
 
 async def advance_by_carrier_id(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 
 from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.storage.database import Connection
@@ -31,12 +31,11 @@ async def find_by_phone_number(conn: Connection, phone_number: str) -> IncomingN
     return _number(row) if row else None
 
 
+_OWNER = select(phone_numbers.c.account_sid).where(phone_numbers.c.phone_number == bindparam("number"))
+
+
 async def owner_of(conn: Connection, phone_number: str) -> str | None:
-    return (
-        await conn.execute(
-            select(phone_numbers.c.account_sid).where(phone_numbers.c.phone_number == phone_number)
-        )
-    ).scalar_one_or_none()
+    return (await conn.execute(_OWNER, {"number": phone_number})).scalar_one_or_none()
 
 
 async def taken_numbers(conn: Connection, prefix: str) -> set[str]:
