@@ -22,7 +22,6 @@ from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
 from mycpaas.storage import queue
-from mycpaas.storage.database import Connection
 
 BODY_MAX_CHARS = 1600
 MEDIA_MAX = 10
@@ -180,11 +179,8 @@ async def send_message(platform: Platform, account: Account, request: SendReques
         if owner not in (account.sid, account.owner_account_sid):
             raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
 
-    async def persist(conn: Connection) -> None:
-        await store.insert_message(conn, message)
-        await queue.enqueue(conn, SEND_JOB, message.sid, now)
-
-    await platform.committer.run(persist)
+    # The message and its delivery job commit together, or not at all.
+    await platform.committer.insert(store.message_row(message), queue.job_row(SEND_JOB, message.sid, now))
     platform.wake_worker()
     return message
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Row, Update, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Row, Table, Update, and_, bindparam, delete, insert, select, update
 
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage.database import Connection
@@ -36,6 +36,11 @@ _INSERT = insert(messages)
 
 async def insert_message(conn: Connection, message: Message) -> None:
     await conn.execute(_INSERT, _values(message))
+
+
+def message_row(message: Message) -> tuple[Table, dict[str, object]]:
+    """The row of `message`, for GroupCommitter.insert."""
+    return messages, _values(message)
 
 
 _BY_SID = select(*_COLUMNS).where(messages.c.sid == bindparam("sid"))

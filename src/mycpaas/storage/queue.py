@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 
 from mycpaas.domain.jobs import Job
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import jobs
 
-_ENQUEUE = insert(jobs)
 
-
-async def enqueue(conn: Connection, kind: str, ref: str, run_at: datetime) -> None:
-    values = {"kind": kind, "ref": ref, "run_at": run_at, "attempts": 0, "created_at": run_at}
-    await conn.execute(_ENQUEUE, values)
+def job_row(kind: str, ref: str, run_at: datetime) -> tuple[Table, dict[str, object]]:
+    """A new job's row, for GroupCommitter.insert (enqueued in the same transaction as its subject)."""
+    return jobs, {"kind": kind, "ref": ref, "run_at": run_at, "attempts": 0, "created_at": run_at}
 
 
 async def claim(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
@@ -55,7 +53,3 @@ async def extend_leases(conn: Connection, job_ids: list[int], lease_until: datet
     """Heartbeat: a job still being worked on keeps its lease, so no other worker claims it."""
     if job_ids:
         await conn.execute(update(jobs).where(jobs.c.id.in_(job_ids)).values(locked_until=lease_until))
-
-
-async def next_run_at(conn: Connection) -> datetime | None:
-    return (await conn.execute(select(jobs.c.run_at).order_by(jobs.c.run_at).limit(1))).scalar_one_or_none()
