@@ -87,19 +87,19 @@ def _parse_addresses(request: SendRequest) -> tuple[str, str]:
     raw_to = (request.to or "").strip()
     to = parse_e164(request.to or "")
     if to in MAGIC_TO_ERRORS:
-        code = MAGIC_TO_ERRORS[to]
-        raise InvalidRequest(code, to=to)
+        raise InvalidRequest(MAGIC_TO_ERRORS[to], to=to)
     if to is None:
         raise InvalidRequest(ErrorCode.TO_INVALID, to=raw_to)
-    if request.messaging_service_sid and not request.from_:
-        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
+    sender = None
     raw_from = (request.from_ or "").strip()
-    sender = parse_sender(request.from_ or "")
-    if sender in MAGIC_FROM_ERRORS:
-        raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
-    if sender is None:
-        raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
-    if request.messaging_service_sid:
+    if raw_from:
+        sender = parse_sender(request.from_ or "")
+        if sender in MAGIC_FROM_ERRORS:
+            raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
+        if sender is None:
+            raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
+    if request.messaging_service_sid or sender is None:
+        # No Messaging Services exist on this platform yet, so any MessagingServiceSid is unknown.
         raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
     return to, sender
 
