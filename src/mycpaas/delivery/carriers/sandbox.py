@@ -1,7 +1,7 @@
 """The sandbox carrier: an in-process network with realistic delays and no real handsets.
 
 Every submission is accepted after `send_delay` and gets a receipt after `delivery_delay`; the destinations in
-domain/test_numbers.py end as undelivered or failed instead. A delivered message is also offered back to the
+OUTCOME_NUMBERS end as undelivered or failed instead. A delivered message is also offered back to the
 platform as an inbound message, which the platform keeps when the destination is one of its own numbers: two
 accounts can text each other with no carrier at all.
 """
@@ -21,17 +21,16 @@ from mycpaas.delivery.carriers.base import (
     ReceiptSink,
     Submission,
 )
-from mycpaas.domain.test_numbers import SANDBOX_OUTCOMES, SandboxOutcome
 
 log = logging.getLogger("mycpaas.carrier.sandbox")
 
-_OUTCOMES = {
-    SandboxOutcome.DELIVERED: Outcome.DELIVERED,
-    SandboxOutcome.UNREACHABLE: Outcome.UNREACHABLE,
-    SandboxOutcome.UNKNOWN_SUBSCRIBER: Outcome.UNKNOWN_SUBSCRIBER,
-    SandboxOutcome.LANDLINE: Outcome.LANDLINE,
-    SandboxOutcome.FILTERED: Outcome.FILTERED,
-    SandboxOutcome.REJECTED: Outcome.REJECTED,
+# Destinations that end otherwise than delivered, so a developer can watch every outcome (docs/sandbox.md).
+OUTCOME_NUMBERS: dict[str, Outcome] = {
+    "+15005550010": Outcome.UNREACHABLE,
+    "+15005550011": Outcome.UNKNOWN_SUBSCRIBER,
+    "+15005550012": Outcome.LANDLINE,
+    "+15005550013": Outcome.FILTERED,
+    "+15005550014": Outcome.REJECTED,
 }
 
 
@@ -50,7 +49,7 @@ class SandboxCarrier:
 
     async def submit(self, submission: Submission) -> str:
         await asyncio.sleep(self.send_delay)
-        outcome = _OUTCOMES[SANDBOX_OUTCOMES.get(submission.destination, SandboxOutcome.DELIVERED)]
+        outcome = OUTCOME_NUMBERS.get(submission.destination, Outcome.DELIVERED)
         if outcome is Outcome.REJECTED:
             raise CarrierRejected(outcome)
         carrier_id = secrets.token_hex(8)
@@ -59,7 +58,7 @@ class SandboxCarrier:
 
     async def resume(self, pending: list[tuple[Submission, str]]) -> None:
         for submission, carrier_id in pending:
-            outcome = _OUTCOMES[SANDBOX_OUTCOMES.get(submission.destination, SandboxOutcome.DELIVERED)]
+            outcome = OUTCOME_NUMBERS.get(submission.destination, Outcome.DELIVERED)
             self._spawn(self._deliver(submission, carrier_id, outcome))
 
     async def stop(self) -> None:
