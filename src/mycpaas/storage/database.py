@@ -10,6 +10,9 @@ with BEGIN IMMEDIATE, so they never hit SQLITE_BUSY on a read-to-write upgrade; 
 WAL. Another process (the CLI while `serve` runs) waits on busy_timeout. synchronous=NORMAL in WAL mode keeps
 every committed transaction across a process crash (kill -9); only an OS crash or power loss can lose the
 last commits.
+
+Every engine hides statement parameters from its exception texts: a failed write must not put a sealed token,
+a digest or a message body into a log.
 """
 
 from __future__ import annotations
@@ -67,18 +70,18 @@ class Database:
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
             sync_url = _sync_sqlite_url(url)
-            self._sqlite = create_engine(sync_url, pool_size=2, max_overflow=2)
+            self._sqlite = create_engine(sync_url, pool_size=2, max_overflow=2, hide_parameters=True)
             _configure_sqlite(self._sqlite)
             # Reads need no BEGIN: each SELECT is atomic on its own under WAL, and skipping the BEGIN/COMMIT
             # round trip is most of the cost of a one-statement read.
             self._sqlite_reader = create_engine(
-                sync_url, pool_size=8, max_overflow=8, isolation_level="AUTOCOMMIT"
+                sync_url, pool_size=8, max_overflow=8, isolation_level="AUTOCOMMIT", hide_parameters=True
             )
             _configure_sqlite_connection(self._sqlite_reader)
         else:
-            self._async = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            self._async = create_async_engine(self.url, pool_size=10, max_overflow=10, hide_parameters=True)
             self._async_reader = create_async_engine(
-                self.url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT"
+                self.url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT", hide_parameters=True
             )
 
     @asynccontextmanager
