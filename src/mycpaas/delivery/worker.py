@@ -15,11 +15,10 @@ from mycpaas.delivery.carriers.base import (
     Carrier,
     CarrierRejected,
     CarrierUnavailable,
-    Outcome,
     Submission,
 )
 from mycpaas.domain.jobs import Job
-from mycpaas.domain.messages import MessageStatus
+from mycpaas.domain.messages import Message
 from mycpaas.services import delivery
 from mycpaas.services.messaging import SEND_JOB
 from mycpaas.services.platform import Platform
@@ -83,9 +82,9 @@ class DeliveryWorker:
             except Exception:
                 log.exception("claiming jobs failed", extra={"action": "claim_failed"})
                 jobs = []
-            for job in jobs:
+            for job, message in await self._start(jobs):
                 await self._slots.acquire()
-                task = asyncio.create_task(self._run(job))
+                task = asyncio.create_task(self._send(job, message))
                 self._running[task] = job.id
                 task.add_done_callback(self._done)
             if len(jobs) < settings.worker_batch_size:
@@ -105,36 +104,36 @@ class DeliveryWorker:
             except Exception:
                 log.exception("extending job leases failed", extra={"action": "lease_heartbeat_failed"})
 
-    async def _run(self, job: Job) -> None:
-        try:
-            if job.kind == SEND_JOB:
-                await self._send(job)
-            else:
+    async def _start(self, jobs: list[Job]) -> list[tuple[Job, Message]]:
+        sends = [job for job in jobs if job.kind == SEND_JOB]
+        for job in jobs:
+            if job.kind != SEND_JOB:
                 log.error("unknown job kind %s", job.kind, extra={"action": "job_unknown"})
-        except Exception as exc:
-            log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
-            await self._retry(job, type(exc).__name__)
+        if not sends:
+            return []
+        try:
+            return await delivery.start_sending(self.platform, sends)
+        except Exception:
+            # The jobs keep their leases; when those run out they are claimed again.
+            log.exception("starting a batch failed", extra={"action": "batch_start_failed"})
+            return []
 
     async def _retry(self, job: Job, error: str) -> None:
         await delivery.retry_job(self.platform, job, backoff_seconds(job.attempts), error)
         self.wake()
 
-    async def _send(self, job: Job) -> None:
-        message = await delivery.load(self.platform, job.ref)
-        if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
-            await delivery.finish_job(self.platform, job)
-            return
-        if delivery.is_expired(message):
-            await delivery.record_failed(self.platform, message, Outcome.EXPIRED, job.id)
-            return
-        await delivery.advance(self.platform, message.sid, MessageStatus.SENDING)
+    async def _send(self, job: Job, message: Message) -> None:
         submission = Submission(message.sid, message.from_number or "", message.to_number, message.body)
         try:
-            carrier_id = await self.carrier.submit(submission)
-        except CarrierRejected as rejected:
-            await delivery.record_failed(self.platform, message, rejected.outcome, job.id)
-            return
-        except CarrierUnavailable:
-            await self._retry(job, "carrier unavailable")
-            return
-        await delivery.record_submitted(self.platform, message, carrier_id, job.id)
+            try:
+                carrier_id = await self.carrier.submit(submission)
+            except CarrierRejected as rejected:
+                await delivery.record_failed(self.platform, message, rejected.outcome, job.id)
+                return
+            except CarrierUnavailable:
+                await self._retry(job, "carrier unavailable")
+                return
+            await delivery.record_submitted(self.platform, message, carrier_id, job.id)
+        except Exception as exc:
+            log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
+            await self._retry(job, type(exc).__name__)

@@ -17,7 +17,6 @@ from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Direction, Message, MessageStatus
 from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
-from mycpaas.errors import ErrorCode
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as store
@@ -28,28 +27,46 @@ from mycpaas.storage.database import Connection
 log = logging.getLogger("mycpaas.delivery")
 
 
-async def advance(
-    platform: Platform, sid: str, status: MessageStatus, error: ErrorCode | None = None, **values: object
-) -> bool:
-    if error is not None:
-        values.update(error_code=int(error), error_message=error.template)
-    now = utcnow()
-
-    async def work(conn: Connection) -> bool:
-        return await store.advance_status(conn, sid, status, ALLOWED_PREDECESSORS[status], now, **values)
-
-    return await platform.committer.run(work)
-
-
 def is_expired(message: Message) -> bool:
     if message.validity_period is None:
         return False
     return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
 
 
-async def load(platform: Platform, sid: str) -> Message | None:
-    async with platform.db.read() as conn:
-        return await store.get_message(conn, sid)
+async def start_sending(platform: Platform, jobs: list[Job]) -> list[tuple[Job, Message]]:
+    """Take a batch of send jobs: the messages still to send move to `sending` together; jobs whose message
+    is gone or already past sending are finished, and messages whose ValidityPeriod ran out fail with 30001.
+    Returns what the carrier should be given."""
+    now = utcnow()
+    expired_status, expired_error = OUTCOMES[Outcome.EXPIRED]
+    assert expired_error is not None
+
+    async def work(conn: Connection) -> list[tuple[Job, Message]]:
+        found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs])}
+        ready: list[tuple[Job, Message]] = []
+        done: list[int] = []
+        for job in jobs:
+            message = found.get(job.ref)
+            if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
+                done.append(job.id)
+            elif is_expired(message):
+                await store.advance_status(
+                    conn,
+                    message.sid,
+                    expired_status,
+                    ALLOWED_PREDECESSORS[expired_status],
+                    now,
+                    error_code=int(expired_error),
+                    error_message=expired_error.template,
+                )
+                done.append(job.id)
+            else:
+                ready.append((job, message))
+        await store.mark_sending(conn, [m.sid for _, m in ready], now)
+        await queue.finish_many(conn, done)
+        return ready
+
+    return await platform.committer.run(work)
 
 
 async def record_submitted(platform: Platform, message: Message, carrier_id: str, job_id: int) -> None:
@@ -165,8 +182,3 @@ async def extend_leases(platform: Platform, job_ids: list[int]) -> None:
 async def retry_job(platform: Platform, job: Job, delay_seconds: float, error: str) -> None:
     async with platform.db.write() as conn:
         await queue.retry(conn, job.id, utcnow() + timedelta(seconds=delay_seconds), error)
-
-
-async def finish_job(platform: Platform, job: Job) -> None:
-    async with platform.db.write() as conn:
-        await queue.finish(conn, job.id)

@@ -51,6 +51,29 @@ async def get_message(conn: Connection, sid: str) -> Message | None:
     return _message(row) if row else None
 
 
+_BY_SIDS = select(*_COLUMNS).where(messages.c.sid.in_(bindparam("sids", expanding=True)))
+_MARK_SENDING = (
+    update(messages)
+    .where(
+        and_(
+            messages.c.sid.in_(bindparam("sids", expanding=True)),
+            messages.c.status == MessageStatus.QUEUED.value,
+        )
+    )
+    .values(status=MessageStatus.SENDING.value, updated_at=bindparam("now"))
+)
+
+
+async def get_many(conn: Connection, sids: list[str]) -> list[Message]:
+    return [_message(row) for row in await conn.execute(_BY_SIDS, {"sids": sids})]
+
+
+async def mark_sending(conn: Connection, sids: list[str], now: datetime) -> None:
+    """queued -> sending for a whole batch in one statement; messages already past queued are left alone."""
+    if sids:
+        await conn.execute(_MARK_SENDING, {"sids": sids, "now": now})
+
+
 async def get_by_carrier_id(conn: Connection, carrier_message_id: str) -> Message | None:
     row = (
         await conn.execute(select(*_COLUMNS).where(messages.c.carrier_message_id == carrier_message_id))

@@ -53,3 +53,8 @@ async def extend_leases(conn: Connection, job_ids: list[int], lease_until: datet
     """Heartbeat: a job still being worked on keeps its lease, so no other worker claims it."""
     if job_ids:
         await conn.execute(update(jobs).where(jobs.c.id.in_(job_ids)).values(locked_until=lease_until))
+
+
+async def finish_many(conn: Connection, job_ids: list[int]) -> None:
+    if job_ids:
+        await conn.execute(delete(jobs).where(jobs.c.id.in_(job_ids)))
