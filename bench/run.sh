@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
-.venv/bin/python bench/http_create.py "$@"
+.venv/bin/python bench/http_create.py
+.venv/bin/python bench/delivery_drain.py
