@@ -163,7 +163,7 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
 
 async def awaiting_receipts(platform: Platform) -> list[Message]:
     async with platform.db.read() as conn:
-        return [m for m in await store.list_by_status(conn, [MessageStatus.SENT]) if m.carrier_message_id]
+        return await store.list_awaiting_receipt(conn)
 
 
 async def claim_jobs(platform: Platform, limit: int) -> list[Job]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Row, Table, Update, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Row, Table, Update, and_, bindparam, delete, insert, select, text, update
 
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage.database import Connection
@@ -81,11 +81,13 @@ async def get_by_carrier_id(conn: Connection, carrier_message_id: str) -> Messag
     return _message(row) if row else None
 
 
-async def list_by_status(conn: Connection, statuses: Iterable[MessageStatus]) -> list[Message]:
+async def list_awaiting_receipt(conn: Connection) -> list[Message]:
+    """Messages a carrier accepted (`sent`) that have no final status yet."""
+    # A literal condition, so both databases can use the partial index ix_messages_awaiting_receipt.
     rows = await conn.execute(
-        select(*_COLUMNS).where(messages.c.status.in_([s.value for s in statuses])).order_by(messages.c.id)
+        select(*_COLUMNS).where(text("messages.status = 'sent'")).order_by(messages.c.id)
     )
-    return [_message(row) for row in rows]
+    return [_message(row) for row in rows if row.carrier_message_id]
 
 
 async def cursor_id(conn: Connection, account_sid: str, sid: str) -> int | None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -125,6 +126,14 @@ messages = Table(
     Index("ix_messages_account_from_id", "account_sid", "from_number", "id"),
     Index("ix_messages_account_sent_at", "account_sid", "sent_at"),
     Index("ix_messages_carrier_message_id", "carrier_message_id"),
+    # Messages awaiting a receipt are handed back to the carrier at start-up; a partial index keeps that
+    # lookup small however many delivered messages the table holds.
+    Index(
+        "ix_messages_awaiting_receipt",
+        "id",
+        sqlite_where=text("status = 'sent'"),
+        postgresql_where=text("status = 'sent'"),
+    ),
 )
 
 jobs = Table(
