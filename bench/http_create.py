@@ -10,6 +10,7 @@ Results are printed and appended to bench/results/http_create.txt.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import os
 import re
@@ -22,9 +23,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.databases import create_postgres_database  # noqa: E402
 from tests.server import ServerProcess, free_port  # noqa: E402
 
 
@@ -108,6 +112,31 @@ def fill_sqlite(db: Path, account_sid: str, rows: int) -> None:
     conn.close()
 
 
+async def fill_postgres(url: str, account_sid: str, rows: int) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("delete from jobs")
+        existing = await conn.fetchval("select count(*) from messages")
+        await conn.execute(
+            """
+            insert into messages (sid, account_sid, direction, from_number, to_number, body, status,
+                num_segments, num_media, encoding, price_unit, created_at, updated_at, sent_at)
+            select 'SM' || md5(random()::text || i::text), $1, 'outbound-api', '+15005550006',
+                '+1555' || lpad((i % 10000000)::text, 7, '0'), 'bulk row', 'delivered', 1, 0, 'GSM-7', 'USD',
+                now() - interval '30 days' + i * interval '1 second',
+                now() - interval '30 days' + i * interval '1 second',
+                now() - interval '30 days' + i * interval '1 second'
+            from generate_series($2::int, $3::int) as i
+            """,
+            account_sid,
+            existing,
+            rows - 1,
+        )
+        await conn.execute("analyze messages")
+    finally:
+        await conn.close()
+
+
 def _insert(conn: sqlite3.Connection, batch: list[tuple[object, ...]]) -> None:
     conn.executemany(
         "insert into messages (sid, account_sid, direction, from_number, to_number, body, status, num_segments,"
@@ -124,12 +153,16 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--postgres", action="store_true", help="run on a fresh database of $MYCPAAS_TEST_DATABASE_URL"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-bench-"))
+    database_url = create_postgres_database() if args.postgres else f"sqlite:///{tmp / 'mycpaas.db'}"
     server = ServerProcess(
         data_dir=tmp,
-        database_url=f"sqlite:///{tmp / 'mycpaas.db'}",
+        database_url=database_url,
         env={"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01", "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.5"},
     )
     server.start()
@@ -137,7 +170,8 @@ def main() -> int:
     path = f"/2010-04-01/Accounts/{server.account_sid}/Messages.json"
     baseline, baseline_url = start_baseline(server.account_sid, server.auth_token)
     lines = [
-        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, SQLite"
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, "
+        + ("PostgreSQL" if args.postgres else "SQLite")
     ]
     try:
         wrk("post.lua", baseline_url, path, auth, 2)
@@ -161,11 +195,14 @@ def main() -> int:
     server.stop()
     db = tmp / "mycpaas.db"
     for rows in (1_000, args.rows):
-        conn = sqlite3.connect(db)
-        conn.execute("delete from jobs")
-        conn.commit()
-        conn.close()
-        fill_sqlite(db, server.account_sid, rows)
+        if args.postgres:
+            asyncio.run(fill_postgres(database_url, server.account_sid, rows))
+        else:
+            conn = sqlite3.connect(db)
+            conn.execute("delete from jobs")
+            conn.commit()
+            conn.close()
+            fill_sqlite(db, server.account_sid, rows)
         server.start()
         list_path = f"{path}?PageSize=50"
         wrk("get.lua", server.url, list_path, auth, 2)

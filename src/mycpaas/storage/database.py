@@ -79,9 +79,20 @@ class Database:
             )
             _configure_sqlite_connection(self._sqlite_reader)
         else:
-            self._async = create_async_engine(self.url, pool_size=10, max_overflow=10, hide_parameters=True)
+            # Transactions always end in an explicit COMMIT or ROLLBACK (and reads are autocommit), so the
+            # pool's reset-on-return round trip would only repeat what is already done. No overflow: under
+            # load an overflow connection is opened and closed per request (a PostgreSQL backend started each
+            # time); waiting for a pooled one is far cheaper.
+            self._async = create_async_engine(
+                self.url, pool_size=5, max_overflow=0, hide_parameters=True, pool_reset_on_return=None
+            )
             self._async_reader = create_async_engine(
-                self.url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT", hide_parameters=True
+                self.url,
+                pool_size=20,
+                max_overflow=0,
+                isolation_level="AUTOCOMMIT",
+                hide_parameters=True,
+                pool_reset_on_return=None,
             )
 
     @asynccontextmanager
