@@ -360,3 +360,10 @@ def test_typed_incoming_number_lists_are_served(server: ServerProcess) -> None:
             response = client.get(f"{server.accounts_path()}/IncomingPhoneNumbers/{kind}.json")
             assert response.status_code == 200
             assert "incoming_phone_numbers" in response.json()
+
+
+def test_validation_order_follows_twilio(server: ServerProcess) -> None:
+    """An unowned From is reported (21606) before a body that is too long (21617), as Twilio orders them."""
+    with server.client() as client:
+        response = send(server, client, To="+15558675310", From="+15559990001", Body="x" * 1601)
+    assert response.json()["code"] == 21606

@@ -144,6 +144,11 @@ async def send_message(platform: Platform, account: Account, request: SendReques
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
     to, sender = _parse_addresses(request)
+    if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+        async with platform.db.read() as conn:
+            owner = await number_store.owner_of(conn, sender)
+        if owner not in (account.sid, account.owner_account_sid):
+            raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
     body = _check_content(request)
     validity = _check_options(request)
     if is_alphanumeric_sender(sender) and is_nanp(to):
@@ -173,12 +178,6 @@ async def send_message(platform: Platform, account: Account, request: SendReques
         updated_at=now,
         sent_at=None,
     )
-    if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
-        async with platform.db.read() as conn:
-            owner = await number_store.owner_of(conn, sender)
-        if owner not in (account.sid, account.owner_account_sid):
-            raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
-
     # The message and its delivery job commit together, or not at all.
     await platform.committer.insert(store.message_row(message), queue.job_row(SEND_JOB, message.sid, now))
     platform.wake_worker()
