@@ -26,4 +26,4 @@ bench: venv
 	./bench/run.sh
 
 clean:
-	rm -rf $(VENV) $(SIGNALWIRE_VENV) build *.egg-info
+	rm -rf $(VENV) $(SIGNALWIRE_VENV) tests/clients/node/node_modules build *.egg-info

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit, integration (SQLite and PostgreSQL), and the official client libraries.
-# Installs what the tests need on a fresh Debian machine: curl, PostgreSQL (if none is reachable), and the
-# separate virtualenv for the `signalwire` SDK (it pins an old twilio that cannot share the main venv).
+# Installs what the tests need on a fresh Debian machine: curl, PostgreSQL (if none is reachable), the
+# separate virtualenv for the `signalwire` SDK (it pins an old twilio that cannot share the main venv), and
+# Node with the npm client libraries pinned in tests/clients/node/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,13 @@ if [[ ! -f .venv-signalwire/.installed ]]; then
   .venv-signalwire/bin/pip install --quiet --upgrade pip
   .venv-signalwire/bin/pip install --quiet 'signalwire==2.1.1'
   touch .venv-signalwire/.installed
+fi
+
+# npm `twilio` and `@signalwire/compatibility-api` (tests/clients/test_node_clients.py). Note: npm twilio 6.x
+# declares node >= 20, and Debian 12's nodejs is 18 (npm ci then warns EBADENGINE); NodeSource has 20.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+if [[ ! -d tests/clients/node/node_modules ]]; then
+  (cd tests/clients/node && npm ci --no-audit --no-fund)
 fi
 
 MYCPAAS_TEST_DATABASE_URL=$(./scripts/ensure-postgres.sh)
