@@ -367,3 +367,12 @@ def test_validation_order_follows_twilio(server: ServerProcess) -> None:
     with server.client() as client:
         response = send(server, client, To="+15558675310", From="+15559990001", Body="x" * 1601)
     assert response.json()["code"] == 21606
+
+
+def test_nul_characters_are_refused_not_stored(server: ServerProcess) -> None:
+    with server.client() as client:
+        response = send(server, client, To="+15558675310", From="+15005550006", Body="a\x00b")
+        listed = client.get(f"{server.accounts_path()}/Messages.json", params={"To": "+1555\x00"})
+    assert response.status_code == 400 and response.json()["code"] == 20422
+    assert "NUL" in response.json()["message"]
+    assert listed.status_code == 400

@@ -140,12 +140,16 @@ class ApiApp:
                     ErrorCode.INVALID_PARAMETER, reason="The request body is larger than 1 MB"
                 )
         client = scope.get("client") or ("unknown", 0)
+        query = MultiDict.parse(scope.get("query_string", b"").decode("latin-1"))
+        form = _parse_form(headers.get("content-type", ""), bytes(body))
+        _reject_nul(query)
+        _reject_nul(form)
         return ApiRequest(
             method=scope["method"],
             path=path,
             prefix=prefix,
-            query=MultiDict.parse(scope.get("query_string", b"").decode("latin-1")),
-            form=_parse_form(headers.get("content-type", ""), bytes(body)),
+            query=query,
+            form=form,
             headers=headers,
             client=str(client[0]),
         )
@@ -174,6 +178,15 @@ class ApiApp:
             raise InvalidRequest(ErrorCode.METHOD_NOT_ALLOWED)
         request.params = params
         return await handler(self.platform, request, principal)
+
+
+def _reject_nul(params: MultiDict) -> None:
+    """U+0000 is not text any database here can store (PostgreSQL refuses it): a 400, not a 500."""
+    for name, value in params.items():
+        if "\x00" in value or "\x00" in name:
+            raise InvalidRequest(
+                ErrorCode.INVALID_PARAMETER, reason=f"Parameter {name[:64]!r} contains a NUL character"
+            )
 
 
 def _parse_form(content_type: str, body: bytes) -> MultiDict:
