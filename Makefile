@@ -21,6 +21,8 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 
 bench: venv
 	./bench/run.sh

@@ -12,7 +12,7 @@ apt_install() {
 }
 command -v curl >/dev/null || apt_install curl
 
-if [[ ! -x .venv/bin/python ]]; then make venv; fi
+make --no-print-directory venv  # a no-op when .venv is up to date with pyproject.toml
 if [[ ! -f .venv-signalwire/.installed ]]; then
   python3 -m venv .venv-signalwire
   .venv-signalwire/bin/pip install --quiet --upgrade pip
@@ -30,5 +30,10 @@ fi
 MYCPAAS_TEST_DATABASE_URL=$(./scripts/ensure-postgres.sh)
 export MYCPAAS_TEST_DATABASE_URL
 unset TWILIO_EDGE TWILIO_REGION
+
+# Static checks first: they take seconds and name the exact line.
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check --quiet src tests bench
+.venv/bin/mypy
 
 .venv/bin/python -m pytest "$@"

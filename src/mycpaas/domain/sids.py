@@ -25,4 +25,4 @@ def new_sid(prefix: Prefix) -> str:
 
 def is_sid(value: str, prefix: Prefix) -> bool:
     match = _SID.fullmatch(value)  # not .match: "$" would also accept a trailing newline
-    return bool(match) and match.group("prefix") == prefix.value
+    return match is not None and match.group("prefix") == prefix.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 
@@ -23,7 +24,7 @@ class StoredTokens:
     secondary_created_at: datetime | None
 
 
-def _account(row: Row) -> Account:
+def _account(row: Row[Any]) -> Account:
     return Account(
         sid=row.sid,
         owner_account_sid=row.owner_account_sid,
@@ -36,7 +37,7 @@ def _account(row: Row) -> Account:
     )
 
 
-def _tokens(row: Row) -> StoredTokens:
+def _tokens(row: Row[Any]) -> StoredTokens:
     return StoredTokens(
         primary_digest=row.primary_token_digest,
         secondary_digest=row.secondary_token_digest,
@@ -150,7 +151,7 @@ async def find_retired_token(conn: Connection, account_sid: str, digest: str) ->
     return row.retired_at if row else None
 
 
-def _key(row: Row) -> ApiKey:
+def _key(row: Row[Any]) -> ApiKey:
     return ApiKey(
         sid=row.sid,
         account_sid=row.account_sid,

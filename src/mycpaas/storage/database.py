@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Result, create_engine, event
+from sqlalchemy import CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 class Connection(Protocol):
     """What storage functions need of a connection: SQLAlchemy Core statements, buffered results."""
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]: ...
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]: ...
 
 
 class _InlineConnection:
@@ -41,8 +41,8 @@ class _InlineConnection:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
-        return self._conn.execute(statement, parameters)
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
+        return self._conn.execute(statement, parameters)  # type: ignore[no-any-return]
 
 
 def async_url(url: str) -> str:

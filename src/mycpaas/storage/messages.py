@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Row, Table, Update, and_, bindparam, delete, insert, select, text, update
 
@@ -16,9 +17,9 @@ _FIELDS = tuple(Message.__dataclass_fields__)
 _COLUMNS = [messages.c[name] for name in _FIELDS]
 
 
-def _message(row: Row) -> Message:
+def _message(row: Row[Any]) -> Message:
     # Rows come from select(*_COLUMNS), whose order is the dataclass's field order.
-    message = Message(*row)
+    message = Message(*row)  # type: ignore[call-arg]
     message.status = MessageStatus(message.status)
     message.direction = Direction(message.direction)
     return message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Row, bindparam, delete, insert, select, update
 
 from mycpaas.domain.numbers import IncomingNumber
@@ -11,7 +13,7 @@ from mycpaas.storage.tables import phone_numbers
 _FIELDS = tuple(IncomingNumber.__dataclass_fields__)
 
 
-def _number(row: Row) -> IncomingNumber:
+def _number(row: Row[Any]) -> IncomingNumber:
     return IncomingNumber(**{name: getattr(row, name) for name in _FIELDS})
 
 

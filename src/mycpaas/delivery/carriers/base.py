@@ -58,7 +58,7 @@ class CarrierUnavailable(Exception):
 
 
 ReceiptSink = Callable[[Receipt], Awaitable[None]]
-InboundSink = Callable[[InboundSms], Awaitable[None]]
+InboundSink = Callable[[InboundSms], Awaitable[object]]
 
 
 class Carrier(Protocol):
