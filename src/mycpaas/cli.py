@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,7 +26,11 @@ from mycpaas.storage import migrate
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
+    environ = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        # So that the config file of the chosen data directory (<data dir>/mycpaas.env) is the one read.
+        environ["MYCPAAS_DATA_DIR"] = args.data_dir
+    settings = Settings.from_env(environ)
     overrides: dict[str, Any] = {}
     for name in ("data_dir", "host", "port", "database_url", "tls_cert_file", "tls_key_file"):
         value = getattr(args, name, None)
