@@ -174,6 +174,8 @@ async def claim_jobs(platform: Platform, limit: int) -> list[Job]:
 
 
 async def extend_leases(platform: Platform, job_ids: list[int]) -> None:
+    if not job_ids:
+        return  # an idle worker takes no write lock
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
     async with platform.db.write() as conn:
         await queue.extend_leases(conn, job_ids, utcnow() + lease)
