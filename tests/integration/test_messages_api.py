@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.conftest import dispose_server, make_server
 from tests.integration.helpers import own_number, send, unique_number, wait_final
 from tests.schemas import assert_valid, list_validator, resource_validator
 from tests.server import ServerProcess
@@ -316,20 +319,21 @@ def test_redact_cancel_and_delete(server: ServerProcess) -> None:
         assert client.get(path).status_code == 404
 
 
-def test_delete_in_flight_is_refused(server: ServerProcess) -> None:
-    with server.client() as client:
-        sid = send(
-            server,
-            client,
-            To="+15558675310",
-            From="+15005550006",
-            Body="x",
-        ).json()["sid"]
-        response = client.delete(f"{server.accounts_path()}/Messages/{sid}.json")
-        if response.status_code == 400:
-            assert response.json()["code"] == 20009
-        else:  # the sandbox was faster than this request
-            assert response.status_code == 204
+def test_in_flight_messages_can_be_neither_deleted_nor_redacted(tmp_path: Path) -> None:
+    """With the delivery worker off a message stays queued, so the in-flight rules are checked for certain."""
+    server = make_server(tmp_path, "sqlite", env={"MYCPAAS_DELIVERY_WORKER": "false"})
+    try:
+        with server.client() as client:
+            sid = send(server, client, To="+15558675310", From="+15005550006", Body="x").json()["sid"]
+            path = f"{server.accounts_path()}/Messages/{sid}.json"
+            deleted = client.delete(path)
+            redacted = client.post(path, data={"Body": ""})
+            still = client.get(path).json()
+    finally:
+        dispose_server(server)
+    assert deleted.status_code == 400 and deleted.json()["code"] == 20009
+    assert redacted.status_code == 400 and redacted.json()["code"] == 30400
+    assert still["status"] == "queued" and still["body"] == "x"
 
 
 def test_json_bodies_and_bad_content_types(server: ServerProcess) -> None:
