@@ -19,6 +19,8 @@ from mycpaas.errors import NotFound
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.storage.database import Database
+from mycpaas.webhooks.client import WebhookClient
+from mycpaas.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("mycpaas")
 
@@ -54,6 +56,8 @@ class Application:
         )
         self.worker = DeliveryWorker(self.platform, self.carrier)
         self.platform.wake_worker = self.worker.wake
+        self.dispatcher = WebhookDispatcher(self.platform, WebhookClient(settings.webhooks_refuse_private))
+        self.platform.wake_webhooks = self.dispatcher.wake
         self.api = ApiApp(self.platform)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -79,6 +83,8 @@ class Application:
                 try:
                     if self.platform.settings.delivery_worker:
                         await self.worker.start()
+                    if self.platform.settings.webhook_dispatcher:
+                        await self.dispatcher.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
@@ -86,6 +92,7 @@ class Application:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.worker.stop()
+                await self.dispatcher.stop()
                 await self.platform.committer.close()
                 await self.platform.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})

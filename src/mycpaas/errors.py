@@ -99,6 +99,19 @@ class ErrorCode(IntEnum):
     CARRIER_VIOLATION = (30007, 400, "Message filtered")
     UNKNOWN_ERROR = (30008, 400, "Unknown error")
 
+    # Webhook codes: recorded on webhook attempts, never returned as HTTP errors.
+    WEBHOOK_HTTP_FAILURE = (11200, 400, "HTTP retrieval failure")
+    WEBHOOK_CONNECTION_FAILURE = (11205, 400, "HTTP connection failure")
+    WEBHOOK_PROTOCOL_VIOLATION = (11206, 400, "HTTP protocol violation")
+    WEBHOOK_BAD_HOST = (11210, 400, "HTTP bad host name")
+    WEBHOOK_TOO_MANY_REDIRECTS = (11215, 400, "HTTP too many redirections")
+    WEBHOOK_TLS_FAILURE = (11220, 400, "SSL/TLS handshake error")
+    WEBHOOK_INVALID_OVERRIDE = (11243, 400, "Invalid webhook connection override")
+    WEBHOOK_RESPONSE_TOO_LARGE = (11750, 400, "TwiML response body too large")
+    LAML_PARSE_FAILURE = (12100, 400, "Document parse failure")
+    LAML_SCHEMA_WARNING = (12200, 400, "Schema validation warning")
+    LAML_BAD_CONTENT_TYPE = (12300, 400, "Invalid Content-Type")
+
     @property
     def more_info(self) -> str:
         return f"{MORE_INFO_BASE}{int(self)}"

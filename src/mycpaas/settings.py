@@ -33,6 +33,28 @@ class Settings:
     sandbox_send_delay_seconds: float = 0.2
     sandbox_delivery_delay_seconds: float = 1.0
     print_credentials: bool = True
+    environment: str = "development"  # or "production": stricter defaults (docs/configuration.md)
+    webhook_dispatcher: bool = True
+    webhook_concurrency: int = 500
+    webhook_origin_concurrency: int = 32
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_timeout_seconds: float = 15.0
+    webhook_retries: int = 3
+    webhook_private_networks: str = (
+        ""  # "allow" or "refuse"; empty: allow in development, refuse in production
+    )
+
+    def __post_init__(self) -> None:
+        if self.environment not in ("development", "production"):
+            raise ValueError("Setting MYCPAAS_ENVIRONMENT must be development or production")
+        if self.webhook_private_networks not in ("", "allow", "refuse"):
+            raise ValueError("Setting MYCPAAS_WEBHOOK_PRIVATE_NETWORKS must be allow or refuse")
+
+    @property
+    def webhooks_refuse_private(self) -> bool:
+        if self.webhook_private_networks:
+            return self.webhook_private_networks == "refuse"
+        return self.environment == "production"
 
     @property
     def effective_database_url(self) -> str:

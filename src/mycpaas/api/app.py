@@ -39,6 +39,7 @@ ROUTES: list[Route] = [
     route(_ACCOUNT, {"GET": accounts.fetch, "POST": accounts.update}, ADMIN),
     route(f"{_ACCOUNT}/Messages", {"GET": messages.list_, "POST": messages.create}),
     route(f"{_ACCOUNT}/Messages/{{message_sid}}/Media", {"GET": messages.list_media}),
+    route(f"{_ACCOUNT}/Messages/{{message_sid}}/WebhookAttempts", {"GET": messages.list_webhook_attempts}),
     route(
         f"{_ACCOUNT}/Messages/{{sid}}",
         {"GET": messages.fetch, "POST": messages.update, "DELETE": messages.delete},

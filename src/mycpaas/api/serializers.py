@@ -12,6 +12,7 @@ from mycpaas.domain.accounts import Account, ApiKey
 from mycpaas.domain.clock import rfc2822
 from mycpaas.domain.messages import Message
 from mycpaas.domain.numbers import IncomingNumber
+from mycpaas.domain.webhooks import WebhookAttempt
 
 API_VERSION = "2010-04-01"
 
@@ -147,4 +148,28 @@ def number_json(number: IncomingNumber, prefix: str) -> dict[str, Any]:
         "voice_method": number.voice_method,
         "voice_receive_mode": "voice",
         "voice_url": number.voice_url,
+    }
+
+
+def webhook_attempt_json(attempt: WebhookAttempt, prefix: str) -> dict[str, Any]:
+    """A mycpaas extension (docs/webhooks.md): one request to a customer URL, or a decision not to send."""
+    message_uri = f"{base_uri(prefix)}/Accounts/{attempt.account_sid}/Messages/{attempt.message_sid}"
+    return {
+        "sid": attempt.sid,
+        "account_sid": attempt.account_sid,
+        "message_sid": attempt.message_sid,
+        "event": attempt.kind.value.removeprefix("webhook."),
+        "message_status": attempt.message_status or None,
+        "idempotency_token": attempt.idempotency_token,
+        "attempt": attempt.attempt,
+        "outcome": attempt.outcome.value,
+        "request_method": attempt.request_method,
+        "request_url": attempt.request_url or None,
+        "response_status": attempt.response_status,
+        "duration_ms": attempt.duration_ms,
+        "error_code": attempt.error_code,
+        "error_message": attempt.error_message,
+        "response_excerpt": attempt.response_excerpt,
+        "date_created": _date(attempt.created_at),
+        "uri": f"{message_uri}/WebhookAttempts.json",
     }

@@ -65,3 +65,15 @@ def national_format(number: str) -> str:
         )
     except phonenumbers.NumberParseException:
         return number
+
+
+@lru_cache(maxsize=4096)
+def region_of(number: str) -> str:
+    """The ISO country of an E.164 number ("US"), or "" for short codes, sender IDs and unknown numbers."""
+    if not number.startswith("+"):
+        return ""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return ""
+    return region if region and region != "ZZ" else ""

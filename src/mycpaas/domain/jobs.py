@@ -10,4 +10,5 @@ class Job:
     id: int
     kind: str  # a stable dotted name, e.g. "message.send"; never a function path
     ref: str  # what the job acts on, e.g. a message SID
-    attempts: int
+    attempts: int  # claims so far, this one included
+    payload: str | None = None  # what `ref` alone cannot say, e.g. a webhook event as JSON

@@ -14,6 +14,7 @@ class Prefix(StrEnum):
     API_KEY = "SK"
     MEDIA = "ME"
     MESSAGING_SERVICE = "MG"
+    NOTIFICATION = "NO"  # a webhook attempt record
 
 
 _SID = re.compile(r"^(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}$")

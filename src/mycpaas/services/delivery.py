@@ -7,7 +7,8 @@ or repeated event can never regress a message.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt
 from mycpaas.delivery.outcomes import OUTCOMES
@@ -17,6 +18,9 @@ from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Direction, Message, MessageStatus
 from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.domain.webhooks import WebhookEvent, incoming_message_event, status_callback_event
+from mycpaas.services import webhooks
+from mycpaas.services.messaging import SEND_JOB
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as store
@@ -41,51 +45,85 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[tuple[Job, 
     expired_status, expired_error = OUTCOMES[Outcome.EXPIRED]
     assert expired_error is not None
 
-    async def work(conn: Connection) -> list[tuple[Job, Message]]:
+    async def work(conn: Connection) -> tuple[list[tuple[Job, Message]], bool]:
         found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs])}
         ready: list[tuple[Job, Message]] = []
         done: list[int] = []
+        events: list[WebhookEvent | None] = []
         for job in jobs:
             message = found.get(job.ref)
             if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
                 done.append(job.id)
             elif is_expired(message):
-                await store.advance_status(
+                failed = replace(message, error_code=int(expired_error), error_message=expired_error.template)
+                if await store.advance_status(
                     conn,
                     message.sid,
                     expired_status,
                     ALLOWED_PREDECESSORS[expired_status],
                     now,
-                    error_code=int(expired_error),
-                    error_message=expired_error.template,
-                )
+                    error_code=failed.error_code,
+                    error_message=failed.error_message,
+                ):
+                    events.append(status_callback_event(failed, expired_status))
                 done.append(job.id)
             else:
                 ready.append((job, message))
         await store.mark_sending(conn, [m.sid for _, m in ready], now)
+        # A message already `sending` was claimed before a crash; its callback was queued then.
+        events += [
+            status_callback_event(m, MessageStatus.SENDING)
+            for _, m in ready
+            if m.status is MessageStatus.QUEUED
+        ]
         await queue.finish_many(conn, done)
-        return ready
+        return ready, await webhooks.enqueue(conn, events, now)
 
-    return await platform.committer.run(work)
+    ready, notify = await platform.committer.run(work)
+    if notify:
+        platform.wake_webhooks()
+    return ready
+
+
+async def _change(
+    platform: Platform,
+    message: Message,
+    status: MessageStatus,
+    job_id: int | None,
+    **values: object,
+) -> None:
+    """One status change of one message, its callback queued and its job finished, in one transaction.
+    A change the message has already moved past is not applied and its callback is recorded as skipped."""
+    now = utcnow()
+
+    async def work(conn: Connection) -> bool:
+        changed = await store.advance_status(
+            conn, message.sid, status, ALLOWED_PREDECESSORS[status], now, **values
+        )
+        event = status_callback_event(replace(message, **values), status)  # type: ignore[arg-type]
+        if job_id is not None:
+            await queue.finish(conn, job_id)
+        if changed:
+            return await webhooks.enqueue(conn, [event], now)
+        if event is not None:
+            await _skip_late(conn, event, now)
+        return False
+
+    if await platform.committer.run(work):
+        platform.wake_webhooks()
+
+
+async def _skip_late(conn: Connection, event: WebhookEvent, now: datetime) -> None:
+    current = await store.get_message(conn, event.message_sid)
+    where = current.status.value if current else "deleted"
+    reason = f"status {event.message_status} arrived after the message was {where}; no callback sent"
+    await webhooks.record_skipped(conn, [webhooks.skipped(event, reason, now)])
 
 
 async def record_submitted(platform: Platform, message: Message, carrier_id: str, job_id: int) -> None:
     """sending -> sent, and the job is done, in one transaction."""
     now = utcnow()
-
-    async def work(conn: Connection) -> None:
-        await store.advance_status(
-            conn,
-            message.sid,
-            MessageStatus.SENT,
-            ALLOWED_PREDECESSORS[MessageStatus.SENT],
-            now,
-            sent_at=now,
-            carrier_message_id=carrier_id,
-        )
-        await queue.finish(conn, job_id)
-
-    await platform.committer.run(work)
+    await _change(platform, message, MessageStatus.SENT, job_id, sent_at=now, carrier_message_id=carrier_id)
 
 
 async def record_failed(platform: Platform, message: Message, outcome: Outcome, job_id: int) -> None:
@@ -93,13 +131,7 @@ async def record_failed(platform: Platform, message: Message, outcome: Outcome, 
     values: dict[str, object] = {}
     if error is not None:
         values.update(error_code=int(error), error_message=error.template)
-    now = utcnow()
-
-    async def work(conn: Connection) -> None:
-        await store.advance_status(conn, message.sid, status, ALLOWED_PREDECESSORS[status], now, **values)
-        await queue.finish(conn, job_id)
-
-    await platform.committer.run(work)
+    await _change(platform, message, status, job_id, **values)
 
 
 async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
@@ -109,12 +141,25 @@ async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
         values.update(error_code=int(error), error_message=error.template)
     now = utcnow()
 
-    async def work(conn: Connection) -> bool:
-        return await store.advance_by_carrier_id(
+    async def work(conn: Connection) -> tuple[bool, bool]:
+        changed = await store.advance_by_carrier_id(
             conn, receipt.carrier_message_id, status, ALLOWED_PREDECESSORS[status], now, **values
         )
+        if changed:
+            events = [status_callback_event(message, status) for message in changed]
+            return True, await webhooks.enqueue(conn, events, now)
+        late = await store.get_by_carrier_id(conn, receipt.carrier_message_id)
+        if late is None or late.direction is Direction.INBOUND:
+            return False, False
+        event = status_callback_event(replace(late, **values), status)  # type: ignore[arg-type]
+        if event is not None:
+            await _skip_late(conn, event, now)
+        return True, False
 
-    if not await platform.committer.run(work):
+    matched, notify = await platform.committer.run(work)
+    if notify:
+        platform.wake_webhooks()
+    if not matched:
         log.warning("receipt matched no message awaiting one", extra={"action": "receipt_unmatched"})
 
 
@@ -158,6 +203,17 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             sent_at=now,
         )
         await store.insert_message(conn, message)
+        if number.sms_url:
+            event = incoming_message_event(
+                message,
+                number.sms_url,
+                number.sms_method,
+                number.sms_fallback_url,
+                number.sms_fallback_method,
+            )
+            await webhooks.enqueue(conn, [event], now)
+    if number.sms_url:
+        platform.wake_webhooks()
     return message
 
 
@@ -170,7 +226,7 @@ async def claim_jobs(platform: Platform, limit: int) -> list[Job]:
     now = utcnow()
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
     async with platform.db.write() as conn:
-        return await queue.claim(conn, now, now + lease, limit)
+        return await queue.claim(conn, [SEND_JOB], now, now + lease, limit)
 
 
 async def extend_leases(platform: Platform, job_ids: list[int]) -> None:

@@ -17,11 +17,13 @@ from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.urls import url_problem
+from mycpaas.domain.webhooks import status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
 from mycpaas.storage import queue
+from mycpaas.storage import webhooks as webhook_store
 
 BODY_MAX_CHARS = 1600
 MEDIA_MAX = 10
@@ -140,15 +142,29 @@ def _check_options(request: SendRequest) -> int | None:
 
 
 async def send_message(platform: Platform, account: Account, request: SendRequest) -> Message:
+    message = await compose(platform, account, request)
+    # The message and its delivery job commit together, or not at all.
+    await platform.committer.insert(
+        store.message_row(message), queue.job_row(SEND_JOB, message.sid, message.created_at)
+    )
+    platform.wake_worker()
+    return message
+
+
+async def compose(platform: Platform, account: Account, request: SendRequest) -> Message:
+    """Validate a send request in Twilio's order and build its message (not yet stored). Without a
+    StatusCallback, the sending number's status callback URL applies."""
     if account.status is not AccountStatus.ACTIVE:
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
     to, sender = _parse_addresses(request)
+    number_callback = None
     if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
         async with platform.db.read() as conn:
-            owner = await number_store.owner_of(conn, sender)
-        if owner not in (account.sid, account.owner_account_sid):
+            number = await number_store.find_by_phone_number(conn, sender)
+        if number is None or number.account_sid not in (account.sid, account.owner_account_sid):
             raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
+        number_callback = number.status_callback or None
     body = _check_content(request)
     validity = _check_options(request)
     if is_alphanumeric_sender(sender) and is_nanp(to):
@@ -168,7 +184,7 @@ async def send_message(platform: Platform, account: Account, request: SendReques
         encoding=segmentation.encoding.value,
         error_code=None,
         error_message=None,
-        status_callback=request.status_callback or None,
+        status_callback=request.status_callback or number_callback,
         validity_period=validity,
         messaging_service_sid=None,
         price=None,
@@ -178,9 +194,6 @@ async def send_message(platform: Platform, account: Account, request: SendReques
         updated_at=now,
         sent_at=None,
     )
-    # The message and its delivery job commit together, or not at all.
-    await platform.committer.insert(store.message_row(message), queue.job_row(SEND_JOB, message.sid, now))
-    platform.wake_worker()
     return message
 
 
@@ -240,8 +253,11 @@ async def update_message(
         changed = await store.advance_status(
             conn, message.sid, MessageStatus.CANCELED, [MessageStatus.SCHEDULED], now
         )
+        if changed:
+            await queue.enqueue_events(conn, [status_callback_event(message, MessageStatus.CANCELED)], now)
     if not changed:
         raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
+    platform.wake_webhooks()
     message.status, message.updated_at = MessageStatus.CANCELED, now
     return message
 
@@ -251,3 +267,4 @@ async def delete_message(platform: Platform, message: Message) -> None:
         raise InvalidRequest(ErrorCode.DELETE_IN_PROGRESS)
     async with platform.db.write() as conn:
         await store.delete_message(conn, message.sid)
+        await webhook_store.delete_for_message(conn, message.sid)

@@ -19,6 +19,8 @@ class Platform:
     committer: GroupCommitter = field(init=False)
     # Called after a transaction that enqueued work commits, so an idle worker wakes at once.
     wake_worker: Callable[[], None] = field(default=lambda: None)
+    # The same for webhook events.
+    wake_webhooks: Callable[[], None] = field(default=lambda: None)
 
     def __post_init__(self) -> None:
         self.committer = GroupCommitter(self.db)

@@ -172,8 +172,8 @@ async def advance_by_carrier_id(
     allowed_from: Iterable[MessageStatus],
     now: datetime,
     **values: object,
-) -> bool:
-    """A receipt's status change, found by the carrier's id, in one statement."""
+) -> list[Message]:
+    """A receipt's status change, found by the carrier's id, in one statement; returns the changed messages."""
     result = await conn.execute(
         update(messages)
         .where(
@@ -184,8 +184,9 @@ async def advance_by_carrier_id(
             )
         )
         .values(status=new_status.value, updated_at=now, **values)
+        .returning(*_COLUMNS)
     )
-    return result.rowcount >= 1
+    return [_message(row) for row in result]
 
 
 async def update_message(conn: Connection, sid: str, now: datetime, **values: object) -> None:

@@ -8,24 +8,58 @@ on SQLite the claiming UPDATE runs inside the single-writer transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 
 from mycpaas.domain.jobs import Job
+from mycpaas.domain.webhooks import WebhookEvent
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import jobs
 
 
-def job_row(kind: str, ref: str, run_at: datetime) -> tuple[Table, dict[str, object]]:
+def job_row(
+    kind: str, ref: str, run_at: datetime, payload: str | None = None
+) -> tuple[Table, dict[str, object]]:
     """A new job's row, for GroupCommitter.insert (enqueued in the same transaction as its subject)."""
-    return jobs, {"kind": kind, "ref": ref, "run_at": run_at, "attempts": 0, "created_at": run_at}
+    return jobs, {
+        "kind": kind,
+        "ref": ref,
+        "run_at": run_at,
+        "attempts": 0,
+        "created_at": run_at,
+        "payload": payload,
+    }
 
 
-async def claim(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
+async def enqueue(conn: Connection, rows: Sequence[tuple[Table, dict[str, object]]]) -> None:
+    """Insert job rows (from job_row) in the caller's transaction."""
+    if rows:
+        await conn.execute(insert(jobs), [row for _, row in rows])
+
+
+async def enqueue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
+    """Queue webhook events (None entries are skipped) in the caller's transaction; True if there was any.
+    A job's ref is the message SID, which keeps the events of one message in order."""
+    rows = [job_row(e.kind.value, e.message_sid, now, e.to_json()) for e in events if e is not None]
+    await enqueue(conn, rows)
+    return bool(rows)
+
+
+async def claim(
+    conn: Connection, kinds: Sequence[str], now: datetime, lease_until: datetime, limit: int
+) -> list[Job]:
+    """Lease up to `limit` due jobs of the given kinds, oldest first."""
     due = (
         select(jobs.c.id)
-        .where(and_(jobs.c.run_at <= now, or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now)))
+        .where(
+            and_(
+                jobs.c.kind.in_(kinds),
+                jobs.c.run_at <= now,
+                or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
+            )
+        )
         .order_by(jobs.c.run_at, jobs.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -34,9 +68,32 @@ async def claim(conn: Connection, now: datetime, lease_until: datetime, limit: i
         update(jobs)
         .where(jobs.c.id.in_(due.scalar_subquery()))
         .values(locked_until=lease_until, attempts=jobs.c.attempts + 1)
-        .returning(jobs.c.id, jobs.c.kind, jobs.c.ref, jobs.c.attempts)
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.ref, jobs.c.attempts, jobs.c.payload)
     )
-    return [Job(row.id, row.kind, row.ref, row.attempts) for row in result]
+    return [Job(row.id, row.kind, row.ref, row.attempts, row.payload) for row in result]
+
+
+async def postpone(conn: Connection, job_ids: Sequence[int], run_at: datetime) -> None:
+    """Give claimed jobs back without counting the claim as an attempt (they were not worked on)."""
+    if job_ids:
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(job_ids))
+            .values(run_at=run_at, locked_until=None, attempts=jobs.c.attempts - 1)
+        )
+
+
+async def first_pending(conn: Connection, kinds: Sequence[str], refs: Sequence[str]) -> dict[str, int]:
+    """For each ref, the id of its oldest job of these kinds: what must run before any later one."""
+    if not refs:
+        return {}
+    first = func.min(jobs.c.id).label("first")
+    rows = await conn.execute(
+        select(jobs.c.ref, first)
+        .where(and_(jobs.c.ref.in_(list(refs)), jobs.c.kind.in_(kinds)))
+        .group_by(jobs.c.ref)
+    )
+    return {row.ref: row.first for row in rows}
 
 
 async def finish(conn: Connection, job_id: int) -> None:

@@ -147,5 +147,33 @@ jobs = Table(
     Column("locked_until", DateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # What the job carries besides `ref`, e.g. a webhook event (JSON); NULL for message sends.
+    Column("payload", Text, nullable=True),
     Index("ix_jobs_run_at", "run_at"),
+    Index("ix_jobs_kind_run_at", "kind", "run_at"),
+    Index("ix_jobs_ref_id", "ref", "id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("sid", String(34), nullable=False, unique=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("message_sid", String(34), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("idempotency_token", String(64), nullable=False),
+    Column("message_status", String(20), nullable=False),
+    Column("request_method", String(8), nullable=False),
+    Column("request_url", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("response_excerpt", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_webhook_attempts_message_id", "message_sid", "id"),
+    Index("ix_webhook_attempts_account_id", "account_sid", "id"),
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from mycpaas.api import forms
 from mycpaas.api.http import ApiRequest, JsonResponse
 from mycpaas.api.paging import envelope, page_params
-from mycpaas.api.serializers import base_uri, message_json
+from mycpaas.api.serializers import base_uri, message_json, webhook_attempt_json
 from mycpaas.domain.messages import Message
 from mycpaas.errors import NotFound
-from mycpaas.services import messaging
+from mycpaas.services import messaging, webhooks
 from mycpaas.services.auth import Principal
 from mycpaas.services.platform import Platform
 
@@ -93,3 +93,18 @@ async def list_media(platform: Platform, request: ApiRequest, principal: Princip
     params = page_params(request.query)
     list_uri = f"{base_uri(request.prefix)}/Accounts/{message.account_sid}/Messages/{message.sid}/Media.json"
     return JsonResponse(200, envelope("media_list", [], list_uri, [], params, None, None))
+
+
+async def list_webhook_attempts(
+    platform: Platform, request: ApiRequest, principal: Principal
+) -> JsonResponse:
+    """Every webhook attempt for the message, oldest first (a mycpaas extension, docs/webhooks.md)."""
+    request.params["sid"] = request.params["message_sid"]
+    message = await _find(platform, request, principal)
+    params = page_params(request.query)
+    found = await webhooks.list_attempts(platform, message, params.page_size + 1, params.page_token)
+    page = found[: params.page_size]
+    next_token = f"PA{page[-1].sid}" if len(found) > params.page_size else None
+    list_uri = f"{base_uri(request.prefix)}/Accounts/{message.account_sid}/Messages/{message.sid}/WebhookAttempts.json"
+    records = [webhook_attempt_json(attempt, request.prefix) for attempt in page]
+    return JsonResponse(200, envelope("webhook_attempts", records, list_uri, [], params, next_token, None))

@@ -1,0 +1,169 @@
+"""Webhook events: what the platform owes a customer's URL, and the record of each attempt to pay it.
+
+An event is built when its cause commits (a status change, an inbound message) and stored as the payload of a
+job in the durable queue, so it is self-contained: the URL, method and parameters are those of the moment the
+event happened, and its idempotency token is the same for every attempt to deliver it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from mycpaas.domain.addresses import region_of
+from mycpaas.domain.messages import Message, MessageStatus
+
+API_VERSION = "2010-04-01"
+
+
+class EventKind(StrEnum):
+    """Also the job kind in the queue."""
+
+    STATUS_CALLBACK = "webhook.status"
+    INCOMING_MESSAGE = "webhook.inbound"
+    INCOMING_FALLBACK = "webhook.fallback"
+
+
+EVENT_KINDS = tuple(EventKind)
+
+
+class AttemptOutcome(StrEnum):
+    DELIVERED = "delivered"  # the receiver answered 2xx (and, for an inbound message, valid LaML)
+    RETRYING = "retrying"  # failed; another attempt is scheduled
+    FAILED = "failed"  # failed for good (or handed to the fallback URL)
+    SKIPPED = "skipped"  # nothing was sent, e.g. a late status that the message had already passed
+
+
+def new_idempotency_token() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    kind: EventKind
+    token: str
+    account_sid: str
+    message_sid: str
+    url: str  # as configured, #fragment (connection overrides) included
+    method: str
+    params: dict[str, str]
+    fallback_url: str = ""
+    fallback_method: str = "POST"
+    message_status: str = ""  # the status a status callback reports
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, payload: str) -> WebhookEvent:
+        data = json.loads(payload)
+        data["kind"] = EventKind(data["kind"])
+        return cls(**data)
+
+    def for_fallback(self, error_code: int, error_url: str) -> WebhookEvent:
+        """The same event, for the SmsFallbackUrl, with Twilio's ErrorCode and ErrorUrl added."""
+        params = {**self.params, "ErrorCode": str(error_code), "ErrorUrl": error_url}
+        return WebhookEvent(
+            EventKind.INCOMING_FALLBACK,
+            self.token,
+            self.account_sid,
+            self.message_sid,
+            self.fallback_url,
+            self.fallback_method,
+            params,
+        )
+
+
+def status_callback_event(message: Message, status: MessageStatus) -> WebhookEvent | None:
+    """The callback owed for `message` reaching `status`, or None when it has no StatusCallback."""
+    if not message.status_callback:
+        return None
+    params = {
+        "ApiVersion": API_VERSION,
+        "AccountSid": message.account_sid,
+        "MessageSid": message.sid,
+        "SmsSid": message.sid,
+        "MessageStatus": status.value,
+        "SmsStatus": status.value,
+        "From": message.from_number or "",
+        "To": message.to_number,
+    }
+    if message.error_code is not None:
+        params["ErrorCode"] = str(message.error_code)
+    if message.messaging_service_sid:
+        params["MessagingServiceSid"] = message.messaging_service_sid
+    return WebhookEvent(
+        EventKind.STATUS_CALLBACK,
+        new_idempotency_token(),
+        message.account_sid,
+        message.sid,
+        message.status_callback,
+        "POST",
+        params,
+        message_status=status.value,
+    )
+
+
+def incoming_message_event(
+    message: Message, url: str, method: str, fallback_url: str, fallback_method: str
+) -> WebhookEvent:
+    """Twilio's inbound-message parameters; geographic fields it cannot know are present and empty."""
+    sender = message.from_number or ""
+    params = {
+        "ApiVersion": API_VERSION,
+        "AccountSid": message.account_sid,
+        "MessageSid": message.sid,
+        "SmsSid": message.sid,
+        "SmsMessageSid": message.sid,
+        "SmsStatus": MessageStatus.RECEIVED.value,
+        "From": sender,
+        "To": message.to_number,
+        "Body": message.body,
+        "NumMedia": str(message.num_media),
+        "NumSegments": str(message.num_segments),
+        "FromCity": "",
+        "FromState": "",
+        "FromZip": "",
+        "FromCountry": region_of(sender),
+        "ToCity": "",
+        "ToState": "",
+        "ToZip": "",
+        "ToCountry": region_of(message.to_number),
+    }
+    return WebhookEvent(
+        EventKind.INCOMING_MESSAGE,
+        new_idempotency_token(),
+        message.account_sid,
+        message.sid,
+        url,
+        method,
+        params,
+        fallback_url=fallback_url,
+        fallback_method=fallback_method,
+    )
+
+
+@dataclass(slots=True)
+class WebhookAttempt:
+    """One request to a customer URL (or one decision not to send), as the API and dashboard list it."""
+
+    sid: str
+    account_sid: str
+    message_sid: str
+    kind: EventKind
+    idempotency_token: str
+    message_status: str
+    request_method: str
+    request_url: str  # user:password@ removed
+    attempt: int
+    outcome: AttemptOutcome
+    response_status: int | None
+    duration_ms: int | None
+    error_code: int | None
+    error_message: str | None
+    response_excerpt: str | None
+    created_at: datetime
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,220 @@
+"""Use cases of webhooks: events enqueued with their cause, claimed by the dispatcher, settled after each
+attempt, and inbound replies turned into messages.
+
+An event's job is inserted in the same transaction as the status change or inbound message that caused it,
+so a crash between the two cannot lose a callback. Jobs of one message run in id order: the dispatcher holds a
+later event back until every earlier one has settled (`Dispatch.after`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mycpaas.domain.accounts import AccountStatus
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.jobs import Job
+from mycpaas.domain.messages import Direction, Message
+from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.domain.webhooks import (
+    EVENT_KINDS,
+    AttemptOutcome,
+    WebhookAttempt,
+    WebhookEvent,
+)
+from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services import messaging
+from mycpaas.services.platform import Platform
+from mycpaas.storage import accounts as account_store
+from mycpaas.storage import messages as message_store
+from mycpaas.storage import queue
+from mycpaas.storage import webhooks as store
+from mycpaas.storage.database import Connection
+
+log = logging.getLogger("mycpaas.webhooks")
+
+KINDS = [kind.value for kind in EVENT_KINDS]
+
+
+async def enqueue(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
+    """Queue events in the caller's transaction; True if there was any."""
+    return await queue.enqueue_events(conn, events, now)
+
+
+def skipped(event: WebhookEvent, reason: str, now: datetime) -> WebhookAttempt:
+    """The record of an event that is not sent (e.g. a status the message had already passed)."""
+    return WebhookAttempt(
+        sid=new_sid(Prefix.NOTIFICATION),
+        account_sid=event.account_sid,
+        message_sid=event.message_sid,
+        kind=event.kind,
+        idempotency_token=event.token,
+        message_status=event.message_status,
+        request_method=event.method,
+        request_url="",
+        attempt=0,
+        outcome=AttemptOutcome.SKIPPED,
+        response_status=None,
+        duration_ms=None,
+        error_code=None,
+        error_message=reason,
+        response_excerpt=None,
+        created_at=now,
+    )
+
+
+async def record_skipped(conn: Connection, attempts: Sequence[WebhookAttempt]) -> None:
+    await store.insert_attempts(conn, attempts)
+
+
+@dataclass(slots=True)
+class Dispatch:
+    job: Job
+    event: WebhookEvent
+    auth_token: str
+    after: int | None  # the id of an earlier job of the same message that must settle first
+
+
+async def claim(platform: Platform, limit: int) -> list[Dispatch]:
+    """Lease due webhook jobs and load what sending them needs: the signing token and the ordering.
+    Jobs that cannot be sent (unreadable, account gone or closed) are finished here."""
+    now = utcnow()
+    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
+    async with platform.db.write() as conn:
+        jobs = await queue.claim(conn, KINDS, now, now + lease, limit)
+        if not jobs:
+            return []
+        events = {job.id: _event(job) for job in jobs}
+        accounts = await account_store.get_accounts_with_tokens(
+            conn, {event.account_sid for event in events.values() if event is not None}
+        )
+        first = await queue.first_pending(conn, KINDS, sorted({job.ref for job in jobs}))
+        sendable: list[tuple[Job, WebhookEvent]] = []
+        for job in jobs:
+            event = events[job.id]
+            found = accounts.get(event.account_sid) if event else None
+            if event and found and found[0].status is not AccountStatus.CLOSED:
+                sendable.append((job, event))
+        await queue.finish_many(conn, sorted(set(events) - {job.id for job, _ in sendable}))
+    tokens: dict[str, str] = {}
+    dispatches = []
+    for job, event in sendable:
+        if event.account_sid not in tokens:
+            account, stored = accounts[event.account_sid]
+            tokens[event.account_sid] = platform.secrets.decrypt(stored.primary_sealed, account.sid)
+        earliest = first.get(job.ref)
+        after = earliest if earliest is not None and earliest < job.id else None
+        dispatches.append(Dispatch(job, event, tokens[event.account_sid], after))
+    return dispatches
+
+
+def _event(job: Job) -> WebhookEvent | None:
+    try:
+        return WebhookEvent.from_json(job.payload or "")
+    except (ValueError, TypeError, KeyError):
+        log.error("webhook job %s has an unreadable payload", job.id, extra={"action": "webhook_bad_job"})
+        return None
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What one turn of a webhook job leaves behind: its attempt records and the job's fate."""
+
+    job_id: int
+    attempts: list[WebhookAttempt] = field(default_factory=list)
+    retry_at: datetime | None = None  # try again then; otherwise the job is finished
+    follow_up: WebhookEvent | None = None  # e.g. the same inbound message for the SmsFallbackUrl
+    error: str = ""
+
+
+async def settle(platform: Platform, settlements: Sequence[Settlement]) -> None:
+    """Write the outcomes of many attempts in one transaction."""
+    if not settlements:
+        return
+    now = utcnow()
+
+    async def work(conn: Connection) -> None:
+        await store.insert_attempts(conn, [a for s in settlements for a in s.attempts])
+        await queue.finish_many(conn, [s.job_id for s in settlements if s.retry_at is None])
+        for settlement in settlements:
+            if settlement.retry_at is not None:
+                await queue.retry(conn, settlement.job_id, settlement.retry_at, settlement.error)
+        await enqueue(conn, (s.follow_up for s in settlements), now)
+
+    await platform.committer.run(work)
+
+
+async def postpone(platform: Platform, job_ids: Sequence[int], run_at: datetime) -> None:
+    async with platform.db.write() as conn:
+        await queue.postpone(conn, job_ids, run_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    to: str | None
+    from_: str | None
+    body: str
+    media: tuple[str, ...]
+    status_callback: str | None
+
+
+async def settle_with_replies(
+    platform: Platform, settlement: Settlement, event: WebhookEvent, replies: Sequence[ReplyRequest]
+) -> list[Message]:
+    """Create the messages an inbound message's LaML asked for, and finish its job, in one transaction: a
+    crash cannot send a reply twice or lose it. A reply that fails validation is recorded, not sent."""
+    async with platform.db.read() as conn:
+        found = await account_store.get_account(conn, event.account_sid)
+    messages: list[Message] = []
+    if found is not None:
+        account = found[0]
+        for reply in replies:
+            request = messaging.SendRequest(
+                to=reply.to or event.params.get("From"),
+                from_=reply.from_ or event.params.get("To"),
+                messaging_service_sid=None,
+                body=reply.body,
+                media_urls=list(reply.media),
+                status_callback=reply.status_callback,
+                direction=Direction.OUTBOUND_REPLY,
+            )
+            try:
+                messages.append(await messaging.compose(platform, account, request))
+            except InvalidRequest as refused:
+                attempt = skipped(event, f"reply not sent: {refused.message}", utcnow())
+                attempt.error_code = int(refused.code)
+                settlement.attempts.append(attempt)
+    now = utcnow()
+
+    async def work(conn: Connection) -> None:
+        for message in messages:
+            await message_store.insert_message(conn, message)
+        await queue.enqueue(conn, [queue.job_row(messaging.SEND_JOB, m.sid, now) for m in messages])
+        await store.insert_attempts(conn, settlement.attempts)
+        await queue.finish_many(conn, [settlement.job_id])
+        await enqueue(conn, [settlement.follow_up], now)
+
+    await platform.committer.run(work)
+    if messages:
+        platform.wake_worker()
+    return messages
+
+
+async def list_attempts(
+    platform: Platform, message: Message, page_size: int, page_token: str | None
+) -> list[WebhookAttempt]:
+    """A message's webhook attempts, oldest first. Page tokens are `PA<sid of the last attempt seen>`."""
+    async with platform.db.read() as conn:
+        after_id = None
+        if page_token:
+            after_id = (
+                await store.cursor_id(conn, message.sid, page_token[2:])
+                if page_token.startswith("PA")
+                else None
+            )
+            if after_id is None:
+                raise InvalidRequest(ErrorCode.INVALID_PAGE_TOKEN)
+        rows = await store.list_for_message(conn, message.sid, page_size, after_id)
+    return [attempt for _, attempt in rows]

@@ -1,0 +1,402 @@
+"""The webhook dispatcher: claims webhook jobs from the durable queue, sends them, and settles the outcomes.
+
+It runs beside the delivery worker inside `mycpaas serve`, with its own claims and its own concurrency, so a
+slow customer endpoint never holds a message send back. Fairness between customers:
+
+- each origin (scheme, host, port) has a bounded number of requests in flight and a bounded backlog in
+  memory; jobs beyond it go back to the queue for later instead of occupying slots others could use;
+- an origin that keeps failing at the connection level is paused (a circuit breaker) with growing delays;
+- events of one message are sent in the order they happened: a later event waits for an earlier one to
+  settle (delivered, or failed for good), in this process or, across processes, through the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from urllib.parse import urlsplit
+
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
+from mycpaas.errors import ErrorCode
+from mycpaas.services import delivery, webhooks
+from mycpaas.services.platform import Platform
+from mycpaas.services.webhooks import Dispatch, ReplyRequest, Settlement
+from mycpaas.webhooks import laml
+from mycpaas.webhooks.client import Delivery, WebhookClient, without_credentials
+from mycpaas.webhooks.policy import (
+    CONNECT,
+    READ,
+    SERVER_ERROR,
+    ConnectionPolicy,
+    InvalidOverride,
+    split_overrides,
+)
+
+log = logging.getLogger("mycpaas.webhooks")
+
+IDLE_POLL_SECONDS = 1.0
+MAX_REDIRECT_DOCUMENTS = 10
+SETTLE_BATCH = 256
+BREAKER_THRESHOLD = 5  # consecutive connection-level failures before an origin is paused
+MAX_PAUSE_SECONDS = 60.0
+
+
+class Turn(Enum):
+    """How one job's turn ended, as the next event of the same message needs to know."""
+
+    SETTLED = "settled"  # delivered or failed for good: the next event may go
+    PENDING = "pending"  # retrying or postponed: the next event must wait for it
+
+
+@dataclass(slots=True)
+class _Origin:
+    slots: asyncio.Semaphore
+    assigned: int = 0  # tasks holding or awaiting one of the slots
+    failures: int = 0
+    paused_until: float = 0.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    settlements: list[Settlement] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about 1, 2, 4 ... seconds after the 1st, 2nd, 3rd attempt."""
+    return min(MAX_PAUSE_SECONDS, 2.0 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+class WebhookDispatcher:
+    def __init__(self, platform: Platform, client: WebhookClient) -> None:
+        settings = platform.settings
+        self.platform = platform
+        self.client = client
+        self.concurrency = settings.webhook_concurrency
+        self.per_origin = settings.webhook_origin_concurrency
+        self.batch_size = settings.worker_batch_size
+        self.status_policy = ConnectionPolicy(
+            connect_timeout=settings.webhook_connect_timeout_seconds,
+            read_timeout=settings.webhook_timeout_seconds,
+            total_timeout=settings.webhook_timeout_seconds,
+            retries=settings.webhook_retries,
+        )
+        # Twilio retries an inbound-message webhook once, then goes to the fallback URL.
+        self.inbound_policy = ConnectionPolicy(
+            connect_timeout=settings.webhook_connect_timeout_seconds,
+            read_timeout=settings.webhook_timeout_seconds,
+            total_timeout=settings.webhook_timeout_seconds,
+            retries=1,
+        )
+        self._wake = asyncio.Event()
+        self._origins: dict[str, _Origin] = {}
+        self._running: dict[int, asyncio.Task[Turn]] = {}  # job id -> its task
+        self._tail: dict[str, asyncio.Task[Turn]] = {}  # message sid -> its latest task
+        self._pending = _Pending()
+        self._unflushed: set[int] = set()  # jobs settled here whose outcome is not yet written
+        self._background: list[asyncio.Task[None]] = []  # claiming, lease heartbeat, settling
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._background = [
+            asyncio.create_task(self._loop()),
+            asyncio.create_task(self._heartbeat()),
+            asyncio.create_task(self._settler()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for turn in list(self._running.values()):
+            turn.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self._flush()
+        await self.client.close()
+
+    # ---- claiming and scheduling -------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self.concurrency - len(self._running)
+            dispatches: list[Dispatch] = []
+            if free > 0:
+                try:
+                    dispatches = await webhooks.claim(self.platform, min(self.batch_size, free))
+                except Exception:
+                    log.exception("claiming webhook jobs failed", extra={"action": "webhook_claim_failed"})
+            try:
+                await self._schedule(dispatches)
+            except Exception:
+                log.exception("scheduling webhook jobs failed", extra={"action": "webhook_schedule_failed"})
+            if len(dispatches) < min(self.batch_size, max(free, 1)):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+
+    async def _schedule(self, dispatches: list[Dispatch]) -> None:
+        now = time.monotonic()
+        later: dict[float, list[int]] = {}
+        for dispatch in sorted(dispatches, key=lambda d: d.job.id):
+            origin = self._origin(dispatch.event.url)
+            ahead = dispatch.after
+            waits_elsewhere = (
+                ahead is not None and ahead not in self._running and ahead not in self._unflushed
+            )
+            if waits_elsewhere:
+                delay = 1.0  # an earlier event of this message is queued or being sent by another process
+            elif origin.paused_until > now:
+                delay = origin.paused_until - now
+            elif origin.assigned >= self.per_origin * 4:
+                delay = 0.5  # a busy origin keeps a bounded backlog here; the rest waits in the queue
+            else:
+                self._spawn(dispatch, origin)
+                continue
+            later.setdefault(round(delay + random.uniform(0, min(delay, 5.0)), 1), []).append(dispatch.job.id)
+        for delay, job_ids in later.items():
+            await webhooks.postpone(self.platform, job_ids, utcnow() + timedelta(seconds=delay))
+
+    def _origin(self, url: str) -> _Origin:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = self._origins[key] = _Origin(asyncio.Semaphore(self.per_origin))
+        return origin
+
+    def _spawn(self, dispatch: Dispatch, origin: _Origin) -> None:
+        previous = self._tail.get(dispatch.job.ref)
+        origin.assigned += 1
+        task = asyncio.create_task(self._turn(dispatch, origin, previous))
+        self._running[dispatch.job.id] = task
+        self._tail[dispatch.job.ref] = task
+        task.add_done_callback(lambda done: self._finished(dispatch, origin, done))
+
+    def _finished(self, dispatch: Dispatch, origin: _Origin, task: asyncio.Task[Turn]) -> None:
+        origin.assigned -= 1
+        self._running.pop(dispatch.job.id, None)
+        if self._tail.get(dispatch.job.ref) is task:
+            del self._tail[dispatch.job.ref]
+        self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        lease = self.platform.settings.worker_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await delivery.extend_leases(self.platform, list(self._running))
+            except Exception:
+                log.exception("extending webhook leases failed", extra={"action": "lease_heartbeat_failed"})
+
+    # ---- one job's turn --------------------------------------------------------------------------------
+
+    async def _turn(self, dispatch: Dispatch, origin: _Origin, previous: Awaitable[Turn] | None) -> Turn:
+        if previous is not None:
+            try:
+                ahead = await previous
+            except BaseException:
+                ahead = Turn.PENDING
+            if ahead is Turn.PENDING:
+                await webhooks.postpone(self.platform, [dispatch.job.id], utcnow() + timedelta(seconds=1.0))
+                return Turn.PENDING
+        async with origin.slots:
+            try:
+                settlement, replies = await self._attempt(dispatch, origin)
+            except Exception:
+                log.exception(
+                    "webhook job %s failed", dispatch.job.id, extra={"action": "webhook_job_failed"}
+                )
+                return Turn.PENDING  # the lease runs out and the job is claimed again
+        if replies is not None:
+            await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
+        else:
+            self._pending.settlements.append(settlement)
+            self._unflushed.add(settlement.job_id)
+            self._pending.wake.set()
+        return Turn.PENDING if settlement.retry_at is not None else Turn.SETTLED
+
+    async def _attempt(
+        self, dispatch: Dispatch, origin: _Origin
+    ) -> tuple[Settlement, list[ReplyRequest] | None]:
+        event, number = dispatch.event, dispatch.job.attempts
+        settlement = Settlement(dispatch.job.id)
+        default = self.status_policy if event.kind is EventKind.STATUS_CALLBACK else self.inbound_policy
+        try:
+            url, policy = split_overrides(event.url, default)
+        except InvalidOverride as exc:
+            settlement.attempts.append(
+                _record(
+                    dispatch,
+                    number,
+                    AttemptOutcome.FAILED,
+                    None,
+                    ErrorCode.WEBHOOK_INVALID_OVERRIDE,
+                    str(exc),
+                )
+            )
+            return self._give_up(dispatch, settlement, ErrorCode.WEBHOOK_INVALID_OVERRIDE), None
+        result = await self.client.send(
+            event.method, url, event.params, dispatch.auth_token, event.token, policy
+        )
+        self._observe(origin, result)
+        if not result.ok:
+            assert result.failure is not None and result.error is not None
+            if policy.should_retry(result.failure, number):
+                settlement.retry_at = utcnow() + timedelta(seconds=retry_delay(number))
+                settlement.error = result.detail or result.error.template
+                settlement.attempts.append(_from_delivery(dispatch, number, AttemptOutcome.RETRYING, result))
+                return settlement, None
+            settlement.attempts.append(_from_delivery(dispatch, number, AttemptOutcome.FAILED, result))
+            return self._give_up(dispatch, settlement, result.error, result.url), None
+        if event.kind is EventKind.STATUS_CALLBACK:
+            settlement.attempts.append(_from_delivery(dispatch, number, AttemptOutcome.DELIVERED, result))
+            return settlement, None
+        return await self._follow_laml(dispatch, settlement, number, result, policy)
+
+    async def _follow_laml(
+        self,
+        dispatch: Dispatch,
+        settlement: Settlement,
+        number: int,
+        result: Delivery,
+        policy: ConnectionPolicy,
+    ) -> tuple[Settlement, list[ReplyRequest] | None]:
+        """Parse the reply and any <Redirect>ed documents; collect the messages to send."""
+        replies: list[ReplyRequest] = []
+        for _ in range(MAX_REDIRECT_DOCUMENTS):
+            try:
+                if result.too_large:
+                    raise laml.LamlError(
+                        ErrorCode.WEBHOOK_RESPONSE_TOO_LARGE, "the reply is larger than 64 KB"
+                    )
+                document = laml.parse(result.content_type, result.body, result.url)
+            except laml.LamlError as bad:
+                record = _from_delivery(dispatch, number, AttemptOutcome.FAILED, result)
+                record.error_code, record.error_message = int(bad.code), bad.detail
+                settlement.attempts.append(record)
+                return self._give_up(dispatch, settlement, bad.code, result.url), replies
+            record = _from_delivery(dispatch, number, AttemptOutcome.DELIVERED, result)
+            if document.warnings:
+                record.error_code = int(ErrorCode.LAML_SCHEMA_WARNING)
+                record.error_message = "; ".join(document.warnings)
+            settlement.attempts.append(record)
+            replies += [
+                ReplyRequest(r.to, r.from_, r.body, r.media, r.status_callback) for r in document.replies
+            ]
+            if document.redirect is None:
+                return settlement, replies
+            event = dispatch.event
+            result = await self.client.send(
+                document.redirect.method,
+                document.redirect.url,
+                event.params,
+                dispatch.auth_token,
+                event.token,
+                policy,
+            )
+            if not result.ok:
+                assert result.error is not None
+                settlement.attempts.append(_from_delivery(dispatch, number, AttemptOutcome.FAILED, result))
+                return settlement, replies  # what was collected before the broken <Redirect> still goes out
+        settlement.attempts.append(
+            _record(
+                dispatch,
+                number,
+                AttemptOutcome.FAILED,
+                None,
+                ErrorCode.WEBHOOK_TOO_MANY_REDIRECTS,
+                f"more than {MAX_REDIRECT_DOCUMENTS} <Redirect> documents",
+            )
+        )
+        return settlement, replies
+
+    def _give_up(
+        self, dispatch: Dispatch, settlement: Settlement, error: ErrorCode, url: str = ""
+    ) -> Settlement:
+        event = dispatch.event
+        if event.kind is EventKind.INCOMING_MESSAGE and event.fallback_url:
+            settlement.follow_up = event.for_fallback(int(error), without_credentials(url or event.url))
+        return settlement
+
+    def _observe(self, origin: _Origin, result: Delivery) -> None:
+        if result.ok or result.failure not in (CONNECT, READ, SERVER_ERROR):
+            origin.failures, origin.paused_until = 0, 0.0
+            return
+        origin.failures += 1
+        if origin.failures >= BREAKER_THRESHOLD:
+            pause = min(MAX_PAUSE_SECONDS, 2.0 ** (origin.failures - BREAKER_THRESHOLD))
+            origin.paused_until = time.monotonic() + pause
+
+    # ---- settling in batches ----------------------------------------------------------------------------
+
+    async def _settler(self) -> None:
+        while True:
+            await self._pending.wake.wait()
+            self._pending.wake.clear()
+            await asyncio.sleep(0.005)  # let a burst of outcomes gather into one transaction
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pending.settlements:
+            batch = self._pending.settlements[:SETTLE_BATCH]
+            del self._pending.settlements[:SETTLE_BATCH]
+            try:
+                await webhooks.settle(self.platform, batch)
+            except Exception:
+                # The jobs keep their leases; when those run out they are sent again, under the same token.
+                log.exception("recording webhook outcomes failed", extra={"action": "webhook_settle_failed"})
+            self._unflushed.difference_update(s.job_id for s in batch)
+            if any(s.retry_at is not None or s.follow_up is not None for s in batch):
+                self.wake()
+
+
+def _from_delivery(
+    dispatch: Dispatch, number: int, outcome: AttemptOutcome, result: Delivery
+) -> WebhookAttempt:
+    record = _record(dispatch, number, outcome, result, result.error, result.detail)
+    record.request_method, record.request_url = result.method, result.url
+    return record
+
+
+def _record(
+    dispatch: Dispatch,
+    number: int,
+    outcome: AttemptOutcome,
+    result: Delivery | None,
+    error: ErrorCode | None,
+    detail: str | None,
+) -> WebhookAttempt:
+    event = dispatch.event
+    excerpt = result.excerpt() if result is not None and result.body else None
+    if excerpt and dispatch.auth_token in excerpt:
+        excerpt = excerpt.replace(dispatch.auth_token, "[redacted]")
+    return WebhookAttempt(
+        sid=new_sid(Prefix.NOTIFICATION),
+        account_sid=event.account_sid,
+        message_sid=event.message_sid,
+        kind=event.kind,
+        idempotency_token=event.token,
+        message_status=event.message_status,
+        request_method=event.method,
+        request_url=without_credentials(event.url),
+        attempt=number,
+        outcome=outcome,
+        response_status=result.status if result is not None else None,
+        duration_ms=result.duration_ms if result is not None else None,
+        error_code=int(error) if error is not None else None,
+        error_message=detail if error is not None else None,
+        response_excerpt=excerpt,
+        created_at=utcnow(),
+    )
