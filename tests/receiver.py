@@ -7,6 +7,7 @@ tests with the official `twilio.request_validator.RequestValidator`, as a custom
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ class Answer:
     content_type: str = "text/xml"
     delay: float = 0.0
     close: bool = False  # drop the connection instead of answering
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 LAML_EMPTY = Answer(200, "<Response/>")
@@ -101,16 +103,16 @@ class Receiver:
             time.sleep(answer.delay)
         if answer.close:
             handler.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         payload = answer.body.encode("utf-8")
         try:
             handler.send_response(answer.status)
             handler.send_header("Content-Type", answer.content_type)
             handler.send_header("Content-Length", str(len(payload)))
+            for name, value in answer.headers:
+                handler.send_header(name, value)
             handler.end_headers()
             handler.wfile.write(payload)
         except OSError:
@@ -133,7 +135,9 @@ class Receiver:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out waiting for webhooks; got {[(r.method, r.path) for r in found]}")
+                    raise AssertionError(
+                        f"timed out waiting for webhooks; got {[(r.method, r.path) for r in found]}"
+                    )
                 self._condition.wait(remaining)
 
 

@@ -275,7 +275,7 @@ class WebhookDispatcher:
     ) -> tuple[Settlement, list[ReplyRequest] | None]:
         """Parse the reply and any <Redirect>ed documents; collect the messages to send."""
         replies: list[ReplyRequest] = []
-        for _ in range(MAX_REDIRECT_DOCUMENTS):
+        for documents in range(1, MAX_REDIRECT_DOCUMENTS + 1):
             try:
                 if result.too_large:
                     raise laml.LamlError(
@@ -297,6 +297,8 @@ class WebhookDispatcher:
             ]
             if document.redirect is None:
                 return settlement, replies
+            if documents == MAX_REDIRECT_DOCUMENTS:
+                break
             event = dispatch.event
             result = await self.client.send(
                 document.redirect.method,
