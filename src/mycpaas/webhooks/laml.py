@@ -68,7 +68,8 @@ def parse(content_type: str, body: bytes, base_url: str) -> Document:
         )
     try:
         root = SafeElementTree.fromstring(body)
-    except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
+    except (ElementTree.ParseError, DefusedXmlException, ValueError, LookupError) as exc:
+        # LookupError: the XML declaration names an unknown encoding, e.g. encoding="bogus"
         raise LamlError(ErrorCode.LAML_PARSE_FAILURE, f"the reply is not well-formed XML ({exc})") from None
     if root.tag != "Response":
         raise LamlError(ErrorCode.LAML_PARSE_FAILURE, f"the root element is <{root.tag}>, not <Response>")
@@ -81,7 +82,7 @@ def parse(content_type: str, body: bytes, base_url: str) -> Document:
             url = (verb.text or "").strip()
             if not url:
                 raise LamlError(ErrorCode.LAML_PARSE_FAILURE, "<Redirect> has no URL")
-            return Document(tuple(replies), Redirect(urljoin(base_url, url), _method(verb)), tuple(warnings))
+            return Document(tuple(replies), Redirect(_resolve(base_url, url), _method(verb)), tuple(warnings))
         else:
             warnings.append(f"<{verb.tag}> is not a messaging verb and was ignored")
     return Document(tuple(replies), None, tuple(warnings))
@@ -96,7 +97,7 @@ def _message(verb: ElementTree.Element, base_url: str, warnings: list[str]) -> R
             bodies.append(noun.text or "")
         elif noun.tag == "Media":
             if (noun.text or "").strip():
-                media.append(urljoin(base_url, (noun.text or "").strip()))
+                media.append(_resolve(base_url, (noun.text or "").strip()))
         else:
             warnings.append(f"<{noun.tag}> is not allowed in <Message> and was ignored")
     if text and bodies:
@@ -111,8 +112,15 @@ def _message(verb: ElementTree.Element, base_url: str, warnings: list[str]) -> R
         media=tuple(media),
         to=verb.get("to") or None,
         from_=verb.get("from") or None,
-        status_callback=urljoin(base_url, callback) if callback else None,
+        status_callback=_resolve(base_url, callback) if callback else None,
     )
+
+
+def _resolve(base_url: str, url: str) -> str:
+    try:
+        return urljoin(base_url, url)
+    except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 literal)
+        raise LamlError(ErrorCode.LAML_PARSE_FAILURE, f"{url!r} is not a URL ({exc})") from None
 
 
 def _method(verb: ElementTree.Element) -> str:

@@ -58,11 +58,9 @@ def split_overrides(url: str, default: ConnectionPolicy) -> tuple[str, Connectio
             policy = replace(policy, retries=_integer(name, value, 0, MAX_RETRIES))
         elif name == "rp":
             classes = frozenset(part.strip() for part in value.split(",") if part.strip())
-            if "all" in classes:
-                classes = _ALL
-            if not classes or not classes <= _ALL:
+            if not classes or not classes <= _ALL | {"all"}:
                 raise InvalidOverride(f"rp={value!r} is not a retry policy (ct, rt, 4xx, 5xx, all)")
-            policy = replace(policy, retry_on=classes)
+            policy = replace(policy, retry_on=_ALL if "all" in classes else classes)
         elif name in ("e", "edge", "sni"):
             continue  # Twilio's edge selection has no meaning on a self-hosted platform
         else:
