@@ -33,9 +33,9 @@ from tests.server import ServerProcess, free_port  # noqa: E402
 
 
 def wrk(
-    script: str, url: str, path: str, auth: str, duration: int, connections: int = 50
+    script: str, url: str, path: str, auth: str, duration: int, connections: int = 50, body: str = ""
 ) -> dict[str, float]:
-    env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth}
+    env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth, "BENCH_BODY": body}
     out = subprocess.run(
         [
             "wrk",

@@ -35,7 +35,7 @@ class Settings:
     print_credentials: bool = True
     environment: str = "development"  # or "production": stricter defaults (docs/configuration.md)
     webhook_dispatcher: bool = True
-    webhook_concurrency: int = 500
+    webhook_concurrency: int = 1000
     webhook_origin_concurrency: int = 32
     webhook_connect_timeout_seconds: float = 5.0
     webhook_timeout_seconds: float = 15.0

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-import httpcore
 import pytest
 
-from mycpaas.webhooks.guard import REFUSED_MARKER, GuardedBackend, is_public
+from mycpaas.webhooks.guard import (
+    REFUSED_MARKER,
+    DestinationRefused,
+    GuardedResolver,
+    is_ip_literal,
+    is_public,
+)
 
 NON_PUBLIC = [
     "127.0.0.1",
@@ -61,33 +66,25 @@ def test_public_addresses(address: str) -> None:
     assert is_public(address)
 
 
-async def _serve_and_connect(backend: GuardedBackend, host: str) -> bytes:
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(await reader.readexactly(4))
-        await writer.drain()
-        writer.close()
+@pytest.mark.parametrize("refuse_private", [True, False])
+def test_the_resolver_refuses_names_of_private_addresses_only_when_told(refuse_private: bool) -> None:
+    """`localhost` resolves to loopback: refused in production, allowed in development."""
+    resolver = GuardedResolver(refuse_private)
 
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        stream = await backend.connect_tcp(host, port, timeout=2)
+    async def resolve() -> list[str]:
         try:
-            await stream.write(b"ping")
-            return await stream.read(4)
+            return [entry["host"] for entry in await resolver.resolve("localhost", 80)]
         finally:
-            await stream.aclose()
-    finally:
-        server.close()
-        await server.wait_closed()
+            await resolver.close()
+
+    if refuse_private:
+        with pytest.raises(DestinationRefused, match=REFUSED_MARKER):
+            asyncio.run(resolve())
+    else:
+        assert "127.0.0.1" in asyncio.run(resolve())
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_refuses_loopback_when_private_is_refused(host: str) -> None:
-    """Production mode refuses before connecting, whether the host is an address or a name."""
-    with pytest.raises(httpcore.ConnectError, match=REFUSED_MARKER):
-        asyncio.run(_serve_and_connect(GuardedBackend(refuse_private=True), host))
-
-
-def test_connects_to_loopback_in_development() -> None:
-    """Development mode lets a receiver on localhost work, through the real socket."""
-    assert asyncio.run(_serve_and_connect(GuardedBackend(refuse_private=False), "127.0.0.1")) == b"ping"
+@pytest.mark.parametrize(("host", "literal"), [("127.0.0.1", True), ("[::1]", True), ("example.com", False)])
+def test_ip_literals_are_recognised(host: str, literal: bool) -> None:
+    """IP literals skip the resolver, so the client checks them itself."""
+    assert is_ip_literal(host) is literal

@@ -4,6 +4,8 @@ domain/             no other mycpaas layer except mycpaas.errors; no sqlalchemy,
 storage/            not api/, services/, delivery/ (storage sits below the use cases)
 api/                no sqlalchemy and no mycpaas.storage: HTTP code goes through services/
 delivery/carriers/  nothing from api/, services/, storage/; no sqlalchemy, httpx
+webhooks/           no api/, storage/ or SQL: it goes through services/ like the delivery worker
+aiohttp             only in webhooks/ (the outbound HTTP client)
 sqlalchemy/alembic  only in storage/, except that services/ may import sqlalchemy.ext.asyncio for type hints
 errors, settings    import nothing from mycpaas
 """
@@ -19,7 +21,17 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "mycpaas"
 
-FRAMEWORKS = ("sqlalchemy", "alembic", "starlette", "httpx", "uvicorn", "asyncpg", "aiosqlite", "jinja2")
+FRAMEWORKS = (
+    "sqlalchemy",
+    "alembic",
+    "starlette",
+    "httpx",
+    "aiohttp",
+    "uvicorn",
+    "asyncpg",
+    "aiosqlite",
+    "jinja2",
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,7 @@ def known_violation(modules: list[Module], rel: str, reason: str) -> list[object
 
 
 def test_every_layer_has_modules() -> None:
-    for folder in ("domain", "storage", "api", "services", "delivery", "delivery/carriers"):
+    for folder in ("domain", "storage", "api", "services", "delivery", "delivery/carriers", "webhooks"):
         assert under(folder), folder
     assert {"domain/segments.py", "api/forms.py", "storage/migrations/env.py", "cli.py"} <= {
         m.rel for m in MODULES
@@ -205,6 +217,21 @@ def test_api_does_not_reach_into_sql(module: Module) -> None:
 def test_carriers_know_nothing_of_http_sql_or_use_cases(module: Module) -> None:
     assert module.importing("mycpaas.api", "mycpaas.services", "mycpaas.storage", "mycpaas.bootstrap") == []
     assert module.importing("sqlalchemy", "alembic", "httpx", "starlette") == []
+
+
+@pytest.mark.parametrize("module", under("webhooks"), ids=ids(under("webhooks")))
+def test_webhooks_go_through_services(module: Module) -> None:
+    assert (
+        module.importing("mycpaas.api", "mycpaas.storage", "mycpaas.bootstrap", "sqlalchemy", "alembic") == []
+    )
+
+
+OUTSIDE_WEBHOOKS = [m for m in MODULES if not m.rel.startswith("webhooks/")]
+
+
+@pytest.mark.parametrize("module", OUTSIDE_WEBHOOKS, ids=ids(OUTSIDE_WEBHOOKS))
+def test_only_webhooks_speak_outbound_http(module: Module) -> None:
+    assert module.importing("aiohttp", "yarl", "httpx") == []
 
 
 OUTSIDE_STORAGE = [m for m in MODULES if not m.rel.startswith("storage/")]

@@ -73,7 +73,11 @@ def region_of(number: str) -> str:
     if not number.startswith("+"):
         return ""
     try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+        parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return ""
+    # A number outside any assigned range still has a country code; its main country is the best guess.
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+        parsed.country_code
+    )
     return region if region and region != "ZZ" else ""

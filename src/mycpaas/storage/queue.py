@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.webhooks import WebhookEvent
@@ -87,13 +87,19 @@ async def first_pending(conn: Connection, kinds: Sequence[str], refs: Sequence[s
     """For each ref, the id of its oldest job of these kinds: what must run before any later one."""
     if not refs:
         return {}
-    first = func.min(jobs.c.id).label("first")
-    rows = await conn.execute(
-        select(jobs.c.ref, first)
-        .where(and_(jobs.c.ref.in_(list(refs)), jobs.c.kind.in_(kinds)))
-        .group_by(jobs.c.ref)
-    )
-    return {row.ref: row.first for row in rows}
+    # Selected by ref alone, so the (ref, id) index serves it; the kinds are filtered here.
+    rows = await conn.execute(_JOBS_OF_REFS, {"refs": list(refs)})
+    first: dict[str, int] = {}
+    wanted = set(kinds)
+    for row in rows:
+        if row.kind in wanted and (row.ref not in first or row.id < first[row.ref]):
+            first[row.ref] = row.id
+    return first
+
+
+_JOBS_OF_REFS = select(jobs.c.ref, jobs.c.id, jobs.c.kind).where(
+    jobs.c.ref.in_(bindparam("refs", expanding=True))
+)
 
 
 async def finish(conn: Connection, job_id: int) -> None:

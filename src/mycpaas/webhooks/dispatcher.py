@@ -61,6 +61,7 @@ class Turn(Enum):
 class _Origin:
     slots: asyncio.Semaphore
     assigned: int = 0  # tasks holding or awaiting one of the slots
+    saturated: bool = False  # jobs were handed back because `assigned` reached the backlog limit
     failures: int = 0
     paused_until: float = 0.0
 
@@ -83,6 +84,7 @@ class WebhookDispatcher:
         self.client = client
         self.concurrency = settings.webhook_concurrency
         self.per_origin = settings.webhook_origin_concurrency
+        self.origin_backlog = self.per_origin * 8
         self.batch_size = settings.worker_batch_size
         self.status_policy = ConnectionPolicy(
             connect_timeout=settings.webhook_connect_timeout_seconds,
@@ -138,17 +140,23 @@ class WebhookDispatcher:
                     dispatches = await webhooks.claim(self.platform, min(self.batch_size, free))
                 except Exception:
                     log.exception("claiming webhook jobs failed", extra={"action": "webhook_claim_failed"})
+            spawned = 0
             try:
-                await self._schedule(dispatches)
+                spawned = await self._schedule(dispatches)
             except Exception:
                 log.exception("scheduling webhook jobs failed", extra={"action": "webhook_schedule_failed"})
-            if len(dispatches) < min(self.batch_size, max(free, 1)):
+            if spawned < min(self.batch_size, max(free, 1)):
+                # Idle, full, or what was claimed had to wait: claim again when something finishes.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+            else:
+                await asyncio.sleep(0)  # SQLite statements do not yield; let the turns run
 
-    async def _schedule(self, dispatches: list[Dispatch]) -> None:
+    async def _schedule(self, dispatches: list[Dispatch]) -> int:
+        """Start what may start now; give the rest back to the queue for later. Returns how many started."""
         now = time.monotonic()
         later: dict[float, list[int]] = {}
+        spawned = 0
         for dispatch in sorted(dispatches, key=lambda d: d.job.id):
             origin = self._origin(dispatch.event.url)
             ahead = dispatch.after
@@ -159,14 +167,17 @@ class WebhookDispatcher:
                 delay = 1.0  # an earlier event of this message is queued or being sent by another process
             elif origin.paused_until > now:
                 delay = origin.paused_until - now
-            elif origin.assigned >= self.per_origin * 4:
+            elif origin.assigned >= self.origin_backlog:
                 delay = 0.5  # a busy origin keeps a bounded backlog here; the rest waits in the queue
+                origin.saturated = True
             else:
                 self._spawn(dispatch, origin)
+                spawned += 1
                 continue
             later.setdefault(round(delay + random.uniform(0, min(delay, 5.0)), 1), []).append(dispatch.job.id)
         for delay, job_ids in later.items():
             await webhooks.postpone(self.platform, job_ids, utcnow() + timedelta(seconds=delay))
+        return spawned
 
     def _origin(self, url: str) -> _Origin:
         parts = urlsplit(url)
@@ -189,7 +200,11 @@ class WebhookDispatcher:
         self._running.pop(dispatch.job.id, None)
         if self._tail.get(dispatch.job.ref) is task:
             del self._tail[dispatch.job.ref]
-        self._wake.set()
+        # A saturated origin wakes the claimer only once half its backlog has drained, so that claiming does
+        # not turn into handing the same jobs back to the queue over and over.
+        if not origin.saturated or origin.assigned <= self.origin_backlog // 2:
+            origin.saturated = False
+            self._wake.set()
 
     async def _heartbeat(self) -> None:
         lease = self.platform.settings.worker_lease_seconds

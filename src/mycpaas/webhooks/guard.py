@@ -1,5 +1,5 @@
-"""Where webhooks may connect: a network backend that resolves the host itself and connects only to the
-addresses it checked, so a DNS answer cannot swap a public address for a private one between check and use.
+"""Where webhooks may connect: a resolver that refuses non-public answers, and the same rule for IP literals.
+The connector connects only to addresses the resolver checked, so DNS cannot swap one in between.
 
 In production the platform refuses private, loopback, link-local, multicast and reserved destinations (a
 customer's URL must not become a way into the operator's network); in development they are allowed so that
@@ -8,12 +8,11 @@ a receiver on localhost works.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
 
-import httpcore
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 REFUSED_MARKER = "mycpaas: destination refused"
 
@@ -37,38 +36,41 @@ def is_public(address: str) -> bool:
     return ip.is_global
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
+class DestinationRefused(OSError):
+    """The webhook URL leads to an address this platform may not call."""
+
+
+def refuse(host: str) -> DestinationRefused:
+    return DestinationRefused(f"{REFUSED_MARKER}: {host} resolves to a non-public address")
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves with the system resolver and refuses the whole answer if any address is not public. The
+    connector connects only to the addresses returned here (and caches them), so what was checked is what is
+    used. IP literals never reach a resolver: the client checks those itself."""
+
     def __init__(self, refuse_private: bool) -> None:
         self.refuse_private = refuse_private
-        self._inner = httpcore.AnyIOBackend()
+        self._inner: ThreadedResolver | None = None  # bound to the running loop, so made on first use
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {type(exc).__name__}") from None
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if self.refuse_private and not all(is_public(address) for address in addresses):
-            raise httpcore.ConnectError(f"{REFUSED_MARKER}: {host} resolves to a non-public address")
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        raise last or httpcore.ConnectError(f"{host} has no address")
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = ThreadedResolver()
+        found = await self._inner.resolve(host, port, family)
+        if self.refuse_private and not all(is_public(entry["host"]) for entry in found):
+            raise refuse(host)
+        return found
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
