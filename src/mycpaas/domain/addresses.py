@@ -78,6 +78,6 @@ def region_of(number: str) -> str:
         return ""
     # A number outside any assigned range still has a country code; its main country is the best guess.
     region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
-        parsed.country_code
+        parsed.country_code or 0
     )
     return region if region and region != "ZZ" else ""

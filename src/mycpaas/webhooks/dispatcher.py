@@ -17,6 +17,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,7 +62,8 @@ class Turn(Enum):
 class _Origin:
     slots: asyncio.Semaphore
     assigned: int = 0  # tasks holding or awaiting one of the slots
-    saturated: bool = False  # jobs were handed back because `assigned` reached the backlog limit
+    waiting: deque[Dispatch] = field(default_factory=deque)  # claimed, to start when `assigned` drops
+    saturated: bool = False  # jobs were handed back because `waiting` was full too
     failures: int = 0
     paused_until: float = 0.0
 
@@ -84,7 +86,8 @@ class WebhookDispatcher:
         self.client = client
         self.concurrency = settings.webhook_concurrency
         self.per_origin = settings.webhook_origin_concurrency
-        self.origin_backlog = self.per_origin * 8
+        # One origin may hold up to half the slots; a dead one gives them back once its breaker opens.
+        self.origin_backlog = max(self.per_origin, self.concurrency // 2)
         self.batch_size = settings.worker_batch_size
         self.status_policy = ConnectionPolicy(
             connect_timeout=settings.webhook_connect_timeout_seconds,
@@ -105,6 +108,7 @@ class WebhookDispatcher:
         self._tail: dict[str, asyncio.Task[Turn]] = {}  # message sid -> its latest task
         self._pending = _Pending()
         self._unflushed: set[int] = set()  # jobs settled here whose outcome is not yet written
+        self._held: set[int] = set()  # jobs in some origin's `waiting`
         self._background: list[asyncio.Task[None]] = []  # claiming, lease heartbeat, settling
 
     def wake(self) -> None:
@@ -133,19 +137,19 @@ class WebhookDispatcher:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
-            free = self.concurrency - len(self._running)
+            free = self.concurrency - len(self._running) - len(self._held)
             dispatches: list[Dispatch] = []
             if free > 0:
                 try:
                     dispatches = await webhooks.claim(self.platform, min(self.batch_size, free))
                 except Exception:
                     log.exception("claiming webhook jobs failed", extra={"action": "webhook_claim_failed"})
-            spawned = 0
+            taken = 0
             try:
-                spawned = await self._schedule(dispatches)
+                taken = await self._schedule(dispatches)
             except Exception:
                 log.exception("scheduling webhook jobs failed", extra={"action": "webhook_schedule_failed"})
-            if spawned < min(self.batch_size, max(free, 1)):
+            if taken < min(self.batch_size, max(free, 1)):
                 # Idle, full, or what was claimed had to wait: claim again when something finishes.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
@@ -153,31 +157,36 @@ class WebhookDispatcher:
                 await asyncio.sleep(0)  # SQLite statements do not yield; let the turns run
 
     async def _schedule(self, dispatches: list[Dispatch]) -> int:
-        """Start what may start now; give the rest back to the queue for later. Returns how many started."""
+        """Start what may start now, hold what waits for a busy origin, and give the rest back to the queue
+        for later. Returns how many were started or held."""
         now = time.monotonic()
         later: dict[float, list[int]] = {}
-        spawned = 0
+        taken = 0
         for dispatch in sorted(dispatches, key=lambda d: d.job.id):
             origin = self._origin(dispatch.event.url)
             ahead = dispatch.after
-            waits_elsewhere = (
-                ahead is not None and ahead not in self._running and ahead not in self._unflushed
-            )
-            if waits_elsewhere:
+            here = ahead is None or ahead in self._running or ahead in self._unflushed or ahead in self._held
+            if not here:
                 delay = 1.0  # an earlier event of this message is queued or being sent by another process
             elif origin.paused_until > now:
                 delay = origin.paused_until - now
-            elif origin.assigned >= self.origin_backlog:
-                delay = 0.5  # a busy origin keeps a bounded backlog here; the rest waits in the queue
+            elif ahead in self._held or origin.waiting or origin.assigned >= self.origin_backlog:
+                # Behind others for this origin (or behind this message's earlier event): wait in line.
+                if len(origin.waiting) < self.origin_backlog:
+                    origin.waiting.append(dispatch)
+                    self._held.add(dispatch.job.id)
+                    taken += 1
+                    continue
+                delay = 0.5  # the line is full too; the rest waits in the queue
                 origin.saturated = True
             else:
                 self._spawn(dispatch, origin)
-                spawned += 1
+                taken += 1
                 continue
             later.setdefault(round(delay + random.uniform(0, min(delay, 5.0)), 1), []).append(dispatch.job.id)
         for delay, job_ids in later.items():
             await webhooks.postpone(self.platform, job_ids, utcnow() + timedelta(seconds=delay))
-        return spawned
+        return taken
 
     def _origin(self, url: str) -> _Origin:
         parts = urlsplit(url)
@@ -200,9 +209,13 @@ class WebhookDispatcher:
         self._running.pop(dispatch.job.id, None)
         if self._tail.get(dispatch.job.ref) is task:
             del self._tail[dispatch.job.ref]
-        # A saturated origin wakes the claimer only once half its backlog has drained, so that claiming does
-        # not turn into handing the same jobs back to the queue over and over.
-        if not origin.saturated or origin.assigned <= self.origin_backlog // 2:
+        while origin.waiting and origin.assigned < self.origin_backlog:
+            held = origin.waiting.popleft()
+            self._held.discard(held.job.id)
+            self._spawn(held, origin)  # a paused origin's turn hands the job back itself
+        # A saturated origin wakes the claimer only once half its line has drained, so that claiming does not
+        # turn into handing the same jobs back to the queue over and over.
+        if not origin.saturated or len(origin.waiting) <= self.origin_backlog // 2:
             origin.saturated = False
             self._wake.set()
 
@@ -211,7 +224,7 @@ class WebhookDispatcher:
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                await delivery.extend_leases(self.platform, list(self._running))
+                await delivery.extend_leases(self.platform, [*self._running, *self._held])
             except Exception:
                 log.exception("extending webhook leases failed", extra={"action": "lease_heartbeat_failed"})
 
@@ -227,6 +240,15 @@ class WebhookDispatcher:
                 await webhooks.postpone(self.platform, [dispatch.job.id], utcnow() + timedelta(seconds=1.0))
                 return Turn.PENDING
         async with origin.slots:
+            if origin.paused_until > time.monotonic():
+                # The origin's breaker opened while this job waited for a slot: hand it back untried.
+                pause = origin.paused_until - time.monotonic()
+                await webhooks.postpone(
+                    self.platform,
+                    [dispatch.job.id],
+                    utcnow() + timedelta(seconds=pause + random.uniform(0, pause)),
+                )
+                return Turn.PENDING
             try:
                 settlement, replies = await self._attempt(dispatch, origin)
             except Exception:
