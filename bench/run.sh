@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 .venv/bin/python bench/http_create.py
 .venv/bin/python bench/delivery_drain.py
+.venv/bin/python bench/webhooks.py

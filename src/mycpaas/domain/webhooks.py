@@ -12,6 +12,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from mycpaas.domain.addresses import region_of
 from mycpaas.domain.messages import Message, MessageStatus
@@ -37,6 +38,16 @@ class AttemptOutcome(StrEnum):
     SKIPPED = "skipped"  # nothing was sent, e.g. a late status that the message had already passed
 
 
+def origin_of(url: str) -> str:
+    """Where a webhook goes, as the dispatcher shares out its capacity: scheme, host and port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url[:255]
+    return f"{parts.scheme}://{parts.hostname or ''}:{port or ''}"[:255]
+
+
 def new_idempotency_token() -> str:
     return str(uuid.uuid4())
 
@@ -53,6 +64,10 @@ class WebhookEvent:
     fallback_url: str = ""
     fallback_method: str = "POST"
     message_status: str = ""  # the status a status callback reports
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.url)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -77,13 +77,13 @@ class Dispatch:
     after: int | None  # the id of an earlier job of the same message that must settle first
 
 
-async def claim(platform: Platform, limit: int) -> list[Dispatch]:
+async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()) -> list[Dispatch]:
     """Lease due webhook jobs and load what sending them needs: the signing token and the ordering.
     Jobs that cannot be sent (unreadable, account gone or closed) are finished here."""
     now = utcnow()
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
     async with platform.db.write() as conn:
-        jobs = await queue.claim(conn, KINDS, now, now + lease, limit)
+        jobs = await queue.claim(conn, KINDS, now, now + lease, limit, skip_origins)
         if not jobs:
             return []
         events = {job.id: _event(job) for job in jobs}

@@ -20,7 +20,7 @@ from mycpaas.storage.tables import jobs
 
 
 def job_row(
-    kind: str, ref: str, run_at: datetime, payload: str | None = None
+    kind: str, ref: str, run_at: datetime, payload: str | None = None, origin: str | None = None
 ) -> tuple[Table, dict[str, object]]:
     """A new job's row, for GroupCommitter.insert (enqueued in the same transaction as its subject)."""
     return jobs, {
@@ -30,6 +30,7 @@ def job_row(
         "attempts": 0,
         "created_at": run_at,
         "payload": payload,
+        "origin": origin,
     }
 
 
@@ -42,24 +43,31 @@ async def enqueue(conn: Connection, rows: Sequence[tuple[Table, dict[str, object
 async def enqueue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
     """Queue webhook events (None entries are skipped) in the caller's transaction; True if there was any.
     A job's ref is the message SID, which keeps the events of one message in order."""
-    rows = [job_row(e.kind.value, e.message_sid, now, e.to_json()) for e in events if e is not None]
+    rows = [job_row(e.kind.value, e.message_sid, now, e.to_json(), e.origin) for e in events if e is not None]
     await enqueue(conn, rows)
     return bool(rows)
 
 
 async def claim(
-    conn: Connection, kinds: Sequence[str], now: datetime, lease_until: datetime, limit: int
+    conn: Connection,
+    kinds: Sequence[str],
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    skip_origins: Sequence[str] = (),
 ) -> list[Job]:
-    """Lease up to `limit` due jobs of the given kinds, oldest first."""
+    """Lease up to `limit` due jobs of the given kinds, oldest first, leaving jobs bound for `skip_origins`
+    (a dispatcher's busy or paused destinations) to wait in the queue."""
+    conditions = [
+        jobs.c.kind.in_(kinds),
+        jobs.c.run_at <= now,
+        or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
+    ]
+    if skip_origins:
+        conditions.append(or_(jobs.c.origin.is_(None), jobs.c.origin.not_in(list(skip_origins))))
     due = (
         select(jobs.c.id)
-        .where(
-            and_(
-                jobs.c.kind.in_(kinds),
-                jobs.c.run_at <= now,
-                or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
-            )
-        )
+        .where(and_(*conditions))
         .order_by(jobs.c.run_at, jobs.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

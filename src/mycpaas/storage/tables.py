@@ -149,6 +149,8 @@ jobs = Table(
     Column("created_at", DateTime, nullable=False),
     # What the job carries besides `ref`, e.g. a webhook event (JSON); NULL for message sends.
     Column("payload", Text, nullable=True),
+    # Where a webhook job goes (scheme://host:port), so a dispatcher can skip origins it has no room for.
+    Column("origin", String(255), nullable=True),
     Index("ix_jobs_run_at", "run_at"),
     Index("ix_jobs_kind_run_at", "kind", "run_at"),
     Index("ix_jobs_ref_id", "ref", "id"),

@@ -3,8 +3,9 @@
 It runs beside the delivery worker inside `mycpaas serve`, with its own claims and its own concurrency, so a
 slow customer endpoint never holds a message send back. Fairness between customers:
 
-- each origin (scheme, host, port) has a bounded number of requests in flight and a bounded backlog in
-  memory; jobs beyond it go back to the queue for later instead of occupying slots others could use;
+- each origin (scheme, host, port) has a bounded number of requests in flight and a bounded line in memory;
+  while the line is full, or the origin is paused, claims skip its jobs (`jobs.origin`), which wait in the
+  queue instead of occupying slots others could use;
 - an origin that keeps failing at the connection level is paused (a circuit breaker) with growing delays;
 - events of one message are sent in the order they happened: a later event waits for an earlier one to
   settle (delivered, or failed for good), in this process or, across processes, through the queue.
@@ -22,7 +23,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from urllib.parse import urlsplit
 
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.sids import Prefix, new_sid
@@ -63,7 +63,7 @@ class _Origin:
     slots: asyncio.Semaphore
     assigned: int = 0  # tasks holding or awaiting one of the slots
     waiting: deque[Dispatch] = field(default_factory=deque)  # claimed, to start when `assigned` drops
-    saturated: bool = False  # jobs were handed back because `waiting` was full too
+    saturated: bool = False  # the line is full: claims skip this origin until it has drained by half
     failures: int = 0
     paused_until: float = 0.0
 
@@ -86,8 +86,9 @@ class WebhookDispatcher:
         self.client = client
         self.concurrency = settings.webhook_concurrency
         self.per_origin = settings.webhook_origin_concurrency
-        # One origin may hold up to half the slots; a dead one gives them back once its breaker opens.
-        self.origin_backlog = max(self.per_origin, self.concurrency // 2)
+        # One origin holds at most about half the slots (a quarter started, a quarter in line), so a dead one
+        # cannot crowd others out before its breaker opens; after that its jobs wait in the queue.
+        self.origin_backlog = max(self.per_origin, self.concurrency // 4)
         self.batch_size = settings.worker_batch_size
         self.status_policy = ConnectionPolicy(
             connect_timeout=settings.webhook_connect_timeout_seconds,
@@ -107,7 +108,7 @@ class WebhookDispatcher:
         self._running: dict[int, asyncio.Task[Turn]] = {}  # job id -> its task
         self._tail: dict[str, asyncio.Task[Turn]] = {}  # message sid -> its latest task
         self._pending = _Pending()
-        self._unflushed: set[int] = set()  # jobs settled here whose outcome is not yet written
+        self._unflushed: set[int] = set()  # jobs finished here whose end is not yet written
         self._held: set[int] = set()  # jobs in some origin's `waiting`
         self._background: list[asyncio.Task[None]] = []  # claiming, lease heartbeat, settling
 
@@ -141,7 +142,9 @@ class WebhookDispatcher:
             dispatches: list[Dispatch] = []
             if free > 0:
                 try:
-                    dispatches = await webhooks.claim(self.platform, min(self.batch_size, free))
+                    dispatches = await webhooks.claim(
+                        self.platform, min(self.batch_size, free), self._origins_to_skip()
+                    )
                 except Exception:
                     log.exception("claiming webhook jobs failed", extra={"action": "webhook_claim_failed"})
             taken = 0
@@ -156,14 +159,19 @@ class WebhookDispatcher:
             else:
                 await asyncio.sleep(0)  # SQLite statements do not yield; let the turns run
 
+    def _origins_to_skip(self) -> list[str]:
+        """Origins with no room (a full line) or paused: their jobs stay in the queue, unclaimed."""
+        now = time.monotonic()
+        return [key for key, origin in self._origins.items() if origin.saturated or origin.paused_until > now]
+
     async def _schedule(self, dispatches: list[Dispatch]) -> int:
-        """Start what may start now, hold what waits for a busy origin, and give the rest back to the queue
-        for later. Returns how many were started or held."""
+        """Start what may start now, hold what waits for a busy origin, and give back to the queue what waits
+        for another process or a paused origin. Returns how many were started or held."""
         now = time.monotonic()
         later: dict[float, list[int]] = {}
         taken = 0
         for dispatch in sorted(dispatches, key=lambda d: d.job.id):
-            origin = self._origin(dispatch.event.url)
+            origin = self._origin(dispatch.event.origin)
             ahead = dispatch.after
             here = ahead is None or ahead in self._running or ahead in self._unflushed or ahead in self._held
             if not here:
@@ -171,14 +179,13 @@ class WebhookDispatcher:
             elif origin.paused_until > now:
                 delay = origin.paused_until - now
             elif ahead in self._held or origin.waiting or origin.assigned >= self.origin_backlog:
-                # Behind others for this origin (or behind this message's earlier event): wait in line.
-                if len(origin.waiting) < self.origin_backlog:
-                    origin.waiting.append(dispatch)
-                    self._held.add(dispatch.job.id)
-                    taken += 1
-                    continue
-                delay = 0.5  # the line is full too; the rest waits in the queue
-                origin.saturated = True
+                # Behind others for this origin (or behind this message's earlier event): wait in line. Once
+                # the line is as long as the started backlog, the origin is skipped by the next claims.
+                origin.waiting.append(dispatch)
+                self._held.add(dispatch.job.id)
+                origin.saturated = len(origin.waiting) >= self.origin_backlog
+                taken += 1
+                continue
             else:
                 self._spawn(dispatch, origin)
                 taken += 1
@@ -188,9 +195,7 @@ class WebhookDispatcher:
             await webhooks.postpone(self.platform, job_ids, utcnow() + timedelta(seconds=delay))
         return taken
 
-    def _origin(self, url: str) -> _Origin:
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+    def _origin(self, key: str) -> _Origin:
         origin = self._origins.get(key)
         if origin is None:
             origin = self._origins[key] = _Origin(asyncio.Semaphore(self.per_origin))
@@ -213,10 +218,11 @@ class WebhookDispatcher:
             held = origin.waiting.popleft()
             self._held.discard(held.job.id)
             self._spawn(held, origin)  # a paused origin's turn hands the job back itself
-        # A saturated origin wakes the claimer only once half its line has drained, so that claiming does not
-        # turn into handing the same jobs back to the queue over and over.
-        if not origin.saturated or len(origin.waiting) <= self.origin_backlog // 2:
+        # A saturated origin is claimed for again once half its line has gone; anything else finishing may
+        # make room for a claim at once.
+        if origin.saturated and len(origin.waiting) <= self.origin_backlog // 2:
             origin.saturated = False
+        if not origin.saturated:
             self._wake.set()
 
     async def _heartbeat(self) -> None:
@@ -260,7 +266,8 @@ class WebhookDispatcher:
             await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
         else:
             self._pending.settlements.append(settlement)
-            self._unflushed.add(settlement.job_id)
+            if settlement.retry_at is None:
+                self._unflushed.add(settlement.job_id)  # settled: a later event may go before this is written
             self._pending.wake.set()
         return Turn.PENDING if settlement.retry_at is not None else Turn.SETTLED
 

@@ -19,6 +19,7 @@ AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("payload", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("origin", sa.String(length=255), nullable=True))
         batch_op.create_index("ix_jobs_kind_run_at", ["kind", "run_at"], unique=False)
         batch_op.create_index("ix_jobs_ref_id", ["ref", "id"], unique=False)
     op.create_table(
@@ -54,4 +55,5 @@ def downgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_ref_id")
         batch_op.drop_index("ix_jobs_kind_run_at")
+        batch_op.drop_column("origin")
         batch_op.drop_column("payload")
