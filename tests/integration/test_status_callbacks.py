@@ -234,3 +234,29 @@ def test_another_account_cannot_read_the_attempt_log(server: ServerProcess, rece
     assert response.status_code == 404
     assert response.json()["code"] == 20404
     assert attempts(server, client, created["sid"]) is not None
+
+
+def test_order_holds_for_many_messages_whose_endpoints_fail_at_random(
+    server: ServerProcess, receiver: Receiver
+) -> None:
+    """Retries interleave with later events of the same message; each message still sees its statuses in
+    order (first arrival per idempotency token), whatever failed when."""
+    client = server.client()
+    sender = own_number(server, client)
+    flaky = [Answer(close=True), Answer(500), Answer(204), Answer(429), Answer(204), Answer(204)]
+    paths = {}
+    for i in range(20):
+        path = unique_path("random-failures")
+        rotated = flaky[i % len(flaky) :] + flaky[: i % len(flaky)]
+        url = receiver.script(path, *rotated, Answer(204))
+        created = send(
+            server, client, To="+15551230012", From=sender, Body=f"n{i}", StatusCallback=url
+        ).json()
+        paths[created["sid"]] = path
+    for sid, path in paths.items():
+        got = receiver.wait_for(lambda found: len({r.token for r in found}) >= 3, path=path, timeout=30)
+        seen: list[str] = []
+        for request in got:
+            if request.params["MessageStatus"] not in seen:
+                seen.append(request.params["MessageStatus"])
+        assert seen == ["sending", "sent", "delivered"], (sid, statuses(got))

@@ -3,7 +3,7 @@ attempt, and inbound replies turned into messages.
 
 An event's job is inserted in the same transaction as the status change or inbound message that caused it,
 so a crash between the two cannot lose a callback. Jobs of one message run in id order: the dispatcher holds a
-later event back until every earlier one has settled (`Dispatch.after`).
+later event back until every earlier one has settled (`Dispatch.before`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Dispatch:
     job: Job
     event: WebhookEvent
     auth_token: str
-    after: int | None  # the id of an earlier job of the same message that must settle first
+    before: tuple[int, ...]  # ids of earlier jobs of the same message, all of which must settle first
 
 
 async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()) -> list[Dispatch]:
@@ -90,7 +90,7 @@ async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()
         accounts = await account_store.get_accounts_with_tokens(
             conn, {event.account_sid for event in events.values() if event is not None}
         )
-        first = await queue.first_pending(conn, KINDS, sorted({job.ref for job in jobs}))
+        pending = await queue.pending_ids(conn, KINDS, sorted({job.ref for job in jobs}))
         sendable: list[tuple[Job, WebhookEvent]] = []
         for job in jobs:
             event = events[job.id]
@@ -104,9 +104,8 @@ async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()
         if event.account_sid not in tokens:
             account, stored = accounts[event.account_sid]
             tokens[event.account_sid] = platform.secrets.decrypt(stored.primary_sealed, account.sid)
-        earliest = first.get(job.ref)
-        after = earliest if earliest is not None and earliest < job.id else None
-        dispatches.append(Dispatch(job, event, tokens[event.account_sid], after))
+        before = tuple(i for i in pending.get(job.ref, ()) if i < job.id)
+        dispatches.append(Dispatch(job, event, tokens[event.account_sid], before))
     return dispatches
 
 

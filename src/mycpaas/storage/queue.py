@@ -91,18 +91,18 @@ async def postpone(conn: Connection, job_ids: Sequence[int], run_at: datetime) -
         )
 
 
-async def first_pending(conn: Connection, kinds: Sequence[str], refs: Sequence[str]) -> dict[str, int]:
-    """For each ref, the id of its oldest job of these kinds: what must run before any later one."""
+async def pending_ids(conn: Connection, kinds: Sequence[str], refs: Sequence[str]) -> dict[str, list[int]]:
+    """For each ref, the ids of its jobs of these kinds, oldest first: what must run before a later one."""
     if not refs:
         return {}
     # Selected by ref alone, so the (ref, id) index serves it; the kinds are filtered here.
     rows = await conn.execute(_JOBS_OF_REFS, {"refs": list(refs)})
-    first: dict[str, int] = {}
+    found: dict[str, list[int]] = {}
     wanted = set(kinds)
     for row in rows:
-        if row.kind in wanted and (row.ref not in first or row.id < first[row.ref]):
-            first[row.ref] = row.id
-    return first
+        if row.kind in wanted:
+            found.setdefault(row.ref, []).append(row.id)
+    return {ref: sorted(ids) for ref, ids in found.items()}
 
 
 _JOBS_OF_REFS = select(jobs.c.ref, jobs.c.id, jobs.c.kind).where(

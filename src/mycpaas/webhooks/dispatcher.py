@@ -172,13 +172,16 @@ class WebhookDispatcher:
         taken = 0
         for dispatch in sorted(dispatches, key=lambda d: d.job.id):
             origin = self._origin(dispatch.event.origin)
-            ahead = dispatch.after
-            here = ahead is None or ahead in self._running or ahead in self._unflushed or ahead in self._held
-            if not here:
+            ahead = dispatch.before
+            if not all(self._is_local(job_id) for job_id in ahead):
                 delay = 1.0  # an earlier event of this message is queued or being sent by another process
             elif origin.paused_until > now:
                 delay = origin.paused_until - now
-            elif ahead in self._held or origin.waiting or origin.assigned >= self.origin_backlog:
+            elif (
+                any(job_id in self._held for job_id in ahead)
+                or origin.waiting
+                or origin.assigned >= self.origin_backlog
+            ):
                 # Behind others for this origin (or behind this message's earlier event): wait in line. Once
                 # the line is as long as the started backlog, the origin is skipped by the next claims.
                 origin.waiting.append(dispatch)
@@ -194,6 +197,10 @@ class WebhookDispatcher:
         for delay, job_ids in later.items():
             await webhooks.postpone(self.platform, job_ids, utcnow() + timedelta(seconds=delay))
         return taken
+
+    def _is_local(self, job_id: int) -> bool:
+        """Started, in line or finished here: a later event of its message can be ordered behind it here."""
+        return job_id in self._running or job_id in self._held or job_id in self._unflushed
 
     def _origin(self, key: str) -> _Origin:
         origin = self._origins.get(key)
@@ -263,7 +270,12 @@ class WebhookDispatcher:
                 )
                 return Turn.PENDING  # the lease runs out and the job is claimed again
         if replies is not None:
-            await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
+            try:
+                await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
+            except Exception:
+                # Nothing was committed: the lease runs out and the inbound webhook is sent again.
+                log.exception("recording a LaML reply failed", extra={"action": "webhook_reply_failed"})
+                return Turn.PENDING
         else:
             self._pending.settlements.append(settlement)
             if settlement.retry_at is None:
