@@ -3,9 +3,9 @@
 One `WebhookClient` (one aiohttp connection pool) serves every account. A request returns a `Delivery`
 describing what happened; it never raises for anything the receiver or the network did.
 
-aiohttp rather than httpx: on this class of machine httpx (httpcore over anyio) sent 1.2-1.5k requests/s to a
-loopback receiver with the CPU saturated, below the 2,000 callbacks/s the platform must sustain before any
-database work; aiohttp sent 6.8-11k (bench/results/webhooks.txt).
+aiohttp rather than httpx: on this 2-core machine httpx 0.28 (httpcore over anyio) sent 0.5-1.4k form POSTs/s
+to a loopback receiver, fewer the more concurrent, below the 2,000 callbacks/s the platform must sustain
+before any database work; aiohttp 3.14 sent 4.3-10.6k (bench/http_clients.py).
 """
 
 from __future__ import annotations
