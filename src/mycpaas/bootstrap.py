@@ -56,7 +56,9 @@ class Application:
         )
         self.worker = DeliveryWorker(self.platform, self.carrier)
         self.platform.wake_worker = self.worker.wake
-        self.dispatcher = WebhookDispatcher(self.platform, WebhookClient(settings.webhooks_refuse_private))
+        self.dispatcher = WebhookDispatcher(
+            self.platform, WebhookClient(settings.webhooks_refuse_private, settings.webhook_concurrency)
+        )
         self.platform.wake_webhooks = self.dispatcher.wake
         self.api = ApiApp(self.platform)
 

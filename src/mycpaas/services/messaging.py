@@ -17,7 +17,7 @@ from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.urls import url_problem
-from mycpaas.domain.webhooks import status_callback_event
+from mycpaas.domain.webhooks import EVENT_KINDS, status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
@@ -268,3 +268,4 @@ async def delete_message(platform: Platform, message: Message) -> None:
     async with platform.db.write() as conn:
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
+        await queue.delete_for_ref(conn, [kind.value for kind in EVENT_KINDS], message.sid)

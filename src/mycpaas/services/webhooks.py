@@ -73,7 +73,7 @@ async def record_skipped(conn: Connection, attempts: Sequence[WebhookAttempt]) -
 class Dispatch:
     job: Job
     event: WebhookEvent
-    auth_token: str
+    auth_token: str = field(repr=False)
     before: tuple[int, ...]  # ids of earlier jobs of the same message, all of which must settle first
 
 
@@ -98,14 +98,24 @@ async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()
             if event and found and found[0].status is not AccountStatus.CLOSED:
                 sendable.append((job, event))
         await queue.finish_many(conn, sorted(set(events) - {job.id for job, _ in sendable}))
-    tokens: dict[str, str] = {}
+    tokens: dict[str, str | None] = {}
     dispatches = []
     for job, event in sendable:
         if event.account_sid not in tokens:
             account, stored = accounts[event.account_sid]
-            tokens[event.account_sid] = platform.secrets.decrypt(stored.primary_sealed, account.sid)
+            try:
+                tokens[event.account_sid] = platform.secrets.decrypt(stored.primary_sealed, account.sid)
+            except Exception:
+                # Only this account's jobs wait (their leases run out); the rest of the batch goes on.
+                log.error(
+                    "cannot read the signing token of %s", account.sid, extra={"action": "webhook_no_token"}
+                )
+                tokens[event.account_sid] = None
+        token = tokens[event.account_sid]
+        if token is None:
+            continue
         before = tuple(i for i in pending.get(job.ref, ()) if i < job.id)
-        dispatches.append(Dispatch(job, event, tokens[event.account_sid], before))
+        dispatches.append(Dispatch(job, event, token, before))
     return dispatches
 
 
@@ -150,6 +160,10 @@ async def postpone(platform: Platform, job_ids: Sequence[int], run_at: datetime)
         await queue.postpone(conn, job_ids, run_at)
 
 
+class JobTakenOver(Exception):
+    """The job was finished or claimed elsewhere while this process worked on it."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyRequest:
     to: str | None
@@ -191,8 +205,10 @@ async def settle_with_replies(
         for message in messages:
             await message_store.insert_message(conn, message)
         await queue.enqueue(conn, [queue.job_row(messaging.SEND_JOB, m.sid, now) for m in messages])
+        if not await queue.finish(conn, settlement.job_id):
+            # Another worker took the job over (our lease ran out): roll back, so its replies go out once.
+            raise JobTakenOver(settlement.job_id)
         await store.insert_attempts(conn, settlement.attempts)
-        await queue.finish_many(conn, [settlement.job_id])
         await enqueue(conn, [settlement.follow_up], now)
 
     await platform.committer.run(work)

@@ -110,8 +110,9 @@ _JOBS_OF_REFS = select(jobs.c.ref, jobs.c.id, jobs.c.kind).where(
 )
 
 
-async def finish(conn: Connection, job_id: int) -> None:
-    await conn.execute(delete(jobs).where(jobs.c.id == job_id))
+async def finish(conn: Connection, job_id: int) -> bool:
+    """Delete a done job; False if it was no longer there."""
+    return bool((await conn.execute(delete(jobs).where(jobs.c.id == job_id))).rowcount)
 
 
 async def retry(conn: Connection, job_id: int, run_at: datetime, error: str) -> None:
@@ -123,7 +124,17 @@ async def retry(conn: Connection, job_id: int, run_at: datetime, error: str) -> 
 async def extend_leases(conn: Connection, job_ids: list[int], lease_until: datetime) -> None:
     """Heartbeat: a job still being worked on keeps its lease, so no other worker claims it."""
     if job_ids:
-        await conn.execute(update(jobs).where(jobs.c.id.in_(job_ids)).values(locked_until=lease_until))
+        # Only jobs still leased: one handed back meanwhile (postponed, retried) must stay claimable.
+        await conn.execute(
+            update(jobs)
+            .where(and_(jobs.c.id.in_(sorted(job_ids)), jobs.c.locked_until.is_not(None)))
+            .values(locked_until=lease_until)
+        )
+
+
+async def delete_for_ref(conn: Connection, kinds: Sequence[str], ref: str) -> None:
+    """Drop pending jobs of these kinds about `ref` (e.g. a deleted message's webhooks)."""
+    await conn.execute(delete(jobs).where(and_(jobs.c.ref == ref, jobs.c.kind.in_(kinds))))
 
 
 async def finish_many(conn: Connection, job_ids: list[int]) -> None:

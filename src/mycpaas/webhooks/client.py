@@ -11,10 +11,11 @@ before any database work; aiohttp 3.14 sent 4.3-10.6k (bench/http_clients.py).
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import time
 from dataclasses import dataclass
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
@@ -145,21 +146,30 @@ class WebhookClient:
         idempotency_token: str,
         policy: ConnectionPolicy,
     ) -> Delivery:
-        parts = urlsplit(url)
-        auth = aiohttp.BasicAuth(parts.username or "", parts.password or "") if parts.username else None
-        target = without_credentials(url)
-        if method == "GET":
-            target = target + ("&" if parts.query else "?") + urlencode(params)
-        # A well-formed URL goes out byte for byte as configured, and that is what is signed (Twilio's rule).
-        # One that is not (spaces, non-ASCII) is percent-encoded first, and the encoded form is signed: it is
-        # what an application that rebuilds the URL from the request it received will see.
-        wire = URL(target, encoded=True) if _WIRE_SAFE.fullmatch(target) else URL(target)
-        signed = str(wire)
-        delivery = Delivery(method, signed)
-        host = wire.host or ""
+        delivery = Delivery(method, without_credentials(url))  # recorded without GET's added parameters
+        try:
+            parts = urlsplit(url)
+            target = without_credentials(url)
+            if method == "GET":
+                target = target + ("&" if parts.query else "?") + urlencode(params)
+            # A well-formed URL goes out byte for byte as configured, and that is what is signed (Twilio's
+            # rule). One that is not (spaces, non-ASCII) is percent-encoded first, and the encoded form is
+            # signed: it is what an application that rebuilds the URL from its request will see.
+            wire = URL(target, encoded=True) if _WIRE_SAFE.fullmatch(target) else URL(target)
+            signed = str(wire)
+            host = wire.host or ""
+        except ValueError as exc:
+            return _failed(delivery, ErrorCode.WEBHOOK_BAD_HOST, f"not a usable URL ({exc})", CLIENT_ERROR)
         if self.refuse_private and is_ip_literal(host) and not is_public(host.strip("[]")):
             return _failed(delivery, ErrorCode.WEBHOOK_BAD_HOST, str(refuse(host)), CLIENT_ERROR)
-        headers = {"User-Agent": USER_AGENT, "I-Twilio-Idempotency-Token": idempotency_token}
+        headers = {
+            "User-Agent": USER_AGENT,
+            "I-Twilio-Idempotency-Token": idempotency_token,
+            "Accept-Encoding": "identity",  # a compressed LaML reply would not parse
+        }
+        if parts.username:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         content: bytes | None = None
         if method == "GET":
             signature = twilio_signature(auth_token, signed)
@@ -168,12 +178,13 @@ class WebhookClient:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             signature = twilio_signature(auth_token, signed, params)
         headers.update(dict.fromkeys(SIGNATURE_HEADERS, signature))
+        # sock_connect, not connect: waiting for a pooled connection is not the receiver's connect time.
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=policy.connect_timeout, sock_read=policy.read_timeout
+            total=None, sock_connect=policy.connect_timeout, sock_read=policy.read_timeout
         )
         try:
             async with self._http().request(
-                method, wire, data=content, headers=headers, auth=auth, allow_redirects=False, timeout=timeout
+                method, wire, data=content, headers=headers, allow_redirects=False, timeout=timeout
             ) as response:
                 delivery.status = response.status
                 delivery.content_type = response.headers.get("Content-Type", "")
@@ -217,6 +228,9 @@ class WebhookClient:
             )
         except aiohttp.ClientError as exc:
             return _failed(delivery, ErrorCode.WEBHOOK_HTTP_FAILURE, type(exc).__name__, CONNECT)
+        except (ValueError, UnicodeError, RuntimeError) as exc:
+            # A Location that is not a URL, a closed session at shutdown: nothing a retry would fix.
+            return _failed(delivery, ErrorCode.WEBHOOK_HTTP_FAILURE, type(exc).__name__, CLIENT_ERROR)
         if delivery.status is not None and not 200 <= delivery.status < 300:
             failure = SERVER_ERROR if delivery.status == 429 or delivery.status >= 500 else CLIENT_ERROR
             _failed(

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +36,6 @@ from mycpaas.webhooks.client import Delivery, WebhookClient, without_credentials
 from mycpaas.webhooks.policy import (
     CONNECT,
     READ,
-    SERVER_ERROR,
     ConnectionPolicy,
     InvalidOverride,
     split_overrides,
@@ -47,8 +46,12 @@ log = logging.getLogger("mycpaas.webhooks")
 IDLE_POLL_SECONDS = 1.0
 MAX_REDIRECT_DOCUMENTS = 10
 SETTLE_BATCH = 256
+EXCERPT_CHARS = 1024
+SETTLED_MEMORY = 100_000  # ids of recently finished jobs, for events that were in line behind them
 BREAKER_THRESHOLD = 5  # consecutive connection-level failures before an origin is paused
 MAX_PAUSE_SECONDS = 60.0
+MAX_TURNS = 10  # a job whose turn keeps failing inside the platform is given up after this many claims
+MAX_SKIPPED_ORIGINS = 500
 
 
 class Turn(Enum):
@@ -86,9 +89,11 @@ class WebhookDispatcher:
         self.client = client
         self.concurrency = settings.webhook_concurrency
         self.per_origin = settings.webhook_origin_concurrency
-        # One origin holds at most about half the slots (a quarter started, a quarter in line), so a dead one
-        # cannot crowd others out before its breaker opens; after that its jobs wait in the queue.
-        self.origin_backlog = max(self.per_origin, self.concurrency // 4)
+        # Per origin: `per_origin` requests in flight and as many again ready (started tasks count against
+        # the dispatcher's concurrency), plus a line in memory that costs no slot; so even several slow
+        # origins cannot take every slot before their breakers open.
+        self.origin_backlog = self.per_origin * 2
+        self.origin_line = self.per_origin * 8
         self.batch_size = settings.worker_batch_size
         self.status_policy = ConnectionPolicy(
             connect_timeout=settings.webhook_connect_timeout_seconds,
@@ -109,7 +114,11 @@ class WebhookDispatcher:
         self._tail: dict[str, asyncio.Task[Turn]] = {}  # message sid -> its latest task
         self._pending = _Pending()
         self._unflushed: set[int] = set()  # jobs finished here whose end is not yet written
+        self._settled: OrderedDict[int, None] = OrderedDict()  # jobs finished here and written, the latest
         self._held: set[int] = set()  # jobs in some origin's `waiting`
+        self._stopping = False
+        self._chores: set[asyncio.Future[None]] = set()
+        self._flushing = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []  # claiming, lease heartbeat, settling
 
     def wake(self) -> None:
@@ -123,14 +132,20 @@ class WebhookDispatcher:
         ]
 
     async def stop(self) -> None:
+        self._stopping = True  # finishing turns start nothing more
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        unsent = sorted(self._held | self._running.keys())
         for turn in list(self._running.values()):
             turn.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         await self._flush()
+        unsent = [job_id for job_id in unsent if job_id not in self._unflushed]
+        with contextlib.suppress(Exception):
+            # Hand unsent jobs back now rather than when their leases run out.
+            await webhooks.postpone(self.platform, unsent, utcnow())
         await self.client.close()
 
     # ---- claiming and scheduling -------------------------------------------------------------------
@@ -138,7 +153,7 @@ class WebhookDispatcher:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
-            free = self.concurrency - len(self._running) - len(self._held)
+            free = self.concurrency - len(self._running)
             dispatches: list[Dispatch] = []
             if free > 0:
                 try:
@@ -160,9 +175,11 @@ class WebhookDispatcher:
                 await asyncio.sleep(0)  # SQLite statements do not yield; let the turns run
 
     def _origins_to_skip(self) -> list[str]:
-        """Origins with no room (a full line) or paused: their jobs stay in the queue, unclaimed."""
+        """Origins with no room (a full line) or paused: their jobs stay in the queue, unclaimed. The list is
+        capped so the claim's NOT IN stays small; beyond it, jobs are claimed and handed back."""
         now = time.monotonic()
-        return [key for key, origin in self._origins.items() if origin.saturated or origin.paused_until > now]
+        skip = [key for key, origin in self._origins.items() if origin.saturated or origin.paused_until > now]
+        return skip[:MAX_SKIPPED_ORIGINS]
 
     async def _schedule(self, dispatches: list[Dispatch]) -> int:
         """Start what may start now, hold what waits for a busy origin, and give back to the queue what waits
@@ -171,6 +188,8 @@ class WebhookDispatcher:
         later: dict[float, list[int]] = {}
         taken = 0
         for dispatch in sorted(dispatches, key=lambda d: d.job.id):
+            if self._is_local(dispatch.job.id):
+                continue  # its lease lapsed while it was still ours: it is being handled here already
             origin = self._origin(dispatch.event.origin)
             ahead = dispatch.before
             if not all(self._is_local(job_id) for job_id in ahead):
@@ -186,7 +205,7 @@ class WebhookDispatcher:
                 # the line is as long as the started backlog, the origin is skipped by the next claims.
                 origin.waiting.append(dispatch)
                 self._held.add(dispatch.job.id)
-                origin.saturated = len(origin.waiting) >= self.origin_backlog
+                origin.saturated = len(origin.waiting) >= self.origin_line
                 taken += 1
                 continue
             else:
@@ -221,34 +240,59 @@ class WebhookDispatcher:
         self._running.pop(dispatch.job.id, None)
         if self._tail.get(dispatch.job.ref) is task:
             del self._tail[dispatch.job.ref]
+        if self._stopping:
+            return
+        give_back: list[int] = []
         while origin.waiting and origin.assigned < self.origin_backlog:
             held = origin.waiting.popleft()
             self._held.discard(held.job.id)
-            self._spawn(held, origin)  # a paused origin's turn hands the job back itself
+            # An earlier event of its message that ended here without settling (a retry) must go first.
+            if all(self._ended_or_running(job_id) for job_id in held.before):
+                self._spawn(held, origin)  # a paused origin's turn hands the job back itself
+            else:
+                give_back.append(held.job.id)
+        if give_back:
+            self._spawn_background(self._give_back(give_back, 1.0))
         # A saturated origin is claimed for again once half its line has gone; anything else finishing may
         # make room for a claim at once.
-        if origin.saturated and len(origin.waiting) <= self.origin_backlog // 2:
+        if origin.saturated and len(origin.waiting) <= self.origin_line // 2:
             origin.saturated = False
         if not origin.saturated:
             self._wake.set()
+        if not (origin.assigned or origin.waiting or origin.failures or origin.saturated):
+            self._origins.pop(dispatch.event.origin, None)  # idle and healthy: forget it
+
+    def _ended_or_running(self, job_id: int) -> bool:
+        return job_id in self._running or job_id in self._unflushed or job_id in self._settled
+
+    def _spawn_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _give_back(self, job_ids: list[int], delay: float) -> None:
+        try:
+            await webhooks.postpone(self.platform, job_ids, utcnow() + timedelta(seconds=delay))
+        except Exception:
+            log.exception("handing webhook jobs back failed", extra={"action": "webhook_postpone_failed"})
 
     async def _heartbeat(self) -> None:
         lease = self.platform.settings.worker_lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                await delivery.extend_leases(self.platform, [*self._running, *self._held])
+                await delivery.extend_leases(
+                    self.platform, sorted({*self._running, *self._held, *self._unflushed})
+                )
             except Exception:
                 log.exception("extending webhook leases failed", extra={"action": "lease_heartbeat_failed"})
 
     # ---- one job's turn --------------------------------------------------------------------------------
 
-    async def _turn(self, dispatch: Dispatch, origin: _Origin, previous: Awaitable[Turn] | None) -> Turn:
+    async def _turn(self, dispatch: Dispatch, origin: _Origin, previous: asyncio.Task[Turn] | None) -> Turn:
         if previous is not None:
-            try:
-                ahead = await previous
-            except BaseException:
-                ahead = Turn.PENDING
+            await asyncio.wait([previous])  # never raises for the other task's failure or cancellation
+            ahead = Turn.PENDING if previous.cancelled() or previous.exception() else previous.result()
             if ahead is Turn.PENDING:
                 await webhooks.postpone(self.platform, [dispatch.job.id], utcnow() + timedelta(seconds=1.0))
                 return Turn.PENDING
@@ -268,7 +312,9 @@ class WebhookDispatcher:
                 log.exception(
                     "webhook job %s failed", dispatch.job.id, extra={"action": "webhook_job_failed"}
                 )
-                return Turn.PENDING  # the lease runs out and the job is claimed again
+                if dispatch.job.attempts < MAX_TURNS:
+                    return Turn.PENDING  # the lease runs out and the job is claimed again
+                settlement, replies = self._broken(dispatch), None
         if replies is not None:
             try:
                 await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
@@ -342,6 +388,8 @@ class WebhookDispatcher:
                 record = _from_delivery(dispatch, number, AttemptOutcome.FAILED, result)
                 record.error_code, record.error_message = int(bad.code), bad.detail
                 settlement.attempts.append(record)
+                if documents > 1:
+                    return settlement, replies  # the SmsUrl itself answered; as for a failed <Redirect>
                 return self._give_up(dispatch, settlement, bad.code, result.url), replies
             record = _from_delivery(dispatch, number, AttemptOutcome.DELIVERED, result)
             if document.warnings:
@@ -380,6 +428,21 @@ class WebhookDispatcher:
         )
         return settlement, replies
 
+    def _broken(self, dispatch: Dispatch) -> Settlement:
+        """A job the platform itself keeps failing on: record it and stop, rather than retry forever."""
+        settlement = Settlement(dispatch.job.id)
+        settlement.attempts.append(
+            _record(
+                dispatch,
+                dispatch.job.attempts,
+                AttemptOutcome.FAILED,
+                None,
+                ErrorCode.WEBHOOK_HTTP_FAILURE,
+                f"internal error on {MAX_TURNS} turns; given up (see the server log)",
+            )
+        )
+        return settlement
+
     def _give_up(
         self, dispatch: Dispatch, settlement: Settlement, error: ErrorCode, url: str = ""
     ) -> Settlement:
@@ -389,7 +452,7 @@ class WebhookDispatcher:
         return settlement
 
     def _observe(self, origin: _Origin, result: Delivery) -> None:
-        if result.ok or result.failure not in (CONNECT, READ, SERVER_ERROR):
+        if result.ok or result.failure not in (CONNECT, READ):
             origin.failures, origin.paused_until = 0, 0.0
             return
         origin.failures += 1
@@ -404,20 +467,34 @@ class WebhookDispatcher:
             await self._pending.wake.wait()
             self._pending.wake.clear()
             await asyncio.sleep(0.005)  # let a burst of outcomes gather into one transaction
-            await self._flush()
+            await asyncio.shield(self._flush())  # a stop() waits for a flush in progress instead of losing it
 
     async def _flush(self) -> None:
-        while self._pending.settlements:
-            batch = self._pending.settlements[:SETTLE_BATCH]
-            del self._pending.settlements[:SETTLE_BATCH]
-            try:
-                await webhooks.settle(self.platform, batch)
-            except Exception:
-                # The jobs keep their leases; when those run out they are sent again, under the same token.
-                log.exception("recording webhook outcomes failed", extra={"action": "webhook_settle_failed"})
-            self._unflushed.difference_update(s.job_id for s in batch)
-            if any(s.retry_at is not None or s.follow_up is not None for s in batch):
-                self.wake()
+        async with self._flushing:
+            while self._pending.settlements:
+                batch = self._pending.settlements[:SETTLE_BATCH]
+                del self._pending.settlements[:SETTLE_BATCH]
+                try:
+                    await webhooks.settle(self.platform, batch)
+                except Exception:
+                    # One bad outcome must not lose its neighbours': write them one by one.
+                    for settlement in batch:
+                        try:
+                            await webhooks.settle(self.platform, [settlement])
+                        except Exception:
+                            # Its lease runs out and the job is sent again, under the same token.
+                            log.exception(
+                                "recording a webhook outcome failed",
+                                extra={"action": "webhook_settle_failed"},
+                            )
+                for settlement in batch:
+                    self._unflushed.discard(settlement.job_id)
+                    if settlement.retry_at is None:
+                        self._settled[settlement.job_id] = None
+                while len(self._settled) > SETTLED_MEMORY:
+                    self._settled.popitem(last=False)
+                if any(s.retry_at is not None or s.follow_up is not None for s in batch):
+                    self.wake()
 
 
 def _from_delivery(
@@ -437,9 +514,13 @@ def _record(
     detail: str | None,
 ) -> WebhookAttempt:
     event = dispatch.event
-    excerpt = result.excerpt() if result is not None and result.body else None
-    if excerpt and dispatch.auth_token in excerpt:
-        excerpt = excerpt.replace(dispatch.auth_token, "[redacted]")
+    excerpt = None
+    if result is not None and result.body:
+        # Redacted before it is cut, so half a token at the cut cannot survive; NUL is refused by PostgreSQL.
+        text = result.body.decode("utf-8", "replace").replace(dispatch.auth_token, "[redacted]")
+        excerpt = text[:EXCERPT_CHARS].replace("\x00", "")
+    if detail is not None:
+        detail = detail.replace("\x00", "")
     return WebhookAttempt(
         sid=new_sid(Prefix.NOTIFICATION),
         account_sid=event.account_sid,

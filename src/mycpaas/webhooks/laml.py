@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
+from mycpaas.domain.urls import url_problem
 from mycpaas.errors import ErrorCode
 
 MAX_DOCUMENT_BYTES = 64 * 1024
@@ -82,7 +83,10 @@ def parse(content_type: str, body: bytes, base_url: str) -> Document:
             url = (verb.text or "").strip()
             if not url:
                 raise LamlError(ErrorCode.LAML_PARSE_FAILURE, "<Redirect> has no URL")
-            return Document(tuple(replies), Redirect(_resolve(base_url, url), _method(verb)), tuple(warnings))
+            target = _resolve(base_url, url)
+            if problem := url_problem(target):
+                raise LamlError(ErrorCode.LAML_PARSE_FAILURE, f"<Redirect> URL {problem}")
+            return Document(tuple(replies), Redirect(target, _method(verb)), tuple(warnings))
         else:
             warnings.append(f"<{verb.tag}> is not a messaging verb and was ignored")
     return Document(tuple(replies), None, tuple(warnings))
