@@ -260,3 +260,43 @@ def test_order_holds_for_many_messages_whose_endpoints_fail_at_random(
             if request.params["MessageStatus"] not in seen:
                 seen.append(request.params["MessageStatus"])
         assert seen == ["sending", "sent", "delivered"], (sid, statuses(got))
+
+
+def test_an_unusable_location_or_a_nul_in_the_reply_is_recorded_not_retried_forever(
+    server: ServerProcess, receiver: Receiver
+) -> None:
+    """Found in review: a Location that is not a URL made the client raise, and a NUL byte in a response
+    excerpt made PostgreSQL refuse a whole batch of outcomes. Both must end as recorded attempts."""
+    client = server.client()
+    sender = own_number(server, client)
+    bad_location = receiver.script(
+        unique_path("bad-location"), Answer(302, headers=(("Location", "http://[oops/"),))
+    )
+    nul = receiver.script(unique_path("nul"), Answer(500, "before\x00after"), Answer(200))
+    first = send(server, client, To="+15551230013", From=sender, Body="x", StatusCallback=bad_location).json()
+    second = send(server, client, To="+15551230014", From=sender, Body="x", StatusCallback=nul).json()
+    log = wait_attempts(server, client, first["sid"], 3)
+    assert [(a["message_status"], a["outcome"], a["error_code"]) for a in log] == [
+        ("sending", "failed", 11200),
+        ("sent", "failed", 11200),
+        ("delivered", "failed", 11200),
+    ]
+    log = wait_attempts(server, client, second["sid"], 4)
+    assert log[0]["outcome"] == "retrying" and log[0]["response_excerpt"] == "beforeafter"
+    assert [a["outcome"] for a in log[1:]] == ["delivered"] * 3
+
+
+def test_webhooks_ask_for_an_uncompressed_reply(server: ServerProcess, receiver: Receiver) -> None:
+    client = server.client()
+    path = unique_path("identity")
+    send(
+        server,
+        client,
+        To="+15551230015",
+        From=own_number(server, client),
+        Body="x",
+        StatusCallback=receiver.url(path),
+    )
+    got = receiver.wait_for(lambda found: len(found) >= 1, path=path)
+    assert got[0].headers["accept-encoding"] == "identity"
+    assert got[0].headers["user-agent"].startswith("TwilioProxy/1.1")
