@@ -177,18 +177,24 @@ def test_fragment_overrides_shorten_the_timeout_and_are_not_signed(
     assert log[0]["request_url"] == url
 
 
-def test_an_invalid_override_is_recorded_and_nothing_is_sent(
+def test_an_invalid_override_is_refused_when_the_url_is_given(
     server: ServerProcess, receiver: Receiver
 ) -> None:
+    """Twilio fails such a webhook with 11243 at delivery time; mycpaas refuses the URL up front."""
     client = server.client()
-    path = unique_path("bad-override")
     sender = own_number(server, client)
-    created = send(
-        server, client, To="+15551230008", From=sender, Body="x", StatusCallback=receiver.url(path) + "#rc=99"
-    ).json()
-    log = wait_attempts(server, client, created["sid"], 3)
-    assert {(a["outcome"], a["error_code"]) for a in log} == {("failed", 11243)}
-    assert receiver.received(path) == []
+    response = send(
+        server, client, To="+15551230008", From=sender, Body="x", StatusCallback=receiver.url("/x") + "#rc=99"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == 21609
+    assert "rc='99'" in response.json()["message"]
+    number = client.post(
+        f"{server.accounts_path()}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": "+14155550123", "SmsUrl": receiver.url("/x") + "#rp=sometimes"},
+    )
+    assert number.status_code == 400
+    assert "connection override" in number.json()["message"]
 
 
 def test_redirects_are_followed_and_signed_for_their_target(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mycpaas.webhooks.policy import DEFAULT_RETRY_ON, ConnectionPolicy, InvalidOverride, split_overrides
+from mycpaas.domain.connection_policy import (
+    DEFAULT_RETRY_ON,
+    ConnectionPolicy,
+    InvalidOverride,
+    split_overrides,
+)
 
 DEFAULT = ConnectionPolicy()
 BASE = "https://example.com/sms?a=1&b=two"

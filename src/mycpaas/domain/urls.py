@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from mycpaas.domain.connection_policy import ConnectionPolicy, InvalidOverride, split_overrides
+
 MAX_URL_LENGTH = 4000
 _HOST = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -31,4 +33,15 @@ def url_problem(url: str) -> str | None:
         return "has an invalid host name"
     if port == 0:
         return "has an invalid port"
+    return None
+
+
+def callback_url_problem(url: str) -> str | None:
+    """url_problem, plus Twilio's #fragment connection overrides checked now rather than at every webhook."""
+    if problem := url_problem(url):
+        return problem
+    try:
+        split_overrides(url, ConnectionPolicy())
+    except InvalidOverride as exc:
+        return f"has an invalid connection override: {exc}"
     return None

@@ -16,7 +16,7 @@ from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, Mess
 from mycpaas.domain.segments import split_parts
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
-from mycpaas.domain.urls import url_problem
+from mycpaas.domain.urls import callback_url_problem, url_problem
 from mycpaas.domain.webhooks import EVENT_KINDS, status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.platform import Platform
@@ -128,7 +128,7 @@ def _check_options(request: SendRequest) -> int | None:
             raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID) from None
         if not VALIDITY_MIN <= validity <= VALIDITY_MAX:
             raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID)
-    if request.status_callback and (problem := url_problem(request.status_callback)):
+    if request.status_callback and (problem := callback_url_problem(request.status_callback)):
         raise InvalidRequest(ErrorCode.STATUS_CALLBACK_INVALID, reason=problem)
     if request.schedule_type:
         raise InvalidRequest(ErrorCode.SCHEDULING_REQUIRES_SERVICE)

@@ -10,7 +10,7 @@ from mycpaas.domain.addresses import national_format, parse_e164
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.domain.sids import Prefix, new_sid
-from mycpaas.domain.urls import url_problem
+from mycpaas.domain.urls import callback_url_problem
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.accounts import check_friendly_name
 from mycpaas.services.platform import Platform
@@ -40,7 +40,7 @@ def parse_config(params: Mapping[str, str]) -> dict[str, object]:
             continue
         raw = params[param].strip()
         if kind in ("url", "url_text"):
-            if raw and (problem := url_problem(raw)):
+            if raw and (problem := callback_url_problem(raw)):
                 raise InvalidRequest(ErrorCode.INVALID_URL, param=param, reason=problem)
             values[column] = raw if raw or kind == "url_text" else None
         elif kind == "method":

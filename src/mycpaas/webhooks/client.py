@@ -20,11 +20,11 @@ from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
+from mycpaas.domain.connection_policy import CLIENT_ERROR, CONNECT, READ, SERVER_ERROR, ConnectionPolicy
 from mycpaas.domain.signatures import twilio_signature
 from mycpaas.domain.urls import url_problem
 from mycpaas.errors import ErrorCode
 from mycpaas.webhooks.guard import DestinationRefused, GuardedResolver, is_ip_literal, is_public, refuse
-from mycpaas.webhooks.policy import CLIENT_ERROR, CONNECT, READ, SERVER_ERROR, ConnectionPolicy
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REDIRECTS = 3

@@ -25,6 +25,13 @@ from datetime import timedelta
 from enum import Enum
 
 from mycpaas.domain.clock import utcnow
+from mycpaas.domain.connection_policy import (
+    CONNECT,
+    READ,
+    ConnectionPolicy,
+    InvalidOverride,
+    split_overrides,
+)
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
 from mycpaas.errors import ErrorCode
@@ -33,13 +40,6 @@ from mycpaas.services.platform import Platform
 from mycpaas.services.webhooks import Dispatch, ReplyRequest, Settlement
 from mycpaas.webhooks import laml
 from mycpaas.webhooks.client import Delivery, WebhookClient, without_credentials
-from mycpaas.webhooks.policy import (
-    CONNECT,
-    READ,
-    ConnectionPolicy,
-    InvalidOverride,
-    split_overrides,
-)
 
 log = logging.getLogger("mycpaas.webhooks")
 
