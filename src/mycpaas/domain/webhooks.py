@@ -15,7 +15,9 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from mycpaas.domain.addresses import region_of
+from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import Message, MessageStatus
+from mycpaas.domain.sids import Prefix, new_sid
 
 API_VERSION = "2010-04-01"
 
@@ -182,3 +184,37 @@ class WebhookAttempt:
     response_excerpt: str | None
     created_at: datetime
     extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        event: WebhookEvent,
+        attempt: int,
+        outcome: AttemptOutcome,
+        *,
+        request_url: str = "",
+        response_status: int | None = None,
+        duration_ms: int | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+        response_excerpt: str | None = None,
+    ) -> WebhookAttempt:
+        """A new record of `event`'s attempt number `attempt` (0: nothing was sent)."""
+        return cls(
+            sid=new_sid(Prefix.NOTIFICATION),
+            account_sid=event.account_sid,
+            message_sid=event.message_sid,
+            kind=event.kind,
+            idempotency_token=event.token,
+            message_status=event.message_status,
+            request_method=event.method,
+            request_url=request_url,
+            attempt=attempt,
+            outcome=outcome,
+            response_status=response_status,
+            duration_ms=duration_ms,
+            error_code=error_code,
+            error_message=error_message,
+            response_excerpt=response_excerpt,
+            created_at=utcnow(),
+        )

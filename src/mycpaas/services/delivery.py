@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt
 from mycpaas.delivery.outcomes import OUTCOMES
@@ -106,18 +106,18 @@ async def _change(
         if changed:
             return await webhooks.enqueue(conn, [event], now)
         if event is not None:
-            await _skip_late(conn, event, now)
+            await _skip_late(conn, event)
         return False
 
     if await platform.committer.run(work):
         platform.wake_webhooks()
 
 
-async def _skip_late(conn: Connection, event: WebhookEvent, now: datetime) -> None:
+async def _skip_late(conn: Connection, event: WebhookEvent) -> None:
     current = await store.get_message(conn, event.message_sid)
     where = current.status.value if current else "deleted"
     reason = f"status {event.message_status} arrived after the message was {where}; no callback sent"
-    await webhooks.record_skipped(conn, [webhooks.skipped(event, reason, now)])
+    await webhooks.record_skipped(conn, [webhooks.skipped(event, reason)])
 
 
 async def record_submitted(platform: Platform, message: Message, carrier_id: str, job_id: int) -> None:
@@ -153,7 +153,7 @@ async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
             return False, False
         event = status_callback_event(replace(late, **values), status)  # type: ignore[arg-type]
         if event is not None:
-            await _skip_late(conn, event, now)
+            await _skip_late(conn, event)
         return True, False
 
     matched, notify = await platform.committer.run(work)

@@ -17,7 +17,6 @@ from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import Direction, Message
-from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.webhooks import (
     EVENT_KINDS,
     AttemptOutcome,
@@ -43,26 +42,9 @@ async def enqueue(conn: Connection, events: Iterable[WebhookEvent | None], now: 
     return await queue.enqueue_events(conn, events, now)
 
 
-def skipped(event: WebhookEvent, reason: str, now: datetime) -> WebhookAttempt:
+def skipped(event: WebhookEvent, reason: str) -> WebhookAttempt:
     """The record of an event that is not sent (e.g. a status the message had already passed)."""
-    return WebhookAttempt(
-        sid=new_sid(Prefix.NOTIFICATION),
-        account_sid=event.account_sid,
-        message_sid=event.message_sid,
-        kind=event.kind,
-        idempotency_token=event.token,
-        message_status=event.message_status,
-        request_method=event.method,
-        request_url="",
-        attempt=0,
-        outcome=AttemptOutcome.SKIPPED,
-        response_status=None,
-        duration_ms=None,
-        error_code=None,
-        error_message=reason,
-        response_excerpt=None,
-        created_at=now,
-    )
+    return WebhookAttempt.of(event, 0, AttemptOutcome.SKIPPED, error_message=reason)
 
 
 async def record_skipped(conn: Connection, attempts: Sequence[WebhookAttempt]) -> None:
@@ -196,7 +178,7 @@ async def settle_with_replies(
             try:
                 messages.append(await messaging.compose(platform, account, request))
             except InvalidRequest as refused:
-                attempt = skipped(event, f"reply not sent: {refused.message}", utcnow())
+                attempt = skipped(event, f"reply not sent: {refused.message}")
                 attempt.error_code = int(refused.code)
                 settlement.attempts.append(attempt)
     now = utcnow()

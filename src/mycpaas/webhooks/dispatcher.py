@@ -32,7 +32,6 @@ from mycpaas.domain.connection_policy import (
     InvalidOverride,
     split_overrides,
 )
-from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
 from mycpaas.errors import ErrorCode
 from mycpaas.services import delivery, webhooks
@@ -521,21 +520,14 @@ def _record(
         excerpt = text[:EXCERPT_CHARS].replace("\x00", "")
     if detail is not None:
         detail = detail.replace("\x00", "")
-    return WebhookAttempt(
-        sid=new_sid(Prefix.NOTIFICATION),
-        account_sid=event.account_sid,
-        message_sid=event.message_sid,
-        kind=event.kind,
-        idempotency_token=event.token,
-        message_status=event.message_status,
-        request_method=event.method,
+    return WebhookAttempt.of(
+        event,
+        number,
+        outcome,
         request_url=without_credentials(event.url),
-        attempt=number,
-        outcome=outcome,
         response_status=result.status if result is not None else None,
         duration_ms=result.duration_ms if result is not None else None,
         error_code=int(error) if error is not None else None,
         error_message=detail if error is not None else None,
         response_excerpt=excerpt,
-        created_at=utcnow(),
     )
