@@ -10,7 +10,8 @@
    endpoint that accepts connections and never answers (baseline run: at the fast receiver), B's at the fast
    receiver. The server restarts with everything on and is timed until B's messages are delivered and B's
    callbacks received. The dead run's rates are compared with the baseline's.
-SQLite, one server process. Results are appended to bench/results/webhooks.txt.
+SQLite by default, PostgreSQL with --postgres; one server process. Results are appended to
+bench/results/webhooks.txt.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.http_create import wrk  # noqa: E402
+from tests.databases import create_postgres_database, drop_postgres_database  # noqa: E402
 from tests.server import ServerProcess, free_port  # noqa: E402
 
 FAST = {"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01", "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.2"}
@@ -76,6 +78,33 @@ def auth_of(sid: str, token: str) -> str:
     return base64.b64encode(f"{sid}:{token}".encode()).decode()
 
 
+class Counter:
+    """Runs a COUNT query against the server's database (sqlite3, or psql for PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sqlite = sqlite3.connect(url.removeprefix("sqlite:///")) if url.startswith("sqlite") else None
+
+    def __call__(self, sql: str, *args: str) -> int:
+        if self._sqlite is not None:
+            return int(self._sqlite.execute(sql, args).fetchone()[0])
+        for value in args:  # only SIDs are substituted here
+            sql = sql.replace("?", f"'{value}'", 1)
+        out = subprocess.run(
+            ["psql", "-Atq", self.url, "-c", sql], capture_output=True, text=True, check=True
+        )
+        return int(out.stdout.strip())
+
+
+def database_url(tmp: Path, postgres: bool) -> str:
+    return create_postgres_database() if postgres else f"sqlite:///{tmp / 'mycpaas.db'}"
+
+
+def dispose(url: str) -> None:
+    if url.startswith("postgresql"):
+        drop_postgres_database(url)
+
+
 def wait_until(check: object, limit: float = 600) -> float:
     started = time.monotonic()
     while not check():  # type: ignore[operator]
@@ -85,16 +114,16 @@ def wait_until(check: object, limit: float = 600) -> float:
     return time.monotonic()
 
 
-def throughput(seconds: int) -> str:
+def throughput(seconds: int, postgres: bool) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-webhooks-"))
     server = ServerProcess(
         data_dir=tmp,
-        database_url=f"sqlite:///{tmp / 'mycpaas.db'}",
+        database_url=database_url(tmp, postgres),
         env={**FAST, "MYCPAAS_WEBHOOK_DISPATCHER": "false"},
     )
     server.start()
     receiver = ReceiverProcess(tmp, "fast", server.auth_token)
-    db = sqlite3.connect(tmp / "mycpaas.db")
+    count = Counter(server.database_url)
     try:
         path = f"/2010-04-01/Accounts/{server.account_sid}/Messages.json"
         wrk(
@@ -105,27 +134,23 @@ def throughput(seconds: int) -> str:
             seconds,
             body=body(receiver.url),
         )
-        total_messages = db.execute("select count(*) from messages").fetchone()[0]
+        total_messages = count("select count(*) from messages")
         wait_until(
-            lambda: (
-                db.execute("select count(*) from messages where status = 'delivered'").fetchone()[0]
-                >= total_messages
-            )
+            lambda: count("select count(*) from messages where status = 'delivered'") >= total_messages
         )
         server.stop()
-        callbacks = db.execute("select count(*) from jobs where kind like 'webhook.%'").fetchone()[0]
+        callbacks = count("select count(*) from jobs where kind like 'webhook.%'")
         server.env["MYCPAAS_WEBHOOK_DISPATCHER"] = "true"
         server.start()
         ready = time.monotonic()
         done = wait_until(lambda: receiver.counts()[0] >= callbacks)
         requests, tokens, checked, bad = receiver.counts()
-        wait_until(lambda: db.execute("select count(*) from jobs").fetchone()[0] == 0, 60)
-        attempts = db.execute("select count(*) from webhook_attempts where outcome = 'delivered'").fetchone()[
-            0
-        ]
+        wait_until(lambda: count("select count(*) from jobs") == 0, 60)
+        attempts = count("select count(*) from webhook_attempts where outcome = 'delivered'")
     finally:
         server.stop()
         receiver.stop()
+        dispose(server.database_url)
     rate = callbacks / (done - ready)
     return (
         f"throughput: {callbacks} queued callbacks ({total_messages} messages) received in {done - ready:.1f} s "
@@ -134,17 +159,17 @@ def throughput(seconds: int) -> str:
     )
 
 
-def isolation(seconds: int, dead: bool) -> dict[str, float]:
+def isolation(seconds: int, dead: bool, postgres: bool) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-isolation-"))
     server = ServerProcess(
         data_dir=tmp,
-        database_url=f"sqlite:///{tmp / 'mycpaas.db'}",
+        database_url=database_url(tmp, postgres),
         env={**FAST, "MYCPAAS_DELIVERY_WORKER": "false", "MYCPAAS_WEBHOOK_DISPATCHER": "false"},
     )
     server.start()
     healthy = ReceiverProcess(tmp, "healthy", server.auth_token)
     other = ReceiverProcess(tmp, "other", "unused", hang=dead)
-    db = sqlite3.connect(tmp / "mycpaas.db")
+    count = Counter(server.database_url)
     try:
         with server.client() as client:
             sub = client.post("/2010-04-01/Accounts.json", data={"FriendlyName": "A"}).json()
@@ -161,19 +186,18 @@ def isolation(seconds: int, dead: bool) -> dict[str, float]:
         b_auth = auth_of(server.account_sid, server.auth_token)
         wrk("post.lua", server.url, b_path, b_auth, seconds, body=body(healthy.url))
         server.stop()
-        count = "select count(*) from messages where account_sid = ?"
-        a_total = db.execute(count, (sub["sid"],)).fetchone()[0]
-        b_total = db.execute(count, (server.account_sid,)).fetchone()[0]
+        of_account = "select count(*) from messages where account_sid = ?"
+        a_total = count(of_account, sub["sid"])
+        b_total = count(of_account, server.account_sid)
         server.env.update({"MYCPAAS_DELIVERY_WORKER": "true", "MYCPAAS_WEBHOOK_DISPATCHER": "true"})
         server.start()
         ready = time.monotonic()
-        delivered = count + " and status = 'delivered'"
+        delivered = of_account + " and status = 'delivered'"
         checks = {
-            "b_delivered": lambda: db.execute(delivered, (server.account_sid,)).fetchone()[0] >= b_total,
+            "b_delivered": lambda: count(delivered, server.account_sid) >= b_total,
             "b_called": lambda: healthy.counts()[0] >= 3 * b_total,
             "all_delivered": lambda: (
-                db.execute("select count(*) from messages where status = 'delivered'").fetchone()[0]
-                >= a_total + b_total
+                count("select count(*) from messages where status = 'delivered'") >= a_total + b_total
             ),
         }
         reached: dict[str, float] = {}
@@ -188,6 +212,7 @@ def isolation(seconds: int, dead: bool) -> dict[str, float]:
         server.stop()
         healthy.stop()
         other.stop()
+        dispose(server.database_url)
     return {
         "a_messages": a_total,
         "b_messages": b_total,
@@ -204,13 +229,14 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--skip-isolation", action="store_true")
+    parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, SQLite"
-    lines = [f"{stamp}, {throughput(args.seconds)}"]
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'PostgreSQL' if args.postgres else 'SQLite'}"
+    lines = [f"{stamp}, {throughput(args.seconds, args.postgres)}"]
     print(lines[-1], flush=True)
     if not args.skip_isolation:
-        base = isolation(args.seconds, dead=False)
-        dead = isolation(args.seconds, dead=True)
+        base = isolation(args.seconds, dead=False, postgres=args.postgres)
+        dead = isolation(args.seconds, dead=True, postgres=args.postgres)
 
         def change(key: str) -> str:
             return f"{base[key]:.0f} -> {dead[key]:.0f} ({(dead[key] / base[key] - 1) * 100:+.1f}%)"
