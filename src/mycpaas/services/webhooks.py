@@ -114,6 +114,7 @@ class Settlement:
     """What one turn of a webhook job leaves behind: its attempt records and the job's fate."""
 
     job_id: int
+    claim: int  # the job's attempts count when claimed: its outcome is written only under that claim
     attempts: list[WebhookAttempt] = field(default_factory=list)
     retry_at: datetime | None = None  # try again then; otherwise the job is finished
     follow_up: WebhookEvent | None = None  # e.g. the same inbound message for the SmsFallbackUrl
@@ -128,11 +129,16 @@ async def settle(platform: Platform, settlements: Sequence[Settlement]) -> None:
 
     async def work(conn: Connection) -> None:
         await store.insert_attempts(conn, [a for s in settlements for a in s.attempts])
-        await queue.finish_many(conn, [s.job_id for s in settlements if s.retry_at is None])
+        finished = await queue.finish_claimed(
+            conn, [(s.job_id, s.claim) for s in settlements if s.retry_at is None]
+        )
         for settlement in settlements:
             if settlement.retry_at is not None:
-                await queue.retry(conn, settlement.job_id, settlement.retry_at, settlement.error)
-        await enqueue(conn, (s.follow_up for s in settlements), now)
+                await queue.retry_claimed(
+                    conn, settlement.job_id, settlement.claim, settlement.retry_at, settlement.error
+                )
+        # A follow-up (the fallback request) is queued once, by the worker whose claim finished the job.
+        await enqueue(conn, (s.follow_up for s in settlements if s.job_id in finished), now)
 
     await platform.committer.run(work)
 
@@ -187,7 +193,7 @@ async def settle_with_replies(
         for message in messages:
             await message_store.insert_message(conn, message)
         await queue.enqueue(conn, [queue.job_row(messaging.SEND_JOB, m.sid, now) for m in messages])
-        if not await queue.finish(conn, settlement.job_id):
+        if not await queue.finish_claimed(conn, [(settlement.job_id, settlement.claim)]):
             # Another worker took the job over (our lease ran out): roll back, so its replies go out once.
             raise JobTakenOver(settlement.job_id)
         await store.insert_attempts(conn, settlement.attempts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_, update
 
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.webhooks import WebhookEvent
@@ -130,6 +130,27 @@ async def extend_leases(conn: Connection, job_ids: list[int], lease_until: datet
             .where(and_(jobs.c.id.in_(sorted(job_ids)), jobs.c.locked_until.is_not(None)))
             .values(locked_until=lease_until)
         )
+
+
+async def finish_claimed(conn: Connection, claims: Sequence[tuple[int, int]]) -> set[int]:
+    """Delete done jobs, each only if still under the claim that worked on it ((id, attempts) as claimed);
+    returns the ids deleted. A job whose lease lapsed and that another worker claimed since is left alone."""
+    if not claims:
+        return set()
+    result = await conn.execute(
+        delete(jobs).where(tuple_(jobs.c.id, jobs.c.attempts).in_(list(claims))).returning(jobs.c.id)
+    )
+    return {row.id for row in result}
+
+
+async def retry_claimed(conn: Connection, job_id: int, claim: int, run_at: datetime, error: str) -> bool:
+    """`retry`, only if the job is still under the claim `claim` (its attempts count when claimed)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(and_(jobs.c.id == job_id, jobs.c.attempts == claim))
+        .values(run_at=run_at, locked_until=None, last_error=error)
+    )
+    return bool(result.rowcount)
 
 
 async def delete_for_ref(conn: Connection, kinds: Sequence[str], ref: str) -> None:

@@ -332,7 +332,7 @@ class WebhookDispatcher:
         self, dispatch: Dispatch, origin: _Origin
     ) -> tuple[Settlement, list[ReplyRequest] | None]:
         event, number = dispatch.event, dispatch.job.attempts
-        settlement = Settlement(dispatch.job.id)
+        settlement = Settlement(dispatch.job.id, dispatch.job.attempts)
         default = self.status_policy if event.kind is EventKind.STATUS_CALLBACK else self.inbound_policy
         try:
             url, policy = split_overrides(event.url, default)
@@ -429,7 +429,7 @@ class WebhookDispatcher:
 
     def _broken(self, dispatch: Dispatch) -> Settlement:
         """A job the platform itself keeps failing on: record it and stop, rather than retry forever."""
-        settlement = Settlement(dispatch.job.id)
+        settlement = Settlement(dispatch.job.id, dispatch.job.attempts)
         settlement.attempts.append(
             _record(
                 dispatch,
