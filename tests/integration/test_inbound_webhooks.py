@@ -236,3 +236,23 @@ def test_a_reply_from_a_number_the_account_does_not_own_is_refused(
     log = wait_attempts(server, client, request.params["MessageSid"], 2)
     assert log[1]["outcome"] == "skipped" and log[1]["error_code"] == 21606
     assert receiver.received(sender_path) == []
+
+
+def test_redacting_an_inbound_message_blanks_its_webhook_still_to_be_sent(
+    server: ServerProcess, receiver: Receiver
+) -> None:
+    client = server.client()
+    sender_path, path = unique_path("redact-sender"), unique_path("redact")
+    sender = own_number(server, client, SmsUrl=receiver.script(sender_path, laml("")))
+    url = receiver.script(path, Answer(503), Answer(503), Answer(503), laml(""))
+    number = own_number(server, client, SmsUrl=url + "#rc=5")
+    send(server, client, To=number, From=sender, Body="secret text")
+    first = receiver.wait_for(lambda found: len(found) >= 1, path=path)[0]
+    assert first.params["Body"] == "secret text"
+    sid = first.params["MessageSid"]
+    redacted = client.post(f"{server.accounts_path()}/Messages/{sid}.json", data={"Body": ""})
+    assert redacted.status_code == 200, redacted.text
+    last = receiver.wait_for(lambda found: len(found) >= 4, path=path, timeout=30)[-1]
+    assert last.params["Body"] == ""
+    assert last.token == first.token
+    assert is_valid(server.auth_token, last, url)

@@ -245,6 +245,7 @@ async def update_message(
             )
         async with platform.db.write() as conn:
             await store.update_message(conn, message.sid, now, body="")
+            await queue.redact_events(conn, [kind.value for kind in EVENT_KINDS], message.sid)
         message.body, message.updated_at = "", now
         return message
     if status != MessageStatus.CANCELED.value:

@@ -9,6 +9,7 @@ on SQLite the claiming UPDATE runs inside the single-writer transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_, update
@@ -151,6 +152,18 @@ async def retry_claimed(conn: Connection, job_id: int, claim: int, run_at: datet
         .values(run_at=run_at, locked_until=None, last_error=error)
     )
     return bool(result.rowcount)
+
+
+async def redact_events(conn: Connection, kinds: Sequence[str], ref: str) -> None:
+    """Blank the message body in webhook events still queued about `ref`: a redacted text is not sent later."""
+    rows = await conn.execute(
+        select(jobs.c.id, jobs.c.payload).where(and_(jobs.c.ref == ref, jobs.c.kind.in_(kinds)))
+    )
+    for row in rows.all():
+        event = WebhookEvent.from_json(row.payload or "")
+        if event.params.get("Body"):
+            redacted = replace(event, params={**event.params, "Body": ""})
+            await conn.execute(update(jobs).where(jobs.c.id == row.id).values(payload=redacted.to_json()))
 
 
 async def delete_for_ref(conn: Connection, kinds: Sequence[str], ref: str) -> None:
