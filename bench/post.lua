@@ -1,7 +1,11 @@
 -- wrk script: authenticated form POST; BENCH_PATH and BENCH_AUTH come from the environment.
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH")
-wrk.body = os.getenv("BENCH_BODY") or "To=%2B15558675310&From=%2B15005550006&Body=Hello+from+the+benchmark"
+local body = os.getenv("BENCH_BODY")
+if body == nil or body == "" then
+  body = "To=%2B15558675310&From=%2B15005550006&Body=Hello+from+the+benchmark"
+end
+wrk.body = body
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_AUTH")
 
