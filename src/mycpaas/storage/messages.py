@@ -175,18 +175,32 @@ async def advance_by_carrier_id(
 ) -> list[Message]:
     """A receipt's status change, found by the carrier's id, in one statement; returns the changed messages."""
     result = await conn.execute(
+        _receipt_statement(tuple(sorted(values))),
+        {
+            "m_carrier_id": carrier_message_id,
+            "m_allowed": [s.value for s in allowed_from],
+            "status": new_status.value,
+            "updated_at": now,
+            **values,
+        },
+    )
+    return [_message(row) for row in result]
+
+
+@lru_cache(maxsize=64)
+def _receipt_statement(columns: tuple[str, ...]) -> Update:
+    return (
         update(messages)
         .where(
             and_(
-                messages.c.carrier_message_id == carrier_message_id,
-                messages.c.direction != "inbound",
-                messages.c.status.in_([s.value for s in allowed_from]),
+                messages.c.carrier_message_id == bindparam("m_carrier_id"),
+                messages.c.direction != Direction.INBOUND.value,
+                messages.c.status.in_(bindparam("m_allowed", expanding=True)),
             )
         )
-        .values(status=new_status.value, updated_at=now, **values)
+        .values({name: bindparam(name) for name in ("status", "updated_at", *columns)})
         .returning(*_COLUMNS)
     )
-    return [_message(row) for row in result]
 
 
 async def update_message(conn: Connection, sid: str, now: datetime, **values: object) -> None:

@@ -35,10 +35,13 @@ def job_row(
     }
 
 
+_INSERT = insert(jobs)  # built once, so SQLAlchemy's statement cache is hit without re-deriving its key
+
+
 async def enqueue(conn: Connection, rows: Sequence[tuple[Table, dict[str, object]]]) -> None:
     """Insert job rows (from job_row) in the caller's transaction."""
     if rows:
-        await conn.execute(insert(jobs), [row for _, row in rows])
+        await conn.execute(_INSERT, [row for _, row in rows])
 
 
 async def enqueue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
@@ -111,9 +114,12 @@ _JOBS_OF_REFS = select(jobs.c.ref, jobs.c.id, jobs.c.kind).where(
 )
 
 
+_FINISH = delete(jobs).where(jobs.c.id == bindparam("job_id"))
+
+
 async def finish(conn: Connection, job_id: int) -> bool:
     """Delete a done job; False if it was no longer there."""
-    return bool((await conn.execute(delete(jobs).where(jobs.c.id == job_id))).rowcount)
+    return bool((await conn.execute(_FINISH, {"job_id": job_id})).rowcount)
 
 
 async def retry(conn: Connection, job_id: int, run_at: datetime, error: str) -> None:
