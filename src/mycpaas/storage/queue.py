@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.webhooks import WebhookEvent
@@ -144,10 +144,20 @@ async def finish_claimed(conn: Connection, claims: Sequence[tuple[int, int]]) ->
     returns the ids deleted. A job whose lease lapsed and that another worker claimed since is left alone."""
     if not claims:
         return set()
-    result = await conn.execute(
-        delete(jobs).where(tuple_(jobs.c.id, jobs.c.attempts).in_(list(claims))).returning(jobs.c.id)
-    )
-    return {row.id for row in result}
+    wanted = dict(claims)
+    # Read then delete by primary key: a row-value IN ((id, attempts), ...) makes SQLite scan the table.
+    rows = await conn.execute(_CLAIMS_OF, {"ids": list(wanted)})
+    ids = sorted(row.id for row in rows if wanted.get(row.id) == row.attempts)
+    if ids:
+        await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+    return set(ids)
+
+
+_CLAIMS_OF = (
+    select(jobs.c.id, jobs.c.attempts)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
 
 
 async def retry_claimed(conn: Connection, job_id: int, claim: int, run_at: datetime, error: str) -> bool:
