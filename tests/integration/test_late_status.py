@@ -10,8 +10,8 @@ from pathlib import Path
 
 from mycpaas.bootstrap import build_platform
 from mycpaas.delivery.carriers.base import Outcome, Receipt
+from mycpaas.domain.webhooks import EVENT_KINDS
 from mycpaas.services import accounts, delivery, messaging, numbers, webhooks
-from mycpaas.services.webhooks import KINDS
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate, queue
 from tests.integration.helpers import unique_number
@@ -46,7 +46,7 @@ async def scenario(data_dir: Path) -> None:
         current = await messaging.get_message(platform, owner, message.sid)
         assert current is not None and current.status.value == "delivered"
         async with platform.db.read() as conn:
-            pending = await queue.pending_ids(conn, KINDS, [message.sid])
+            pending = await queue.pending_ids(conn, EVENT_KINDS, [message.sid])
         assert len(pending[message.sid]) == 3, (
             "the three real callbacks (sending, sent, delivered) are queued"
         )

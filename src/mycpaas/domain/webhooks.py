@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ class EventKind(StrEnum):
     INCOMING_FALLBACK = "webhook.fallback"
 
 
-EVENT_KINDS = tuple(EventKind)
+EVENT_KINDS = tuple(kind.value for kind in EventKind)  # the job kinds a webhook dispatcher claims
 
 
 class AttemptOutcome(StrEnum):
@@ -189,7 +189,6 @@ class WebhookAttempt:
     error_message: str | None
     response_excerpt: str | None
     created_at: datetime
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(

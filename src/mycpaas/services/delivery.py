@@ -77,7 +77,7 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[tuple[Job, 
             if m.status is MessageStatus.QUEUED
         ]
         await queue.finish_many(conn, done)
-        return ready, await webhooks.enqueue(conn, events, now)
+        return ready, await queue.enqueue_events(conn, events, now)
 
     ready, notify = await platform.committer.run(work)
     if notify:
@@ -104,7 +104,7 @@ async def _change(
         if job_id is not None:
             await queue.finish(conn, job_id)
         if changed:
-            return await webhooks.enqueue(conn, [event], now)
+            return await queue.enqueue_events(conn, [event], now)
         if event is not None:
             await _skip_late(conn, event)
         return False
@@ -147,7 +147,7 @@ async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
         )
         if changed:
             events = [status_callback_event(message, status) for message in changed]
-            return True, await webhooks.enqueue(conn, events, now)
+            return True, await queue.enqueue_events(conn, events, now)
         late = await store.get_by_carrier_id(conn, receipt.carrier_message_id)
         if late is None or late.direction is Direction.INBOUND:
             return False, False
@@ -211,7 +211,7 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
                 number.sms_fallback_url,
                 number.sms_fallback_method,
             )
-            await webhooks.enqueue(conn, [event], now)
+            await queue.enqueue_events(conn, [event], now)
     if number.sms_url:
         platform.wake_webhooks()
     return message

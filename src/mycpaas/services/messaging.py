@@ -245,7 +245,7 @@ async def update_message(
             )
         async with platform.db.write() as conn:
             await store.update_message(conn, message.sid, now, body="")
-            await queue.redact_events(conn, [kind.value for kind in EVENT_KINDS], message.sid)
+            await queue.redact_events(conn, EVENT_KINDS, message.sid)
         message.body, message.updated_at = "", now
         return message
     if status != MessageStatus.CANCELED.value:
@@ -269,4 +269,4 @@ async def delete_message(platform: Platform, message: Message) -> None:
     async with platform.db.write() as conn:
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
-        await queue.delete_for_ref(conn, [kind.value for kind in EVENT_KINDS], message.sid)
+        await queue.delete_for_ref(conn, EVENT_KINDS, message.sid)

@@ -9,7 +9,7 @@ later event back until every earlier one has settled (`Dispatch.before`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,13 +33,6 @@ from mycpaas.storage import webhooks as store
 from mycpaas.storage.database import Connection
 
 log = logging.getLogger("mycpaas.webhooks")
-
-KINDS = [kind.value for kind in EVENT_KINDS]
-
-
-async def enqueue(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
-    """Queue events in the caller's transaction; True if there was any."""
-    return await queue.enqueue_events(conn, events, now)
 
 
 def skipped(event: WebhookEvent, reason: str) -> WebhookAttempt:
@@ -65,14 +58,14 @@ async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()
     now = utcnow()
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
     async with platform.db.write() as conn:
-        jobs = await queue.claim(conn, KINDS, now, now + lease, limit, skip_origins)
+        jobs = await queue.claim(conn, EVENT_KINDS, now, now + lease, limit, skip_origins)
         if not jobs:
             return []
         events = {job.id: _event(job) for job in jobs}
         accounts = await account_store.get_accounts_with_tokens(
             conn, {event.account_sid for event in events.values() if event is not None}
         )
-        pending = await queue.pending_ids(conn, KINDS, sorted({job.ref for job in jobs}))
+        pending = await queue.pending_ids(conn, EVENT_KINDS, sorted({job.ref for job in jobs}))
         sendable: list[tuple[Job, WebhookEvent]] = []
         for job in jobs:
             event = events[job.id]
@@ -138,7 +131,7 @@ async def settle(platform: Platform, settlements: Sequence[Settlement]) -> None:
                     conn, settlement.job_id, settlement.claim, settlement.retry_at, settlement.error
                 )
         # A follow-up (the fallback request) is queued once, by the worker whose claim finished the job.
-        await enqueue(conn, (s.follow_up for s in settlements if s.job_id in finished), now)
+        await queue.enqueue_events(conn, (s.follow_up for s in settlements if s.job_id in finished), now)
 
     await platform.committer.run(work)
 
@@ -197,7 +190,7 @@ async def settle_with_replies(
             # Another worker took the job over (our lease ran out): roll back, so its replies go out once.
             raise JobTakenOver(settlement.job_id)
         await store.insert_attempts(conn, settlement.attempts)
-        await enqueue(conn, [settlement.follow_up], now)
+        await queue.enqueue_events(conn, [settlement.follow_up], now)
 
     await platform.committer.run(work)
     if messages:

@@ -11,7 +11,7 @@ from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import webhook_attempts
 
-_FIELDS = tuple(name for name in WebhookAttempt.__dataclass_fields__ if name != "extra")
+_FIELDS = tuple(WebhookAttempt.__dataclass_fields__)
 _COLUMNS = [webhook_attempts.c[name] for name in _FIELDS]
 _INSERT = insert(webhook_attempts)
 
