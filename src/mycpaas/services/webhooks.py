@@ -212,5 +212,4 @@ async def list_attempts(
             )
             if after_id is None:
                 raise InvalidRequest(ErrorCode.INVALID_PAGE_TOKEN)
-        rows = await store.list_for_message(conn, message.sid, page_size, after_id)
-    return [attempt for _, attempt in rows]
+        return await store.list_for_message(conn, message.sid, page_size, after_id)

@@ -33,13 +33,13 @@ async def insert_attempts(conn: Connection, attempts: Sequence[WebhookAttempt]) 
 
 async def list_for_message(
     conn: Connection, message_sid: str, limit: int, after_id: int | None = None
-) -> list[tuple[int, WebhookAttempt]]:
+) -> list[WebhookAttempt]:
     """Oldest first, so the list reads as a timeline; `after_id` continues a page."""
-    query = select(webhook_attempts.c.id, *_COLUMNS).where(webhook_attempts.c.message_sid == message_sid)
+    query = select(*_COLUMNS).where(webhook_attempts.c.message_sid == message_sid)
     if after_id is not None:
         query = query.where(webhook_attempts.c.id > after_id)
     rows = await conn.execute(query.order_by(webhook_attempts.c.id).limit(limit))
-    return [(row[0], _attempt(row[1:])) for row in rows]
+    return [_attempt(row) for row in rows]
 
 
 async def cursor_id(conn: Connection, message_sid: str, sid: str) -> int | None:
