@@ -12,6 +12,7 @@ from typing import Any
 
 from mycpaas.api.app import ApiApp, is_api_path
 from mycpaas.api.errors import error_response
+from mycpaas.dashboard.app import DashboardApp
 from mycpaas.delivery.carriers.sandbox import SandboxCarrier
 from mycpaas.delivery.worker import DeliveryWorker
 from mycpaas.domain.credentials import SecretBox, new_server_secret
@@ -47,7 +48,7 @@ def build_platform(settings: Settings) -> Platform:
 
 
 class Application:
-    """The ASGI entry point of `mycpaas serve`: the API, and the worker started and stopped with it."""
+    """The ASGI entry point of `mycpaas serve`: the API, the dashboard, and the workers started with them."""
 
     def __init__(self, settings: Settings) -> None:
         self.platform = build_platform(settings)
@@ -61,12 +62,15 @@ class Application:
         )
         self.platform.wake_webhooks = self.dispatcher.wake
         self.api = ApiApp(self.platform)
+        self.dashboard = DashboardApp(self.platform) if settings.dashboard else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http" and is_api_path(scope["path"]):
             await self.api(scope, receive, send)
+        elif scope["type"] == "http" and self.dashboard is not None:
+            await self.dashboard(scope, receive, send)
         elif scope["type"] == "http":
             response = error_response(NotFound(scope["path"]))
             await send(

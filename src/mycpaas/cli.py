@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import getpass
 import logging
 import os
 import sys
@@ -19,7 +20,9 @@ from typing import Any
 from mycpaas import __version__
 from mycpaas.bootstrap import build_platform
 from mycpaas.domain.accounts import Account
-from mycpaas.services import accounts
+from mycpaas.domain.audit import Actor
+from mycpaas.errors import InvalidRequest
+from mycpaas.services import accounts, users
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate
@@ -92,6 +95,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             view = await accounts.create_account(platform, "Owner account")
             if settings.print_credentials:
                 _print_credentials(view, settings, "Created the owner account of this mycpaas server:")
+        if settings.dashboard and settings.print_credentials and await users.count_users(platform) == 0:
+            owner = await _first_main_account(platform)
+            if owner is not None:
+                code = await users.issue_setup_code(platform, owner)
+                # The code rides in the #fragment: browsers never send it, so no server or proxy logs it.
+                print("No dashboard user exists yet. Open this one-time link to create the first one:")
+                print(f"  {_base_url(settings)}/setup#code={code}")
+                print(
+                    f"  (valid {int(settings.setup_link_seconds // 3600)} hours; or run `mycpaas users create`)"
+                )
+                sys.stdout.flush()
         return 0
 
     _run(settings, ensure_owner)
@@ -112,6 +126,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **ssl,
     )
     return 0
+
+
+async def _first_main_account(platform: Platform) -> Account | None:
+    mains = [a for a in await accounts.list_all_accounts(platform) if not a.is_subaccount]
+    return min(mains, key=lambda a: a.created_at) if mains else None
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("Password again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    async def action(platform: Platform) -> int:
+        if args.account:
+            account = await accounts.find_account(platform, args.account)
+        else:
+            account = await _first_main_account(platform)
+        if account is None:
+            print(f"no account {args.account or '(the database has none yet)'}", file=sys.stderr)
+            return 1
+        try:
+            user = await users.create_user(platform, account, args.email, _read_password(args), Actor.cli())
+        except InvalidRequest as error:
+            print(f"mycpaas: {error.message}", file=sys.stderr)
+            return 1
+        print(
+            f"Created dashboard user {user.email} of account {account.sid}; sign in at {_base_url(settings)}/"
+        )
+        return 0
+
+    settings = _settings(args)
+    return _run(settings, action)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -180,7 +231,7 @@ def cmd_token_rotate(args: argparse.Namespace) -> int:
         if view is None:
             print(f"no account {args.sid}", file=sys.stderr)
             return 1
-        rotated = await accounts.rotate_token(platform, view.account)
+        rotated = await accounts.rotate_token(platform, view.account, Actor.cli())
         _print_credentials(rotated, settings, "Rotated the Auth Token; the old token no longer works:")
         return 0
 
@@ -214,9 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the API, the delivery worker and the sandbox carrier in one process",
-        description="Run the API, the delivery worker and the sandbox carrier. On first start with an empty "
-        "database, create the owner account and print its credentials once.",
+        help="run the API, the dashboard, the workers and the sandbox carrier in one process",
+        description="Run the API, the dashboard (at /), the delivery worker, the webhook dispatcher and the "
+        "sandbox carrier. On first start with an empty database, create the owner account and print its "
+        "credentials once; while no dashboard user exists, print a one-time set-up link.",
     )
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -257,6 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("sid", help="the Account SID (AC...)")
     show.add_argument("--show-token", action="store_true", help="also print the Auth Token")
     show.set_defaults(func=cmd_accounts_show)
+
+    usr = commands.add_parser(
+        "users", help="manage dashboard users", description="Manage the users who sign in to the dashboard."
+    )
+    usr_commands = usr.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    ucreate = usr_commands.add_parser(
+        "create",
+        help="create a dashboard user (asks for the password)",
+        description="Create a user who signs in to the dashboard with an email and password. The password is "
+        "asked for on the terminal, or read from one line of standard input with --password-stdin.",
+    )
+    _common(ucreate)
+    ucreate.add_argument("email", help="the user's email address, used to sign in")
+    ucreate.add_argument(
+        "--account", help="the main Account SID the user belongs to (default: the first one)"
+    )
+    ucreate.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    ucreate.set_defaults(func=cmd_users_create)
 
     tok = commands.add_parser("token", help="manage Auth Tokens", description="Manage Auth Tokens.")
     tok_commands = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")

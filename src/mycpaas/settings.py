@@ -40,6 +40,12 @@ class Settings:
     webhook_connect_timeout_seconds: float = 5.0
     webhook_timeout_seconds: float = 15.0
     webhook_retries: int = 3
+    dashboard: bool = True
+    dashboard_session_seconds: float = 12 * 3600.0
+    dashboard_unlock_seconds: float = 300.0
+    sign_in_max_failures: int = 10
+    sign_in_failure_window_seconds: float = 900.0
+    setup_link_seconds: float = 24 * 3600.0
     webhook_private_networks: str = (
         ""  # "allow" or "refuse"; empty: allow in development, refuse in production
     )

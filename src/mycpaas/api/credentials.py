@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from mycpaas.api.http import ApiRequest
+from mycpaas.domain.audit import Actor
 from mycpaas.errors import AuthenticationFailed
+from mycpaas.services.auth import Principal
 
 
 def parse_basic(header: str | None) -> tuple[str, str]:
@@ -34,3 +37,9 @@ def parse_basic(header: str | None) -> tuple[str, str]:
         )
     username, _, password = decoded.partition(":")
     return username.strip(), password
+
+
+def api_actor(request: ApiRequest, principal: Principal) -> Actor:
+    """The audit log's name for an API caller: the credential used (an SID, never a secret)."""
+    credential = principal.key.sid if principal.key else principal.account.sid
+    return Actor(f"api:{credential}", request.client)

@@ -82,3 +82,8 @@ class MessageFilter:
     from_number: str | None = None
     sent_at_or_after: datetime | None = None
     sent_before: datetime | None = None
+    # The dashboard's log also narrows by these (the API has no such filters).
+    status: MessageStatus | None = None
+    direction: Direction | None = None
+    created_at_or_after: datetime | None = None
+    created_before: datetime | None = None

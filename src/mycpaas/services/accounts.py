@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mycpaas.domain.accounts import Account, AccountStatus, AccountType
+from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_auth_token
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
+from mycpaas.services import audit
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
 
@@ -82,6 +84,13 @@ async def get_account(platform: Platform, sid: str) -> AccountView | None:
     return _view(platform, *found) if found else None
 
 
+async def find_account(platform: Platform, sid: str) -> Account | None:
+    """The account alone, its tokens left sealed (for pages that do not show them)."""
+    async with platform.db.read() as conn:
+        found = await store.get_account(conn, sid)
+    return found[0] if found else None
+
+
 async def list_accounts(
     platform: Platform, caller: Account, friendly_name: str | None, status: str | None
 ) -> list[AccountView]:
@@ -96,7 +105,12 @@ async def list_all_accounts(platform: Platform) -> list[Account]:
 
 
 async def update_account(
-    platform: Platform, caller: Account, target: Account, friendly_name: str | None, status: str | None
+    platform: Platform,
+    caller: Account,
+    target: Account,
+    friendly_name: str | None,
+    status: str | None,
+    actor: Actor,
 ) -> AccountView:
     values: dict[str, object] = {}
     if friendly_name is not None:
@@ -123,12 +137,16 @@ async def update_account(
             await store.update_account(conn, target.sid, now, **values)
         if values.get("status") == AccountStatus.CLOSED.value:
             await store.release_numbers(conn, target.sid)
+        if "status" in values:
+            await audit.record(
+                conn, caller.sid, AuditAction.ACCOUNT_STATUS_CHANGED, actor, now, f"{target.sid} {status}"
+            )
         found = await store.get_account(conn, target.sid)
     assert found is not None
     return _view(platform, *found)
 
 
-async def create_secondary_token(platform: Platform, account: Account) -> AccountView:
+async def create_secondary_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
     """A new secondary token; any previous secondary stops working."""
     token = new_auth_token()
     now = utcnow()
@@ -144,12 +162,13 @@ async def create_secondary_token(platform: Platform, account: Account) -> Accoun
             platform.secrets.digest(token),
             now,
         )
+        await audit.record(conn, account.sid, AuditAction.SECONDARY_CREATED, actor, now)
         found = await store.get_account(conn, account.sid)
     assert found is not None
     return _view(platform, *found)
 
 
-async def delete_secondary_token(platform: Platform, account: Account, path: str) -> None:
+async def delete_secondary_token(platform: Platform, account: Account, path: str, actor: Actor) -> None:
     now = utcnow()
     async with platform.db.write() as conn:
         found = await store.get_account(conn, account.sid)
@@ -165,9 +184,10 @@ async def delete_secondary_token(platform: Platform, account: Account, path: str
             secondary_token_digest=None,
             secondary_created_at=None,
         )
+        await audit.record(conn, account.sid, AuditAction.SECONDARY_DELETED, actor, now)
 
 
-async def promote_secondary_token(platform: Platform, account: Account) -> AccountView:
+async def promote_secondary_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
     """The secondary becomes primary; the old primary stops working at once."""
     now = utcnow()
     async with platform.db.write() as conn:
@@ -190,12 +210,22 @@ async def promote_secondary_token(platform: Platform, account: Account) -> Accou
             secondary_created_at=None,
             token_rotated_at=now,
         )
+        await audit.record(conn, account.sid, AuditAction.TOKEN_PROMOTED, actor, now)
         found = await store.get_account(conn, account.sid)
     assert found is not None
     return _view(platform, *found)
 
 
-async def rotate_token(platform: Platform, account: Account) -> AccountView:
+async def rotate_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
     """Replace the primary token outright (the CLI's `token rotate`): a secondary made and promoted at once."""
-    await create_secondary_token(platform, account)
-    return await promote_secondary_token(platform, account)
+    await create_secondary_token(platform, account, actor)
+    return await promote_secondary_token(platform, account, actor)
+
+
+async def reveal_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
+    """The account with its tokens readable, and a record that someone looked."""
+    async with platform.db.write() as conn:
+        await audit.record(conn, account.sid, AuditAction.TOKEN_REVEALED, actor, utcnow())
+        found = await store.get_account(conn, account.sid)
+    assert found is not None
+    return _view(platform, *found)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from mycpaas.domain.accounts import Account, ApiKey
+from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_key_secret
 from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.services import audit
 from mycpaas.services.accounts import check_friendly_name
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
 
 
 async def create_key(
-    platform: Platform, account: Account, friendly_name: str | None, key_type: str = "standard"
+    platform: Platform, account: Account, friendly_name: str | None, actor: Actor, key_type: str = "standard"
 ) -> tuple[ApiKey, str]:
     now = utcnow()
     key = ApiKey(
@@ -26,6 +28,7 @@ async def create_key(
     secret = new_key_secret()
     async with platform.db.write() as conn:
         await store.insert_key(conn, key, platform.secrets.digest(secret))
+        await audit.record(conn, account.sid, AuditAction.KEY_CREATED, actor, now, key.sid)
     return key, secret
 
 
@@ -50,8 +53,9 @@ async def rename_key(platform: Platform, key: ApiKey, friendly_name: str) -> Api
     return key
 
 
-async def revoke_key(platform: Platform, key: ApiKey) -> None:
+async def revoke_key(platform: Platform, key: ApiKey, actor: Actor) -> None:
     """Revoked keys stop authenticating at once; the row stays so a 401 can say the key was revoked."""
     now = utcnow()
     async with platform.db.write() as conn:
         await store.update_key(conn, key.sid, now, revoked_at=now)
+        await audit.record(conn, key.account_sid, AuditAction.KEY_REVOKED, actor, now, key.sid)

@@ -117,6 +117,14 @@ async def list_page(
         query = query.where(messages.c.sent_at >= where.sent_at_or_after)
     if where.sent_before is not None:
         query = query.where(messages.c.sent_at < where.sent_before)
+    if where.status is not None:
+        query = query.where(messages.c.status == where.status.value)
+    if where.direction is not None:
+        query = query.where(messages.c.direction == where.direction.value)
+    if where.created_at_or_after is not None:
+        query = query.where(messages.c.created_at >= where.created_at_or_after)
+    if where.created_before is not None:
+        query = query.where(messages.c.created_at < where.created_before)
     if after_id is not None:
         query = query.where(messages.c.id > after_id).order_by(messages.c.id.asc())
         rows = (await conn.execute(query.limit(limit))).all()

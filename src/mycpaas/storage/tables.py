@@ -179,3 +179,48 @@ webhook_attempts = Table(
     Index("ix_webhook_attempts_message_id", "message_sid", "id"),
     Index("ix_webhook_attempts_account_id", "account_sid", "id"),
 )
+
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False, index=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_sign_in_at", DateTime, nullable=True),
+)
+
+# A browser session: the cookie holds a random identifier, the row only its keyed digest.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", AutoId, ForeignKey("dashboard_users.id"), nullable=False, index=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
+    Column("unlocked_until", DateTime, nullable=True),
+)
+
+# One-time codes behind the first-start set-up link; a code creates the first user of an account.
+setup_codes = Table(
+    "setup_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("actor", String(300), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_audit_log_account_id", "account_sid", "id"),
+)

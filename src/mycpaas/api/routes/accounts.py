@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mycpaas.api.credentials import api_actor
 from mycpaas.api.http import ApiRequest, JsonResponse
 from mycpaas.api.paging import envelope, page_params
 from mycpaas.api.serializers import account_json, base_uri
@@ -59,6 +60,7 @@ async def update(platform: Platform, request: ApiRequest, principal: Principal) 
         principal.target,
         request.form.get("FriendlyName"),
         request.form.get("Status"),
+        api_actor(request, principal),
     )
     return JsonResponse(200, account_json(view.account, view.auth_token, request.prefix))
 
@@ -76,7 +78,7 @@ def _v1_url(request: ApiRequest, path: str) -> str:
 
 
 async def create_secondary(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
-    view = await accounts.create_secondary_token(platform, principal.account)
+    view = await accounts.create_secondary_token(platform, principal.account, api_actor(request, principal))
     return JsonResponse(
         201,
         {
@@ -90,12 +92,14 @@ async def create_secondary(platform: Platform, request: ApiRequest, principal: P
 
 
 async def delete_secondary(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
-    await accounts.delete_secondary_token(platform, principal.account, "/AuthTokens/Secondary")
+    await accounts.delete_secondary_token(
+        platform, principal.account, "/AuthTokens/Secondary", api_actor(request, principal)
+    )
     return JsonResponse(204)
 
 
 async def promote(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
-    view = await accounts.promote_secondary_token(platform, principal.account)
+    view = await accounts.promote_secondary_token(platform, principal.account, api_actor(request, principal))
     return JsonResponse(
         200,
         {

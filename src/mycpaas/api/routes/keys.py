@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mycpaas.api.credentials import api_actor
 from mycpaas.api.http import ApiRequest, JsonResponse
 from mycpaas.api.paging import envelope, page_params
 from mycpaas.api.serializers import base_uri, key_json
@@ -13,7 +14,9 @@ from mycpaas.services.platform import Platform
 
 
 async def create(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
-    key, secret = await keys.create_key(platform, principal.target, request.form.get("FriendlyName"))
+    key, secret = await keys.create_key(
+        platform, principal.target, request.form.get("FriendlyName"), api_actor(request, principal)
+    )
     return JsonResponse(201, key_json(key, secret))
 
 
@@ -57,5 +60,5 @@ async def update(platform: Platform, request: ApiRequest, principal: Principal) 
 
 
 async def delete(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
-    await keys.revoke_key(platform, await _find(platform, request, principal))
+    await keys.revoke_key(platform, await _find(platform, request, principal), api_actor(request, principal))
     return JsonResponse(204)

@@ -1,0 +1,195 @@
+"""The dashboard's ASGI app: routing, sessions, CSRF checks and security headers around the page handlers.
+
+Every page handler gets a `Page` only after the session was found, the account in view was checked to be the
+user's own account or one of its subaccounts, and (for a POST) the CSRF token and the Origin matched. Handlers
+call the same services as the API; nothing here speaks HTTP to the API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from mycpaas.dashboard import cookies
+from mycpaas.dashboard.forms import FormTooLarge, read_form
+from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
+from mycpaas.dashboard.pages import credentials, home, keys, messages, numbers, signin, subaccounts
+from mycpaas.domain.accounts import Account, AccountStatus
+from mycpaas.domain.users import Session
+from mycpaas.errors import MycpaasError, NotFound
+from mycpaas.services import accounts, users
+from mycpaas.services.platform import Platform
+
+log = logging.getLogger("mycpaas.dashboard")
+
+# Every page and form behind sign-in: (method, path, handler). Tests walk this table (cross-account matrix).
+PAGES: list[tuple[str, str, Handler]] = [
+    ("GET", "/", home.show),
+    ("GET", "/credentials", credentials.show),
+    ("POST", "/credentials/unlock", credentials.unlock),
+    ("POST", "/credentials/secondary", credentials.create_secondary),
+    ("POST", "/credentials/secondary/delete", credentials.delete_secondary),
+    ("GET", "/credentials/promote", credentials.confirm_promote),
+    ("POST", "/credentials/promote", credentials.promote),
+    ("GET", "/keys", keys.show),
+    ("POST", "/keys", keys.create),
+    ("POST", "/keys/{sid}/rename", keys.rename),
+    ("POST", "/keys/{sid}/revoke", keys.revoke),
+    ("GET", "/subaccounts", subaccounts.show),
+    ("POST", "/subaccounts", subaccounts.create),
+    ("POST", "/subaccounts/{sid}/rename", subaccounts.rename),
+    ("POST", "/subaccounts/{sid}/status", subaccounts.change_status),
+    ("POST", "/switch", subaccounts.switch),
+    ("GET", "/numbers", numbers.show),
+    ("POST", "/numbers", numbers.add),
+    ("GET", "/numbers/{sid}", numbers.edit),
+    ("POST", "/numbers/{sid}", numbers.save),
+    ("POST", "/numbers/{sid}/release", numbers.release),
+    ("GET", "/messages", messages.show),
+    ("GET", "/messages/new", messages.new),
+    ("POST", "/messages/new", messages.send),
+    ("GET", "/messages/{sid}", messages.detail),
+    ("POST", "/sign-out", signin.sign_out),
+]
+
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": _CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+class DashboardApp:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.templates: Environment = build_templates()
+        self.throttle = users.new_throttle(platform)
+        routes: list[Route | Mount] = [
+            Mount("/static", StaticFiles(packages=[("mycpaas.dashboard", "static")]), name="static"),
+            Route("/sign-in", self._public(signin.sign_in_form), methods=["GET"]),
+            Route("/sign-in", self._public(signin.sign_in), methods=["POST"]),
+            Route("/setup", self._public(signin.setup_form), methods=["GET"]),
+            Route("/setup", self._public(signin.setup), methods=["POST"]),
+        ]
+        for method, path, handler in PAGES:
+            routes.append(Route(path, self._private(handler), methods=[method]))
+        self.router = Router(routes, default=self._not_found)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.router(scope, receive, send)
+
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = self.error_page(404, "Page not found", "There is no page at this address.")
+        await response(scope, receive, send)
+
+    def error_page(self, status: int, title: str, message: str) -> Response:
+        html = self.templates.get_template("error.html").render(title=title, message=message)
+        return _secured(HTMLResponse(html, status_code=status))
+
+    def _public(self, handler: Callable[[DashboardApp, Request, dict[str, str]], Awaitable[Response]]) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                form = await read_form(request)
+            except FormTooLarge:
+                return self.error_page(413, "Form too large", "The form sent was too large.")
+            if request.method == "POST" and not (
+                _same_origin(request)
+                and cookies.csrf_matches(
+                    self.platform.secrets,
+                    cookies.read(request, cookies.ANONYMOUS),
+                    form.get("csrf_token", ""),
+                )
+            ):
+                return self.error_page(
+                    403,
+                    "Form expired",
+                    "The form was not accepted (missing or stale security token). "
+                    "Reload the page and try again.",
+                )
+            try:
+                return _secured(await handler(self, request, form))
+            except Exception:
+                log.exception("dashboard page failed", extra={"action": "dashboard_unhandled"})
+                return self.error_page(500, "Something went wrong", "The page failed; the error was logged.")
+
+        return endpoint
+
+    def _private(self, handler: Handler) -> Any:
+        async def endpoint(request: Request) -> Response:
+            session_id = cookies.read(request, cookies.SESSION)
+            session = await users.load_session(self.platform, session_id)
+            if session is None:
+                if request.method == "GET":
+                    return _secured(redirect("/sign-in", next=request.url.path))
+                return self.error_page(403, "Signed out", "Your session ended. Sign in again.")
+            try:
+                form = await read_form(request)
+            except FormTooLarge:
+                return self.error_page(413, "Form too large", "The form sent was too large.")
+            csrf = cookies.csrf_token(self.platform.secrets, session_id)
+            if request.method == "POST" and not (
+                _same_origin(request)
+                and cookies.csrf_matches(self.platform.secrets, session_id, form.get("csrf_token", ""))
+            ):
+                return self.error_page(
+                    403,
+                    "Form expired",
+                    "The form was not accepted (missing or stale security token). "
+                    "Reload the page and try again.",
+                )
+            main, in_view = await self._accounts(session)
+            page = Page(
+                request, self.platform, self.templates, session, in_view, main, form, csrf, self.throttle
+            )
+            try:
+                return _secured(await handler(page))
+            except NotFound:
+                return self.error_page(404, "Not found", "There is no such item in this account.")
+            except MycpaasError as error:
+                return self.error_page(error.status, "Not possible", error.message)
+            except Exception:
+                log.exception("dashboard page failed", extra={"action": "dashboard_unhandled"})
+                return self.error_page(500, "Something went wrong", "The page failed; the error was logged.")
+
+        return endpoint
+
+    async def _accounts(self, session: Session) -> tuple[Account, Account]:
+        """The user's account and the one in view; a subaccount closed since it was chosen falls back."""
+        main = await accounts.find_account(self.platform, session.user.account_sid)
+        assert main is not None  # users reference their account by foreign key
+        if session.account_sid == main.sid:
+            return main, main
+        sub = await accounts.find_account(self.platform, session.account_sid)
+        if sub is None or sub.owner_account_sid != main.sid or sub.status is AccountStatus.CLOSED:
+            session.account_sid = main.sid
+            return main, main
+        return main, sub
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser's Origin header, when sent, must name this server (a second line of defence after CSRF)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+def _secured(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

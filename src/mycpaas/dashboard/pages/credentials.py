@@ -1,0 +1,96 @@
+"""Credentials: the Account SID, the Auth Token behind a password re-entry, and rotation as a guided flow.
+
+Rotation goes through a secondary token: create it (both tokens work), update the applications, then promote
+it (the old token stops at once) or delete it. Every step is written to the audit log listed on the page.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from mycpaas.dashboard.page import Page, client_address, redirect
+from mycpaas.domain.clock import utcnow
+from mycpaas.errors import AuthenticationFailed, TooManyRequests
+from mycpaas.services import accounts, audit, users
+
+# The seed's 401 table, shown beside the token so a user who just rotated knows what a 401 means.
+TROUBLESHOOTING = [
+    ("Wrong Account SID", "Confirm the SID starts with AC and matches what’s shown in the Dashboard"),
+    ("Wrong Auth Token", "Re-copy the Auth Token from the Dashboard; make sure there are no extra spaces"),
+    (
+        "Credentials not encoded correctly",
+        "If constructing the header manually, verify the Base64 encoding includes the colon separator "
+        "between SID and token",
+    ),
+    ("Auth Token recently rotated", "Update your application or environment variables with the new token"),
+    (
+        "Using another provider’s credentials",
+        "mycpaas credentials are separate from Twilio and SignalWire — generate new credentials from the "
+        "Dashboard",
+    ),
+]
+
+
+async def show(page: Page, status: int = 200, error: str = "") -> Response:
+    unlocked = page.session.unlocked(utcnow())
+    view = await accounts.get_account(page.platform, page.account.sid) if unlocked else None
+    return page.render(
+        "credentials.html",
+        status=status,
+        unlocked=unlocked,
+        view=view,
+        history=await audit.recent(page.platform, page.account.sid, 20),
+        troubleshooting=TROUBLESHOOTING,
+        error=error,
+    )
+
+
+async def unlock(page: Page) -> Response:
+    try:
+        await users.unlock(
+            page.platform,
+            page.throttle,
+            page.session,
+            page.form.get("password", ""),
+            client_address(page.request),
+        )
+    except (AuthenticationFailed, TooManyRequests) as error:
+        return await show(page, 429 if isinstance(error, TooManyRequests) else 401, error.detail or "")
+    await accounts.reveal_token(page.platform, page.account, page.actor)
+    return redirect("/credentials", "unlocked")
+
+
+def _locked(page: Page) -> bool:
+    return not page.session.unlocked(utcnow())
+
+
+async def create_secondary(page: Page) -> Response:
+    if _locked(page):
+        return await show(page, 403, "Enter your password first.")
+    await accounts.create_secondary_token(page.platform, page.account, page.actor)
+    return redirect("/credentials", "secondary-created")
+
+
+async def delete_secondary(page: Page) -> Response:
+    if _locked(page):
+        return await show(page, 403, "Enter your password first.")
+    await accounts.delete_secondary_token(page.platform, page.account, "/credentials/secondary", page.actor)
+    return redirect("/credentials", "secondary-deleted")
+
+
+async def confirm_promote(page: Page) -> Response:
+    if _locked(page):
+        return await show(page, 403, "Enter your password first.")
+    view = await accounts.get_account(page.platform, page.account.sid)
+    if view is None or view.secondary_auth_token is None:
+        return await show(page, 400, "There is no secondary Auth Token to promote; create one first.")
+    return page.render("promote.html")
+
+
+async def promote(page: Page) -> Response:
+    if _locked(page):
+        return await show(page, 403, "Enter your password first.")
+    if page.form.get("confirm") != "yes":
+        return page.render("promote.html", status=400, error="Tick the box to confirm.")
+    await accounts.promote_secondary_token(page.platform, page.account, page.actor)
+    return redirect("/credentials", "promoted")

@@ -1,0 +1,140 @@
+"""The message log (filtered, keyset-paged, so a page costs the same with a million rows), one message with
+its status timeline and webhook attempts, and a form to send a test message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from starlette.responses import Response
+
+from mycpaas.dashboard.page import Page, redirect
+from mycpaas.domain.addresses import parse_e164
+from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
+from mycpaas.errors import InvalidRequest, NotFound
+from mycpaas.services import messaging, numbers, webhooks
+from mycpaas.services.messaging import ListQuery, SendRequest
+
+PAGE_SIZE = 50
+FILTERS = ("to", "from", "status", "direction", "date_from", "date_to")
+
+
+class _BadFilter(Exception):
+    pass
+
+
+def _date(value: str, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise _BadFilter(f"{name} must be a date (YYYY-MM-DD).") from None
+
+
+def _number(value: str, name: str) -> str | None:
+    if not value.strip():
+        return None
+    parsed = parse_e164(value)
+    if parsed is None:
+        raise _BadFilter(f"{name} is not a phone number: use E.164, such as +15551234567.")
+    return parsed
+
+
+def _filter(query: dict[str, str]) -> MessageFilter:
+    status, direction = query.get("status", ""), query.get("direction", "")
+    if status and status not in MessageStatus.__members__.values():
+        raise _BadFilter("Choose a status from the list.")
+    if direction and direction not in Direction.__members__.values():
+        raise _BadFilter("Choose a direction from the list.")
+    date_to = _date(query.get("date_to", ""), "To date")
+    return MessageFilter(
+        to_number=_number(query.get("to", ""), "To"),
+        from_number=_number(query.get("from", ""), "From"),
+        status=MessageStatus(status) if status else None,
+        direction=Direction(direction) if direction else None,
+        created_at_or_after=_date(query.get("date_from", ""), "From date"),
+        created_before=date_to + timedelta(days=1) if date_to else None,
+    )
+
+
+async def show(page: Page) -> Response:
+    query = {name: page.request.query_params.get(name, "").strip() for name in FILTERS}
+    before, after = page.request.query_params.get("before", ""), page.request.query_params.get("after", "")
+    try:
+        where = _filter(query)
+    except _BadFilter as error:
+        return page.render("messages.html", status=400, error=str(error), query=query, messages=[])
+    token = f"PB{after}" if after else f"PA{before}" if before else None
+    try:
+        rows = await messaging.list_messages(
+            page.platform, page.account, ListQuery(where, PAGE_SIZE + 1, token)
+        )
+    except InvalidRequest:
+        return page.render(
+            "messages.html", status=400, error="That page no longer exists.", query=query, messages=[]
+        )
+    if after:
+        more_newer, rows = len(rows) > PAGE_SIZE, rows[-PAGE_SIZE:]
+        more_older = True
+    else:
+        more_older, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        more_newer = bool(before)
+    filters = {k: v for k, v in query.items() if v}
+    return page.render(
+        "messages.html",
+        query=query,
+        messages=rows,
+        statuses=list(MessageStatus),
+        directions=list(Direction),
+        older={**filters, "before": rows[-1].sid} if more_older and rows else None,
+        newer={**filters, "after": rows[0].sid} if more_newer and rows else None,
+    )
+
+
+@dataclass(slots=True)
+class TimelineStep:
+    status: str
+    at: datetime
+    note: str
+
+
+def timeline(message: Message) -> list[TimelineStep]:
+    """What the record tells of the message's life: created, handed to the carrier, and its final status."""
+    inbound = message.direction is Direction.INBOUND
+    steps = [TimelineStep("received" if inbound else "queued", message.created_at, "Accepted by mycpaas")]
+    if message.sent_at and not inbound:
+        steps.append(TimelineStep("sent", message.sent_at, "Handed to the carrier"))
+    if message.status not in (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.RECEIVED) or (
+        message.status is MessageStatus.SENT and not message.sent_at
+    ):
+        note = f"Error {message.error_code}: {message.error_message}" if message.error_code else ""
+        steps.append(TimelineStep(message.status.value, message.updated_at, note))
+    return steps
+
+
+async def detail(page: Page) -> Response:
+    message = await messaging.get_message(page.platform, page.account, page.param("sid"))
+    if message is None:
+        raise NotFound(page.request.url.path)
+    attempts = await webhooks.list_attempts(page.platform, message, 200, None)
+    return page.render("message.html", message=message, steps=timeline(message), attempts=attempts)
+
+
+async def new(page: Page, status: int = 200, error: str = "") -> Response:
+    owned = await numbers.list_numbers(page.platform, page.account, None, None, None, 200)
+    return page.render("send.html", status=status, numbers=owned, error=error, form=page.form)
+
+
+async def send(page: Page) -> Response:
+    request = SendRequest(
+        to=page.form.get("to", ""),
+        from_=page.form.get("from", ""),
+        messaging_service_sid=None,
+        body=page.form.get("body", ""),
+    )
+    try:
+        message = await messaging.send_message(page.platform, page.account, request)
+    except InvalidRequest as error:
+        return await new(page, 400, f"{error.message} (error {int(error.code)})")
+    return redirect(f"/messages/{message.sid}", "message-sent")

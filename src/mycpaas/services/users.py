@@ -1,0 +1,199 @@
+"""Dashboard users: creating them, signing in and out, sessions, re-entering the password, set-up codes.
+
+Passwords are hashed with argon2id (argon2-cffi's RFC 9106 defaults) off the event loop. Failed sign-ins
+are throttled per client address and per email; while a key is throttled every attempt is refused, the
+right password included, or the throttle would not slow a guesser down. Session identifiers and set-up
+codes are random 256/192-bit strings kept as keyed digests, so a copy of the database cannot sign anyone in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mycpaas.domain.accounts import Account
+from mycpaas.domain.audit import Actor, AuditAction
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.users import (
+    Session,
+    User,
+    new_session_id,
+    new_setup_code,
+    normalize_email,
+    password_problem,
+)
+from mycpaas.errors import AuthenticationFailed, ErrorCode, InvalidRequest, TooManyRequests
+from mycpaas.services import audit
+from mycpaas.services.platform import Platform
+from mycpaas.services.throttle import FailureThrottle
+from mycpaas.storage import accounts as account_store
+from mycpaas.storage import users as store
+from mycpaas.storage.database import Connection
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so that a miss costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+_WRONG = "The email or password is not correct."
+
+
+class SignInThrottle(FailureThrottle):
+    """Failed sign-ins and failed password re-entries, per address and per email."""
+
+    def check(self, client: str, email: str) -> list[str]:
+        keys = [f"ip:{client}", f"email:{email}"]
+        retry_after = self.retry_after(keys)
+        if retry_after is not None:
+            raise TooManyRequests(
+                retry_after, f"Too many failed attempts; try again in {retry_after} seconds."
+            )
+        return keys
+
+
+def new_throttle(platform: Platform) -> SignInThrottle:
+    settings = platform.settings
+    return SignInThrottle(settings.sign_in_max_failures, settings.sign_in_failure_window_seconds)
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _checked_credentials(email: str, password: str) -> str:
+    normalized = normalize_email(email)
+    if normalized is None:
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="Enter a valid email address.")
+    if problem := password_problem(password):
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=problem)
+    return normalized
+
+
+async def _insert_user(
+    conn: Connection, account_sid: str, email: str, password_hash: str, actor: Actor
+) -> User:
+    if await store.get_user_by_email(conn, email) is not None:
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"A user with the email {email} exists.")
+    now = utcnow()
+    user = await store.insert_user(conn, email, account_sid, password_hash, now)
+    await audit.record(conn, account_sid, AuditAction.USER_CREATED, actor, now, email[:64])
+    return user
+
+
+async def create_user(platform: Platform, account: Account, email: str, password: str, actor: Actor) -> User:
+    """A user of a main account (subaccounts are reached by switching, not by their own users)."""
+    if account.is_subaccount:
+        raise InvalidRequest(
+            ErrorCode.INVALID_PARAMETER, reason="Dashboard users belong to a main account, not a subaccount."
+        )
+    normalized = _checked_credentials(email, password)
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    async with platform.db.write() as conn:
+        return await _insert_user(conn, account.sid, normalized, password_hash, actor)
+
+
+async def count_users(platform: Platform) -> int:
+    async with platform.db.read() as conn:
+        return await store.count_users(conn)
+
+
+async def issue_setup_code(platform: Platform, account: Account) -> str:
+    """A one-time code for the first-start set-up link; only the newest code works."""
+    code = new_setup_code()
+    expires_at = utcnow() + timedelta(seconds=platform.settings.setup_link_seconds)
+    async with platform.db.write() as conn:
+        await store.replace_setup_code(
+            conn, platform.secrets.digest("setup:" + code), account.sid, expires_at
+        )
+    return code
+
+
+async def redeem_setup_code(platform: Platform, code: str, email: str, password: str, client: str) -> User:
+    normalized = _checked_credentials(email, password)
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    async with platform.db.write() as conn:
+        account_sid = await store.take_setup_code(conn, platform.secrets.digest("setup:" + code), utcnow())
+        if account_sid is None:
+            raise AuthenticationFailed(
+                "This set-up link is not valid: it was used, it expired, or a newer one was printed. "
+                "Restart `mycpaas serve` for a new link, or run `mycpaas users create`."
+            )
+        return await _insert_user(conn, account_sid, normalized, password_hash, Actor("set-up link", client))
+
+
+async def sign_in(
+    platform: Platform, throttle: SignInThrottle, email: str, password: str, client: str
+) -> tuple[str, Session]:
+    """A new session (a fresh identifier at every sign-in) or AuthenticationFailed / TooManyRequests."""
+    normalized = normalize_email(email) or email.strip().lower()[:254]
+    keys = throttle.check(client, normalized)
+    async with platform.db.read() as conn:
+        found = await store.get_user_by_email(conn, normalized)
+    ok = await _verify(found[1] if found else _DUMMY_HASH, password[:1024])
+    if found is None or not ok:
+        throttle.record_failure(keys)
+        raise AuthenticationFailed(_WRONG)
+    user, password_hash = found
+    session_id = new_session_id()
+    now = utcnow()
+    session = Session(
+        digest=platform.secrets.digest("session:" + session_id),
+        user=user,
+        account_sid=user.account_sid,
+        created_at=now,
+        expires_at=now + timedelta(seconds=platform.settings.dashboard_session_seconds),
+        unlocked_until=None,
+    )
+    rehash = _hasher.check_needs_rehash(password_hash)
+    new_hash = await asyncio.to_thread(_hasher.hash, password) if rehash else None
+    async with platform.db.write() as conn:
+        await store.delete_expired_sessions(conn, now)
+        await store.insert_session(conn, session.digest, user.id, user.account_sid, now, session.expires_at)
+        await store.update_user(
+            conn, user.id, last_sign_in_at=now, **({"password_hash": new_hash} if new_hash else {})
+        )
+    return session_id, session
+
+
+async def load_session(platform: Platform, session_id: str) -> Session | None:
+    if not session_id or len(session_id) > 128:
+        return None
+    async with platform.db.read() as conn:
+        return await store.get_session(conn, platform.secrets.digest("session:" + session_id), utcnow())
+
+
+async def sign_out(platform: Platform, session: Session) -> None:
+    async with platform.db.write() as conn:
+        await store.delete_session(conn, session.digest)
+
+
+async def unlock(
+    platform: Platform, throttle: SignInThrottle, session: Session, password: str, client: str
+) -> None:
+    """Re-entering the password opens a short window for revealing and rotating credentials."""
+    keys = throttle.check(client, session.user.email)
+    async with platform.db.read() as conn:
+        password_hash = await store.get_password_hash(conn, session.user.id)
+    if password_hash is None or not await _verify(password_hash, password[:1024]):
+        throttle.record_failure(keys)
+        raise AuthenticationFailed("The password is not correct.")
+    session.unlocked_until = utcnow() + timedelta(seconds=platform.settings.dashboard_unlock_seconds)
+    async with platform.db.write() as conn:
+        await store.update_session(conn, session.digest, unlocked_until=session.unlocked_until)
+
+
+async def switch_account(platform: Platform, session: Session, account_sid: str) -> Account:
+    """Put the user's main account or one of its open subaccounts in view."""
+    async with platform.db.read() as conn:
+        found = await account_store.get_account(conn, account_sid)
+    account = found[0] if found else None
+    if account is None or account.owner_account_sid != session.user.account_sid or account.status == "closed":
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="There is no such account to switch to.")
+    async with platform.db.write() as conn:
+        await store.update_session(conn, session.digest, account_sid=account.sid)
+    session.account_sid = account.sid
+    return account
