@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit, integration (SQLite and PostgreSQL), and the official client libraries.
-# Installs what the tests need on a fresh Debian machine: curl, PostgreSQL (if none is reachable), the
+# Installs what the tests need on a fresh Debian machine: curl, Chromium, PostgreSQL (if none is reachable), the
 # separate virtualenv for the `signalwire` SDK (it pins an old twilio that cannot share the main venv), and
 # Node with the npm client libraries pinned in tests/clients/node/package-lock.json.
 set -euo pipefail
@@ -11,6 +11,8 @@ apt_install() {
   else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; fi
 }
 command -v curl >/dev/null || apt_install curl
+# The dashboard's browser tests drive Debian's Chromium through Playwright (executable_path; no download).
+[[ -x /usr/bin/chromium ]] || apt_install chromium
 
 make --no-print-directory venv  # a no-op when .venv is up to date with pyproject.toml
 if [[ ! -f .venv-signalwire/.installed ]]; then

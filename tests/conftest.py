@@ -29,6 +29,7 @@ def remember_secret(secret: str) -> str:
 # are not leaks.
 BANNER_HEADING = "Created the owner account of this mycpaas server:"
 BANNER_LINES = ("  Account SID: ", "  Auth Token:  ", "  Try it: ")
+SETUP_LINK_MARK = "/setup#code="  # the one-time set-up link, printed to the terminal on purpose
 
 
 def log_lines_without_banner(server: ServerProcess) -> list[tuple[str, int, str]]:
@@ -45,6 +46,7 @@ def log_lines_without_banner(server: ServerProcess) -> list[tuple[str, int, str]
             for number in range(start + 1, min(start + 1 + 4, len(text))):
                 if text[number].startswith(BANNER_LINES):
                     skip.add(number)
+        skip.update(n for n, line in enumerate(text) if line.startswith("  ") and SETUP_LINK_MARK in line)
         lines += [(path.name, n + 1, line) for n, line in enumerate(text) if n not in skip]
     return lines
 

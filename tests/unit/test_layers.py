@@ -5,6 +5,8 @@ storage/            not api/, services/, delivery/ (storage sits below the use c
 api/                no sqlalchemy and no mycpaas.storage: HTTP code goes through services/
 delivery/carriers/  nothing from api/, services/, storage/; no sqlalchemy, httpx
 webhooks/           no api/, storage/ or SQL: it goes through services/ like the delivery worker
+dashboard/          no api/, storage/ or SQL: pages call the same services as the API, never the API itself
+jinja2              only in dashboard/
 aiohttp             only in webhooks/ (the outbound HTTP client)
 sqlalchemy/alembic  only in storage/, except that services/ may import sqlalchemy.ext.asyncio for type hints
 errors, settings    import nothing from mycpaas
@@ -147,7 +149,16 @@ def known_violation(modules: list[Module], rel: str, reason: str) -> list[object
 
 
 def test_every_layer_has_modules() -> None:
-    for folder in ("domain", "storage", "api", "services", "delivery", "delivery/carriers", "webhooks"):
+    for folder in (
+        "domain",
+        "storage",
+        "api",
+        "services",
+        "delivery",
+        "delivery/carriers",
+        "webhooks",
+        "dashboard",
+    ):
         assert under(folder), folder
     assert {"domain/segments.py", "api/forms.py", "storage/migrations/env.py", "cli.py"} <= {
         m.rel for m in MODULES
@@ -224,6 +235,21 @@ def test_webhooks_go_through_services(module: Module) -> None:
     assert (
         module.importing("mycpaas.api", "mycpaas.storage", "mycpaas.bootstrap", "sqlalchemy", "alembic") == []
     )
+
+
+@pytest.mark.parametrize("module", under("dashboard"), ids=ids(under("dashboard")))
+def test_dashboard_goes_through_services(module: Module) -> None:
+    assert (
+        module.importing("mycpaas.api", "mycpaas.storage", "mycpaas.bootstrap", "sqlalchemy", "alembic") == []
+    )
+
+
+OUTSIDE_DASHBOARD = [m for m in MODULES if not m.rel.startswith("dashboard/")]
+
+
+@pytest.mark.parametrize("module", OUTSIDE_DASHBOARD, ids=ids(OUTSIDE_DASHBOARD))
+def test_only_the_dashboard_renders_templates(module: Module) -> None:
+    assert module.importing("jinja2") == []
 
 
 OUTSIDE_WEBHOOKS = [m for m in MODULES if not m.rel.startswith("webhooks/")]
