@@ -1,0 +1,56 @@
+"""Dashboard users' rules: addresses, passwords, sessions' unlock window, sign-in throttling."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from mycpaas.domain.users import Session, User, normalize_email, password_problem
+from mycpaas.errors import TooManyRequests
+from mycpaas.services.users import SignInThrottle
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("  Ann@Example.COM ", "ann@example.com"),
+        ("a.b+tag@sub.example.org", "a.b+tag@sub.example.org"),
+        ("no-at-sign", None),
+        ("two@@example.com", None),
+        ("spaces in@example.com", None),
+        ("nodot@example", None),
+        ("x@" + "a" * 250 + ".com", None),
+    ],
+)
+def test_normalize_email(raw: str, stored: str | None) -> None:
+    assert normalize_email(raw) == stored
+
+
+def test_password_rules() -> None:
+    assert password_problem("x" * 11) is not None
+    assert password_problem("x" * 12) is None
+    assert password_problem("x" * 1025) is not None
+
+
+def test_unlock_window() -> None:
+    now = datetime(2026, 1, 1)
+    user = User(1, "a@example.com", "AC" + "0" * 32, now, None)
+    session = Session("d", user, user.account_sid, now, now + timedelta(hours=1), None)
+    assert not session.unlocked(now)
+    session.unlocked_until = now + timedelta(minutes=5)
+    assert session.unlocked(now + timedelta(minutes=4)) and not session.unlocked(now + timedelta(minutes=5))
+
+
+def test_throttle_refuses_every_attempt_of_a_throttled_address_or_email() -> None:
+    clock = [0.0]
+    throttle = SignInThrottle(3, 60, clock=lambda: clock[0])
+    for _ in range(3):
+        throttle.record_failure(throttle.check("10.0.0.1", "a@example.com"))
+    with pytest.raises(TooManyRequests):
+        throttle.check("10.0.0.1", "other@example.com")  # same address
+    with pytest.raises(TooManyRequests):
+        throttle.check("10.0.0.2", "a@example.com")  # same email
+    throttle.check("10.0.0.2", "b@example.com")
+    clock[0] = 61
+    throttle.check("10.0.0.1", "a@example.com")
