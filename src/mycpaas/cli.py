@@ -102,9 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 # The code rides in the #fragment: browsers never send it, so no server or proxy logs it.
                 print("No dashboard user exists yet. Open this one-time link to create the first one:")
                 print(f"  {_base_url(settings)}/setup#code={code}")
-                print(
-                    f"  (valid {int(settings.setup_link_seconds // 3600)} hours; or run `mycpaas users create`)"
-                )
+                hours = settings.setup_link_seconds / 3600
+                print(f"  (valid {hours:g} hours; or run `mycpaas users create`)")
                 sys.stdout.flush()
         return 0
 
@@ -135,7 +134,7 @@ async def _first_main_account(platform: Platform) -> Account | None:
 
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("Password (at least 12 characters): ")
     if getpass.getpass("Password again: ") != first:
         raise ValueError("the two passwords differ")

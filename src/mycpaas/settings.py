@@ -53,6 +53,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.environment not in ("development", "production"):
             raise ValueError("Setting MYCPAAS_ENVIRONMENT must be development or production")
+        for name in ("auth_max_failures", "sign_in_max_failures", "dashboard_session_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")
         if self.webhook_private_networks not in ("", "allow", "refuse"):
             raise ValueError("Setting MYCPAAS_WEBHOOK_PRIVATE_NETWORKS must be allow or refuse")
 

@@ -42,15 +42,19 @@ def test_unlock_window() -> None:
     assert session.unlocked(now + timedelta(minutes=4)) and not session.unlocked(now + timedelta(minutes=5))
 
 
-def test_throttle_refuses_every_attempt_of_a_throttled_address_or_email() -> None:
+def test_throttle_counts_attempts_from_their_start_per_address_and_address_email() -> None:
     clock = [0.0]
     throttle = SignInThrottle(3, 60, clock=lambda: clock[0])
-    for _ in range(3):
-        throttle.record_failure(throttle.check("10.0.0.1", "a@example.com"))
+    # Three attempts in flight at once: each counts before its password is checked.
+    pending = [throttle.begin("10.0.0.1", "a@example.com") for _ in range(3)]
     with pytest.raises(TooManyRequests):
-        throttle.check("10.0.0.1", "other@example.com")  # same address
+        throttle.begin("10.0.0.1", "a@example.com")
     with pytest.raises(TooManyRequests):
-        throttle.check("10.0.0.2", "a@example.com")  # same email
-    throttle.check("10.0.0.2", "b@example.com")
+        throttle.begin("10.0.0.1", "other@example.com")  # the same address, another email
+    # Another address may still try the same email: nobody can lock a user out from elsewhere.
+    throttle.succeeded(throttle.begin("10.0.0.2", "a@example.com"))
+    # A success takes its own attempt back off the count.
+    throttle.succeeded(pending[0])
+    throttle.begin("10.0.0.1", "a@example.com")
     clock[0] = 61
-    throttle.check("10.0.0.1", "a@example.com")
+    throttle.begin("10.0.0.1", "a@example.com")

@@ -22,7 +22,7 @@ from mycpaas.dashboard import cookies
 from mycpaas.dashboard.forms import FormTooLarge, read_form
 from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
 from mycpaas.dashboard.pages import credentials, home, keys, messages, numbers, signin, subaccounts
-from mycpaas.domain.accounts import Account, AccountStatus
+from mycpaas.domain.accounts import Account
 from mycpaas.domain.users import Session
 from mycpaas.errors import MycpaasError, NotFound
 from mycpaas.services import accounts, users
@@ -107,7 +107,7 @@ class DashboardApp:
             except FormTooLarge:
                 return self.error_page(413, "Form too large", "The form sent was too large.")
             if request.method == "POST" and not (
-                _same_origin(request)
+                _same_origin(request, self.platform.settings.public_url)
                 and cookies.csrf_matches(
                     self.platform.secrets,
                     cookies.read(request, cookies.ANONYMOUS),
@@ -133,8 +133,9 @@ class DashboardApp:
             session_id = cookies.read(request, cookies.SESSION)
             session = await users.load_session(self.platform, session_id)
             if session is None:
-                if request.method == "GET":
-                    return _secured(redirect("/sign-in", next=request.url.path))
+                if request.method in ("GET", "HEAD"):
+                    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    return _secured(redirect("/sign-in", next=wanted))
                 return self.error_page(403, "Signed out", "Your session ended. Sign in again.")
             try:
                 form = await read_form(request)
@@ -142,7 +143,7 @@ class DashboardApp:
                 return self.error_page(413, "Form too large", "The form sent was too large.")
             csrf = cookies.csrf_token(self.platform.secrets, session_id)
             if request.method == "POST" and not (
-                _same_origin(request)
+                _same_origin(request, self.platform.settings.public_url)
                 and cookies.csrf_matches(self.platform.secrets, session_id, form.get("csrf_token", ""))
             ):
                 return self.error_page(
@@ -174,19 +175,21 @@ class DashboardApp:
         if session.account_sid == main.sid:
             return main, main
         sub = await accounts.find_account(self.platform, session.account_sid)
-        if sub is None or sub.owner_account_sid != main.sid or sub.status is AccountStatus.CLOSED:
+        if sub is None or not users.viewable(sub, session.user):
             session.account_sid = main.sid
             return main, main
         return main, sub
 
 
-def _same_origin(request: Request) -> bool:
-    """A browser's Origin header, when sent, must name this server (a second line of defence after CSRF)."""
+def _same_origin(request: Request, public_url: str) -> bool:
+    """A browser's Origin header, when sent, must name this server (a second line of defence after CSRF):
+    the scheme and Host it was reached by, or the configured public URL (behind a reverse proxy)."""
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    host = request.headers.get("host", "")
-    return origin in (f"http://{host}", f"https://{host}")
+    if public_url and origin == "/".join(public_url.split("/")[:3]):
+        return True
+    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
 def _secured(response: Response) -> Response:

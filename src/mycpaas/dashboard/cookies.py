@@ -61,4 +61,6 @@ def csrf_token(box: SecretBox, cookie_value: str) -> str:
 
 
 def csrf_matches(box: SecretBox, cookie_value: str, presented: str) -> bool:
-    return bool(cookie_value) and hmac.compare_digest(csrf_token(box, cookie_value), presented)
+    # Bytes: compare_digest raises on non-ASCII str, and a form field can hold anything.
+    expected = csrf_token(box, cookie_value).encode()
+    return bool(cookie_value) and hmac.compare_digest(expected, presented.encode("utf-8", "replace"))

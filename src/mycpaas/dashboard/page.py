@@ -24,7 +24,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # Notices shown after a redirect, chosen by a short code in the query string (never free text, never a secret).
 NOTICES = {
-    "signed-in": "Signed in.",
     "unlocked": "Password confirmed. For the next few minutes you can reveal and rotate credentials.",
     "secondary-created": "Secondary Auth Token created. Both tokens work until you promote or delete it.",
     "secondary-deleted": "Secondary Auth Token deleted; it no longer works.",

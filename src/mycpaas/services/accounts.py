@@ -222,10 +222,7 @@ async def rotate_token(platform: Platform, account: Account, actor: Actor) -> Ac
     return await promote_secondary_token(platform, account, actor)
 
 
-async def reveal_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
-    """The account with its tokens readable, and a record that someone looked."""
+async def record_reveal(platform: Platform, account: Account, actor: Actor) -> None:
+    """Note in the audit log that someone was let see the account's tokens."""
     async with platform.db.write() as conn:
         await audit.record(conn, account.sid, AuditAction.TOKEN_REVEALED, actor, utcnow())
-        found = await store.get_account(conn, account.sid)
-    assert found is not None
-    return _view(platform, *found)

@@ -1,20 +1,24 @@
 """Dashboard users: creating them, signing in and out, sessions, re-entering the password, set-up codes.
 
-Passwords are hashed with argon2id (argon2-cffi's RFC 9106 defaults) off the event loop. Failed sign-ins
-are throttled per client address and per email; while a key is throttled every attempt is refused, the
-right password included, or the throttle would not slow a guesser down. Session identifiers and set-up
+Passwords are hashed with argon2id (argon2-cffi's RFC 9106 defaults) on two threads of their own, so a
+burst of sign-ins neither takes every core nor delays the default executor (webhook DNS lookups). Attempts
+are throttled per client address and per (address, email); an attempt counts from its start, so parallel
+requests cannot slip past the limit while earlier ones are being checked, and while a key is throttled every
+attempt is refused, the right password included, or the throttle would not slow a guesser down. Keying on
+the address (not the email alone) means nobody can lock a user out from elsewhere. Session identifiers and set-up
 codes are random 256/192-bit strings kept as keyed digests, so a copy of the database cannot sign anyone in.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from mycpaas.domain.accounts import Account
+from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.users import (
@@ -27,29 +31,42 @@ from mycpaas.domain.users import (
 )
 from mycpaas.errors import AuthenticationFailed, ErrorCode, InvalidRequest, TooManyRequests
 from mycpaas.services import audit
+from mycpaas.services.accounts import find_account
 from mycpaas.services.platform import Platform
 from mycpaas.services.throttle import FailureThrottle
-from mycpaas.storage import accounts as account_store
 from mycpaas.storage import users as store
 from mycpaas.storage.database import Connection
 
 _hasher = PasswordHasher()
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 # Verified against when the email is unknown, so that a miss costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 _WRONG = "The email or password is not correct."
 
 
 class SignInThrottle(FailureThrottle):
-    """Failed sign-ins and failed password re-entries, per address and per email."""
+    """Sign-ins, password re-entries and set-up codes, per address and per (address, email)."""
 
-    def check(self, client: str, email: str) -> list[str]:
-        keys = [f"ip:{client}", f"email:{email}"]
+    def begin(self, client: str, email: str) -> list[str]:
+        """Refuse a throttled attempt; otherwise count it as failed until `succeeded` says otherwise."""
+        keys = [f"ip:{client}", f"ip-email:{client} {email}"]
         retry_after = self.retry_after(keys)
         if retry_after is not None:
             raise TooManyRequests(
                 retry_after, f"Too many failed attempts; try again in {retry_after} seconds."
             )
+        self.record_failure(keys)
         return keys
+
+    def succeeded(self, keys: list[str]) -> None:
+        for key in keys:
+            window = self._failures.get(key)
+            if window:
+                window.pop()
+
+
+async def _hash(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, _hasher.hash, password)
 
 
 def new_throttle(platform: Platform) -> SignInThrottle:
@@ -59,7 +76,9 @@ def new_throttle(platform: Platform) -> SignInThrottle:
 
 async def _verify(password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            _HASHING, _hasher.verify, password_hash, password
+        )
     except (VerificationError, InvalidHashError):
         return False
 
@@ -76,10 +95,13 @@ def _checked_credentials(email: str, password: str) -> str:
 async def _insert_user(
     conn: Connection, account_sid: str, email: str, password_hash: str, actor: Actor
 ) -> User:
-    if await store.get_user_by_email(conn, email) is not None:
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"A user with the email {email} exists.")
     now = utcnow()
-    user = await store.insert_user(conn, email, account_sid, password_hash, now)
+    try:
+        user = await store.insert_user(conn, email, account_sid, password_hash, now)
+    except store.EmailTaken:
+        raise InvalidRequest(
+            ErrorCode.INVALID_PARAMETER, reason=f"A user with the email {email} exists."
+        ) from None
     await audit.record(conn, account_sid, AuditAction.USER_CREATED, actor, now, email[:64])
     return user
 
@@ -91,9 +113,11 @@ async def create_user(platform: Platform, account: Account, email: str, password
             ErrorCode.INVALID_PARAMETER, reason="Dashboard users belong to a main account, not a subaccount."
         )
     normalized = _checked_credentials(email, password)
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    password_hash = await _hash(password)
     async with platform.db.write() as conn:
-        return await _insert_user(conn, account.sid, normalized, password_hash, actor)
+        user = await _insert_user(conn, account.sid, normalized, password_hash, actor)
+        await store.delete_setup_codes(conn)  # the first user exists: the printed link must stop working
+    return user
 
 
 async def count_users(platform: Platform) -> int:
@@ -112,16 +136,30 @@ async def issue_setup_code(platform: Platform, account: Account) -> str:
     return code
 
 
-async def redeem_setup_code(platform: Platform, code: str, email: str, password: str, client: str) -> User:
+_STALE_LINK = (
+    "This set-up link is not valid: it was used, it expired, or a newer one was printed. "
+    "Restart `mycpaas serve` for a new link, or run `mycpaas users create`."
+)
+
+
+async def redeem_setup_code(
+    platform: Platform, throttle: SignInThrottle, code: str, email: str, password: str, client: str
+) -> User:
+    """The first user, from the code of the printed link. The code is checked before anything costly."""
     normalized = _checked_credentials(email, password)
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    keys = throttle.begin(client, "setup")
+    digest = platform.secrets.digest("setup:" + code)
+    async with platform.db.read() as conn:
+        valid = await store.setup_code_account(conn, digest, utcnow()) is not None
+    if not valid:
+        raise AuthenticationFailed(_STALE_LINK)
+    throttle.succeeded(keys)
+    password_hash = await _hash(password)
     async with platform.db.write() as conn:
-        account_sid = await store.take_setup_code(conn, platform.secrets.digest("setup:" + code), utcnow())
+        # Taken (deleted) in the transaction that creates the user: two redemptions cannot both succeed.
+        account_sid = await store.take_setup_code(conn, digest, utcnow())
         if account_sid is None:
-            raise AuthenticationFailed(
-                "This set-up link is not valid: it was used, it expired, or a newer one was printed. "
-                "Restart `mycpaas serve` for a new link, or run `mycpaas users create`."
-            )
+            raise AuthenticationFailed(_STALE_LINK)
         return await _insert_user(conn, account_sid, normalized, password_hash, Actor("set-up link", client))
 
 
@@ -130,13 +168,13 @@ async def sign_in(
 ) -> tuple[str, Session]:
     """A new session (a fresh identifier at every sign-in) or AuthenticationFailed / TooManyRequests."""
     normalized = normalize_email(email) or email.strip().lower()[:254]
-    keys = throttle.check(client, normalized)
+    keys = throttle.begin(client, normalized)
     async with platform.db.read() as conn:
         found = await store.get_user_by_email(conn, normalized)
     ok = await _verify(found[1] if found else _DUMMY_HASH, password[:1024])
     if found is None or not ok:
-        throttle.record_failure(keys)
         raise AuthenticationFailed(_WRONG)
+    throttle.succeeded(keys)
     user, password_hash = found
     session_id = new_session_id()
     now = utcnow()
@@ -149,7 +187,7 @@ async def sign_in(
         unlocked_until=None,
     )
     rehash = _hasher.check_needs_rehash(password_hash)
-    new_hash = await asyncio.to_thread(_hasher.hash, password) if rehash else None
+    new_hash = await _hash(password) if rehash else None
     async with platform.db.write() as conn:
         await store.delete_expired_sessions(conn, now)
         await store.insert_session(conn, session.digest, user.id, user.account_sid, now, session.expires_at)
@@ -175,25 +213,31 @@ async def unlock(
     platform: Platform, throttle: SignInThrottle, session: Session, password: str, client: str
 ) -> None:
     """Re-entering the password opens a short window for revealing and rotating credentials."""
-    keys = throttle.check(client, session.user.email)
+    keys = throttle.begin(client, session.user.email)
     async with platform.db.read() as conn:
         password_hash = await store.get_password_hash(conn, session.user.id)
     if password_hash is None or not await _verify(password_hash, password[:1024]):
-        throttle.record_failure(keys)
         raise AuthenticationFailed("The password is not correct.")
+    throttle.succeeded(keys)
     session.unlocked_until = utcnow() + timedelta(seconds=platform.settings.dashboard_unlock_seconds)
     async with platform.db.write() as conn:
         await store.update_session(conn, session.digest, unlocked_until=session.unlocked_until)
 
 
 async def switch_account(platform: Platform, session: Session, account_sid: str) -> Account:
-    """Put the user's main account or one of its open subaccounts in view."""
-    async with platform.db.read() as conn:
-        found = await account_store.get_account(conn, account_sid)
-    account = found[0] if found else None
-    if account is None or account.owner_account_sid != session.user.account_sid or account.status == "closed":
+    """Put the user's main account or one of its open subaccounts in view.
+
+    The password window closes: it was opened for the account then in view, and revealing another
+    account's token must ask again (and be audited on that account)."""
+    account = await find_account(platform, account_sid)
+    if account is None or not viewable(account, session.user):
         raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="There is no such account to switch to.")
     async with platform.db.write() as conn:
-        await store.update_session(conn, session.digest, account_sid=account.sid)
-    session.account_sid = account.sid
+        await store.update_session(conn, session.digest, account_sid=account.sid, unlocked_until=None)
+    session.account_sid, session.unlocked_until = account.sid, None
     return account
+
+
+def viewable(account: Account, user: User) -> bool:
+    """The user's own account, or one of its subaccounts that is not closed."""
+    return account.owner_account_sid == user.account_sid and account.status is not AccountStatus.CLOSED

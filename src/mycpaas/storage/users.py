@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from mycpaas.domain.users import Session, User
 from mycpaas.storage.database import Connection
@@ -30,14 +31,22 @@ def _user(row: Row[Any]) -> User:
     )
 
 
+class EmailTaken(Exception):
+    pass
+
+
 async def insert_user(
     conn: Connection, email: str, account_sid: str, password_hash: str, now: datetime
 ) -> User:
-    result = await conn.execute(
-        insert(dashboard_users).values(
-            email=email, account_sid=account_sid, password_hash=password_hash, created_at=now
+    """Raises EmailTaken (the unique index decides, so two concurrent creations cannot both pass)."""
+    try:
+        result = await conn.execute(
+            insert(dashboard_users).values(
+                email=email, account_sid=account_sid, password_hash=password_hash, created_at=now
+            )
         )
-    )
+    except IntegrityError:
+        raise EmailTaken from None
     assert result.inserted_primary_key is not None
     return User(int(result.inserted_primary_key[0]), email, account_sid, now, None)
 
@@ -126,14 +135,28 @@ async def replace_setup_code(conn: Connection, digest: str, account_sid: str, ex
     )
 
 
-async def take_setup_code(conn: Connection, digest: str, now: datetime) -> str | None:
-    """Use up the code: the account it sets up, or None when it is unknown or expired."""
-    row = (
+async def setup_code_account(conn: Connection, digest: str, now: datetime) -> str | None:
+    return (
         await conn.execute(
             select(setup_codes.c.account_sid).where(
                 setup_codes.c.digest == digest, setup_codes.c.expires_at > now
             )
         )
-    ).first()
-    await conn.execute(delete(setup_codes).where(setup_codes.c.digest == digest))
-    return row.account_sid if row else None
+    ).scalar_one_or_none()
+
+
+async def take_setup_code(conn: Connection, digest: str, now: datetime) -> str | None:
+    """Use up the code: the account it sets up, or None when it is unknown, expired or already taken.
+
+    One DELETE … RETURNING, so of two concurrent redemptions only the one whose delete found the row wins."""
+    return (
+        await conn.execute(
+            delete(setup_codes)
+            .where(setup_codes.c.digest == digest, setup_codes.c.expires_at > now)
+            .returning(setup_codes.c.account_sid)
+        )
+    ).scalar_one_or_none()
+
+
+async def delete_setup_codes(conn: Connection) -> None:
+    await conn.execute(delete(setup_codes))

@@ -56,7 +56,7 @@ async def unlock(page: Page) -> Response:
         )
     except (AuthenticationFailed, TooManyRequests) as error:
         return await show(page, 429 if isinstance(error, TooManyRequests) else 401, error.detail or "")
-    await accounts.reveal_token(page.platform, page.account, page.actor)
+    await accounts.record_reveal(page.platform, page.account, page.actor)
     return redirect("/credentials", "unlocked")
 
 

@@ -54,7 +54,7 @@ def _filter(query: dict[str, str]) -> MessageFilter:
         status=MessageStatus(status) if status else None,
         direction=Direction(direction) if direction else None,
         created_at_or_after=_date(query.get("date_from", ""), "From date"),
-        created_before=date_to + timedelta(days=1) if date_to else None,
+        created_before=date_to + timedelta(days=1) if date_to and date_to.year < 9999 else None,
     )
 
 

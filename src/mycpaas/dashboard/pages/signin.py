@@ -89,13 +89,17 @@ async def setup(app: DashboardApp, request: Request, form: dict[str, str]) -> Re
     try:
         await users.redeem_setup_code(
             app.platform,
+            app.throttle,
             form.get("code", "").strip(),
             email,
             form.get("password", ""),
             client_address(request),
         )
-    except AuthenticationFailed as error:
-        return _anonymous_form(app, request, "setup.html", status=401, error=error.detail, email=email[:254])
+    except (AuthenticationFailed, TooManyRequests) as error:
+        status = 429 if isinstance(error, TooManyRequests) else 401
+        return _anonymous_form(
+            app, request, "setup.html", status=status, error=error.detail, email=email[:254]
+        )
     except InvalidRequest as error:
         return _anonymous_form(app, request, "setup.html", status=400, error=error.message, email=email[:254])
     return await sign_in(app, request, form)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from mycpaas.dashboard.page import Page, redirect
-from mycpaas.domain.accounts import Account
+from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.errors import InvalidRequest, NotFound
 from mycpaas.services import accounts, users
 
-STATUS_CHOICES = {"suspended", "active", "closed"}
+STATUS_CHOICES = {status.value for status in AccountStatus}
 
 
 async def show(page: Page, status: int = 200, **context: object) -> Response:

@@ -24,7 +24,6 @@ document.addEventListener("DOMContentLoaded", () => {
       const showing = field.type === "text";
       field.type = showing ? "password" : "text";
       toggle.textContent = showing ? "Show" : "Hide";
-      toggle.setAttribute("aria-pressed", String(!showing));
       return;
     }
     const confirmer = event.target.closest("[data-confirm]");

@@ -1,0 +1,78 @@
+"""Edges a review found: odd form input, calendar limits, the password window across accounts, bursts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import dispose_server, make_server, remember_secret
+from tests.dashboard_support import PASSWORD, create_user, csrf_of, signed_in
+from tests.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    instance = make_server(
+        tmp_path_factory.mktemp("edges"), "sqlite", env={"MYCPAAS_SIGN_IN_MAX_FAILURES": "5"}
+    )
+    create_user(instance, "edge@example.com")
+    yield instance
+    dispose_server(instance)
+
+
+def test_non_ascii_csrf_token_is_refused_not_a_crash(server: ServerProcess) -> None:
+    client = signed_in(server, "edge@example.com")
+    response = client.post("/keys", data={"friendly_name": "x", "csrf_token": "é" * 64})
+    assert response.status_code == 403
+    anonymous = httpx.post(f"{server.url}/sign-in", data={"email": "a@b.co", "csrf_token": "ü"})
+    assert anonymous.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "query", ["date_to=9999-12-31", "date_from=0001-01-01", "date_to=2026-02-30", "to=%00"]
+)
+def test_message_filters_at_the_edges(server: ServerProcess, query: str) -> None:
+    response = signed_in(server, "edge@example.com").get(f"/messages?{query}")
+    assert response.status_code in (200, 400)
+
+
+def test_switching_accounts_closes_the_password_window(server: ServerProcess) -> None:
+    sub = httpx.post(
+        f"{server.url}/2010-04-01/Accounts.json",
+        auth=(server.account_sid, server.auth_token),
+        data={"FriendlyName": "Edge sub"},
+    ).json()
+    remember_secret(sub["auth_token"])
+    client = signed_in(server, "edge@example.com")
+    form = csrf_of(client.get("/credentials").text)
+    assert (
+        client.post("/credentials/unlock", data={"password": PASSWORD, "csrf_token": form}).status_code == 303
+    )
+    assert server.auth_token in client.get("/credentials").text
+    assert client.post("/switch", data={"account_sid": sub["sid"], "csrf_token": form}).status_code == 303
+    page = client.get("/credentials").text
+    assert sub["sid"] in page and sub["auth_token"] not in page and "Re-enter your password" in page
+
+
+def test_parallel_wrong_passwords_cannot_outrun_the_throttle(tmp_path: Path) -> None:
+    fresh = make_server(tmp_path, "sqlite", env={"MYCPAAS_SIGN_IN_MAX_FAILURES": "5"})
+    try:
+        create_user(fresh, "burst@example.com")
+
+        def attempt(_: int) -> int:
+            with httpx.Client(base_url=fresh.url, timeout=60) as client:
+                token = csrf_of(client.get("/sign-in").text)
+                return client.post(
+                    "/sign-in",
+                    data={"email": "burst@example.com", "password": "wrong" * 3, "csrf_token": token},
+                ).status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(attempt, range(20)))
+        assert statuses.count(401) <= 5 and statuses.count(429) >= 15, statuses
+    finally:
+        dispose_server(fresh)
