@@ -1,0 +1,155 @@
+"""Messages: send a test message from the dashboard, follow its status timeline, find it in the log with
+filters, and page through a log longer than one page."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.support import DATE, Dashboard, rows, twilio
+from tests.server import ServerProcess
+
+TEST_FROM = "+15005550006"  # Twilio's magic sender, valid for every account
+
+
+def message_sids(page: Page) -> list[str]:
+    hrefs = page.locator("#messages tbody tr td:first-child a").evaluate_all(
+        "links => links.map(a => a.pathname)"
+    )
+    return [href.removeprefix("/messages/") for href in hrefs]
+
+
+def filter_log(page: Page, **fields: str) -> None:
+    form = page.get_by_role("form", name="Filter messages")
+    for label, value in fields.items():
+        field = form.get_by_label(label, exact=True)
+        if field.evaluate("el => el.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    form.get_by_role("button", name="Filter").click()
+
+
+def test_send_a_test_message_and_find_it(server: ServerProcess, user: str, dash: Dashboard) -> None:
+    page = dash.page
+    to = "+15558675310"
+    dash.sign_in(user)
+    page.get_by_role("main").get_by_role("link", name="Send a test message").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Send a test message")
+
+    page.get_by_label("From").fill(TEST_FROM)
+    page.get_by_label("To").fill(to)
+    page.get_by_label("Body").fill("Hello from the browser test ✓")
+    page.get_by_role("button", name="Send").click()
+    expect(dash.notice()).to_have_text("Test message accepted and queued.")
+    sid = dash.path().split("?")[0].removeprefix("/messages/")
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid), dash.path()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Message {sid}")
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text(TEST_FROM)
+    expect(facts).to_contain_text(to)
+    expect(facts).to_contain_text("UCS-2")  # the check mark is not GSM-7
+    expect(page.locator("pre.msgbody")).to_have_text("Hello from the browser test ✓")
+    timeline = page.locator("#timeline li")
+    expect(timeline.first).to_contain_text("queued")
+    expect(timeline.first).to_contain_text("Accepted by mycpaas")
+    expect(timeline.first.locator("time")).to_have_text(DATE)
+
+    # The sandbox carrier delivers within a second: reloading shows the rest of the timeline.
+    deadline = time.monotonic() + 10
+    while "delivered" not in page.locator("#timeline").inner_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+        page.reload()
+    expect(timeline).to_have_count(3)
+    expect(timeline.locator(".status")).to_have_text(["queued", "sent", "delivered"])
+    expect(timeline.nth(1)).to_contain_text("Handed to the carrier")
+    expect(page.locator("dl.facts .status")).to_have_text("delivered")
+    expect(page.get_by_text("No webhook was due for this message.")).to_be_visible()
+    dash.screenshot("message")
+
+    client = twilio(server, server.account_sid, server.auth_token)
+    other = client.messages.create(to="+15005550014", from_=TEST_FROM, body="to a blocked number").sid
+    page.get_by_role("link", name="← Messages").click()
+    expect(rows(page.locator("#messages")).first).to_be_visible()
+
+    filter_log(page, To=to)
+    expect(page).to_have_url(re.compile(r"[?&]to=%2B15558675310(&|$)"))
+    assert message_sids(page) == [sid]
+    expect(rows(page.locator("#messages")).first.locator("td")).to_have_text(
+        [DATE, "outbound-api", TEST_FROM, to, "delivered", "Hello from the browser test ✓"]
+    )
+    expect(page.get_by_label("To", exact=True)).to_have_value(to)  # the filter stays filled in
+
+    page.get_by_role("link", name="Clear").click()
+    filter_log(page, Status="delivered")
+    assert message_sids(page) == [sid]
+    expect(page.get_by_label("Status")).to_have_value("delivered")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the message to the blocked number fails shortly after
+        filter_log(page, Status="failed")
+        if message_sids(page):
+            break
+        time.sleep(0.2)
+    assert message_sids(page) == [other]
+    rows(page.locator("#messages")).first.get_by_role("link").click()
+    expect(page.locator("dl.facts")).to_contain_text("failed · error 30004")
+    expect(page.locator("#timeline li").last).to_contain_text("failed")
+    expect(page.locator("#timeline li").last).to_contain_text("Error 30004")
+    page.go_back()
+
+    filter_log(page, To=to, Status="failed")
+    expect(page.get_by_text("No messages match.")).to_be_visible()
+    page.get_by_role("link", name="Clear").click()
+    dash.screenshot("messages-log")
+
+    # The overview lists it among the latest messages; its date opens it.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview").click()
+    latest = page.get_by_role("region", name="Latest messages").get_by_role("listitem").filter(has_text=to)
+    expect(latest).to_contain_text(f"{TEST_FROM} → {to} delivered")
+    latest.get_by_role("link", name=DATE).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Message {sid}")
+
+
+def test_bad_filters_are_explained(server: ServerProcess, user: str, dash: Dashboard) -> None:
+    page = dash.page
+    dash.expected_statuses.add(400)
+    dash.sign_in(user)
+    dash.goto("/messages")
+    filter_log(page, To="call me")
+    expect(dash.error()).to_have_text("To is not a phone number: use E.164, such as +15551234567.")
+    expect(page.get_by_label("To", exact=True)).to_have_value("call me")
+
+
+def test_paging_through_the_log(server: ServerProcess, user: str, dash: Dashboard) -> None:
+    page = dash.page
+    client = twilio(server, server.account_sid, server.auth_token)
+    to = "+15557650000"
+    created = [client.messages.create(to=to, from_=TEST_FROM, body=f"Paging {n}").sid for n in range(60)]
+    newest_first = created[::-1]
+    dash.sign_in(user)
+    dash.goto("/messages")
+
+    # Unfiltered: 50 a page, with only an Older link on the first.
+    expect(rows(page.locator("#messages"))).to_have_count(50)
+    expect(page.get_by_role("link", name="Older →")).to_be_visible()
+    expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
+
+    filter_log(page, To=to)
+    first = message_sids(page)
+    assert first == newest_first[:50]
+    expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
+
+    page.get_by_role("link", name="Older →").click()
+    expect(rows(page.locator("#messages"))).to_have_count(10)
+    assert message_sids(page) == newest_first[50:]
+    expect(page).to_have_url(re.compile(r"[?&]to=%2B15557650000(&|$)"))  # the filter goes along
+    expect(page.get_by_label("To", exact=True)).to_have_value(to)
+    expect(page.get_by_role("link", name="Older →")).to_have_count(0)
+
+    page.get_by_role("link", name="← Newer").click()
+    expect(rows(page.locator("#messages"))).to_have_count(50)
+    assert message_sids(page) == first
+    expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
+    expect(page.get_by_role("link", name="Older →")).to_be_visible()
