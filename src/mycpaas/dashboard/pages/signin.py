@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
 def _safe_next(value: str) -> str:
     """Only a path on this server: never `//evil.example` or an absolute URL (no open redirect)."""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()
+        and len(value) <= 2048
+    ):
         return value
     return "/"
 
