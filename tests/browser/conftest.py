@@ -29,8 +29,10 @@ def _no_edge_or_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TWILIO_REGION", raising=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: Playwright's sync API keeps an event loop running in this thread while
+    # it is open, and other tests' asyncio.run() (e.g. creating PostgreSQL databases) refuses to run then.
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield instance
