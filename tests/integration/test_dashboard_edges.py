@@ -76,3 +76,17 @@ def test_parallel_wrong_passwords_cannot_outrun_the_throttle(tmp_path: Path) -> 
         assert statuses.count(401) <= 5 and statuses.count(429) >= 15, statuses
     finally:
         dispose_server(fresh)
+
+
+def test_every_response_carries_the_security_headers(server: ServerProcess) -> None:
+    client = signed_in(server, "edge@example.com")
+    wrong_method = client.get("/keys/SK00000000000000000000000000000000/rename")
+    assert wrong_method.status_code == 405
+    static = client.get("/static/app.css")
+    assert static.status_code == 200
+    for response in (wrong_method, static):
+        assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    assert wrong_method.headers["cache-control"] == "no-store"
+    assert static.headers.get("cache-control") != "no-store"  # assets may be cached

@@ -8,7 +8,7 @@ call the same services as the API; nothing here speaks HTTP to the API.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from jinja2 import Environment
@@ -71,6 +71,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
+_PAGE_HEADERS = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+_STATIC_HEADERS = [(name, value) for name, value in _PAGE_HEADERS if name != b"cache-control"]
 
 
 class DashboardApp:
@@ -90,7 +92,20 @@ class DashboardApp:
         self.router = Router(routes, default=self._not_found)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self.router(scope, receive, send)
+        """Every response gets the security headers, whoever made it (pages, errors, Starlette's 405s, static
+        files); static files keep their own caching."""
+        extra = _STATIC_HEADERS if scope.get("path", "").startswith("/static/") else _PAGE_HEADERS
+
+        async def send_secured(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((name, value) for name, value in extra if name not in present),
+                ]
+            await send(message)
+
+        await self.router(scope, receive, send_secured)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = self.error_page(404, "Page not found", "There is no page at this address.")
@@ -98,7 +113,7 @@ class DashboardApp:
 
     def error_page(self, status: int, title: str, message: str) -> Response:
         html = self.templates.get_template("error.html").render(title=title, message=message)
-        return _secured(HTMLResponse(html, status_code=status))
+        return HTMLResponse(html, status_code=status)
 
     def _public(self, handler: Callable[[DashboardApp, Request, dict[str, str]], Awaitable[Response]]) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -121,7 +136,7 @@ class DashboardApp:
                     "Reload the page and try again.",
                 )
             try:
-                return _secured(await handler(self, request, form))
+                return await handler(self, request, form)
             except Exception:
                 log.exception("dashboard page failed", extra={"action": "dashboard_unhandled"})
                 return self.error_page(500, "Something went wrong", "The page failed; the error was logged.")
@@ -135,7 +150,7 @@ class DashboardApp:
             if session is None:
                 if request.method in ("GET", "HEAD"):
                     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                    return _secured(redirect("/sign-in", next=wanted))
+                    return redirect("/sign-in", next=wanted)
                 return self.error_page(403, "Signed out", "Your session ended. Sign in again.")
             try:
                 form = await read_form(request)
@@ -157,7 +172,7 @@ class DashboardApp:
                 request, self.platform, self.templates, session, in_view, main, form, csrf, self.throttle
             )
             try:
-                return _secured(await handler(page))
+                return await handler(page)
             except NotFound:
                 return self.error_page(404, "Not found", "There is no such item in this account.")
             except MycpaasError as error:
@@ -190,9 +205,3 @@ def _same_origin(request: Request, public_url: str) -> bool:
     if public_url and origin == "/".join(public_url.split("/")[:3]):
         return True
     return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
-
-
-def _secured(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
