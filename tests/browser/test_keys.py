@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from tests.browser.support import Dashboard, assert_unauthorized, rows, twilio
 from tests.conftest import remember_secret
+from tests.dashboard_support import PASSWORD
 from tests.server import ServerProcess
 
 
@@ -16,6 +17,7 @@ def test_create_use_rename_and_revoke_a_key(server: ServerProcess, user: str, da
     expect(page.get_by_text("No keys.")).to_be_visible()
 
     page.get_by_label("Friendly name").fill("CI deploy")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Create key").click()
     created = page.locator("section.created")
     expect(created.get_by_role("heading")).to_have_text("Key created: CI deploy")

@@ -60,6 +60,7 @@ def test_signing_out_ends_the_session_in_every_tab(server: ServerProcess, user: 
     # The other tab still shows the old page; its next form post is refused, its next page is the sign-in.
     other.expected_statuses.add(403)
     other_tab.get_by_label("Friendly name").fill("after sign-out")
+    other_tab.get_by_label("Your password").fill(PASSWORD)
     other_tab.get_by_role("button", name="Create key").click()
     expect(other_tab.get_by_role("heading", level=1)).to_have_text("Signed out")
     other.goto("/keys")

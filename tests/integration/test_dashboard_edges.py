@@ -90,3 +90,35 @@ def test_every_response_carries_the_security_headers(server: ServerProcess) -> N
         assert response.headers["x-frame-options"] == "DENY"
     assert wrong_method.headers["cache-control"] == "no-store"
     assert static.headers.get("cache-control") != "no-store"  # assets may be cached
+
+
+def test_creating_a_key_asks_for_the_password(tmp_path: Path) -> None:
+    fresh = make_server(tmp_path, "sqlite")
+    try:
+        create_user(fresh, "keys@example.com")
+        client = signed_in(fresh, "keys@example.com")
+        page = client.get("/keys").text
+        assert 'name="password"' in page
+        refused = client.post("/keys", data={"friendly_name": "no pw", "csrf_token": csrf_of(page)})
+        wrong = client.post(
+            "/keys",
+            data={"friendly_name": "bad pw", "password": "not it at all", "csrf_token": csrf_of(page)},
+        )
+        assert refused.status_code == wrong.status_code == 401
+        assert "not it at all" not in wrong.text
+        listing = httpx.get(
+            f"{fresh.url}/2010-04-01/Accounts/{fresh.account_sid}/Keys.json",
+            auth=(fresh.account_sid, fresh.auth_token),
+        )
+        assert listing.json()["keys"] == []
+        made = client.post(
+            "/keys", data={"friendly_name": "ok", "password": PASSWORD, "csrf_token": csrf_of(page)}
+        )
+        assert made.status_code == 201
+        remember_secret(
+            made.text.split('id="new-key-secret" type="password" readonly value="', 1)[1].split('"', 1)[0]
+        )
+        # The window is now open: the next key needs no password, and the form does not ask.
+        assert 'name="password"' not in client.get("/keys").text
+    finally:
+        dispose_server(fresh)

@@ -538,7 +538,7 @@ def _create_key(s: Sandbox) -> Case:
     name = f"csrf new key {hex_tag()}"
     return Case(
         "/keys",
-        {"friendly_name": name},
+        {"friendly_name": name, "password": PASSWORD},
         lambda: name in [k["friendly_name"] for k in s.listing("Keys", "keys")],
         201,
     )
@@ -995,7 +995,7 @@ def test_no_secret_in_any_url_location_or_link(world: World) -> None:
     secondary = secondary_token(credentials)
     assert sub.password in credentials
     assert browser.get("/credentials/promote").status_code == 200
-    created = browser.submit("/keys", {"friendly_name": "url walk key"})
+    created = browser.submit("/keys", {"friendly_name": "url walk key", "password": PASSWORD})
     assert created.status_code == 201
     key = created_key(created.text)
     assert browser.submit(f"/keys/{key.username}/rename", {"friendly_name": "renamed"}).status_code == 303
@@ -1036,7 +1036,7 @@ def test_no_secret_in_any_url_location_or_link(world: World) -> None:
 
 def test_key_secret_is_shown_once_in_the_create_response_only(world: World) -> None:
     browser = world.browser("A")
-    created = browser.submit("/keys", {"friendly_name": f"shown once {hex_tag()}"})
+    created = browser.submit("/keys", {"friendly_name": f"shown once {hex_tag()}", "password": PASSWORD})
     assert created.status_code == 201
     sid, secret = created_key(created.text).username, created_key(created.text).password
     with world.server.client(sid, secret) as as_key:
@@ -1089,7 +1089,9 @@ def test_server_log_holds_no_password_session_token_or_key_secret(world: World) 
     assert browser.unlock(wrong).status_code == 401
     assert browser.unlock().status_code == 303
     assert world.server.auth_token in browser.get("/credentials").text
-    secret = created_key(browser.submit("/keys", {"friendly_name": "log check"}).text).password
+    secret = created_key(
+        browser.submit("/keys", {"friendly_name": "log check", "password": PASSWORD}).text
+    ).password
     assert browser.submit("/sign-out").status_code == 303
 
     for must_be_checked in (PASSWORD, wrong, secret, world.server.auth_token, browser.token):

@@ -1,22 +1,39 @@
-"""API keys: create (the secret is shown once, in the response to the create form), list, rename, revoke."""
+"""API keys: create (the secret is shown once, in the response to the create form), list, rename, revoke.
+
+A key is as powerful as the Auth Token, so minting one asks for the password like revealing the token does
+(unless the session's password window is open).
+"""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from mycpaas.dashboard.page import Page, redirect
+from mycpaas.dashboard.page import Page, client_address, redirect
 from mycpaas.domain.accounts import ApiKey
-from mycpaas.errors import InvalidRequest, NotFound
-from mycpaas.services import keys
+from mycpaas.domain.clock import utcnow
+from mycpaas.errors import AuthenticationFailed, InvalidRequest, NotFound, TooManyRequests
+from mycpaas.services import keys, users
 
 
 async def show(page: Page, status: int = 200, **context: object) -> Response:
     listed = await keys.list_keys(page.platform, page.account)
-    return page.render("keys.html", status=status, keys=listed, **context)
+    unlocked = page.session.unlocked(utcnow())
+    return page.render("keys.html", status=status, keys=listed, unlocked=unlocked, **context)
 
 
 async def create(page: Page) -> Response:
     name = page.form.get("friendly_name", "").strip()
+    if not page.session.unlocked(utcnow()):
+        try:
+            await users.unlock(
+                page.platform,
+                page.throttle,
+                page.session,
+                page.form.get("password", ""),
+                client_address(page.request),
+            )
+        except (AuthenticationFailed, TooManyRequests) as error:
+            return await show(page, 429 if isinstance(error, TooManyRequests) else 401, error=error.detail)
     try:
         key, secret = await keys.create_key(page.platform, page.account, name or None, page.actor)
     except InvalidRequest as error:
