@@ -115,26 +115,28 @@ class DashboardApp:
         html = self.templates.get_template("error.html").render(title=title, message=message)
         return HTMLResponse(html, status_code=status)
 
+    async def _checked_form(self, request: Request, csrf_cookie: str) -> dict[str, str] | Response:
+        """The posted form, or the error page when it is too large or its CSRF token or Origin do not match."""
+        try:
+            form = await read_form(request)
+        except FormTooLarge:
+            return self.error_page(413, "Form too large", "The form sent was too large.")
+        if request.method == "POST" and not (
+            _same_origin(request, self.platform.settings.public_url)
+            and cookies.csrf_matches(self.platform.secrets, csrf_cookie, form.get("csrf_token", ""))
+        ):
+            return self.error_page(
+                403,
+                "Form expired",
+                "The form was not accepted (missing or stale security token). Reload the page and try again.",
+            )
+        return form
+
     def _public(self, handler: Callable[[DashboardApp, Request, dict[str, str]], Awaitable[Response]]) -> Any:
         async def endpoint(request: Request) -> Response:
-            try:
-                form = await read_form(request)
-            except FormTooLarge:
-                return self.error_page(413, "Form too large", "The form sent was too large.")
-            if request.method == "POST" and not (
-                _same_origin(request, self.platform.settings.public_url)
-                and cookies.csrf_matches(
-                    self.platform.secrets,
-                    cookies.read(request, cookies.ANONYMOUS),
-                    form.get("csrf_token", ""),
-                )
-            ):
-                return self.error_page(
-                    403,
-                    "Form expired",
-                    "The form was not accepted (missing or stale security token). "
-                    "Reload the page and try again.",
-                )
+            form = await self._checked_form(request, cookies.read(request, cookies.ANONYMOUS))
+            if isinstance(form, Response):
+                return form
             try:
                 return await handler(self, request, form)
             except Exception:
@@ -152,21 +154,10 @@ class DashboardApp:
                     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return redirect("/sign-in", next=wanted)
                 return self.error_page(403, "Signed out", "Your session ended. Sign in again.")
-            try:
-                form = await read_form(request)
-            except FormTooLarge:
-                return self.error_page(413, "Form too large", "The form sent was too large.")
+            form = await self._checked_form(request, session_id)
+            if isinstance(form, Response):
+                return form
             csrf = cookies.csrf_token(self.platform.secrets, session_id)
-            if request.method == "POST" and not (
-                _same_origin(request, self.platform.settings.public_url)
-                and cookies.csrf_matches(self.platform.secrets, session_id, form.get("csrf_token", ""))
-            ):
-                return self.error_page(
-                    403,
-                    "Form expired",
-                    "The form was not accepted (missing or stale security token). "
-                    "Reload the page and try again.",
-                )
             main, in_view = await self._accounts(session)
             page = Page(
                 request, self.platform, self.templates, session, in_view, main, form, csrf, self.throttle

@@ -15,8 +15,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
-from mycpaas.domain.clock import as_utc
+from mycpaas.domain.clock import as_utc, utcnow
 from mycpaas.domain.users import Session
+from mycpaas.errors import AuthenticationFailed, TooManyRequests
+from mycpaas.services import users
 from mycpaas.services.platform import Platform
 from mycpaas.services.users import SignInThrottle
 
@@ -67,6 +69,27 @@ class Page:
     form: dict[str, str]
     csrf: str
     throttle: SignInThrottle
+
+    @property
+    def unlocked(self) -> bool:
+        """Whether the password was re-entered recently enough to reveal or rotate credentials."""
+        return self.session.unlocked(utcnow())
+
+    async def reenter_password(self) -> tuple[int, str] | None:
+        """Check the form's `password` and open the password window; on failure, the status and reason."""
+        try:
+            await users.unlock(
+                self.platform,
+                self.throttle,
+                self.session,
+                self.form.get("password", ""),
+                client_address(self.request),
+            )
+        except TooManyRequests as error:
+            return 429, error.detail or ""
+        except AuthenticationFailed as error:
+            return 401, error.detail or ""
+        return None
 
     @property
     def actor(self) -> Actor:

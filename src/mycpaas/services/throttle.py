@@ -43,6 +43,12 @@ class FailureThrottle:
         if len(self._failures) > 100_000:
             self._forget_idle(now)
 
+    def withdraw(self, keys: Iterable[str]) -> None:
+        """Take back the latest failure of each key (an attempt counted in advance that succeeded)."""
+        for key in keys:
+            if window := self._failures.get(key):
+                window.pop()
+
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, w in self._failures.items() if not w or w[-1] <= now - self.window_seconds]:
             del self._failures[key]

@@ -12,6 +12,7 @@ codes are random 256/192-bit strings kept as keyed digests, so a copy of the dat
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -39,8 +40,15 @@ from mycpaas.storage.database import Connection
 
 _hasher = PasswordHasher()
 _HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
-# Verified against when the email is unknown, so that a miss costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so that a miss costs as long as a wrong password.
+    Made on first use: every `mycpaas` command imports this module, and a hash costs 64 MiB and ~0.1 s."""
+    return _hasher.hash("not a password of anyone")
+
+
 _WRONG = "The email or password is not correct."
 
 
@@ -59,10 +67,7 @@ class SignInThrottle(FailureThrottle):
         return keys
 
     def succeeded(self, keys: list[str]) -> None:
-        for key in keys:
-            window = self._failures.get(key)
-            if window:
-                window.pop()
+        self.withdraw(keys)
 
 
 async def _hash(password: str) -> str:
@@ -171,8 +176,8 @@ async def sign_in(
     keys = throttle.begin(client, normalized)
     async with platform.db.read() as conn:
         found = await store.get_user_by_email(conn, normalized)
-    ok = await _verify(found[1] if found else _DUMMY_HASH, password[:1024])
-    if found is None or not ok:
+    stored = found[1] if found else await asyncio.get_running_loop().run_in_executor(_HASHING, _dummy_hash)
+    if not await _verify(stored, password[:1024]) or found is None:
         raise AuthenticationFailed(_WRONG)
     throttle.succeeded(keys)
     user, password_hash = found

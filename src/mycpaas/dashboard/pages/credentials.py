@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mycpaas.dashboard.page import Page, client_address, redirect
-from mycpaas.domain.clock import utcnow
-from mycpaas.errors import AuthenticationFailed, TooManyRequests
-from mycpaas.services import accounts, audit, users
+from mycpaas.dashboard.page import Page, redirect
+from mycpaas.services import accounts, audit
 
 # The seed's 401 table, shown beside the token so a user who just rotated knows what a 401 means.
 TROUBLESHOOTING = [
@@ -32,12 +30,11 @@ TROUBLESHOOTING = [
 
 
 async def show(page: Page, status: int = 200, error: str = "") -> Response:
-    unlocked = page.session.unlocked(utcnow())
-    view = await accounts.get_account(page.platform, page.account.sid) if unlocked else None
+    view = await accounts.get_account(page.platform, page.account.sid) if page.unlocked else None
     return page.render(
         "credentials.html",
         status=status,
-        unlocked=unlocked,
+        unlocked=page.unlocked,
         view=view,
         history=await audit.recent(page.platform, page.account.sid, 20),
         troubleshooting=TROUBLESHOOTING,
@@ -46,40 +43,28 @@ async def show(page: Page, status: int = 200, error: str = "") -> Response:
 
 
 async def unlock(page: Page) -> Response:
-    try:
-        await users.unlock(
-            page.platform,
-            page.throttle,
-            page.session,
-            page.form.get("password", ""),
-            client_address(page.request),
-        )
-    except (AuthenticationFailed, TooManyRequests) as error:
-        return await show(page, 429 if isinstance(error, TooManyRequests) else 401, error.detail or "")
+    if refused := await page.reenter_password():
+        return await show(page, *refused)
     await accounts.record_reveal(page.platform, page.account, page.actor)
     return redirect("/credentials", "unlocked")
 
 
-def _locked(page: Page) -> bool:
-    return not page.session.unlocked(utcnow())
-
-
 async def create_secondary(page: Page) -> Response:
-    if _locked(page):
+    if not page.unlocked:
         return await show(page, 403, "Enter your password first.")
     await accounts.create_secondary_token(page.platform, page.account, page.actor)
     return redirect("/credentials", "secondary-created")
 
 
 async def delete_secondary(page: Page) -> Response:
-    if _locked(page):
+    if not page.unlocked:
         return await show(page, 403, "Enter your password first.")
     await accounts.delete_secondary_token(page.platform, page.account, "/credentials/secondary", page.actor)
     return redirect("/credentials", "secondary-deleted")
 
 
 async def confirm_promote(page: Page) -> Response:
-    if _locked(page):
+    if not page.unlocked:
         return await show(page, 403, "Enter your password first.")
     view = await accounts.get_account(page.platform, page.account.sid)
     if view is None or view.secondary_auth_token is None:
@@ -88,7 +73,7 @@ async def confirm_promote(page: Page) -> Response:
 
 
 async def promote(page: Page) -> Response:
-    if _locked(page):
+    if not page.unlocked:
         return await show(page, 403, "Enter your password first.")
     if page.form.get("confirm") != "yes":
         return page.render("promote.html", status=400, error="Tick the box to confirm.")

@@ -8,32 +8,22 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mycpaas.dashboard.page import Page, client_address, redirect
+from mycpaas.dashboard.page import Page, redirect
 from mycpaas.domain.accounts import ApiKey
-from mycpaas.domain.clock import utcnow
-from mycpaas.errors import AuthenticationFailed, InvalidRequest, NotFound, TooManyRequests
-from mycpaas.services import keys, users
+from mycpaas.errors import InvalidRequest, NotFound
+from mycpaas.services import keys
 
 
 async def show(page: Page, status: int = 200, **context: object) -> Response:
     listed = await keys.list_keys(page.platform, page.account)
-    unlocked = page.session.unlocked(utcnow())
-    return page.render("keys.html", status=status, keys=listed, unlocked=unlocked, **context)
+    return page.render("keys.html", status=status, keys=listed, unlocked=page.unlocked, **context)
 
 
 async def create(page: Page) -> Response:
     name = page.form.get("friendly_name", "").strip()
-    if not page.session.unlocked(utcnow()):
-        try:
-            await users.unlock(
-                page.platform,
-                page.throttle,
-                page.session,
-                page.form.get("password", ""),
-                client_address(page.request),
-            )
-        except (AuthenticationFailed, TooManyRequests) as error:
-            return await show(page, 429 if isinstance(error, TooManyRequests) else 401, error=error.detail)
+    if not page.unlocked and (refused := await page.reenter_password()):
+        status, reason = refused
+        return await show(page, status, error=reason)
     try:
         key, secret = await keys.create_key(page.platform, page.account, name or None, page.actor)
     except InvalidRequest as error:

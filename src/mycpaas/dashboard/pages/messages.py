@@ -105,9 +105,10 @@ def timeline(message: Message) -> list[TimelineStep]:
     steps = [TimelineStep("received" if inbound else "queued", message.created_at, "Accepted by mycpaas")]
     if message.sent_at and not inbound:
         steps.append(TimelineStep("sent", message.sent_at, "Handed to the carrier"))
-    if message.status not in (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.RECEIVED) or (
-        message.status is MessageStatus.SENT and not message.sent_at
-    ):
+    already_shown = message.status in (MessageStatus.QUEUED, MessageStatus.RECEIVED) or (
+        message.status is MessageStatus.SENT and message.sent_at is not None
+    )
+    if not already_shown:
         note = f"Error {message.error_code}: {message.error_message}" if message.error_code else ""
         steps.append(TimelineStep(message.status.value, message.updated_at, note))
     return steps
