@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 _PREFIX = "MYCPAAS_"
+SENDER_KINDS = ("long_code", "toll_free", "short_code", "alphanumeric")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class Settings:
     delivery_worker: bool = True
     worker_batch_size: int = 100
     worker_lease_seconds: float = 15.0
+    max_send_attempts: int = 20  # a carrier busy or down this many times in a row: failed, 30008
+    sender_mps_long_code: float = 1.0  # messages per second per From number (0 = no limit), Twilio's defaults
+    sender_mps_toll_free: float = 3.0
+    sender_mps_short_code: float = 100.0
+    sender_mps_alphanumeric: float = 10.0
+    sender_queue_seconds: float = 4 * 3600.0  # a From may queue this many seconds of sending (then 21611)
+    smpp_response_timeout_seconds: float = 30.0
+    smpp_enquire_link_seconds: float = 30.0
     sandbox_send_delay_seconds: float = 0.2
     sandbox_delivery_delay_seconds: float = 1.0
     print_credentials: bool = True
@@ -53,9 +62,19 @@ class Settings:
     def __post_init__(self) -> None:
         if self.environment not in ("development", "production"):
             raise ValueError("Setting MYCPAAS_ENVIRONMENT must be development or production")
-        for name in ("auth_max_failures", "sign_in_max_failures", "dashboard_session_seconds"):
+        for name in (
+            "auth_max_failures",
+            "sign_in_max_failures",
+            "dashboard_session_seconds",
+            "max_send_attempts",
+            "sender_queue_seconds",
+            "smpp_response_timeout_seconds",
+            "smpp_enquire_link_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")
+        if any(getattr(self, f"sender_mps_{kind}") < 0 for kind in SENDER_KINDS):
+            raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
         if self.webhook_private_networks not in ("", "allow", "refuse"):
             raise ValueError("Setting MYCPAAS_WEBHOOK_PRIVATE_NETWORKS must be allow or refuse")
 
@@ -64,6 +83,10 @@ class Settings:
         if self.webhook_private_networks:
             return self.webhook_private_networks == "refuse"
         return self.environment == "production"
+
+    def sender_mps(self, kind: str) -> float:
+        """The rate for a sender kind of domain/senders.py."""
+        return float(getattr(self, f"sender_mps_{kind}"))
 
     @property
     def effective_database_url(self) -> str:

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 from mycpaas.bootstrap import build_platform
-from mycpaas.delivery.carriers.base import Outcome, Receipt
+from mycpaas.delivery.carriers.base import Outcome, Receipt, Submitted
 from mycpaas.domain.webhooks import EVENT_KINDS
 from mycpaas.services import accounts, delivery, messaging, numbers, webhooks
 from mycpaas.settings import Settings
@@ -37,10 +37,10 @@ async def scenario(data_dir: Path) -> None:
         [send_job] = await delivery.claim_jobs(platform, 1)
         ready = await delivery.start_sending(platform, [send_job])
         assert [m.sid for _, m in ready] == [message.sid]
-        await delivery.record_submitted(platform, message, "carrier-1", send_job.id)
-        await delivery.apply_receipt(platform, Receipt("carrier-1", Outcome.DELIVERED))
+        await delivery.record_submitted(platform, message, Submitted("smsc", ("carrier-1",)), send_job.id)
+        await delivery.apply_receipt(platform, Receipt("smsc", ("carrier-1",), Outcome.DELIVERED))
         # Now the same receipt again, and a late failure: neither may regress the message or be sent.
-        await delivery.apply_receipt(platform, Receipt("carrier-1", Outcome.DELIVERED))
+        await delivery.apply_receipt(platform, Receipt("smsc", ("carrier-1",), Outcome.DELIVERED))
         await delivery.record_failed(platform, message, Outcome.UNREACHABLE, send_job.id)
 
         current = await messaging.get_message(platform, owner, message.sid)
@@ -52,7 +52,7 @@ async def scenario(data_dir: Path) -> None:
         )
         log = await webhooks.list_attempts(platform, message, 50, None)
         skipped = [(a.message_status, a.outcome.value) for a in log]
-        assert skipped == [("delivered", "skipped"), ("undelivered", "skipped")]
+        assert skipped == [("delivered", "skipped"), ("failed", "skipped")]
         assert "after the message was delivered" in (log[0].error_message or "")
     finally:
         await platform.committer.close()
@@ -62,3 +62,61 @@ async def scenario(data_dir: Path) -> None:
 def test_a_late_status_is_recorded_not_sent(tmp_path: Path) -> None:
     migrate.upgrade(Settings(data_dir=tmp_path).effective_database_url)
     asyncio.run(scenario(tmp_path))
+
+
+async def early_and_multipart(data_dir: Path) -> None:
+    """A receipt that overtakes its submit_sm_resp is kept and applied with the submission; a multipart
+    message ends only when every part has a receipt, as its first failed part."""
+    platform = build_platform(Settings(data_dir=data_dir))
+    try:
+        owner = (await accounts.create_account(platform, "parts")).account
+        number = await numbers.create_number(platform, owner, {"PhoneNumber": unique_number()})
+
+        async def send(body: str) -> tuple[messaging.Message, int]:
+            message = await messaging.send_message(
+                platform,
+                owner,
+                messaging.SendRequest(
+                    to="+15551250001", from_=number.phone_number, messaging_service_sid=None, body=body
+                ),
+            )
+            [job] = await delivery.claim_jobs(platform, 1)
+            await delivery.start_sending(platform, [job])
+            return message, job.id
+
+        early, job_id = await send("early")
+        await delivery.apply_receipt(platform, Receipt("smsc", ("ab12", "43794"), Outcome.DELIVERED))
+        assert (await messaging.get_message(platform, owner, early.sid)).status.value == "sending"  # type: ignore[union-attr]
+        await delivery.record_submitted(platform, early, Submitted("smsc", ("ab12",)), job_id)
+        assert (await messaging.get_message(platform, owner, early.sid)).status.value == "delivered"  # type: ignore[union-attr]
+
+        # Same id reported in decimal by the receipt, after the submission: found by its other reading.
+        decimal, job_id = await send("decimal")
+        await delivery.record_submitted(platform, decimal, Submitted("smsc", ("ff01",)), job_id)
+        await delivery.apply_receipt(
+            platform, Receipt("smsc", ("65281", "65281"[::-1], "ff01"), Outcome.DELIVERED)
+        )
+        assert (await messaging.get_message(platform, owner, decimal.sid)).status.value == "delivered"  # type: ignore[union-attr]
+
+        long, job_id = await send("x" * 400)  # three parts
+        await delivery.record_submitted(platform, long, Submitted("smsc", ("p1", "p2", "p3")), job_id)
+        await delivery.apply_receipt(platform, Receipt("smsc", ("p2",), Outcome.UNREACHABLE))
+        await delivery.apply_receipt(platform, Receipt("smsc", ("p1",), Outcome.DELIVERED))
+        current = await messaging.get_message(platform, owner, long.sid)
+        assert current is not None and current.status.value == "sent", "one part still has no receipt"
+        await delivery.apply_receipt(platform, Receipt("smsc", ("p3",), Outcome.DELIVERED))
+        current = await messaging.get_message(platform, owner, long.sid)
+        assert current is not None and current.status.value == "undelivered"
+        assert current.error_code == 30003
+
+        # A receipt nobody submitted is kept, retried by the sweep, and not lost.
+        await delivery.apply_receipt(platform, Receipt("smsc", ("nobody",), Outcome.DELIVERED))
+        assert await delivery.retry_pending_receipts(platform) == (0, 1)
+    finally:
+        await platform.committer.close()
+        await platform.db.dispose()
+
+
+def test_early_receipts_and_multipart_outcomes(tmp_path: Path) -> None:
+    migrate.upgrade(Settings(data_dir=tmp_path).effective_database_url)
+    asyncio.run(early_and_multipart(tmp_path))

@@ -14,5 +14,6 @@ OUTCOMES: dict[Outcome, tuple[MessageStatus, ErrorCode | None]] = {
     Outcome.FILTERED: (MessageStatus.UNDELIVERED, ErrorCode.CARRIER_VIOLATION),
     Outcome.REJECTED: (MessageStatus.FAILED, ErrorCode.MESSAGE_BLOCKED),
     Outcome.EXPIRED: (MessageStatus.FAILED, ErrorCode.QUEUE_OVERFLOW),
+    Outcome.NO_ROUTE: (MessageStatus.FAILED, ErrorCode.UNKNOWN_ERROR),
     Outcome.UNKNOWN: (MessageStatus.UNDELIVERED, ErrorCode.UNKNOWN_ERROR),
 }

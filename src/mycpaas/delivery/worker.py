@@ -15,8 +15,10 @@ from mycpaas.delivery.carriers.base import (
     Carrier,
     CarrierRejected,
     CarrierUnavailable,
+    Outcome,
     Submission,
 )
+from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import Message
 from mycpaas.services import delivery
@@ -27,11 +29,20 @@ log = logging.getLogger("mycpaas.worker")
 
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_POLL_SECONDS = 1.0
+RECEIPT_SWEEP_SECONDS = 5.0
 
 
 def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with full jitter, capped."""
     return random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempt, 16)))
+
+
+def submission(message: Message) -> Submission:
+    remaining = None
+    if message.validity_period is not None:
+        elapsed = (utcnow() - message.created_at).total_seconds()
+        remaining = max(1, int(message.validity_period - elapsed))
+    return Submission(message.sid, message.from_number or "", message.to_number, message.body, remaining)
 
 
 class DeliveryWorker:
@@ -43,6 +54,7 @@ class DeliveryWorker:
         self._running: dict[asyncio.Task[None], int] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -53,17 +65,13 @@ class DeliveryWorker:
             lambda sms: delivery.record_inbound(self.platform, sms),
         )
         pending = await delivery.awaiting_receipts(self.platform)
-        await self.carrier.resume(
-            [
-                (Submission(m.sid, m.from_number or "", m.to_number, m.body), m.carrier_message_id or "")
-                for m in pending
-            ]
-        )
+        await self.carrier.resume([(submission(m), m.carrier_message_id or "") for m in pending])
         self._loop_task = asyncio.create_task(self._loop())
         self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        self._sweep_task = asyncio.create_task(self._sweep_receipts())
 
     async def stop(self) -> None:
-        for background in (self._loop_task, self._heartbeat_task):
+        for background in (self._loop_task, self._heartbeat_task, self._sweep_task):
             if background:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -104,6 +112,23 @@ class DeliveryWorker:
             except Exception:
                 log.exception("extending job leases failed", extra={"action": "lease_heartbeat_failed"})
 
+    async def _sweep_receipts(self) -> None:
+        """Receipts that came before their part was known are kept; apply them once it is."""
+        while True:
+            await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
+            try:
+                applied, waiting = await delivery.retry_pending_receipts(self.platform)
+            except Exception:
+                log.exception("applying kept receipts failed", extra={"action": "receipt_sweep_failed"})
+                continue
+            if waiting:
+                log.warning(
+                    "%d receipts still match no submitted message (%d applied now)",
+                    waiting,
+                    applied,
+                    extra={"action": "receipts_unmatched"},
+                )
+
     async def _start(self, jobs: list[Job]) -> list[tuple[Job, Message]]:
         sends = [job for job in jobs if job.kind == SEND_JOB]
         for job in jobs:
@@ -123,17 +148,20 @@ class DeliveryWorker:
         self.wake()
 
     async def _send(self, job: Job, message: Message) -> None:
-        submission = Submission(message.sid, message.from_number or "", message.to_number, message.body)
         try:
             try:
-                carrier_id = await self.carrier.submit(submission)
+                submitted = await self.carrier.submit(submission(message))
             except CarrierRejected as rejected:
+                log.info("carrier refused %s: %s", message.sid, rejected, extra={"action": "carrier_refused"})
                 await delivery.record_failed(self.platform, message, rejected.outcome, job.id)
                 return
-            except CarrierUnavailable:
-                await self._retry(job, "carrier unavailable")
+            except CarrierUnavailable as unavailable:
+                if job.attempts >= self.platform.settings.max_send_attempts:
+                    await delivery.record_failed(self.platform, message, Outcome.UNKNOWN, job.id)
+                else:
+                    await self._retry(job, str(unavailable) or "carrier unavailable")
                 return
-            await delivery.record_submitted(self.platform, message, carrier_id, job.id)
+            await delivery.record_submitted(self.platform, message, submitted, job.id)
         except Exception as exc:
             log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
             await self._retry(job, type(exc).__name__)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt
+from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt, Submitted
 from mycpaas.delivery.outcomes import OUTCOMES
 from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.clock import utcnow
@@ -25,7 +25,7 @@ from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
-from mycpaas.storage import queue
+from mycpaas.storage import parts, queue
 from mycpaas.storage.database import Connection
 
 log = logging.getLogger("mycpaas.delivery")
@@ -120,51 +120,126 @@ async def _skip_late(conn: Connection, event: WebhookEvent) -> None:
     await webhooks.record_skipped(conn, [webhooks.skipped(event, reason)])
 
 
-async def record_submitted(platform: Platform, message: Message, carrier_id: str, job_id: int) -> None:
-    """sending -> sent, and the job is done, in one transaction."""
+async def record_submitted(platform: Platform, message: Message, submitted: Submitted, job_id: int) -> None:
+    """sending -> sent, the parts' carrier ids recorded and the job done, in one transaction. Receipts that
+    overtook the submit responses (kept in pending_receipts) are applied in the same transaction."""
     now = utcnow()
-    await _change(platform, message, MessageStatus.SENT, job_id, sent_at=now, carrier_message_id=carrier_id)
+
+    async def work(conn: Connection) -> bool:
+        events: list[WebhookEvent | None] = []
+        sent = await store.advance_returning(
+            conn,
+            message.sid,
+            MessageStatus.SENT,
+            ALLOWED_PREDECESSORS[MessageStatus.SENT],
+            now,
+            sent_at=now,
+            carrier_message_id=submitted.part_ids[0],
+        )
+        await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
+        await queue.finish(conn, job_id)
+        if sent is not None:
+            events.append(status_callback_event(sent, MessageStatus.SENT))
+        early = await parts.pending_for(conn, submitted.carrier, submitted.part_ids)
+        for receipt in early:
+            events += await _settle(conn, submitted.carrier, receipt.ids, Outcome(receipt.outcome), now) or []
+        await parts.forget_pending(conn, [receipt.id for receipt in early])
+        return await queue.enqueue_events(conn, events, now)
+
+    if await platform.committer.run(work):
+        platform.wake_webhooks()
 
 
 async def record_failed(platform: Platform, message: Message, outcome: Outcome, job_id: int) -> None:
-    status, error = OUTCOMES[outcome]
+    """The carrier refused the message (or it could not be sent at all): failed, with the outcome's code."""
+    _, error = OUTCOMES[outcome]
     values: dict[str, object] = {}
     if error is not None:
         values.update(error_code=int(error), error_message=error.template)
-    await _change(platform, message, status, job_id, **values)
+    await _change(platform, message, MessageStatus.FAILED, job_id, **values)
 
 
-async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
-    status, error = OUTCOMES[receipt.outcome]
+def _final_outcome(outcomes: list[Outcome]) -> Outcome:
+    """A multipart message is delivered when every part is; otherwise it ends as its first failed part."""
+    return next((o for o in outcomes if o is not Outcome.DELIVERED), Outcome.DELIVERED)
+
+
+async def _settle(
+    conn: Connection, carrier: str, ids: tuple[str, ...], outcome: Outcome, now: datetime
+) -> list[WebhookEvent | None] | None:
+    """Apply one part's receipt; None if no part is known under `ids` (yet). Returns the callbacks to queue."""
+    part = await parts.find_part(conn, carrier, ids)
+    if part is None:
+        return None
+    final = outcome
+    if part.total > 1:
+        await parts.settle_part(conn, part.id, outcome.value)
+        outcomes = await parts.part_outcomes(conn, part.message_sid)
+        if any(o is None for o in outcomes):
+            return []
+        final = _final_outcome([Outcome(o) for o in outcomes if o is not None])
+    status, error = OUTCOMES[final]
     values: dict[str, object] = {}
     if error is not None:
         values.update(error_code=int(error), error_message=error.template)
-    now = utcnow()
-
-    async def work(conn: Connection) -> tuple[bool, bool]:
-        changed = await store.advance_by_carrier_id(
-            conn, receipt.carrier_message_id, status, ALLOWED_PREDECESSORS[status], now, **values
-        )
-        if changed:
-            events = [status_callback_event(message, status) for message in changed]
-            return True, await queue.enqueue_events(conn, events, now)
-        late = await store.get_by_carrier_id(conn, receipt.carrier_message_id)
-        if late is None or late.direction is Direction.INBOUND:
-            return False, False
+    changed = await store.advance_returning(
+        conn, part.message_sid, status, ALLOWED_PREDECESSORS[status], now, **values
+    )
+    if changed is not None:
+        return [status_callback_event(changed, status)]
+    late = await store.get_message(conn, part.message_sid)
+    if late is not None:
         event = status_callback_event(replace(late, **values), status)  # type: ignore[arg-type]
         if event is not None:
             await _skip_late(conn, event)
-        return True, False
+    return []
 
-    matched, notify = await platform.committer.run(work)
+
+async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
+    """Apply a receipt in one transaction; one whose part is not known yet is kept in pending_receipts (and
+    retried), so it is durable once this returns and the carrier may acknowledge it."""
+    now = utcnow()
+
+    async def work(conn: Connection) -> bool:
+        events = await _settle(conn, receipt.carrier, receipt.carrier_message_ids, receipt.outcome, now)
+        if events is None:
+            await parts.keep_pending(
+                conn, receipt.carrier, receipt.carrier_message_ids, receipt.outcome.value, now
+            )
+            return False
+        return await queue.enqueue_events(conn, events, now)
+
+    if await platform.committer.run(work):
+        platform.wake_webhooks()
+
+
+async def retry_pending_receipts(platform: Platform, limit: int = 500) -> tuple[int, int]:
+    """Apply kept receipts whose part has since become known. Returns (applied, still pending)."""
+    now = utcnow()
+
+    async def work(conn: Connection) -> tuple[int, int, bool]:
+        waiting = await parts.oldest_pending(conn, limit)
+        applied: list[int] = []
+        events: list[WebhookEvent | None] = []
+        for receipt in waiting:
+            settled = await _settle(conn, receipt.carrier, receipt.ids, Outcome(receipt.outcome), now)
+            if settled is not None:
+                applied.append(receipt.id)
+                events += settled
+        await parts.forget_pending(conn, applied)
+        await parts.count_attempt(conn, [r.id for r in waiting if r.id not in applied])
+        notify = await queue.enqueue_events(conn, events, now)
+        return len(applied), len(waiting) - len(applied), notify
+
+    applied, still, notify = await platform.committer.run(work)
     if notify:
         platform.wake_webhooks()
-    if not matched:
-        log.warning("receipt matched no message awaiting one", extra={"action": "receipt_unmatched"})
+    return applied, still
 
 
 async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
-    """Keep an inbound message for a number the platform owns; drop anything else (and redeliveries)."""
+    """Keep an inbound message for a number the platform owns; drop anything else (and redeliveries). A part
+    of a concatenated message is stored until its last part arrives, then the whole message is kept."""
     now = utcnow()
     async with platform.db.read() as conn:
         if await number_store.owner_of(conn, sms.destination) is None:
@@ -178,14 +253,22 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             return None
         if await store.get_by_carrier_id(conn, sms.carrier_message_id) is not None:
             return None
-        segmentation = split_parts(sms.text)
+        body = sms.text
+        if sms.part is not None:
+            texts = await parts.add_inbound_part(
+                conn, sms.carrier, sms.source, sms.destination, sms.part, sms.text, now
+            )
+            if texts is None:
+                return None
+            body = "".join(texts)
+        segmentation = split_parts(body)
         message = Message(
             sid=new_sid(Prefix.MESSAGE),
             account_sid=number.account_sid,
             direction=Direction.INBOUND,
             from_number=sms.source,
             to_number=sms.destination,
-            body=sms.text,
+            body=body,
             status=MessageStatus.RECEIVED,
             num_segments=segmentation.count,
             num_media=0,

@@ -173,42 +173,32 @@ def _advance_statement(columns: tuple[str, ...]) -> Update:
     )
 
 
-async def advance_by_carrier_id(
+async def advance_returning(
     conn: Connection,
-    carrier_message_id: str,
+    sid: str,
     new_status: MessageStatus,
     allowed_from: Iterable[MessageStatus],
     now: datetime,
     **values: object,
-) -> list[Message]:
-    """A receipt's status change, found by the carrier's id, in one statement; returns the changed messages."""
+) -> Message | None:
+    """advance_status that returns the changed message (None if it had moved on), in one statement."""
     result = await conn.execute(
-        _receipt_statement(tuple(sorted(values))),
+        _returning_statement(tuple(sorted(values))),
         {
-            "m_carrier_id": carrier_message_id,
+            "m_sid": sid,
             "m_allowed": [s.value for s in allowed_from],
             "status": new_status.value,
             "updated_at": now,
             **values,
         },
     )
-    return [_message(row) for row in result]
+    row = result.first()
+    return _message(row) if row else None
 
 
 @lru_cache(maxsize=64)
-def _receipt_statement(columns: tuple[str, ...]) -> Update:
-    return (
-        update(messages)
-        .where(
-            and_(
-                messages.c.carrier_message_id == bindparam("m_carrier_id"),
-                messages.c.direction != Direction.INBOUND.value,
-                messages.c.status.in_(bindparam("m_allowed", expanding=True)),
-            )
-        )
-        .values({name: bindparam(name) for name in ("status", "updated_at", *columns)})
-        .returning(*_COLUMNS)
-    )
+def _returning_statement(columns: tuple[str, ...]) -> Update:
+    return _advance_statement(columns).returning(*_COLUMNS)
 
 
 async def update_message(conn: Connection, sid: str, now: datetime, **values: object) -> None:

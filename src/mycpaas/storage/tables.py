@@ -224,3 +224,83 @@ audit_log = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_audit_log_account_id", "account_sid", "id"),
 )
+
+# SMSC connections (issue 5). The password is sealed with the server secret, bound to the carrier's name.
+carriers = Table(
+    "carriers",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("system_id", String(15), nullable=False),
+    Column("password_sealed", Text, nullable=False),
+    Column("system_type", String(12), nullable=False),
+    Column("bind_type", String(12), nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("max_mps", Integer, nullable=False),
+    Column("source_ton", Integer, nullable=False),
+    Column("source_npi", Integer, nullable=False),
+    Column("dest_ton", Integer, nullable=False),
+    Column("dest_npi", Integer, nullable=False),
+    Column("coding", String(8), nullable=False),
+    Column("concatenation", String(4), nullable=False),
+    Column("prefixes", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# One row per submitted part: the SMSC's message id (normalised) for receipt correlation, and the part's
+# outcome once its receipt came. A message's final status is decided when every part has one.
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("message_sid", String(34), nullable=False, index=True),
+    Column("carrier", String(64), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("carrier_message_id", String(64), nullable=False),
+    Column("outcome", String(24), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_message_parts_carrier_id", "carrier", "carrier_message_id"),
+)
+
+# Receipts whose message id was not (yet) known: a receipt can overtake its submit_sm_resp. Kept and
+# retried, never dropped.
+pending_receipts = Table(
+    "pending_receipts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("carrier", String(64), nullable=False),
+    Column("carrier_message_id", String(64), nullable=False),
+    Column("alternate_id", Text, nullable=True),  # other readings of the id (hex/decimal), space-separated
+    Column("outcome", String(24), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Index("ix_pending_receipts_carrier_id", "carrier", "carrier_message_id"),
+)
+
+# Parts of a concatenated inbound message, held until the last one arrives (acknowledged once stored).
+inbound_parts = Table(
+    "inbound_parts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("carrier", String(64), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("reference", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("seqnum", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Index(
+        "ix_inbound_parts_carrier_source_destination_reference",
+        "carrier",
+        "source",
+        "destination",
+        "reference",
+    ),
+)

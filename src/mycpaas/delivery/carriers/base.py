@@ -20,41 +20,60 @@ class Outcome(StrEnum):
     FILTERED = "filtered"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    NO_ROUTE = "no_route"
     UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    reference: str  # the platform's id for the message; echoed back on receipts
+    reference: str  # the platform's id for the message
     source: str
     destination: str
     text: str
+    validity_seconds: int | None = None  # how long the carrier may keep trying; None = its default
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What the carrier accepted: its own id for every part, in order, so each part's receipt finds it."""
+
+    carrier: str
+    part_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    carrier_message_id: str
+    carrier: str
+    carrier_message_ids: tuple[
+        str, ...
+    ]  # the id as reported, then any other spelling it may have been stored as
     outcome: Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class InboundSms:
+    carrier: str
     carrier_message_id: str  # lets the platform drop a redelivered message
     source: str
     destination: str
     text: str
+    part: tuple[int, int, int] | None = None  # (reference, total, number) of a concatenated message's part
 
 
 class CarrierRejected(Exception):
     """The carrier refused the submission for good; retrying will not help."""
 
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.value)
+    def __init__(self, outcome: Outcome, detail: str = "") -> None:
+        super().__init__(detail or outcome.value)
         self.outcome = outcome
 
 
 class CarrierUnavailable(Exception):
-    """The carrier could not take the submission now (link down, throttled); retry later."""
+    """The carrier could not take the submission now (link down, throttled, queue full); retry later."""
+
+
+class CarrierDown(CarrierUnavailable):
+    """No link to this carrier is up; another route may take the message."""
 
 
 ReceiptSink = Callable[[Receipt], Awaitable[None]]
@@ -66,9 +85,9 @@ class Carrier(Protocol):
 
     async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None: ...
 
-    async def submit(self, submission: Submission) -> str:
-        """Hand the message to the carrier; returns the carrier's message id. Raises CarrierRejected or
-        CarrierUnavailable."""
+    async def submit(self, submission: Submission) -> Submitted:
+        """Hand the message to the carrier. Raises CarrierRejected or CarrierUnavailable; raises
+        CarrierUnavailable only when no part was accepted, so a retry cannot send a part twice."""
         ...
 
     async def resume(self, pending: list[tuple[Submission, str]]) -> None:

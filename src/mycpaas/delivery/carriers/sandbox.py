@@ -20,6 +20,7 @@ from mycpaas.delivery.carriers.base import (
     Receipt,
     ReceiptSink,
     Submission,
+    Submitted,
 )
 
 log = logging.getLogger("mycpaas.carrier.sandbox")
@@ -47,14 +48,14 @@ class SandboxCarrier:
     async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None:
         self._on_receipt, self._on_inbound = on_receipt, on_inbound
 
-    async def submit(self, submission: Submission) -> str:
+    async def submit(self, submission: Submission) -> Submitted:
         await asyncio.sleep(self.send_delay)
         outcome = OUTCOME_NUMBERS.get(submission.destination, Outcome.DELIVERED)
         if outcome is Outcome.REJECTED:
             raise CarrierRejected(outcome)
         carrier_id = secrets.token_hex(8)
         self._spawn(self._deliver(submission, carrier_id, outcome))
-        return carrier_id
+        return Submitted(self.name, (carrier_id,))
 
     async def resume(self, pending: list[tuple[Submission, str]]) -> None:
         for submission, carrier_id in pending:
@@ -77,9 +78,15 @@ class SandboxCarrier:
         try:
             if outcome is Outcome.DELIVERED:
                 await self._on_inbound(
-                    InboundSms(f"mo-{carrier_id}", submission.source, submission.destination, submission.text)
+                    InboundSms(
+                        self.name,
+                        f"mo-{carrier_id}",
+                        submission.source,
+                        submission.destination,
+                        submission.text,
+                    )
                 )
-            await self._on_receipt(Receipt(carrier_id, outcome))
+            await self._on_receipt(Receipt(self.name, (carrier_id,), outcome))
         except Exception:
             # The receipt stays pending: resume() re-arms it at the next start.
             log.exception("sandbox receipt could not be recorded", extra={"action": "sandbox_receipt_failed"})

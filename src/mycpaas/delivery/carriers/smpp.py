@@ -1,0 +1,259 @@
+"""A carrier reached over SMPP 3.4: one connector (SMSC connection) of `mycpaas carriers`.
+
+It turns a submission into submit_sm parts (encoding and concatenation chosen by the connector), maps SMSC
+answers to outcomes, and turns deliver_sm into receipts and inbound messages. A deliver_sm is acknowledged
+only once the platform's sink has returned, i.e. recorded it durably; if the sink fails the SMSC is asked to
+deliver it again (ESME_RX_T_APPN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+
+from mycpaas.delivery.carriers.base import (
+    CarrierDown,
+    CarrierRejected,
+    CarrierUnavailable,
+    InboundSink,
+    InboundSms,
+    Outcome,
+    Receipt,
+    ReceiptSink,
+    Submission,
+    Submitted,
+)
+from mycpaas.delivery.pacing import Pacer
+from mycpaas.domain.carriers import Connector
+from mycpaas.smpp import concatenation, encoding
+from mycpaas.smpp.link import Link
+from mycpaas.smpp.pdu import Command, Pdu, Status, Tag, int_tlv
+from mycpaas.smpp.receipts import message_id_forms, normalize_message_id, parse_receipt, stat_from_state
+from mycpaas.smpp.session import BindConfig, BindType, CommandFailed, SessionClosed, Timers
+
+log = logging.getLogger("mycpaas.carrier.smpp")
+
+LINK_WAIT_SECONDS = 5.0  # how long a submission waits for a link that is reconnecting before failing over
+PART_RETRY_SECONDS = 120.0  # how long a later part is retried once an earlier part was accepted
+
+# The SMSC is busy, not refusing: try again later.
+TEMPORARY = frozenset({Status.RTHROTTLED, Status.RMSGQFUL, Status.RSYSERR, Status.RX_T_APPN})
+# Refusals of the message itself, by submit_sm_resp status; anything else not temporary is UNKNOWN.
+REFUSALS: dict[int, Outcome] = {
+    Status.RINVDSTADR: Outcome.UNKNOWN_SUBSCRIBER,
+    Status.RINVDSTTON: Outcome.UNKNOWN_SUBSCRIBER,
+    Status.RINVDSTNPI: Outcome.UNKNOWN_SUBSCRIBER,
+    Status.RINVSRCADR: Outcome.REJECTED,
+    Status.RINVSRCTON: Outcome.REJECTED,
+    Status.RINVSRCNPI: Outcome.REJECTED,
+    Status.RX_P_APPN: Outcome.FILTERED,
+    Status.RX_R_APPN: Outcome.FILTERED,
+}
+# Receipt `stat` words. ENROUTE and ACCEPTD are not final: acknowledged and otherwise ignored.
+STATS: dict[str, Outcome | None] = {
+    "DELIVRD": Outcome.DELIVERED,
+    "UNDELIV": Outcome.UNREACHABLE,
+    "EXPIRED": Outcome.UNREACHABLE,
+    "REJECTD": Outcome.FILTERED,
+    "DELETED": Outcome.UNKNOWN,
+    "UNKNOWN": Outcome.UNKNOWN,
+    "ENROUTE": None,
+    "ACCEPTD": None,
+}
+_RECEIPT_KINDS = frozenset(
+    {0x04, 0x08, 0x10, 0x20}
+)  # esm_class bits 2-5: SMSC receipt, SME acks, intermediate
+_UDHI = 0x40
+
+
+def relative_validity(seconds: int) -> str:
+    """SMPP relative time "YYMMDDhhmmss000R" for a validity period."""
+    seconds = max(1, seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"0000{min(days, 99):02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+
+
+def international(address: str, ton: int) -> str:
+    """An address from the SMSC as the platform writes numbers: E.164 with '+', when it is one."""
+    if address.startswith("+") or not address.isdigit():
+        return address
+    return f"+{address}" if ton == 1 or len(address) > 8 else address
+
+
+class SmppCarrier:
+    def __init__(self, connector: Connector, timers: Timers | None = None) -> None:
+        self.name = connector.name
+        self.connector = connector
+        config = BindConfig(
+            host=connector.host,
+            port=connector.port,
+            system_id=connector.system_id,
+            password=connector.password,
+            system_type=connector.system_type,
+            bind_type=BindType(connector.bind_type),
+        )
+        self.link = Link(connector.name, config, self._on_deliver, connector.window, timers)
+        self._pacer = Pacer(connector.max_mps)
+        self._reference = random.randrange(256)
+        self._on_receipt: ReceiptSink | None = None
+        self._on_inbound: InboundSink | None = None
+
+    async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None:
+        self._on_receipt, self._on_inbound = on_receipt, on_inbound
+        self.link.start()
+
+    async def resume(self, pending: list[tuple[Submission, str]]) -> None:
+        """Nothing to do: an SMSC keeps undelivered receipts and delivers them at the next bind."""
+
+    async def stop(self) -> None:
+        await self.link.stop()
+
+    async def submit(self, submission: Submission) -> Submitted:
+        coding = encoding.choose(submission.text, self.connector.coding.value)
+        self._reference = (self._reference + 1) % 256
+        try:
+            parts = concatenation.split(
+                submission.text, coding, self._reference, self.connector.concatenation.value
+            )
+        except ValueError as exc:
+            raise CarrierRejected(Outcome.UNKNOWN, str(exc)) from None
+        ids: list[str] = []
+        for part in parts:
+            ids.append(await self._submit_part(submission, coding, part, accepted_before=bool(ids)))
+        return Submitted(self.name, tuple(ids))
+
+    def _fields(
+        self, submission: Submission, coding: encoding.DataCoding, part: concatenation.Part
+    ) -> dict[str, int | str | bytes]:
+        c = self.connector
+        source_ton, source_npi = (c.source_ton, c.source_npi)
+        if submission.source and not submission.source.lstrip("+").isdigit():
+            source_ton, source_npi = 5, 0  # alphanumeric sender ID
+        return {
+            "source_addr_ton": source_ton,
+            "source_addr_npi": source_npi,
+            "source_addr": submission.source.lstrip("+"),
+            "dest_addr_ton": c.dest_ton,
+            "dest_addr_npi": c.dest_npi,
+            "destination_addr": submission.destination.lstrip("+"),
+            "esm_class": _UDHI if part.esm_class_udhi else 0,
+            "registered_delivery": 1,
+            "data_coding": int(coding),
+            "validity_period": (
+                relative_validity(submission.validity_seconds) if submission.validity_seconds else ""
+            ),
+            "short_message": part.short_message,
+        }
+
+    async def _submit_part(
+        self,
+        submission: Submission,
+        coding: encoding.DataCoding,
+        part: concatenation.Part,
+        accepted_before: bool,
+    ) -> str:
+        """Submit one part. Before any part is accepted, trouble raises (the worker retries or fails over);
+        after, the part is retried here for a while, since retrying the whole message would send the
+        accepted parts twice."""
+        fields = self._fields(submission, coding, part)
+        tlvs: dict[int, bytes] = {}
+        if part.sar is not None:
+            ref, total, number = part.sar
+            tlvs = {
+                Tag.SAR_MSG_REF_NUM: int_tlv(ref, 2),
+                Tag.SAR_TOTAL_SEGMENTS: int_tlv(total, 1),
+                Tag.SAR_SEGMENT_SEQNUM: int_tlv(number, 1),
+            }
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PART_RETRY_SECONDS
+        delay = 0.2
+        while True:
+            try:
+                session = await self.link.session(LINK_WAIT_SECONDS)
+            except SessionClosed:
+                if not accepted_before:
+                    raise CarrierDown(f"{self.name}: no bound session") from None
+            else:
+                try:
+                    await self._pacer.wait()
+                    response = await session.request(Command.SUBMIT_SM, tlvs, **fields)
+                    return normalize_message_id(response.text("message_id"))
+                except CommandFailed as failed:
+                    if failed.status not in TEMPORARY:
+                        outcome = REFUSALS.get(failed.status, Outcome.UNKNOWN)
+                        raise CarrierRejected(outcome, f"submit_sm status 0x{failed.status:02x}") from None
+                    if not accepted_before:
+                        raise CarrierUnavailable(f"{self.name}: SMSC busy (0x{failed.status:02x})") from None
+                except SessionClosed:
+                    if not accepted_before:
+                        raise CarrierUnavailable(f"{self.name}: session lost during submit") from None
+            if loop.time() > deadline:
+                raise CarrierRejected(Outcome.UNKNOWN, "a later part could not be submitted")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _on_deliver(self, pdu: Pdu) -> int:
+        data = pdu.octets("short_message") or pdu.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")
+        if pdu.number("esm_class") & 0x3C in _RECEIPT_KINDS:
+            await self._receipt(pdu, data)
+        else:
+            await self._inbound(pdu, data)
+        return Status.OK
+
+    async def _receipt(self, pdu: Pdu, data: bytes) -> None:
+        assert self._on_receipt is not None
+        parsed = parse_receipt(data.decode("latin-1"))
+        raw_id = pdu.tlv_text(Tag.RECEIPTED_MESSAGE_ID) or parsed.message_id or ""
+        state = pdu.tlv_int(Tag.MESSAGE_STATE)
+        stat = (parsed.stat or (stat_from_state(state) if state is not None else "UNKNOWN")).upper()
+        ids = message_id_forms(raw_id)
+        if not ids:
+            log.warning("receipt without a message id; ignored", extra={"action": "smpp_receipt_no_id"})
+            return
+        outcome = STATS.get(stat, Outcome.UNKNOWN)
+        if outcome is None:
+            return  # an intermediate notification
+        await self._on_receipt(Receipt(self.name, ids, outcome))
+
+    async def _inbound(self, pdu: Pdu, data: bytes) -> None:
+        assert self._on_inbound is not None
+        part: tuple[int, int, int] | None = None
+        if pdu.number("esm_class") & _UDHI and data:
+            header, data = data[1 : 1 + data[0]], data[1 + data[0] :]
+            part = _concatenation_element(header)
+        elif Tag.SAR_MSG_REF_NUM in pdu.tlvs:
+            part = (
+                pdu.tlv_int(Tag.SAR_MSG_REF_NUM) or 0,
+                pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS) or 1,
+                pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM) or 1,
+            )
+        if part is not None and part[1] <= 1:
+            part = None
+        await self._on_inbound(
+            InboundSms(
+                carrier=self.name,
+                carrier_message_id=f"smpp-{secrets.token_hex(10)}",
+                source=international(pdu.text("source_addr"), pdu.number("source_addr_ton")),
+                destination=international(pdu.text("destination_addr"), pdu.number("dest_addr_ton")),
+                text=encoding.decode(data, pdu.number("data_coding")),
+                part=part,
+            )
+        )
+
+
+def _concatenation_element(header: bytes) -> tuple[int, int, int] | None:
+    """(reference, total, number) from a UDH's concatenation element (8- or 16-bit reference), if any."""
+    index = 0
+    while index + 2 <= len(header):
+        element, size = header[index], header[index + 1]
+        value = header[index + 2 : index + 2 + size]
+        if element == 0x00 and size == 3 and len(value) == 3:
+            return value[0], value[1], value[2]
+        if element == 0x08 and size == 4 and len(value) == 4:
+            return int.from_bytes(value[:2], "big"), value[2], value[3]
+        index += 2 + size
+    return None

@@ -1,0 +1,116 @@
+"""Carrier connectors as configuration: one SMSC connection each, and the routing rule that picks them.
+
+A connector routes the destinations that start with one of its prefixes (none = every destination). For a
+message, the connectors are tried longest matching prefix first, then by priority (lower first), then by name;
+the next one is the failover when a link is down.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Coding(StrEnum):
+    """What a connector sends text that GSM 03.38 cannot carry as; GSM text always goes as GSM."""
+
+    GSM7 = "gsm7"
+    LATIN1 = "latin1"
+    UCS2 = "ucs2"
+
+
+class Concatenation(StrEnum):
+    UDH = "udh"
+    SAR = "sar"
+
+
+BIND_TYPES = ("transceiver", "transmitter", "receiver")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_PREFIX = re.compile(r"^\+?[0-9]{1,15}$")
+
+
+class InvalidConnector(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    bind_type: str = "transceiver"
+    window: int = 10
+    max_mps: int = 0  # 0 = no limit
+    source_ton: int = 1
+    source_npi: int = 1
+    dest_ton: int = 1
+    dest_npi: int = 1
+    coding: Coding = Coding.UCS2
+    concatenation: Concatenation = Concatenation.UDH
+    prefixes: tuple[str, ...] = ()
+    priority: int = 100
+    enabled: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def __repr__(self) -> str:  # the password stays out of logs and tracebacks
+        return f"Connector({self.name!r}, {self.system_id}@{self.host}:{self.port})"
+
+    def matched_prefix(self, destination: str) -> int | None:
+        """Length of the longest prefix matching `destination` (0 for a catch-all), None if it does not
+        route it. Prefixes compare on digits, so "+44" and "44" mean the same."""
+        digits = destination.lstrip("+")
+        if not self.prefixes:
+            return 0
+        lengths = [len(p.lstrip("+")) for p in self.prefixes if digits.startswith(p.lstrip("+"))]
+        return max(lengths) if lengths else None
+
+
+def validate(connector: Connector) -> Connector:
+    """Check every field; raises InvalidConnector naming the first bad one."""
+    problems = [
+        (
+            not _NAME.match(connector.name),
+            "name must be 1-64 of a-z 0-9 _ . - (starting with a letter or digit)",
+        ),
+        (not connector.host or len(connector.host) > 255 or " " in connector.host, "host is required"),
+        (not 1 <= connector.port <= 65535, "port must be 1-65535"),
+        (not 1 <= len(connector.system_id) <= 15, "system_id must be 1-15 characters"),
+        (len(connector.password) > 8, "password must be at most 8 characters (SMPP 3.4)"),
+        (len(connector.system_type) > 12, "system_type must be at most 12 characters"),
+        (connector.bind_type not in BIND_TYPES, f"bind type must be one of {', '.join(BIND_TYPES)}"),
+        (not 1 <= connector.window <= 1000, "window must be 1-1000"),
+        (not 0 <= connector.max_mps <= 100000, "max messages per second must be 0-100000 (0 = no limit)"),
+        (
+            any(
+                not 0 <= v <= 255
+                for v in (connector.source_ton, connector.source_npi, connector.dest_ton, connector.dest_npi)
+            ),
+            "TON and NPI must be 0-255",
+        ),
+        (any(not _PREFIX.match(p) for p in connector.prefixes), "prefixes are digits, optionally after +"),
+        (not -1000000 <= connector.priority <= 1000000, "priority must be an integer"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise InvalidConnector(message)
+    if not all(
+        ord(ch) < 128 and ch.isprintable()
+        for ch in connector.system_id + connector.password + connector.system_type
+    ):
+        raise InvalidConnector("system_id, password and system_type must be printable ASCII")
+    return connector
+
+
+def route(connectors: list[Connector], destination: str) -> list[Connector]:
+    """The enabled connectors that route `destination`, best first."""
+    ranked = [
+        (length, c) for c in connectors if c.enabled and (length := c.matched_prefix(destination)) is not None
+    ]
+    ranked.sort(key=lambda item: (-item[0], item[1].priority, item[1].name))
+    return [c for _, c in ranked]

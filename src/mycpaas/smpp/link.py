@@ -1,0 +1,105 @@
+"""A link keeps one SMPP session bound: connect, bind, and after any loss reconnect with backoff.
+
+Callers ask for the current session with `session()`, which waits (up to a limit) while the link is down, so a
+short outage slows submissions instead of failing them. `stop()` unbinds cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from mycpaas.smpp.session import BindConfig, CommandFailed, DeliverHandler, Session, SessionClosed, Timers
+
+log = logging.getLogger("mycpaas.smpp")
+
+MIN_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class LinkDown(SessionClosed):
+    """No bound session became available in time."""
+
+
+class Link:
+    def __init__(
+        self,
+        name: str,
+        config: BindConfig,
+        on_deliver: DeliverHandler,
+        window: int = 10,
+        timers: Timers | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._on_deliver = on_deliver
+        self._window = window
+        self._timers = timers or Timers()
+        self._session: Session | None = None
+        self._up = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.binds = 0  # successful binds so far, for status and tests
+
+    @property
+    def bound(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def session(self, wait: float) -> Session:
+        """The bound session, waiting up to `wait` seconds for one; raises LinkDown."""
+        if self._session is not None and not self._session.closed:
+            return self._session
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), wait)
+        if self._session is None or self._session.closed:
+            raise LinkDown(f"link {self.name} is down")
+        return self._session
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._session is not None:
+            await self._session.unbind()
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                session = await Session.open(self.config, self._on_deliver, self._window, self._timers)
+            except (OSError, TimeoutError, SessionClosed, CommandFailed) as exc:
+                failures += 1
+                delay = random.uniform(
+                    MIN_BACKOFF_SECONDS, min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2**failures)
+                )
+                log.warning(
+                    "SMPP link %s: bind failed (%s); retrying in %.1f s",
+                    self.name,
+                    exc,
+                    delay,
+                    extra={"action": "smpp_bind_failed"},
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.binds += 1
+            self._session = session
+            self._up.set()
+            log.info(
+                "SMPP link %s bound as %s to %s",
+                self.name,
+                self.config.bind_type.value,
+                session.peer_system_id or "?",
+                extra={"action": "smpp_bound"},
+            )
+            try:
+                await session.wait_closed()
+            finally:
+                self._up.clear()
+            log.warning("SMPP link %s lost; reconnecting", self.name, extra={"action": "smpp_link_lost"})
+            await asyncio.sleep(random.uniform(0, MIN_BACKOFF_SECONDS))

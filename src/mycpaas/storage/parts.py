@@ -1,0 +1,206 @@
+"""Carrier-side bookkeeping: the id of every submitted part, receipts that came before their part was known,
+and the parts of concatenated inbound messages awaiting the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+
+from mycpaas.storage.database import Connection
+from mycpaas.storage.tables import inbound_parts, message_parts, pending_receipts
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedPart:
+    id: int
+    message_sid: str
+    part: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReceipt:
+    id: int
+    carrier: str
+    carrier_message_id: str
+    alternate_id: str | None
+    outcome: str
+    attempts: int
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (
+            (self.carrier_message_id, self.alternate_id) if self.alternate_id else (self.carrier_message_id,)
+        )
+
+
+_INSERT_PART = insert(message_parts)
+_FIND_PART = (
+    select(message_parts.c.id, message_parts.c.message_sid, message_parts.c.part, message_parts.c.total)
+    .where(
+        and_(
+            message_parts.c.carrier == bindparam("carrier"),
+            message_parts.c.carrier_message_id.in_(bindparam("ids", expanding=True)),
+        )
+    )
+    .order_by(message_parts.c.id.desc())
+    .limit(1)
+)
+
+
+async def insert_parts(
+    conn: Connection, message_sid: str, carrier: str, part_ids: Sequence[str], now: datetime
+) -> None:
+    rows = [
+        {
+            "message_sid": message_sid,
+            "carrier": carrier,
+            "part": number,
+            "total": len(part_ids),
+            "carrier_message_id": part_id,
+            "outcome": None,
+            "created_at": now,
+        }
+        for number, part_id in enumerate(part_ids, 1)
+    ]
+    await conn.execute(_INSERT_PART, rows)
+
+
+async def find_part(conn: Connection, carrier: str, ids: Sequence[str]) -> SubmittedPart | None:
+    """The newest part submitted through `carrier` under any of `ids` (an SMSC may reuse ids over time)."""
+    row = (await conn.execute(_FIND_PART, {"carrier": carrier, "ids": list(ids)})).first()
+    return SubmittedPart(row.id, row.message_sid, row.part, row.total) if row else None
+
+
+async def settle_part(conn: Connection, part_id: int, outcome: str) -> None:
+    await conn.execute(update(message_parts).where(message_parts.c.id == part_id).values(outcome=outcome))
+
+
+async def part_outcomes(conn: Connection, message_sid: str) -> list[str | None]:
+    rows = await conn.execute(
+        select(message_parts.c.outcome)
+        .where(message_parts.c.message_sid == message_sid)
+        .order_by(message_parts.c.part)
+    )
+    return [row.outcome for row in rows]
+
+
+_INSERT_PENDING = insert(pending_receipts)
+
+
+async def keep_pending(
+    conn: Connection, carrier: str, ids: Sequence[str], outcome: str, now: datetime
+) -> None:
+    """Keep a receipt under the id as reported and its other readings (space-separated), if any."""
+    await conn.execute(
+        _INSERT_PENDING,
+        {
+            "carrier": carrier,
+            "carrier_message_id": ids[0],
+            "alternate_id": " ".join(ids[1:]) or None,
+            "outcome": outcome,
+            "received_at": now,
+            "attempts": 0,
+        },
+    )
+
+
+def _pending(row: object) -> PendingReceipt:
+    return PendingReceipt(
+        row.id,  # type: ignore[attr-defined]
+        row.carrier,  # type: ignore[attr-defined]
+        row.carrier_message_id,  # type: ignore[attr-defined]
+        row.alternate_id,  # type: ignore[attr-defined]
+        row.outcome,  # type: ignore[attr-defined]
+        row.attempts,  # type: ignore[attr-defined]
+    )
+
+
+async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> list[PendingReceipt]:
+    rows = await conn.execute(
+        select(pending_receipts)
+        .where(
+            and_(
+                pending_receipts.c.carrier == carrier,
+                or_(
+                    pending_receipts.c.carrier_message_id.in_(list(ids)),
+                    pending_receipts.c.alternate_id.in_(list(ids)),
+                ),
+            )
+        )
+        .order_by(pending_receipts.c.id)
+    )
+    return [_pending(row) for row in rows]
+
+
+async def oldest_pending(conn: Connection, limit: int) -> list[PendingReceipt]:
+    rows = await conn.execute(select(pending_receipts).order_by(pending_receipts.c.id).limit(limit))
+    return [_pending(row) for row in rows]
+
+
+async def count_pending(conn: Connection) -> int:
+    return len((await conn.execute(select(pending_receipts.c.id).limit(100000))).all())
+
+
+async def forget_pending(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(delete(pending_receipts).where(pending_receipts.c.id.in_(list(ids))))
+
+
+async def count_attempt(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(
+            update(pending_receipts)
+            .where(pending_receipts.c.id.in_(list(ids)))
+            .values(attempts=pending_receipts.c.attempts + 1)
+        )
+
+
+async def add_inbound_part(
+    conn: Connection,
+    carrier: str,
+    source: str,
+    destination: str,
+    part: tuple[int, int, int],
+    text: str,
+    now: datetime,
+) -> list[str] | None:
+    """Store one part; when every part of its message is here, remove them and return their texts in order."""
+    reference, total, number = part
+    await conn.execute(
+        insert(inbound_parts),
+        {
+            "carrier": carrier,
+            "source": source,
+            "destination": destination,
+            "reference": reference,
+            "total": total,
+            "seqnum": number,
+            "text": text,
+            "received_at": now,
+        },
+    )
+    same = and_(
+        inbound_parts.c.carrier == carrier,
+        inbound_parts.c.source == source,
+        inbound_parts.c.destination == destination,
+        inbound_parts.c.reference == reference,
+        inbound_parts.c.total == total,
+    )
+    rows = (
+        await conn.execute(
+            select(inbound_parts.c.id, inbound_parts.c.seqnum, inbound_parts.c.text)
+            .where(same)
+            .order_by(inbound_parts.c.seqnum, inbound_parts.c.id)
+        )
+    ).all()
+    texts: dict[int, str] = {}
+    for row in rows:
+        texts.setdefault(row.seqnum, row.text)  # a redelivered part counts once
+    if set(texts) != set(range(1, total + 1)):
+        return None
+    await conn.execute(delete(inbound_parts).where(inbound_parts.c.id.in_([row.id for row in rows])))
+    return [texts[n] for n in range(1, total + 1)]
