@@ -28,6 +28,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install
 if [[ ! -d tests/clients/node/node_modules ]]; then
   (cd tests/clients/node && npm ci --no-audit --no-fund)
 fi
+# npm `smpp` (node-smpp), the protocol layer of the SMSC simulator tests/smsc/smsc-sim.js (tests/smsc_support.py).
+if [[ ! -d tests/smsc/node_modules ]]; then
+  (cd tests/smsc && npm ci --no-audit --no-fund)
+fi
 
 MYCPAAS_TEST_DATABASE_URL=$(./scripts/ensure-postgres.sh)
 export MYCPAAS_TEST_DATABASE_URL

@@ -13,12 +13,17 @@ from typing import Any
 from mycpaas.api.app import ApiApp, is_api_path
 from mycpaas.api.errors import error_response
 from mycpaas.dashboard.app import DashboardApp
+from mycpaas.delivery.carriers.base import Carrier
+from mycpaas.delivery.carriers.routing import RoutingCarrier
 from mycpaas.delivery.carriers.sandbox import SandboxCarrier
+from mycpaas.delivery.carriers.smpp import SmppCarrier
 from mycpaas.delivery.worker import DeliveryWorker
 from mycpaas.domain.credentials import SecretBox, new_server_secret
 from mycpaas.errors import NotFound
+from mycpaas.services import carriers
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
+from mycpaas.smpp.session import Timers
 from mycpaas.storage.database import Database
 from mycpaas.webhooks.client import WebhookClient
 from mycpaas.webhooks.dispatcher import WebhookDispatcher
@@ -45,6 +50,24 @@ def build_platform(settings: Settings) -> Platform:
         db=Database(settings.effective_database_url),
         secrets=SecretBox(load_server_secret(settings.secret_file)),
     )
+
+
+async def build_carrier(platform: Platform) -> Carrier:
+    """The enabled connectors of `mycpaas carriers`, routed by prefix; the sandbox when there are none."""
+    settings = platform.settings
+    connectors = [c for c in await carriers.list_connectors(platform) if c.enabled]
+    if not connectors:
+        return SandboxCarrier(settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds)
+    timers = Timers(
+        response=settings.smpp_response_timeout_seconds, enquire_link=settings.smpp_enquire_link_seconds
+    )
+    log.info(
+        "delivering through %d SMPP connector(s): %s",
+        len(connectors),
+        ", ".join(c.name for c in connectors),
+        extra={"action": "carriers_loaded"},
+    )
+    return RoutingCarrier([(c, SmppCarrier(c, timers)) for c in connectors])
 
 
 class Application:
@@ -88,6 +111,7 @@ class Application:
             if message["type"] == "lifespan.startup":
                 try:
                     if self.platform.settings.delivery_worker:
+                        self.worker.carrier = await build_carrier(self.platform)
                         await self.worker.start()
                     if self.platform.settings.webhook_dispatcher:
                         await self.dispatcher.start()

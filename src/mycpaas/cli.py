@@ -21,8 +21,9 @@ from mycpaas import __version__
 from mycpaas.bootstrap import build_platform
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
+from mycpaas.domain.carriers import BIND_TYPES, Coding, Concatenation, Connector, InvalidConnector
 from mycpaas.errors import InvalidRequest
-from mycpaas.services import accounts, users
+from mycpaas.services import accounts, carriers, users
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate
@@ -237,6 +238,215 @@ def cmd_token_rotate(args: argparse.Namespace) -> int:
     return _run(settings, action)
 
 
+# ---- carriers --------------------------------------------------------------------------------------------
+
+# Options shared by `carriers add` and `carriers update`: (flag, Connector field).
+_CONNECTOR_OPTIONS = (
+    ("host", "host"),
+    ("port", "port"),
+    ("system_id", "system_id"),
+    ("system_type", "system_type"),
+    ("bind", "bind_type"),
+    ("window", "window"),
+    ("max_mps", "max_mps"),
+    ("source_ton", "source_ton"),
+    ("source_npi", "source_npi"),
+    ("dest_ton", "dest_ton"),
+    ("dest_npi", "dest_npi"),
+    ("coding", "coding"),
+    ("concatenation", "concatenation"),
+    ("priority", "priority"),
+)
+
+
+def _connector_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The connector fields given on the command line (an option left out is not in the result)."""
+    changes: dict[str, Any] = {
+        field: getattr(args, option)
+        for option, field in _CONNECTOR_OPTIONS
+        if getattr(args, option, None) is not None
+    }
+    if "coding" in changes:
+        changes["coding"] = Coding(changes["coding"])
+    if "concatenation" in changes:
+        changes["concatenation"] = Concatenation(changes["concatenation"])
+    if args.prefix is not None:
+        changes["prefixes"] = tuple(args.prefix)
+    if getattr(args, "clear_prefixes", False):
+        changes["prefixes"] = ()
+    if getattr(args, "enabled", None) is not None:
+        changes["enabled"] = args.enabled
+    return changes
+
+
+def _read_smpp_password(args: argparse.Namespace) -> str:
+    """From one line of stdin with --password-stdin, else asked on the terminal; never from argv."""
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise ValueError("--password-stdin: standard input is empty (an empty password is an empty line)")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError(
+            "the SMPP password is read from standard input: pass --password-stdin and write it on stdin"
+        )
+    first = getpass.getpass("SMPP password (at most 8 characters): ")
+    if getpass.getpass("SMPP password again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def _carrier_action(args: argparse.Namespace, action: Callable[[Platform], Awaitable[int]]) -> int:
+    """Run a carriers action; its errors go to stderr with exit code 2 (they never quote the password)."""
+
+    async def guarded(platform: Platform) -> int:
+        try:
+            return await action(platform)
+        except (
+            InvalidConnector,
+            carriers.CarrierExists,
+            carriers.CarrierNotFound,
+            carriers.CarrierPasswordUnreadable,
+        ) as error:
+            print(f"mycpaas: {error}", file=sys.stderr)
+            return 2
+
+    return _run(_settings(args), guarded)
+
+
+def _prefix_list(connector: Connector) -> str:
+    return ",".join(connector.prefixes) if connector.prefixes else "*"
+
+
+def _connector_rows(connectors: list[Connector]) -> list[tuple[str, ...]]:
+    return [
+        (
+            c.name,
+            f"{c.host}:{c.port}",
+            c.system_id,
+            c.bind_type,
+            str(c.window),
+            str(c.max_mps) if c.max_mps else "no limit",
+            c.coding.value,
+            c.concatenation.value,
+            _prefix_list(c),
+            str(c.priority),
+            "yes" if c.enabled else "no",
+        )
+        for c in connectors
+    ]
+
+
+_LIST_HEADINGS = (
+    "NAME",
+    "HOST:PORT",
+    "SYSTEM_ID",
+    "BIND",
+    "WINDOW",
+    "MAX MPS",
+    "CODING",
+    "CONCAT",
+    "PREFIXES",
+    "PRIORITY",
+    "ENABLED",
+)
+
+
+def cmd_carriers_list(args: argparse.Namespace) -> int:
+    async def action(platform: Platform) -> int:
+        connectors = await carriers.list_connectors(platform, with_passwords=False)
+        if not connectors:
+            print("No carrier connectors: the sandbox carrier delivers every message.")
+            return 0
+        rows = [_LIST_HEADINGS, *_connector_rows(connectors)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(_LIST_HEADINGS))]
+        for row in rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if not any(c.enabled for c in connectors):
+            print("No connector is enabled: the sandbox carrier delivers every message.")
+        return 0
+
+    return _carrier_action(args, action)
+
+
+def _print_connector(c: Connector) -> None:
+    def when(value: object) -> str:
+        return value.isoformat(timespec="seconds") + "Z" if hasattr(value, "isoformat") else "-"
+
+    print(f"{c.name}  ({'enabled' if c.enabled else 'disabled'})")
+    for label, value in (
+        ("host", c.host),
+        ("port", c.port),
+        ("system_id", c.system_id),
+        ("password", "(set)"),
+        ("system_type", c.system_type or "(empty)"),
+        ("bind", c.bind_type),
+        ("window", c.window),
+        ("max mps", c.max_mps if c.max_mps else "0 (no limit)"),
+        ("source TON/NPI", f"{c.source_ton}/{c.source_npi}"),
+        ("dest TON/NPI", f"{c.dest_ton}/{c.dest_npi}"),
+        ("coding", c.coding.value),
+        ("concatenation", c.concatenation.value),
+        ("prefixes", " ".join(c.prefixes) if c.prefixes else "* (every destination)"),
+        ("priority", c.priority),
+        ("created", when(c.created_at)),
+        ("updated", when(c.updated_at)),
+    ):
+        print(f"  {label + ':':<16}{value}")
+
+
+def cmd_carriers_show(args: argparse.Namespace) -> int:
+    async def action(platform: Platform) -> int:
+        connector = await carriers.get(platform, args.name, with_password=False)
+        if connector is None:
+            raise carriers.CarrierNotFound(args.name)
+        _print_connector(connector)
+        return 0
+
+    return _carrier_action(args, action)
+
+
+def cmd_carriers_add(args: argparse.Namespace) -> int:
+    password = _read_smpp_password(args)
+    changes = _connector_changes(args)
+    changes.setdefault("enabled", True)
+
+    async def action(platform: Platform) -> int:
+        connector = await carriers.add(platform, Connector(name=args.name, password=password, **changes))
+        print(
+            f"Added carrier connector {connector.name} ({connector.system_id}@{connector.host}:{connector.port})."
+        )
+        print("Restart `mycpaas serve` to use it.")
+        return 0
+
+    return _carrier_action(args, action)
+
+
+def cmd_carriers_update(args: argparse.Namespace) -> int:
+    changes = _connector_changes(args)
+    if args.password_stdin:
+        changes["password"] = _read_smpp_password(args)
+    if not changes:
+        raise ValueError("nothing to change: give at least one option (see `mycpaas carriers update --help`)")
+
+    async def action(platform: Platform) -> int:
+        connector = await carriers.update(platform, args.name, **changes)
+        print(f"Updated carrier connector {connector.name}. Restart `mycpaas serve` to apply the change.")
+        return 0
+
+    return _carrier_action(args, action)
+
+
+def cmd_carriers_remove(args: argparse.Namespace) -> int:
+    async def action(platform: Platform) -> int:
+        if not await carriers.remove(platform, args.name):
+            raise carriers.CarrierNotFound(args.name)
+        print(f"Removed carrier connector {args.name}. Restart `mycpaas serve` to apply the change.")
+        return 0
+
+    return _carrier_action(args, action)
+
+
 def cmd_dev_cert(args: argparse.Namespace) -> int:
     from mycpaas.devcert import make_dev_cert
 
@@ -252,6 +462,127 @@ def cmd_dev_cert(args: argparse.Namespace) -> int:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (default: $MYCPAAS_DATA_DIR or ./data)")
     parser.add_argument("--database-url", help="database URL (default: SQLite in the data directory)")
+
+
+def _connector_arguments(parser: argparse.ArgumentParser, adding: bool) -> None:
+    """The connection options of `carriers add` (where host, port and system_id are required) and of
+    `carriers update` (where every option is optional and only the given ones change)."""
+    d = Connector("", "", 0, "", "")  # the defaults, for the help texts
+
+    def default(text: str) -> str:
+        return f" (default {text})" if adding else ""
+
+    parser.add_argument("name", metavar="NAME", help="the connector's name: 1-64 of a-z 0-9 _ . -")
+    link = parser.add_argument_group("connection")
+    link.add_argument("--host", required=adding, help="the SMSC's host name or IP address")
+    link.add_argument("--port", type=int, required=adding, help="the SMSC's SMPP port (often 2775)")
+    link.add_argument("--system-id", required=adding, help="the SMPP system_id (user name), 1-15 characters")
+    link.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the SMPP password (at most 8 characters) from one line of standard input"
+        + (
+            "; without it, the password is asked for on the terminal"
+            if adding
+            else "; without it, the password is kept"
+        )
+        + ". It is never taken from the command line, which other users can see in `ps` and shell history",
+    )
+    link.add_argument(
+        "--system-type",
+        help="the SMPP system_type, if the SMSC asks for one (at most 12 characters)" + default("empty"),
+    )
+    link.add_argument(
+        "--bind",
+        choices=BIND_TYPES,
+        help="how to bind: transceiver sends and receives on one link; transmitter only sends, receiver only "
+        "receives" + default(d.bind_type),
+    )
+    link.add_argument(
+        "--window",
+        type=int,
+        metavar="N",
+        help="how many submits may be unanswered at once on the link, 1-1000" + default(str(d.window)),
+    )
+    link.add_argument(
+        "--max-mps",
+        type=int,
+        metavar="N",
+        help="at most this many messages (submits) per second on the link; 0 = no limit" + default("0"),
+    )
+    addressing = parser.add_argument_group(
+        "addressing",
+        "Type of number (TON) and numbering plan (NPI) sent with the addresses, 0-255. The "
+        "defaults 1/1 are international/ISDN (E.164), right for +-numbers; e.g. TON 5/NPI 0 is alphanumeric.",
+    )
+    for option, what in (
+        ("--source-ton", "TON of the sender address"),
+        ("--source-npi", "NPI of the sender address"),
+        ("--dest-ton", "TON of the destination address"),
+        ("--dest-npi", "NPI of the destination address"),
+    ):
+        addressing.add_argument(option, type=int, metavar="N", help=what + default("1"))
+    text = parser.add_argument_group("text")
+    text.add_argument(
+        "--coding",
+        choices=[c.value for c in Coding],
+        help="the data coding the SMSC expects: with ucs2 or gsm7, text the GSM 03.38 alphabet can carry goes "
+        "as GSM (data_coding 0) and other text as UCS-2 (UTF-16); latin1 is for SMSCs that read data_coding 0 "
+        "as something other than GSM: text that fits ISO-8859-1 goes as Latin-1, other text as UCS-2"
+        + default(d.coding.value),
+    )
+    text.add_argument(
+        "--concatenation",
+        choices=[c.value for c in Concatenation],
+        help="how a long message's parts are tied together: udh (a user data header in the message) or sar "
+        "(the sar_* TLVs)" + default(d.concatenation.value),
+    )
+    routing = parser.add_argument_group(
+        "routing",
+        "A message goes to the enabled connectors whose prefix matches its destination, longest prefix "
+        "first, then lowest priority, then name; the next one is the failover when a link is down.",
+    )
+    routing.add_argument(
+        "--prefix",
+        action="append",
+        metavar="PREFIX",
+        help='route destinations starting with this prefix, e.g. +44 ("+44" and "44" are the same); '
+        "repeat for several"
+        + (
+            "; none = every destination (a catch-all)"
+            if adding
+            else "; replaces the whole list (see --clear-prefixes)"
+        ),
+    )
+    if not adding:
+        routing.add_argument(
+            "--clear-prefixes",
+            action="store_true",
+            help="remove every prefix: the connector becomes a catch-all",
+        )
+    routing.add_argument(
+        "--priority",
+        type=int,
+        metavar="N",
+        help="among connectors with equally long matching prefixes, the lower goes first"
+        + default(str(d.priority)),
+    )
+    if adding:
+        routing.add_argument(
+            "--disabled",
+            dest="enabled",
+            action="store_false",
+            default=None,
+            help="store the connector but do not use it yet",
+        )
+    else:
+        switch = routing.add_mutually_exclusive_group()
+        switch.add_argument(
+            "--enable", dest="enabled", action="store_true", default=None, help="use the connector"
+        )
+        switch.add_argument(
+            "--disable", dest="enabled", action="store_false", default=None, help="stop using the connector"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,6 +669,49 @@ def build_parser() -> argparse.ArgumentParser:
     _common(rotate)
     rotate.add_argument("sid", help="the Account SID (AC...)")
     rotate.set_defaults(func=cmd_token_rotate)
+
+    car = commands.add_parser(
+        "carriers",
+        help="configure SMPP carrier connectors (SMSC connections)",
+        description="Manage the SMPP connections to carriers' SMSCs, stored in the database. Outbound messages "
+        "are routed by destination prefix (longest first, then priority) and fail over to the next matching "
+        "connector. `mycpaas serve` reads the connectors when it starts: restart it to apply changes. With no "
+        "enabled connector, the sandbox carrier delivers every message. See docs/carriers.md.",
+    )
+    car_commands = car.add_subparsers(dest="carriers_command", required=True, metavar="ACTION")
+    cadd = car_commands.add_parser(
+        "add",
+        help="add a connector",
+        description="Add an SMPP connector. The password is asked for on the terminal, or read from one "
+        "line of standard input with --password-stdin.",
+    )
+    _common(cadd)
+    _connector_arguments(cadd, adding=True)
+    cadd.set_defaults(func=cmd_carriers_add)
+    clist = car_commands.add_parser(
+        "list", help="list the connectors", description="List the connectors (never their passwords)."
+    )
+    _common(clist)
+    clist.set_defaults(func=cmd_carriers_list)
+    cshow = car_commands.add_parser(
+        "show", help="show one connector", description="Show every setting of one connector but its password."
+    )
+    _common(cshow)
+    cshow.add_argument("name", metavar="NAME", help="the connector's name")
+    cshow.set_defaults(func=cmd_carriers_show)
+    cupdate = car_commands.add_parser(
+        "update",
+        help="change a connector's settings",
+        description="Change the given settings of a connector; the others stay as they are. The name cannot "
+        "be changed: remove the connector and add it again.",
+    )
+    _common(cupdate)
+    _connector_arguments(cupdate, adding=False)
+    cupdate.set_defaults(func=cmd_carriers_update)
+    cremove = car_commands.add_parser("remove", help="remove a connector", description="Remove a connector.")
+    _common(cremove)
+    cremove.add_argument("name", metavar="NAME", help="the connector's name")
+    cremove.set_defaults(func=cmd_carriers_remove)
 
     cert = commands.add_parser(
         "dev-cert",

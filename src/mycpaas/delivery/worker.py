@@ -18,9 +18,11 @@ from mycpaas.delivery.carriers.base import (
     Outcome,
     Submission,
 )
+from mycpaas.delivery.pacing import SenderPacing
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import Message
+from mycpaas.domain.senders import sender_kind
 from mycpaas.services import delivery
 from mycpaas.services.messaging import SEND_JOB
 from mycpaas.services.platform import Platform
@@ -55,6 +57,9 @@ class DeliveryWorker:
         self._loop_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
+        settings = platform.settings
+        self._senders = SenderPacing(lambda sender: settings.sender_mps(sender_kind(sender)))
+        self._waits: dict[str, float] = {}  # seconds an admitted message waits for its sender's slot
 
     def wake(self) -> None:
         self._wake.set()
@@ -137,17 +142,29 @@ class DeliveryWorker:
         if not sends:
             return []
         try:
-            return await delivery.start_sending(self.platform, sends)
+            return await delivery.start_sending(self.platform, sends, self._pace)
         except Exception:
             # The jobs keep their leases; when those run out they are claimed again.
             log.exception("starting a batch failed", extra={"action": "batch_start_failed"})
             return []
+
+    def _pace(self, message: Message) -> float:
+        admitted, seconds = self._senders.admit(
+            message.sid, message.from_number or "", asyncio.get_running_loop().time()
+        )
+        if admitted:
+            if seconds > 0:
+                self._waits[message.sid] = seconds
+            return 0.0
+        return seconds
 
     async def _retry(self, job: Job, error: str) -> None:
         await delivery.retry_job(self.platform, job, backoff_seconds(job.attempts), error)
         self.wake()
 
     async def _send(self, job: Job, message: Message) -> None:
+        if wait := self._waits.pop(message.sid, 0.0):
+            await asyncio.sleep(wait)
         try:
             try:
                 submitted = await self.carrier.submit(submission(message))

@@ -7,6 +7,7 @@ or repeated event can never regress a message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -37,10 +38,17 @@ def is_expired(message: Message) -> bool:
     return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
 
 
-async def start_sending(platform: Platform, jobs: list[Job]) -> list[tuple[Job, Message]]:
+Pace = Callable[[Message], float]
+"""Seconds a message must wait for its sender's rate limit; 0 = send now (delivery/pacing.py)."""
+
+
+async def start_sending(
+    platform: Platform, jobs: list[Job], pace: Pace | None = None
+) -> list[tuple[Job, Message]]:
     """Take a batch of send jobs: the messages still to send move to `sending` together; jobs whose message
-    is gone or already past sending are finished, and messages whose ValidityPeriod ran out fail with 30001.
-    Returns what the carrier should be given."""
+    is gone or already past sending are finished, messages whose ValidityPeriod ran out fail with 30001, and
+    messages whose sender is over its rate stay queued with their job postponed. Returns what the carrier
+    should be given."""
     now = utcnow()
     expired_status, expired_error = OUTCOMES[Outcome.EXPIRED]
     assert expired_error is not None
@@ -67,6 +75,8 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[tuple[Job, 
                 ):
                     events.append(status_callback_event(failed, expired_status))
                 done.append(job.id)
+            elif pace is not None and (hold := pace(message)) > 0:
+                await queue.postpone(conn, [job.id], now + timedelta(seconds=hold))
             else:
                 ready.append((job, message))
         await store.mark_sending(conn, [m.sid for _, m in ready], now)

@@ -14,6 +14,7 @@ from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.segments import split_parts
+from mycpaas.domain.senders import sender_kind
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.urls import callback_url_problem, url_problem
@@ -167,6 +168,7 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         number_callback = number.status_callback or None
     body = _check_content(request)
     validity = _check_options(request)
+    await _check_sender_queue(platform, sender)
     if is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
     segmentation = split_parts(body)
@@ -195,6 +197,19 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         sent_at=None,
     )
     return message
+
+
+async def _check_sender_queue(platform: Platform, sender: str) -> None:
+    """Twilio's rule: a From may have as many messages queued as it can send in `sender_queue_seconds`
+    (4 hours) at its rate; beyond that, 21611."""
+    rate = platform.settings.sender_mps(sender_kind(sender))
+    if rate <= 0:
+        return
+    limit = max(1, int(rate * platform.settings.sender_queue_seconds))
+    async with platform.db.read() as conn:
+        queued = await store.count_queued_from(conn, sender, limit)
+    if queued >= limit:
+        raise InvalidRequest(ErrorCode.QUEUE_FULL)
 
 
 async def get_message(platform: Platform, account: Account, sid: str) -> Message | None:

@@ -40,6 +40,7 @@ class Link:
         self._session: Session | None = None
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._failing = False  # the last bind attempt failed: callers should not wait for this link
         self.binds = 0  # successful binds so far, for status and tests
 
     @property
@@ -50,9 +51,12 @@ class Link:
         self._task = asyncio.create_task(self._run())
 
     async def session(self, wait: float) -> Session:
-        """The bound session, waiting up to `wait` seconds for one; raises LinkDown."""
+        """The bound session, waiting up to `wait` seconds for one while the link is reconnecting; raises
+        LinkDown at once if the last bind attempt failed, so a failover does not wait for a dead SMSC."""
         if self._session is not None and not self._session.closed:
             return self._session
+        if self._failing:
+            raise LinkDown(f"link {self.name} is down")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._up.wait(), wait)
         if self._session is None or self._session.closed:
@@ -74,6 +78,7 @@ class Link:
                 session = await Session.open(self.config, self._on_deliver, self._window, self._timers)
             except (OSError, TimeoutError, SessionClosed, CommandFailed) as exc:
                 failures += 1
+                self._failing = True
                 delay = random.uniform(
                     MIN_BACKOFF_SECONDS, min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2**failures)
                 )
@@ -87,6 +92,7 @@ class Link:
                 await asyncio.sleep(delay)
                 continue
             failures = 0
+            self._failing = False
             self.binds += 1
             self._session = session
             self._up.set()

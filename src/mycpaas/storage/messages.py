@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, Update, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import Row, Table, Update, and_, bindparam, delete, func, insert, select, text, update
 
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage.database import Connection
@@ -80,6 +80,17 @@ async def get_by_carrier_id(conn: Connection, carrier_message_id: str) -> Messag
         await conn.execute(select(*_COLUMNS).where(messages.c.carrier_message_id == carrier_message_id))
     ).first()
     return _message(row) if row else None
+
+
+async def count_queued_from(conn: Connection, from_number: str, limit: int) -> int:
+    """Messages of `from_number` still queued, counted up to `limit` (ix_messages_queued_from keeps it small)."""
+    queued = (
+        select(messages.c.id)
+        .where(and_(messages.c.from_number == from_number, text("messages.status = 'queued'")))
+        .limit(limit)
+        .subquery()
+    )
+    return int((await conn.execute(select(func.count()).select_from(queued))).scalar_one())
 
 
 async def list_awaiting_receipt(conn: Connection) -> list[Message]:

@@ -17,6 +17,13 @@ AutoId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.create_index(
+            "ix_messages_queued_from",
+            ["from_number"],
+            sqlite_where=sa.text("status = 'queued'"),
+            postgresql_where=sa.text("status = 'queued'"),
+        )
     op.create_table(
         "carriers",
         sa.Column("id", AutoId, autoincrement=True, nullable=False),
@@ -94,3 +101,5 @@ def downgrade() -> None:
     op.drop_table("pending_receipts")
     op.drop_table("message_parts")
     op.drop_table("carriers")
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.drop_index("ix_messages_queued_from")

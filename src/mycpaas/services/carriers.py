@@ -1,0 +1,161 @@
+"""Use cases for carrier connectors (SMSC connections): add, change, remove and read them.
+
+The SMPP password is stored sealed with the server secret, bound to the connector's name; it is unsealed only
+when read through this module (the delivery layer needs it to bind). The name is a connector's identity: it
+cannot be changed (remove the connector and add it again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mycpaas.domain.carriers import Coding, Concatenation, Connector, InvalidConnector, validate
+from mycpaas.domain.clock import utcnow
+from mycpaas.services.platform import Platform
+from mycpaas.storage import carriers as store
+
+__all__ = [
+    "CarrierExists",
+    "CarrierNotFound",
+    "CarrierPasswordUnreadable",
+    "InvalidConnector",
+    "add",
+    "get",
+    "list_connectors",
+    "remove",
+    "update",
+]
+
+# The fields `update` may change: every one but the identity and the timestamps.
+_CHANGEABLE = frozenset(f.name for f in dataclasses.fields(Connector)) - {"name", "created_at", "updated_at"}
+
+
+class CarrierExists(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a carrier connector named {name!r} exists already")
+        self.name = name
+
+
+class CarrierNotFound(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no carrier connector named {name!r}")
+        self.name = name
+
+    def __str__(self) -> str:  # LookupError would quote the message
+        return str(self.args[0])
+
+
+class CarrierPasswordUnreadable(Exception):
+    """The sealed password does not open with this server secret (the secret changed, or the row was
+    copied from another connector or server)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"the password of carrier connector {name!r} cannot be unsealed with this server's secret; "
+            f"set it again with `mycpaas carriers update {name} --password-stdin`"
+        )
+        self.name = name
+
+
+def _context(name: str) -> str:
+    return f"carrier:{name}"
+
+
+def _normalised(connector: Connector) -> Connector:
+    """Enum fields given as strings become the enums; anything else invalid raises InvalidConnector."""
+    try:
+        coding = Coding(connector.coding)
+    except ValueError:
+        raise InvalidConnector(f"coding must be one of {', '.join(c.value for c in Coding)}") from None
+    try:
+        concatenation = Concatenation(connector.concatenation)
+    except ValueError:
+        raise InvalidConnector(
+            f"concatenation must be one of {', '.join(c.value for c in Concatenation)}"
+        ) from None
+    return validate(
+        dataclasses.replace(
+            connector, coding=coding, concatenation=concatenation, prefixes=tuple(connector.prefixes)
+        )
+    )
+
+
+def _unsealed(platform: Platform, stored: Connector) -> Connector:
+    try:
+        password = platform.secrets.decrypt(stored.password, _context(stored.name))
+    except Exception:  # InvalidTag, or a value that is not base64: either way it does not open
+        raise CarrierPasswordUnreadable(stored.name) from None
+    return dataclasses.replace(stored, password=password)
+
+
+async def add(platform: Platform, connector: Connector) -> Connector:
+    """Validate and store a new connector. Raises InvalidConnector or CarrierExists."""
+    connector = _normalised(connector)
+    now = utcnow()
+    sealed = platform.secrets.encrypt(connector.password, _context(connector.name))
+    async with platform.db.read() as conn:
+        if await store.get(conn, connector.name) is not None:
+            raise CarrierExists(connector.name)
+    try:
+        async with platform.db.write() as conn:
+            await store.insert(conn, connector, sealed, now)
+    except store.NameTaken:
+        raise CarrierExists(connector.name) from None
+    return dataclasses.replace(connector, created_at=now, updated_at=now)
+
+
+async def update(platform: Platform, name: str, **changes: Any) -> Connector:
+    """Change some fields of the connector `name` (keyword arguments named like Connector's fields; a
+    `password` change re-seals it). Raises CarrierNotFound, or InvalidConnector for a bad value, an unknown
+    field or an attempt to rename."""
+    if "name" in changes and changes["name"] != name:
+        raise InvalidConnector(
+            "a carrier connector cannot be renamed (the name is its identity): remove it and add it again"
+        )
+    changes.pop("name", None)
+    unknown = sorted(set(changes) - _CHANGEABLE)
+    if unknown:
+        raise InvalidConnector(f"unknown connector field(s): {', '.join(unknown)}")
+    now = utcnow()
+    async with platform.db.write() as conn:
+        stored = await store.get(conn, name)
+        if stored is None:
+            raise CarrierNotFound(name)
+        if "password" in changes:
+            current = dataclasses.replace(stored, password=str(changes["password"]))
+            sealed = None
+        else:
+            current = _unsealed(platform, stored)
+            sealed = stored.password  # unchanged: keep the stored sealed value as it is
+        changed = _normalised(dataclasses.replace(current, **changes))
+        if sealed is None:
+            sealed = platform.secrets.encrypt(changed.password, _context(name))
+        await store.update(conn, changed, sealed, now)
+    return dataclasses.replace(changed, updated_at=now)
+
+
+async def remove(platform: Platform, name: str) -> bool:
+    """False if there was no such connector."""
+    async with platform.db.write() as conn:
+        return await store.delete(conn, name)
+
+
+def _readable(platform: Platform, stored: Connector, with_password: bool) -> Connector:
+    # Without the password, the field is blank: never the sealed value, which is not a password.
+    return _unsealed(platform, stored) if with_password else dataclasses.replace(stored, password="")
+
+
+async def get(platform: Platform, name: str, *, with_password: bool = True) -> Connector | None:
+    """The connector with its password unsealed (blank with `with_password=False`, for display), or None."""
+    async with platform.db.read() as conn:
+        stored = await store.get(conn, name)
+    return _readable(platform, stored, with_password) if stored is not None else None
+
+
+async def list_connectors(platform: Platform, *, with_passwords: bool = True) -> list[Connector]:
+    """Every connector (enabled or not) by priority then name, passwords unsealed (blank with
+    `with_passwords=False`, for display: listing then works even if a password no longer unseals)."""
+    async with platform.db.read() as conn:
+        stored = await store.list_all(conn)
+    return [_readable(platform, connector, with_passwords) for connector in stored]

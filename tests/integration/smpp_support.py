@@ -1,0 +1,124 @@
+"""A real `mycpaas serve` delivering over SMPP to the node SMSC simulator(s), configured with the CLI exactly
+as an operator would (`mycpaas migrate`, `mycpaas carriers add`, then serve)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import ALL_SERVERS, dispose_server, remember_secret
+from tests.databases import create_postgres_database, sqlite_url
+from tests.integration.helpers import unique_number
+from tests.server import ServerProcess
+from tests.smsc_support import Smsc
+
+FINAL = {"delivered", "undelivered", "failed"}
+SMSC_PASSWORD = "secret"
+
+
+def cli(server: ServerProcess, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mycpaas", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=server._environment(),
+        cwd=server.data_dir,
+        check=False,
+    )
+
+
+def add_carrier(server: ServerProcess, name: str, smsc: Smsc, *options: str) -> None:
+    result = cli(
+        server,
+        "carriers",
+        "add",
+        name,
+        "--host",
+        smsc.host,
+        "--port",
+        str(smsc.port),
+        "--system-id",
+        "test",
+        "--password-stdin",
+        *options,
+        stdin=SMSC_PASSWORD + "\n",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@contextmanager
+def smpp_server(
+    tmp: Path, backend: str, carriers: list[tuple[str, Smsc, tuple[str, ...]]], **env: str
+) -> Iterator[ServerProcess]:
+    """A server whose carriers are the given simulators (name, simulator, extra `carriers add` options)."""
+    url = sqlite_url(tmp) if backend == "sqlite" else create_postgres_database()
+    server = ServerProcess(
+        data_dir=tmp,
+        database_url=url,
+        env={"MYCPAAS_SMPP_ENQUIRE_LINK_SECONDS": "5", "MYCPAAS_SMPP_RESPONSE_TIMEOUT_SECONDS": "10", **env},
+    )
+    server.data_dir.mkdir(parents=True, exist_ok=True)
+    migrated = cli(server, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    for name, smsc, options in carriers:
+        add_carrier(server, name, smsc, *options)
+    ALL_SERVERS.append(server)
+    server.start()
+    remember_secret(server.auth_token)
+    try:
+        wait_until(lambda: server.log_text().count("bound as") >= len(carriers), what="SMPP binds")
+        yield server
+    finally:
+        dispose_server(server)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def own_number(server: ServerProcess, client: httpx.Client, **options: str) -> str:
+    number = unique_number()
+    response = client.post(
+        f"{server.accounts_path()}/IncomingPhoneNumbers.json", data={"PhoneNumber": number, **options}
+    )
+    assert response.status_code == 201, response.text
+    return number
+
+
+def message(server: ServerProcess, client: httpx.Client, sid: str) -> dict[str, Any]:
+    response = client.get(f"{server.accounts_path()}/Messages/{sid}.json")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def wait_final(
+    server: ServerProcess, client: httpx.Client, sids: list[str], timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Every message in a final status (delivered, undelivered, failed), in the order of `sids`."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def check() -> bool:
+        for sid in sids:
+            if sid not in found:
+                current = message(server, client, sid)
+                if current["status"] in FINAL:
+                    found[sid] = current
+        return len(found) == len(sids)
+
+    wait_until(check, timeout, f"{len(sids) - len(found)} messages to reach a final status")
+    return [found[sid] for sid in sids]

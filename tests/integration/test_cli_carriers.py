@@ -1,0 +1,333 @@
+"""`mycpaas carriers …`, run as a subprocess the way an operator runs it, on SQLite and on PostgreSQL.
+
+The SMPP password goes in on stdin only; it must never come back out: not in any output, not in clear in the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
+
+PASSWORD = "Pw7x!q2Z"  # 8 characters: the SMPP 3.4 maximum
+NEW_PASSWORD = "Zq9#k4Lm"
+
+
+@dataclass
+class CarrierCli:
+    data_dir: Path
+    database_url: str
+    outputs: list[str]
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MYCPAAS_")}
+        env["MYCPAAS_DATA_DIR"] = str(self.data_dir)
+        env["MYCPAAS_DATABASE_URL"] = self.database_url
+        return env
+
+    def run_all(
+        self, commands: list[tuple[tuple[str, ...], str | None]], expect: int | None = 0
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Run (args, stdin) commands side by side; stdin None = an empty, non-terminal standard input."""
+        processes = [
+            (
+                args,
+                stdin,
+                subprocess.Popen(
+                    [sys.executable, "-m", "mycpaas", *args],
+                    env=self.env(),
+                    cwd=self.data_dir,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+            for args, stdin in commands
+        ]
+        results = []
+        for args, stdin, process in processes:
+            try:
+                stdout, stderr = process.communicate(stdin or "", timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                raise
+            result = subprocess.CompletedProcess(list(args), process.returncode, stdout, stderr)
+            self.outputs += [stdout, stderr]
+            if expect is not None:
+                assert result.returncode == expect, f"{args}: rc={result.returncode}\n{stdout}\n{stderr}"
+            assert "Traceback" not in stderr, stderr
+            results.append(result)
+        return results
+
+    def run(
+        self, *args: str, stdin: str | None = None, expect: int | None = 0
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run_all([(args, stdin)], expect=expect)[0]
+
+    def stored_rows(self) -> list[tuple[object, ...]]:
+        """Every row of the carriers table, read straight from the database."""
+        if self.database_url.startswith("sqlite"):
+            with sqlite3.connect(self.data_dir / "mycpaas.db") as conn:
+                return list(conn.execute("SELECT * FROM carriers ORDER BY name"))
+
+        async def fetch() -> list[tuple[object, ...]]:
+            conn = await asyncpg.connect(self.database_url, timeout=10)
+            try:
+                return [tuple(r) for r in await conn.fetch("SELECT * FROM carriers ORDER BY name")]
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
+
+
+@pytest.fixture(params=BACKENDS)
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CarrierCli]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    url = sqlite_url(data_dir) if request.param == "sqlite" else create_postgres_database()
+    instance = CarrierCli(data_dir, url, [])
+    instance.run("migrate")
+    yield instance
+    if url.startswith("postgresql"):
+        drop_postgres_database(url)
+
+
+def add_args(name: str, *extra: str) -> tuple[str, ...]:
+    return (
+        "carriers",
+        "add",
+        name,
+        "--host",
+        "smsc.example.net",
+        "--port",
+        "2775",
+        "--system-id",
+        "acme",
+        "--password-stdin",
+        *extra,
+    )
+
+
+def assert_never_shown(cli: CarrierCli, *passwords: str) -> None:
+    for output in cli.outputs:
+        for password in passwords:
+            assert password not in output
+
+
+def test_round_trip(cli: CarrierCli) -> None:
+    empty = cli.run("carriers", "list").stdout
+    assert "sandbox carrier delivers" in empty
+
+    added = cli.run_all(
+        [
+            (
+                add_args(
+                    "uk-primary",
+                    "--prefix",
+                    "+44",
+                    "--prefix",
+                    "4420",
+                    "--priority",
+                    "5",
+                    "--system-type",
+                    "VMA",
+                    "--bind",
+                    "transmitter",
+                    "--window",
+                    "20",
+                    "--max-mps",
+                    "30",
+                    "--source-ton",
+                    "5",
+                    "--source-npi",
+                    "0",
+                    "--coding",
+                    "latin1",
+                    "--concatenation",
+                    "sar",
+                ),
+                PASSWORD + "\n",
+            ),
+            (add_args("fallback", "--disabled"), PASSWORD + "\n"),
+        ]
+    )
+    assert "Added carrier connector uk-primary" in added[0].stdout
+    assert "Restart `mycpaas serve`" in added[0].stdout
+
+    listing, shown = cli.run_all([(("carriers", "list"), None), (("carriers", "show", "uk-primary"), None)])
+    lines = listing.stdout.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "HOST:PORT", "SYSTEM_ID"]
+    # Ordered by priority, then name.
+    assert [line.split()[0] for line in lines[1:3]] == ["uk-primary", "fallback"]
+    uk = lines[1].split()
+    assert uk[1:] == [
+        "smsc.example.net:2775",
+        "acme",
+        "transmitter",
+        "20",
+        "30",
+        "latin1",
+        "sar",
+        "+44,4420",
+        "5",
+        "yes",
+    ]
+    fallback = lines[2].split()
+    assert fallback[-3:] == ["*", "100", "no"]
+    assert "no limit" in lines[2] and "ucs2" in lines[2] and "udh" in lines[2]
+
+    show = shown.stdout
+    assert "password:" in show and "(set)" in show
+    assert "system_type:    VMA" in show
+    assert "source TON/NPI: 5/0" in show
+    assert "dest TON/NPI:   1/1" in show
+    assert "prefixes:       +44 4420" in show
+
+    cli.run(
+        "carriers",
+        "update",
+        "uk-primary",
+        "--clear-prefixes",
+        "--disable",
+        "--window",
+        "50",
+        "--coding",
+        "ucs2",
+    )
+    cli.run("carriers", "update", "fallback", "--enable", "--prefix", "33", "--priority", "1")
+    cli.run("carriers", "update", "uk-primary", "--password-stdin", stdin=NEW_PASSWORD + "\n")
+    lines = cli.run("carriers", "list").stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["fallback", "uk-primary"]
+    assert lines[1].split()[-3:] == ["33", "1", "yes"]
+    uk = lines[2].split()
+    assert uk[4] == "50" and uk[6] == "ucs2" and uk[-3:] == ["*", "5", "no"]
+    # Fields not given to update stay as they were.
+    assert uk[3] == "transmitter" and uk[7] == "sar"
+
+    removed = cli.run("carriers", "remove", "uk-primary")
+    assert "Removed carrier connector uk-primary" in removed.stdout
+    gone = cli.run_all(
+        [(("carriers", "show", "uk-primary"), None), (("carriers", "remove", "uk-primary"), None)], expect=2
+    )
+    for result in gone:
+        assert "no carrier connector named 'uk-primary'" in result.stderr
+    lines = cli.run("carriers", "list").stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["fallback"]
+
+    assert_never_shown(cli, PASSWORD, NEW_PASSWORD)
+
+
+def test_the_password_is_sealed_at_rest(cli: CarrierCli) -> None:
+    cli.run(*add_args("sealed"), stdin=PASSWORD + "\n")
+    cli.run("carriers", "update", "sealed", "--window", "3")
+    rows = cli.stored_rows()
+    assert len(rows) == 1
+    assert not any(PASSWORD in str(value) for value in rows[0])
+    if cli.database_url.startswith("sqlite"):
+        for path in cli.data_dir.glob("mycpaas.db*"):  # the database and its WAL, if any
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+    cli.run("carriers", "update", "sealed", "--password-stdin", stdin=NEW_PASSWORD + "\n")
+    rows_after = cli.stored_rows()
+    assert not any(NEW_PASSWORD in str(value) or PASSWORD in str(value) for value in rows_after[0])
+    assert rows_after[0] != rows[0]  # re-sealed
+    if cli.database_url.startswith("sqlite"):
+        for path in cli.data_dir.glob("mycpaas.db*"):
+            assert NEW_PASSWORD.encode() not in path.read_bytes(), path
+    assert_never_shown(cli, PASSWORD, NEW_PASSWORD)
+
+
+INVALID = [
+    (add_args("bad-port", "--port", "70000"), "port must be 1-65535"),
+    (add_args("bad-port-text", "--port", "x2775"), "argument --port: invalid int value"),
+    (add_args("Bad Name"), "name must be 1-64 of a-z 0-9"),
+    (add_args("bad-prefix", "--prefix", "44a"), "prefixes are digits, optionally after +"),
+    (add_args("bad-bind", "--bind", "both"), "argument --bind: invalid choice"),
+    (add_args("bad-window", "--window", "0"), "window must be 1-1000"),
+    (add_args("bad-mps", "--max-mps", "-1"), "max messages per second must be 0-100000"),
+    (add_args("bad-ton", "--dest-ton", "256"), "TON and NPI must be 0-255"),
+    (add_args("bad-coding", "--coding", "utf8"), "argument --coding: invalid choice"),
+]
+
+
+def test_invalid_values_are_refused_with_a_clear_message(cli: CarrierCli) -> None:
+    commands: list[tuple[tuple[str, ...], str | None]] = [(args, PASSWORD + "\n") for args, _ in INVALID]
+    commands.append((add_args("long-password"), "nine-char\n"))
+    commands.append(((*add_args("no-stdin-flag")[:-1],), None))  # no --password-stdin, stdin not a terminal
+    commands.append((add_args("empty-stdin"), None))
+    expected = [message for _, message in INVALID] + [
+        "password must be at most 8 characters",
+        "the SMPP password is read from standard input: pass --password-stdin",
+        "standard input is empty",
+    ]
+    for result, message in zip(cli.run_all(commands, expect=2), expected, strict=True):
+        assert message in result.stderr, (result.args, result.stderr)
+        assert result.stdout == ""
+    assert "nine-char" not in "".join(cli.outputs)
+    assert "No carrier connectors" in cli.run("carriers", "list").stdout
+
+
+def test_duplicates_unknown_names_and_bad_updates(cli: CarrierCli) -> None:
+    cli.run(*add_args("dup"), stdin=PASSWORD + "\n")
+    results = cli.run_all(
+        [
+            (add_args("dup", "--port", "2776"), NEW_PASSWORD + "\n"),
+            (("carriers", "update", "nope", "--window", "3"), None),
+            (("carriers", "remove", "nope"), None),
+            (("carriers", "update", "dup", "--port", "0"), None),
+            (("carriers", "update", "dup", "--password-stdin"), "much-too-long\n"),
+            (("carriers", "update", "dup"), None),
+            (("carriers", "update", "dup", "--enable", "--disable"), None),
+            (("carriers", "update", "dup", "--prefix", "+1", "--prefix", "1x"), None),
+        ],
+        expect=2,
+    )
+    messages = [
+        "a carrier connector named 'dup' exists already",
+        "no carrier connector named 'nope'",
+        "no carrier connector named 'nope'",
+        "port must be 1-65535",
+        "password must be at most 8 characters",
+        "nothing to change",
+        "not allowed with argument",
+        "prefixes are digits",
+    ]
+    for result, message in zip(results, messages, strict=True):
+        assert message in result.stderr, (result.args, result.stderr)
+    # Nothing changed: the original is intact.
+    show = cli.run("carriers", "show", "dup").stdout
+    assert "port:           2775" in show and "prefixes:       * (every destination)" in show
+    assert_never_shown(cli, PASSWORD, NEW_PASSWORD, "much-too-long")
+
+
+def test_help_explains_restart_and_sandbox(tmp_path: Path) -> None:
+    cli = CarrierCli(tmp_path, sqlite_url(tmp_path), [])
+    top, add, update = cli.run_all(
+        [
+            (("carriers", "--help"), None),
+            (("carriers", "add", "--help"), None),
+            (("carriers", "update", "--help"), None),
+        ]
+    )
+    text = " ".join(top.stdout.split())
+    assert "restart it to apply changes" in text
+    assert "sandbox carrier delivers" in text
+    add_text = " ".join(add.stdout.split())
+    for phrase in ("international/ISDN", "--password-stdin", "0 = no limit", "sar_* TLVs", "unanswered"):
+        assert phrase in add_text
+    assert "--clear-prefixes" in update.stdout and "--enable" in update.stdout
+    assert not (tmp_path / "mycpaas.db").exists()  # help opens no database
