@@ -526,10 +526,10 @@ def _connector_arguments(parser: argparse.ArgumentParser, adding: bool) -> None:
     text.add_argument(
         "--coding",
         choices=[c.value for c in Coding],
-        help="the data coding the SMSC expects: with ucs2 or gsm7, text the GSM 03.38 alphabet can carry goes "
-        "as GSM (data_coding 0) and other text as UCS-2 (UTF-16); latin1 is for SMSCs that read data_coding 0 "
-        "as something other than GSM: text that fits ISO-8859-1 goes as Latin-1, other text as UCS-2"
-        + default(d.coding.value),
+        help="the data coding the SMSC expects: gsm7 sends text the GSM 03.38 alphabet can carry as GSM "
+        "(data_coding 0) and other text as UCS-2 (UTF-16); latin1 is for SMSCs that read data_coding 0 as "
+        "something other than GSM: text that fits ISO-8859-1 goes as Latin-1, other text as UCS-2; ucs2 sends "
+        "everything as UCS-2" + default(d.coding.value),
     )
     text.add_argument(
         "--concatenation",

@@ -112,7 +112,7 @@ def test_decode_never_raises() -> None:
     ("text", "preferred", "expected"),
     [
         ("hello {world}", "gsm7", DataCoding.SMSC_DEFAULT),
-        ("hello {world}", "ucs2", DataCoding.SMSC_DEFAULT),
+        ("hello {world}", "ucs2", DataCoding.UCS2),
         ("hello {world}", "latin1", DataCoding.LATIN1),
         ("ΔΣ in GSM only", "latin1", DataCoding.UCS2),
         ("ΔΣ in GSM only", "gsm7", DataCoding.SMSC_DEFAULT),

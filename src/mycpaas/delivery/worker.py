@@ -11,12 +11,15 @@ import contextlib
 import logging
 import random
 
+from mycpaas.delivery.batching import Batcher
 from mycpaas.delivery.carriers.base import (
     Carrier,
     CarrierRejected,
     CarrierUnavailable,
     Outcome,
+    Receipt,
     Submission,
+    Submitted,
 )
 from mycpaas.delivery.pacing import SenderPacing
 from mycpaas.domain.clock import utcnow
@@ -60,15 +63,14 @@ class DeliveryWorker:
         settings = platform.settings
         self._senders = SenderPacing(lambda sender: settings.sender_mps(sender_kind(sender)))
         self._waits: dict[str, float] = {}  # seconds an admitted message waits for its sender's slot
+        self._receipts: Batcher[Receipt] = Batcher(lambda batch: delivery.apply_receipts(platform, batch))
+        self._accepted: Batcher[tuple[Message, Submitted, int]] = Batcher(lambda batch: delivery.record_submitted_many(platform, batch))
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
-        await self.carrier.start(
-            lambda receipt: delivery.apply_receipt(self.platform, receipt),
-            lambda sms: delivery.record_inbound(self.platform, sms),
-        )
+        await self.carrier.start(self._receipts.add, lambda sms: delivery.record_inbound(self.platform, sms))
         pending = await delivery.awaiting_receipts(self.platform)
         await self.carrier.resume([(submission(m), m.carrier_message_id or "") for m in pending])
         self._loop_task = asyncio.create_task(self._loop())
@@ -178,7 +180,7 @@ class DeliveryWorker:
                 else:
                     await self._retry(job, str(unavailable) or "carrier unavailable")
                 return
-            await delivery.record_submitted(self.platform, message, submitted, job.id)
+            await self._accepted.add((message, submitted, job.id))
         except Exception as exc:
             log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
             await self._retry(job, type(exc).__name__)

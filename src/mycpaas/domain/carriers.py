@@ -14,7 +14,8 @@ from enum import StrEnum
 
 
 class Coding(StrEnum):
-    """What a connector sends text that GSM 03.38 cannot carry as; GSM text always goes as GSM."""
+    """How a connector encodes text (smpp/encoding.choose): gsm7 = GSM 03.38 when the text fits, else UCS-2;
+    latin1 = Latin-1 when it fits, else UCS-2; ucs2 = always UCS-2."""
 
     GSM7 = "gsm7"
     LATIN1 = "latin1"
@@ -50,7 +51,7 @@ class Connector:
     source_npi: int = 1
     dest_ton: int = 1
     dest_npi: int = 1
-    coding: Coding = Coding.UCS2
+    coding: Coding = Coding.GSM7
     concatenation: Concatenation = Concatenation.UDH
     prefixes: tuple[str, ...] = ()
     priority: int = 100

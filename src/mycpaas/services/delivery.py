@@ -28,6 +28,7 @@ from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
 from mycpaas.storage import parts, queue
 from mycpaas.storage.database import Connection
+from mycpaas.storage.parts import SubmittedPart
 
 log = logging.getLogger("mycpaas.delivery")
 
@@ -131,29 +132,42 @@ async def _skip_late(conn: Connection, event: WebhookEvent) -> None:
 
 
 async def record_submitted(platform: Platform, message: Message, submitted: Submitted, job_id: int) -> None:
-    """sending -> sent, the parts' carrier ids recorded and the job done, in one transaction. Receipts that
-    overtook the submit responses (kept in pending_receipts) are applied in the same transaction."""
+    await record_submitted_many(platform, [(message, submitted, job_id)])
+
+
+async def record_submitted_many(platform: Platform, accepted: list[tuple[Message, Submitted, int]]) -> None:
+    """sending -> sent, the parts' carrier ids recorded and the jobs done, for a batch, in one transaction and
+    a handful of statements. Receipts that overtook the submit responses (kept in pending_receipts) are
+    applied in the same transaction."""
     now = utcnow()
 
     async def work(conn: Connection) -> bool:
-        events: list[WebhookEvent | None] = []
-        sent = await store.advance_returning(
+        carrier_ids = {message.sid: submitted.part_ids[0] for message, submitted, _ in accepted}
+        sent = await store.advance_many_returning(
             conn,
-            message.sid,
+            list(carrier_ids),
             MessageStatus.SENT,
             ALLOWED_PREDECESSORS[MessageStatus.SENT],
             now,
             sent_at=now,
-            carrier_message_id=submitted.part_ids[0],
         )
-        await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
-        await queue.finish(conn, job_id)
-        if sent is not None:
-            events.append(status_callback_event(sent, MessageStatus.SENT))
-        early = await parts.pending_for(conn, submitted.carrier, submitted.part_ids)
-        for receipt in early:
-            events += await _settle(conn, submitted.carrier, receipt.ids, Outcome(receipt.outcome), now) or []
-        await parts.forget_pending(conn, [receipt.id for receipt in early])
+        await store.set_carrier_ids(conn, list(carrier_ids.items()))
+        events: list[WebhookEvent | None] = [
+            status_callback_event(replace(m, carrier_message_id=carrier_ids[m.sid]), MessageStatus.SENT)
+            for m in sent
+        ]
+        for message, submitted, _ in accepted:
+            await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
+        await queue.finish_many(conn, [job_id for _, _, job_id in accepted])
+        if platform.receipts_waiting:
+            for _, submitted, _ in accepted:
+                early = await parts.pending_for(conn, submitted.carrier, submitted.part_ids)
+                for receipt in early:
+                    events += (
+                        await _settle(conn, submitted.carrier, receipt.ids, Outcome(receipt.outcome), now)
+                        or []
+                    )
+                await parts.forget_pending(conn, [receipt.id for receipt in early])
         return await queue.enqueue_events(conn, events, now)
 
     if await platform.committer.run(work):
@@ -188,35 +202,78 @@ async def _settle(
         if any(o is None for o in outcomes):
             return []
         final = _final_outcome([Outcome(o) for o in outcomes if o is not None])
-    status, error = OUTCOMES[final]
-    values: dict[str, object] = {}
-    if error is not None:
-        values.update(error_code=int(error), error_message=error.template)
+    status, values = _final_values(final)
     changed = await store.advance_returning(
         conn, part.message_sid, status, ALLOWED_PREDECESSORS[status], now, **values
     )
     if changed is not None:
         return [status_callback_event(changed, status)]
-    late = await store.get_message(conn, part.message_sid)
+    await _skip_late_status(conn, part.message_sid, status, values)
+    return []
+
+
+def _final_values(outcome: Outcome) -> tuple[MessageStatus, dict[str, object]]:
+    status, error = OUTCOMES[outcome]
+    values: dict[str, object] = {}
+    if error is not None:
+        values.update(error_code=int(error), error_message=error.template)
+    return status, values
+
+
+async def _skip_late_status(
+    conn: Connection, sid: str, status: MessageStatus, values: dict[str, object]
+) -> None:
+    late = await store.get_message(conn, sid)
     if late is not None:
         event = status_callback_event(replace(late, **values), status)  # type: ignore[arg-type]
         if event is not None:
             await _skip_late(conn, event)
-    return []
 
 
 async def apply_receipt(platform: Platform, receipt: Receipt) -> None:
-    """Apply a receipt in one transaction; one whose part is not known yet is kept in pending_receipts (and
-    retried), so it is durable once this returns and the carrier may acknowledge it."""
+    await apply_receipts(platform, [receipt])
+
+
+async def apply_receipts(platform: Platform, receipts: list[Receipt]) -> None:
+    """Apply a batch of receipts in one transaction; one whose part is not known yet is kept in
+    pending_receipts (and retried), so every receipt is durable once this returns and the carrier may
+    acknowledge it. Receipts of single-part messages with the same outcome change in one statement."""
     now = utcnow()
 
     async def work(conn: Connection) -> bool:
-        events = await _settle(conn, receipt.carrier, receipt.carrier_message_ids, receipt.outcome, now)
-        if events is None:
-            await parts.keep_pending(
-                conn, receipt.carrier, receipt.carrier_message_ids, receipt.outcome.value, now
+        known: dict[tuple[str, str], SubmittedPart] = {}
+        for carrier in {r.carrier for r in receipts}:
+            ids = [i for r in receipts if r.carrier == carrier for i in r.carrier_message_ids]
+            known.update(
+                ((carrier, i), part) for i, part in (await parts.find_parts(conn, carrier, ids)).items()
             )
-            return False
+        events: list[WebhookEvent | None] = []
+        single: dict[Outcome, list[str]] = {}
+        unmatched: list[tuple[str, tuple[str, ...], str]] = []
+        for receipt in receipts:
+            part = next(
+                (p for i in receipt.carrier_message_ids if (p := known.get((receipt.carrier, i)))), None
+            )
+            if part is None:
+                unmatched.append((receipt.carrier, receipt.carrier_message_ids, receipt.outcome.value))
+            elif part.total > 1:
+                events += (
+                    await _settle(conn, receipt.carrier, receipt.carrier_message_ids, receipt.outcome, now)
+                    or []
+                )
+            else:
+                single.setdefault(receipt.outcome, []).append(part.message_sid)
+        for outcome, sids in single.items():
+            status, values = _final_values(outcome)
+            changed = await store.advance_many_returning(
+                conn, sids, status, ALLOWED_PREDECESSORS[status], now, **values
+            )
+            events += [status_callback_event(m, status) for m in changed]
+            for sid in set(sids) - {m.sid for m in changed}:
+                await _skip_late_status(conn, sid, status, values)
+        if unmatched:
+            await parts.keep_pending(conn, unmatched, now)
+            platform.receipts_waiting = True
         return await queue.enqueue_events(conn, events, now)
 
     if await platform.committer.run(work):
@@ -229,6 +286,8 @@ async def retry_pending_receipts(platform: Platform, limit: int = 500) -> tuple[
 
     async def work(conn: Connection) -> tuple[int, int, bool]:
         waiting = await parts.oldest_pending(conn, limit)
+        if not waiting:
+            platform.receipts_waiting = False
         applied: list[int] = []
         events: list[WebhookEvent | None] = []
         for receipt in waiting:

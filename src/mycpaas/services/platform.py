@@ -21,6 +21,9 @@ class Platform:
     wake_worker: Callable[[], None] = field(default=lambda: None)
     # The same for webhook events.
     wake_webhooks: Callable[[], None] = field(default=lambda: None)
+    # Whether pending_receipts may hold a receipt (true until a sweep finds none): while false, recording a
+    # submission skips looking for receipts that overtook it.
+    receipts_waiting: bool = True
 
     def __post_init__(self) -> None:
         self.committer = GroupCommitter(self.db)

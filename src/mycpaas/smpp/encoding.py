@@ -79,9 +79,12 @@ def decode(data: bytes, coding: int) -> str:
 def choose(text: str, preferred: Literal["gsm7", "latin1", "ucs2"]) -> DataCoding:
     """The coding for `text` on a connector whose SMSC prefers `preferred`.
 
-    A connector prefers Latin-1 when its SMSC reads data_coding 0 as something other than GSM 03.38, so then
-    even GSM text goes as Latin-1 (or UCS-2 when it has, say, Greek capitals). UCS-2 is the fallback for all.
+    gsm7 (the usual case): GSM 03.38 text as data_coding 0, anything else as UCS-2. latin1 is for SMSCs that read
+    data_coding 0 as something other than GSM 03.38, so even GSM text goes as Latin-1 (or UCS-2 when it has,
+    say, Greek capitals). ucs2 is for SMSCs that mangle GSM: everything goes as UCS-2.
     """
+    if preferred == "ucs2":
+        return DataCoding.UCS2
     if preferred == "latin1":
         return DataCoding.LATIN1 if _latin1(text) else DataCoding.UCS2
     if _is_gsm7(text):

@@ -207,6 +207,58 @@ async def advance_returning(
     return _message(row) if row else None
 
 
+async def advance_many_returning(
+    conn: Connection,
+    sids: list[str],
+    new_status: MessageStatus,
+    allowed_from: Iterable[MessageStatus],
+    now: datetime,
+    **values: object,
+) -> list[Message]:
+    """The same change for many messages in one statement; returns those that changed."""
+    if not sids:
+        return []
+    result = await conn.execute(
+        _many_statement(tuple(sorted(values))),
+        {
+            "m_sids": sids,
+            "m_allowed": [s.value for s in allowed_from],
+            "status": new_status.value,
+            "updated_at": now,
+            **values,
+        },
+    )
+    return [_message(row) for row in result]
+
+
+@lru_cache(maxsize=64)
+def _many_statement(columns: tuple[str, ...]) -> Update:
+    return (
+        update(messages)
+        .where(
+            and_(
+                messages.c.sid.in_(bindparam("m_sids", expanding=True)),
+                messages.c.status.in_(bindparam("m_allowed", expanding=True)),
+            )
+        )
+        .values({name: bindparam(name) for name in ("status", "updated_at", *columns)})
+        .returning(*_COLUMNS)
+    )
+
+
+_SET_CARRIER_ID = (
+    update(messages)
+    .where(messages.c.sid == bindparam("m_sid"))
+    .values(carrier_message_id=bindparam("m_carrier_id"))
+)
+
+
+async def set_carrier_ids(conn: Connection, ids: list[tuple[str, str]]) -> None:
+    """(sid, carrier message id) pairs, in one executemany."""
+    if ids:
+        await conn.execute(_SET_CARRIER_ID, [{"m_sid": sid, "m_carrier_id": cid} for sid, cid in ids])
+
+
 @lru_cache(maxsize=64)
 def _returning_statement(columns: tuple[str, ...]) -> Update:
     return _advance_statement(columns).returning(*_COLUMNS)

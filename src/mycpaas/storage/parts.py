@@ -69,6 +69,30 @@ async def insert_parts(
     await conn.execute(_INSERT_PART, rows)
 
 
+_FIND_PARTS = select(
+    message_parts.c.id,
+    message_parts.c.message_sid,
+    message_parts.c.part,
+    message_parts.c.total,
+    message_parts.c.carrier_message_id,
+).where(
+    and_(
+        message_parts.c.carrier == bindparam("carrier"),
+        message_parts.c.carrier_message_id.in_(bindparam("ids", expanding=True)),
+    )
+)
+
+
+async def find_parts(conn: Connection, carrier: str, ids: Sequence[str]) -> dict[str, SubmittedPart]:
+    """The newest part submitted through `carrier` under each of `ids` that is known, by id."""
+    found: dict[str, tuple[int, SubmittedPart]] = {}
+    for row in await conn.execute(_FIND_PARTS, {"carrier": carrier, "ids": list(dict.fromkeys(ids))}):
+        if row.carrier_message_id not in found or found[row.carrier_message_id][0] < row.id:
+            part = SubmittedPart(row.id, row.message_sid, row.part, row.total)
+            found[row.carrier_message_id] = (row.id, part)
+    return {key: part for key, (_, part) in found.items()}
+
+
 async def find_part(conn: Connection, carrier: str, ids: Sequence[str]) -> SubmittedPart | None:
     """The newest part submitted through `carrier` under any of `ids` (an SMSC may reuse ids over time)."""
     row = (await conn.execute(_FIND_PART, {"carrier": carrier, "ids": list(ids)})).first()
@@ -92,20 +116,25 @@ _INSERT_PENDING = insert(pending_receipts)
 
 
 async def keep_pending(
-    conn: Connection, carrier: str, ids: Sequence[str], outcome: str, now: datetime
+    conn: Connection, receipts: Sequence[tuple[str, Sequence[str], str]], now: datetime
 ) -> None:
-    """Keep a receipt under the id as reported and its other readings (space-separated), if any."""
-    await conn.execute(
-        _INSERT_PENDING,
-        {
-            "carrier": carrier,
-            "carrier_message_id": ids[0],
-            "alternate_id": " ".join(ids[1:]) or None,
-            "outcome": outcome,
-            "received_at": now,
-            "attempts": 0,
-        },
-    )
+    """Keep receipts, each (carrier, ids, outcome), under the id as reported and its other readings
+    (space-separated), in one executemany."""
+    if receipts:
+        await conn.execute(
+            _INSERT_PENDING,
+            [
+                {
+                    "carrier": carrier,
+                    "carrier_message_id": ids[0],
+                    "alternate_id": " ".join(ids[1:]) or None,
+                    "outcome": outcome,
+                    "received_at": now,
+                    "attempts": 0,
+                }
+                for carrier, ids, outcome in receipts
+            ],
+        )
 
 
 def _pending(row: object) -> PendingReceipt:
@@ -119,20 +148,23 @@ def _pending(row: object) -> PendingReceipt:
     )
 
 
-async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> list[PendingReceipt]:
-    rows = await conn.execute(
-        select(pending_receipts)
-        .where(
-            and_(
-                pending_receipts.c.carrier == carrier,
-                or_(
-                    pending_receipts.c.carrier_message_id.in_(list(ids)),
-                    pending_receipts.c.alternate_id.in_(list(ids)),
-                ),
-            )
+_PENDING_FOR = (
+    select(pending_receipts)
+    .where(
+        and_(
+            pending_receipts.c.carrier == bindparam("carrier"),
+            or_(
+                pending_receipts.c.carrier_message_id.in_(bindparam("ids", expanding=True)),
+                pending_receipts.c.alternate_id.in_(bindparam("alternates", expanding=True)),
+            ),
         )
-        .order_by(pending_receipts.c.id)
     )
+    .order_by(pending_receipts.c.id)
+)
+
+
+async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> list[PendingReceipt]:
+    rows = await conn.execute(_PENDING_FOR, {"carrier": carrier, "ids": list(ids), "alternates": list(ids)})
     return [_pending(row) for row in rows]
 
 
