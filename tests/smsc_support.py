@@ -7,6 +7,7 @@ restart() comes back where clients expect it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -149,6 +150,16 @@ class Smsc:
         """Every deliver_sm attempt (receipts and MO) with the ESME's answer (status None while pending)."""
         result: list[dict[str, Any]] = self._get("/deliveries")
         return result
+
+    def recorded(self) -> list[dict[str, Any]]:
+        """Every line of the RECORD_FILE the simulator was started with, across restarts, oldest first: one per
+        submit_sm (the /messages record, plus the process id) and one {"resp_written": true, ...} per
+        submit_sm_resp written to the socket. Empty without RECORD_FILE."""
+        path = self.env.get("RECORD_FILE")
+        if not path or not Path(path).exists():
+            return []
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def reset(self) -> None:
         self._get("/reset")

@@ -6,10 +6,14 @@
 // (id:pw,...), SYSTEM_ID, DLR_DELAY_MS, DLR_MODE (auto|manual), DLR_DATE_SECONDS, DLR_TLVS, MSG_ID_FORMAT (hex|dec),
 // MAX_TPS, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
 // unanswered deliver_sm DELIVER_TIMEOUT_MS (10000), DELIVER_RETRY_MS (1000), DELIVER_MAX_RETRIES (5).
+// RECORD_FILE, if set, gets one JSON line per submit_sm (it outlives a restart, unlike /messages), and lines
+// {"resp_written": ...} (a submit_sm_resp handed to the socket), {"receipt_acked": ...}, {"session_closed": ...}
+// and {"malformed": ...} (a malformed PDU written to the session), each with the simulator's pid.
 // Destination suffixes inject failures: 0001 RINVDSTADR, 0002 UNDELIV receipt, 0003 no receipt, 0004 EXPIRED,
 // 0005 REJECTD, 0006 RTHROTTLED, 0007 RMSGQFUL twice then accepted, 0008 RSYSERR. Text "ECHO x" comes back as MO "x".
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
 const smpp = require('smpp');
 
@@ -41,6 +45,7 @@ const IDLE_TIMEOUT_MS = envInt('IDLE_TIMEOUT_MS', 0);
 const DELIVER_TIMEOUT_MS = envInt('DELIVER_TIMEOUT_MS', 10000); // no deliver_sm_resp within this: re-send
 const DELIVER_RETRY_MS = envInt('DELIVER_RETRY_MS', 1000);
 const DELIVER_MAX_RETRIES = envInt('DELIVER_MAX_RETRIES', 5);
+const RECORD_FILE = process.env.RECORD_FILE || '';
 
 const USERS = new Map();
 for (const entry of (process.env.USERS || 'test:secret').split(',')) {
@@ -214,6 +219,11 @@ function parseSubmit(raw) {
 	return p;
 }
 
+// Synchronous appends: a line is on disk before the answer it describes can reach the client.
+function recordLine(entry) {
+	if (RECORD_FILE) fs.appendFileSync(RECORD_FILE, JSON.stringify(entry) + '\n');
+}
+
 function pad(n, width = 2) {
 	return String(n).padStart(width, '0');
 }
@@ -311,6 +321,7 @@ function sendDelivery(d, onWritten) {
 	const ok = st.session.send(pdu, (resp) => {
 		if (!settle(resp.command_status)) return;
 		if (resp.command_status === 0) {
+			if (d.kind === 'receipt') recordLine({receipt_acked: true, pid: process.pid, message_id: d.message_id});
 			if (d.kind === 'receipt') stats.receipts_acked++;
 			else stats.mo_acked++;
 			if (d.record) d.record.receipt_acked = true;
@@ -532,11 +543,21 @@ function handleSubmit(st, pdu) {
 		}
 	}
 	rec.status = status;
+	let sentMs = null;
 	const respond = (opts, afterWrite) => {
-		const send = () => st.session.send(pdu.response(opts), undefined, afterWrite || (() => {}));
+		const written = () => {
+			recordLine({resp_written: true, pid: process.pid, session: st.id, sequence_number: pdu.sequence_number,
+				status: rec.status, message_id: rec.message_id, sent_ms: sentMs, written_ms: Date.now()});
+			if (afterWrite) afterWrite();
+		};
+		const send = () => {
+			sentMs = Date.now();
+			st.session.send(pdu.response(opts), undefined, written);
+		};
 		if (config.resp_delay_ms > 0) setTimeout(send, config.resp_delay_ms);
 		else send();
 	};
+	if (status) recordLine(Object.assign({pid: process.pid}, rec));
 	if (status) {
 		if (status === E.ESME_RTHROTTLED) stats.throttled++;
 		stats.submits_rejected++;
@@ -547,6 +568,7 @@ function handleSubmit(st, pdu) {
 	stats.submits_ok++;
 	rec.message_id = nextMessageId();
 	byMessageId.set(rec.message_id, rec);
+	recordLine(Object.assign({pid: process.pid}, rec));
 	log(`session ${st.id}: submit_sm ${p.source_addr} -> ${p.destination_addr} id ${rec.message_id}`);
 
 	const wantsReceipt = (p.registered_delivery & 0x03) !== 0 && suffix !== '0003' && config.dlr_mode === 'auto';
@@ -592,6 +614,7 @@ function onSession(session) {
 		session.destroy();
 	});
 	session.on('close', () => {
+		recordLine({session_closed: true, pid: process.pid, session: st.id, ms: Date.now()});
 		sessions.delete(st.id);
 		clearInterval(st.enquireTimer);
 		clearInterval(st.idleTimer);
@@ -750,6 +773,7 @@ function handleControl(req, res) {
 				let written = 0;
 				for (const st of sessions.values()) {
 					if (st.bound && st.session.socket.writable) {
+						recordLine({malformed: true, pid: process.pid, session: st.id, ms: Date.now()});
 						st.session.socket.write(bytes);
 						written++;
 					}
@@ -800,7 +824,10 @@ if (envFlag('EXIT_ON_STDIN_EOF', false)) {
 }
 for (const signal of ['SIGTERM', 'SIGINT']) {
 	process.on(signal, () => {
-		for (const st of sessions.values()) st.session.socket.destroy();
+		for (const st of sessions.values()) {
+			recordLine({session_closed: true, pid: process.pid, session: st.id, ms: Date.now()});
+			st.session.socket.destroy();
+		}
 		process.exit(0);
 	});
 }

@@ -64,7 +64,9 @@ class DeliveryWorker:
         self._senders = SenderPacing(lambda sender: settings.sender_mps(sender_kind(sender)))
         self._waits: dict[str, float] = {}  # seconds an admitted message waits for its sender's slot
         self._receipts: Batcher[Receipt] = Batcher(lambda batch: delivery.apply_receipts(platform, batch))
-        self._accepted: Batcher[tuple[Message, Submitted, int]] = Batcher(lambda batch: delivery.record_submitted_many(platform, batch))
+        self._accepted: Batcher[tuple[Message, Submitted, int]] = Batcher(
+            lambda batch: delivery.record_submitted_many(platform, batch)
+        )
 
     def wake(self) -> None:
         self._wake.set()
