@@ -15,12 +15,14 @@ class Pacer:
         self._next = 0.0
 
     def reserve(self, now: float) -> float:
-        """Seconds from `now` until the caller's slot."""
-        if not self.interval:
-            return 0.0
+        """Seconds from `now` until the caller's slot (0 when there is no limit and no pause)."""
         slot = max(now, self._next)
         self._next = slot + self.interval
         return slot - now
+
+    def pause(self, seconds: float) -> None:
+        """Hold every later caller back by `seconds` from now (an SMSC said it is throttling us)."""
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
 
     def free_at(self) -> float:
         return self._next

@@ -38,8 +38,11 @@ log = logging.getLogger("mycpaas.carrier.smpp")
 LINK_WAIT_SECONDS = 5.0  # how long a submission waits for a link that is reconnecting before failing over
 PART_RETRY_SECONDS = 120.0  # how long a later part is retried once an earlier part was accepted
 
-# The SMSC is busy, not refusing: try again later.
-TEMPORARY = frozenset({Status.RTHROTTLED, Status.RMSGQFUL, Status.RSYSERR, Status.RX_T_APPN})
+THROTTLE_RETRY_SECONDS = 30.0  # how long a throttled first part is retried here before the worker backs off
+# The SMSC asks us to slow down: the whole connector pauses, and the submission is retried here.
+THROTTLED = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
+# The SMSC is busy or failing, not refusing: try again later.
+TEMPORARY = THROTTLED | {Status.RSYSERR, Status.RX_T_APPN}
 # Refusals of the message itself, by submit_sm_resp status; anything else not temporary is UNKNOWN.
 REFUSALS: dict[int, Outcome] = {
     Status.RINVDSTADR: Outcome.UNKNOWN_SUBSCRIBER,
@@ -99,6 +102,7 @@ class SmppCarrier:
         self.link = Link(connector.name, config, self._on_deliver, connector.window, timers)
         self._pacer = Pacer(connector.max_mps)
         self._reference = random.randrange(256)
+        self.throttled = 0  # submissions the SMSC throttled, for logs and tests
         self._on_receipt: ReceiptSink | None = None
         self._on_inbound: InboundSink | None = None
 
@@ -156,9 +160,10 @@ class SmppCarrier:
         part: concatenation.Part,
         accepted_before: bool,
     ) -> str:
-        """Submit one part. Before any part is accepted, trouble raises (the worker retries or fails over);
-        after, the part is retried here for a while, since retrying the whole message would send the
-        accepted parts twice."""
+        """Submit one part. Throttling (ESME_RTHROTTLED, ESME_RMSGQFUL) pauses the connector with a growing
+        delay and retries here. Otherwise, before any part is accepted, trouble raises (the worker retries
+        later or fails over); after, the part is retried here for a while, since retrying the whole message
+        would send the accepted parts twice."""
         fields = self._fields(submission, coding, part)
         tlvs: dict[int, bytes] = {}
         if part.sar is not None:
@@ -170,6 +175,7 @@ class SmppCarrier:
             }
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PART_RETRY_SECONDS
+        throttled_until = loop.time() + THROTTLE_RETRY_SECONDS
         delay = 0.2
         while True:
             try:
@@ -186,7 +192,10 @@ class SmppCarrier:
                     if failed.status not in TEMPORARY:
                         outcome = REFUSALS.get(failed.status, Outcome.UNKNOWN)
                         raise CarrierRejected(outcome, f"submit_sm status 0x{failed.status:02x}") from None
-                    if not accepted_before:
+                    if failed.status in THROTTLED and (accepted_before or loop.time() < throttled_until):
+                        self._pacer.pause(delay)
+                        self.throttled += 1
+                    elif not accepted_before:
                         raise CarrierUnavailable(f"{self.name}: SMSC busy (0x{failed.status:02x})") from None
                 except SessionClosed:
                     if not accepted_before:
