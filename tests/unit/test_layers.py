@@ -4,6 +4,7 @@ domain/             no other mycpaas layer except mycpaas.errors; no sqlalchemy,
 storage/            not api/, services/, delivery/ (storage sits below the use cases)
 api/                no sqlalchemy and no mycpaas.storage: HTTP code goes through services/
 delivery/carriers/  nothing from api/, services/, storage/; no sqlalchemy, httpx
+smpp/               the SMPP client: no other mycpaas layer except domain/segments; no frameworks at all
 webhooks/           no api/, storage/ or SQL: it goes through services/ like the delivery worker
 dashboard/          no api/, storage/ or SQL: pages call the same services as the API, never the API itself
 jinja2              only in dashboard/
@@ -156,6 +157,7 @@ def test_every_layer_has_modules() -> None:
         "services",
         "delivery",
         "delivery/carriers",
+        "smpp",
         "webhooks",
         "dashboard",
     ):
@@ -228,6 +230,16 @@ def test_api_does_not_reach_into_sql(module: Module) -> None:
 def test_carriers_know_nothing_of_http_sql_or_use_cases(module: Module) -> None:
     assert module.importing("mycpaas.api", "mycpaas.services", "mycpaas.storage", "mycpaas.bootstrap") == []
     assert module.importing("sqlalchemy", "alembic", "httpx", "starlette") == []
+
+
+@pytest.mark.parametrize("module", under("smpp"), ids=ids(under("smpp")))
+def test_the_smpp_client_knows_nothing_of_the_platform(module: Module) -> None:
+    allowed = {"mycpaas.domain.segments"}
+    platform = [i for i in module.importing("mycpaas") if not i.startswith("mycpaas.smpp")]
+    assert [
+        i for i in platform if i.split(" ")[0] not in allowed and not i.startswith("mycpaas.domain.segments.")
+    ] == []
+    assert module.importing(*FRAMEWORKS) == []
 
 
 @pytest.mark.parametrize("module", under("webhooks"), ids=ids(under("webhooks")))
