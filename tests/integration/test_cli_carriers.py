@@ -188,7 +188,7 @@ def test_round_trip(cli: CarrierCli) -> None:
     ]
     fallback = lines[2].split()
     assert fallback[-3:] == ["*", "100", "no"]
-    assert "no limit" in lines[2] and "ucs2" in lines[2] and "udh" in lines[2]
+    assert "no limit" in lines[2] and "gsm7" in lines[2] and "udh" in lines[2]
 
     show = shown.stdout
     assert "password:" in show and "(set)" in show
