@@ -55,7 +55,9 @@ def build_platform(settings: Settings) -> Platform:
 async def build_carrier(platform: Platform) -> Carrier:
     """The enabled connectors of `mycpaas carriers`, routed by prefix; the sandbox when there are none."""
     settings = platform.settings
-    connectors = [c for c in await carriers.list_connectors(platform) if c.enabled]
+    # Only enabled connectors are unsealed: a disabled one whose password no longer unseals stays harmless.
+    enabled = [c.name for c in await carriers.list_connectors(platform, with_passwords=False) if c.enabled]
+    connectors = [c for name in enabled if (c := await carriers.get(platform, name)) is not None]
     if not connectors:
         return SandboxCarrier(settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds)
     timers = Timers(

@@ -90,13 +90,27 @@ async def early_and_multipart(data_dir: Path) -> None:
         await delivery.record_submitted(platform, early, Submitted("smsc", ("ab12",)), job_id)
         assert (await messaging.get_message(platform, owner, early.sid)).status.value == "delivered"  # type: ignore[union-attr]
 
-        # Same id reported in decimal by the receipt, after the submission: found by its other reading.
+        # Same id reported in decimal by the receipt: not matched by its other reading at once (another
+        # message may own that spelling), but by the sweep once the id as reported had time to turn up.
         decimal, job_id = await send("decimal")
         await delivery.record_submitted(platform, decimal, Submitted("smsc", ("ff01",)), job_id)
-        await delivery.apply_receipt(
-            platform, Receipt("smsc", ("65281", "65281"[::-1], "ff01"), Outcome.DELIVERED)
-        )
+        await delivery.apply_receipt(platform, Receipt("smsc", ("65281", "ff281", "ff01"), Outcome.DELIVERED))
+        assert (await messaging.get_message(platform, owner, decimal.sid)).status.value == "sent"  # type: ignore[union-attr]
+        assert await delivery.retry_pending_receipts(platform) == (0, 1)
+        assert await delivery.retry_pending_receipts(platform) == (0, 1)
+        assert await delivery.retry_pending_receipts(platform) == (1, 0)
         assert (await messaging.get_message(platform, owner, decimal.sid)).status.value == "delivered"  # type: ignore[union-attr]
+
+        # The other reading of an id must not settle a newer message that owns that spelling.
+        older, job_id = await send("older")
+        await delivery.record_submitted(platform, older, Submitted("smsc", ("1000",)), job_id)
+        newer, job_id = await send("newer")
+        await delivery.record_submitted(platform, newer, Submitted("smsc", ("4096",)), job_id)
+        await delivery.apply_receipt(platform, Receipt("smsc", ("1000", "3e8", "4096"), Outcome.DELIVERED))
+        statuses = [
+            (await messaging.get_message(platform, owner, m.sid)).status.value for m in (older, newer)
+        ]  # type: ignore[union-attr]
+        assert statuses == ["delivered", "sent"]
 
         long, job_id = await send("x" * 400)  # three parts
         await delivery.record_submitted(platform, long, Submitted("smsc", ("p1", "p2", "p3")), job_id)
@@ -111,6 +125,7 @@ async def early_and_multipart(data_dir: Path) -> None:
 
         # A receipt nobody submitted is kept, retried by the sweep, and not lost.
         await delivery.apply_receipt(platform, Receipt("smsc", ("nobody",), Outcome.DELIVERED))
+        assert await delivery.retry_pending_receipts(platform) == (0, 1)
         assert await delivery.retry_pending_receipts(platform) == (0, 1)
     finally:
         await platform.committer.close()

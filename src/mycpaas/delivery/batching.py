@@ -34,11 +34,22 @@ class Batcher(Generic[T]):
             batch, self._items = self._items[: self._max_batch], self._items[self._max_batch :]
             try:
                 await self._process([item for item, _ in batch])
-            except Exception as exc:  # every caller of the batch hears of it
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception:
+                # One bad item must not fail its neighbours: each is tried alone, and only its own
+                # caller hears of its failure.
+                for item, future in batch:
+                    await self._alone(item, future)
             else:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+
+    async def _alone(self, item: T, future: asyncio.Future[None]) -> None:
+        try:
+            await self._process([item])
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(None)

@@ -35,6 +35,7 @@ log = logging.getLogger("mycpaas.worker")
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_POLL_SECONDS = 1.0
 RECEIPT_SWEEP_SECONDS = 5.0
+STOP_GRACE_SECONDS = 10.0
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -85,6 +86,10 @@ class DeliveryWorker:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
+        # Submissions in flight are let finish (and be recorded) for a while: cancelling one whose
+        # submit_sm_resp is on its way would send the message again after the restart.
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=STOP_GRACE_SECONDS)
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
@@ -174,7 +179,9 @@ class DeliveryWorker:
                 submitted = await self.carrier.submit(submission(message))
             except CarrierRejected as rejected:
                 log.info("carrier refused %s: %s", message.sid, rejected, extra={"action": "carrier_refused"})
-                await delivery.record_failed(self.platform, message, rejected.outcome, job.id)
+                await delivery.record_failed(
+                    self.platform, message, rejected.outcome, job.id, rejected.accepted
+                )
                 return
             except CarrierUnavailable as unavailable:
                 if job.attempts >= self.platform.settings.max_send_attempts:
@@ -182,7 +189,23 @@ class DeliveryWorker:
                 else:
                     await self._retry(job, str(unavailable) or "carrier unavailable")
                 return
-            await self._accepted.add((message, submitted, job.id))
         except Exception as exc:
             log.exception("job %s failed; will retry", job.id, extra={"action": "job_failed"})
             await self._retry(job, type(exc).__name__)
+            return
+        await self._record(job, message, submitted)
+
+    async def _record(self, job: Job, message: Message, submitted: Submitted) -> None:
+        """The carrier has the message: from here it must never be sent again, so recording is retried
+        until it succeeds (the heartbeat keeps the job's lease) instead of putting the job back."""
+        delay = 0.1
+        while True:
+            try:
+                await self._accepted.add((message, submitted, job.id))
+                return
+            except Exception:
+                log.exception(
+                    "recording a submission failed; retrying", extra={"action": "record_sent_failed"}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

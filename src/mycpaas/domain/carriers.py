@@ -109,9 +109,11 @@ def validate(connector: Connector) -> Connector:
 
 
 def route(connectors: list[Connector], destination: str) -> list[Connector]:
-    """The enabled connectors that route `destination`, best first."""
+    """The enabled connectors that route `destination`, best first (a receiver-only bind sends nothing)."""
     ranked = [
-        (length, c) for c in connectors if c.enabled and (length := c.matched_prefix(destination)) is not None
+        (length, c)
+        for c in connectors
+        if c.enabled and c.bind_type != "receiver" and (length := c.matched_prefix(destination)) is not None
     ]
     ranked.sort(key=lambda item: (-item[0], item[1].priority, item[1].name))
     return [c for _, c in ranked]

@@ -160,26 +160,33 @@ async def record_submitted_many(platform: Platform, accepted: list[tuple[Message
             await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
         await queue.finish_many(conn, [job_id for _, _, job_id in accepted])
         if platform.receipts_waiting:
-            for _, submitted, _ in accepted:
-                early = await parts.pending_for(conn, submitted.carrier, submitted.part_ids)
-                for receipt in early:
-                    events += (
-                        await _settle(conn, submitted.carrier, receipt.ids, Outcome(receipt.outcome), now)
-                        or []
-                    )
-                await parts.forget_pending(conn, [receipt.id for receipt in early])
+            for message, submitted, _ in accepted:
+                lookups = submitted.lookup_ids or submitted.part_ids
+                for receipt in await parts.pending_for(conn, submitted.carrier, lookups):
+                    part = await _part_for(conn, receipt.carrier, receipt.ids, alternates=True)
+                    if part is not None and part.message_sid == message.sid:
+                        events += await _settle(conn, part, Outcome(receipt.outcome), now)
+                        await parts.forget_pending(conn, [receipt.id])
         return await queue.enqueue_events(conn, events, now)
 
     if await platform.committer.run(work):
         platform.wake_webhooks()
 
 
-async def record_failed(platform: Platform, message: Message, outcome: Outcome, job_id: int) -> None:
-    """The carrier refused the message (or it could not be sent at all): failed, with the outcome's code."""
+async def record_failed(
+    platform: Platform, message: Message, outcome: Outcome, job_id: int, accepted: Submitted | None = None
+) -> None:
+    """The carrier refused the message (or it could not be sent at all): failed, with the outcome's code.
+    Parts the carrier took before refusing a later one are recorded, so their receipts are matched (and,
+    arriving after the failure, recorded as late) instead of waiting unmatched for ever."""
     _, error = OUTCOMES[outcome]
     values: dict[str, object] = {}
     if error is not None:
         values.update(error_code=int(error), error_message=error.template)
+    if accepted is not None and accepted.part_ids:
+        await platform.committer.run(
+            lambda conn: parts.insert_parts(conn, message.sid, accepted.carrier, accepted.part_ids, utcnow())
+        )
     await _change(platform, message, MessageStatus.FAILED, job_id, **values)
 
 
@@ -189,12 +196,9 @@ def _final_outcome(outcomes: list[Outcome]) -> Outcome:
 
 
 async def _settle(
-    conn: Connection, carrier: str, ids: tuple[str, ...], outcome: Outcome, now: datetime
-) -> list[WebhookEvent | None] | None:
-    """Apply one part's receipt; None if no part is known under `ids` (yet). Returns the callbacks to queue."""
-    part = await parts.find_part(conn, carrier, ids)
-    if part is None:
-        return None
+    conn: Connection, part: SubmittedPart, outcome: Outcome, now: datetime
+) -> list[WebhookEvent | None]:
+    """Apply one part's receipt. Returns the callbacks to queue."""
     final = outcome
     if part.total > 1:
         await parts.settle_part(conn, part.id, outcome.value)
@@ -210,6 +214,17 @@ async def _settle(
         return [status_callback_event(changed, status)]
     await _skip_late_status(conn, part.message_sid, status, values)
     return []
+
+
+async def _part_for(
+    conn: Connection, carrier: str, ids: tuple[str, ...], alternates: bool
+) -> SubmittedPart | None:
+    """The part a receipt is for: by the id as reported, then (if allowed) by each other reading in turn."""
+    for candidate in ids if alternates else ids[:1]:
+        part = await parts.find_part(conn, carrier, (candidate,))
+        if part is not None:
+            return part
+    return None
 
 
 def _final_values(outcome: Outcome) -> tuple[MessageStatus, dict[str, object]]:
@@ -241,26 +256,22 @@ async def apply_receipts(platform: Platform, receipts: list[Receipt]) -> None:
     now = utcnow()
 
     async def work(conn: Connection) -> bool:
+        # By the id as reported only: its other readings (hex/decimal) could name another message, so they
+        # are tried later, by the sweep, once the id as reported has had time to be recorded.
         known: dict[tuple[str, str], SubmittedPart] = {}
         for carrier in {r.carrier for r in receipts}:
-            ids = [i for r in receipts if r.carrier == carrier for i in r.carrier_message_ids]
-            known.update(
-                ((carrier, i), part) for i, part in (await parts.find_parts(conn, carrier, ids)).items()
-            )
+            ids = [r.carrier_message_ids[0] for r in receipts if r.carrier == carrier]
+            found = await parts.find_parts(conn, carrier, ids)
+            known.update(((carrier, i), part) for i, part in found.items())
         events: list[WebhookEvent | None] = []
         single: dict[Outcome, list[str]] = {}
         unmatched: list[tuple[str, tuple[str, ...], str]] = []
         for receipt in receipts:
-            part = next(
-                (p for i in receipt.carrier_message_ids if (p := known.get((receipt.carrier, i)))), None
-            )
+            part = known.get((receipt.carrier, receipt.carrier_message_ids[0]))
             if part is None:
                 unmatched.append((receipt.carrier, receipt.carrier_message_ids, receipt.outcome.value))
             elif part.total > 1:
-                events += (
-                    await _settle(conn, receipt.carrier, receipt.carrier_message_ids, receipt.outcome, now)
-                    or []
-                )
+                events += await _settle(conn, part, receipt.outcome, now)
             else:
                 single.setdefault(receipt.outcome, []).append(part.message_sid)
         for outcome, sids in single.items():
@@ -291,10 +302,11 @@ async def retry_pending_receipts(platform: Platform, limit: int = 500) -> tuple[
         applied: list[int] = []
         events: list[WebhookEvent | None] = []
         for receipt in waiting:
-            settled = await _settle(conn, receipt.carrier, receipt.ids, Outcome(receipt.outcome), now)
-            if settled is not None:
+            # Other readings of the id only after the id as reported had two sweeps to turn up.
+            part = await _part_for(conn, receipt.carrier, receipt.ids, alternates=receipt.attempts >= 2)
+            if part is not None:
                 applied.append(receipt.id)
-                events += settled
+                events += await _settle(conn, part, Outcome(receipt.outcome), now)
         await parts.forget_pending(conn, applied)
         await parts.count_attempt(conn, [r.id for r in waiting if r.id not in applied])
         notify = await queue.enqueue_events(conn, events, now)
@@ -308,27 +320,30 @@ async def retry_pending_receipts(platform: Platform, limit: int = 500) -> tuple[
 
 async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
     """Keep an inbound message for a number the platform owns; drop anything else (and redeliveries). A part
-    of a concatenated message is stored until its last part arrives, then the whole message is kept."""
+    of a concatenated message is stored until its last part arrives, then the whole message is kept. The
+    write goes through the group committer, which runs one unit at a time: two parts of one message arriving
+    together cannot each miss the other (as they could in two concurrent READ COMMITTED transactions)."""
     now = utcnow()
     async with platform.db.read() as conn:
         if await number_store.owner_of(conn, sms.destination) is None:
             return None
-    async with platform.db.write() as conn:
+
+    async def work(conn: Connection) -> tuple[Message | None, bool]:
         number = await number_store.find_by_phone_number(conn, sms.destination)
         if number is None:
-            return None
+            return None, False
         found = await account_store.get_account(conn, number.account_sid)
         if found is None or found[0].status is not AccountStatus.ACTIVE:
-            return None
+            return None, False
         if await store.get_by_carrier_id(conn, sms.carrier_message_id) is not None:
-            return None
+            return None, False
         body = sms.text
         if sms.part is not None:
             texts = await parts.add_inbound_part(
                 conn, sms.carrier, sms.source, sms.destination, sms.part, sms.text, now
             )
             if texts is None:
-                return None
+                return None, False
             body = "".join(texts)
         segmentation = split_parts(body)
         message = Message(
@@ -355,16 +370,15 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             sent_at=now,
         )
         await store.insert_message(conn, message)
-        if number.sms_url:
-            event = incoming_message_event(
-                message,
-                number.sms_url,
-                number.sms_method,
-                number.sms_fallback_url,
-                number.sms_fallback_method,
-            )
-            await queue.enqueue_events(conn, [event], now)
-    if number.sms_url:
+        if not number.sms_url:
+            return message, False
+        event = incoming_message_event(
+            message, number.sms_url, number.sms_method, number.sms_fallback_url, number.sms_fallback_method
+        )
+        return message, await queue.enqueue_events(conn, [event], now)
+
+    message, notify = await platform.committer.run(work)
+    if notify:
         platform.wake_webhooks()
     return message
 

@@ -17,6 +17,7 @@ log = logging.getLogger("mycpaas.smpp")
 
 MIN_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
+STABLE_SECONDS = 30.0  # a session up this long resets the backoff
 
 
 class LinkDown(SessionClosed):
@@ -80,7 +81,8 @@ class Link:
                 failures += 1
                 self._failing = True
                 delay = random.uniform(
-                    MIN_BACKOFF_SECONDS, min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2**failures)
+                    MIN_BACKOFF_SECONDS,
+                    min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2 ** min(failures, 10)),
                 )
                 log.warning(
                     "SMPP link %s: bind failed (%s); retrying in %.1f s",
@@ -91,7 +93,6 @@ class Link:
                 )
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
             self._failing = False
             self.binds += 1
             self._session = session
@@ -103,9 +104,22 @@ class Link:
                 session.peer_system_id or "?",
                 extra={"action": "smpp_bound"},
             )
+            bound_at = asyncio.get_running_loop().time()
             try:
                 await session.wait_closed()
             finally:
                 self._up.clear()
-            log.warning("SMPP link %s lost; reconnecting", self.name, extra={"action": "smpp_link_lost"})
-            await asyncio.sleep(random.uniform(0, MIN_BACKOFF_SECONDS))
+            # A session that lasted is a fresh start; one that dropped at once (an SMSC that accepts binds
+            # and then closes) keeps the backoff growing instead of reconnecting in a tight loop.
+            if asyncio.get_running_loop().time() - bound_at >= STABLE_SECONDS:
+                failures = 0
+            else:
+                failures += 1
+            delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2 ** min(failures, 10)))
+            log.warning(
+                "SMPP link %s lost; reconnecting in %.1f s",
+                self.name,
+                delay,
+                extra={"action": "smpp_link_lost"},
+            )
+            await asyncio.sleep(delay)

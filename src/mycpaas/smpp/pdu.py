@@ -157,7 +157,7 @@ SCHEMAS: dict[int, tuple[_Field, ...]] = {
     Command.DATA_SM: _DATA_SM,
     Command.DATA_SM_RESP: _MESSAGE_ID,
 }
-# Bodies of these may be empty when command_status is an error (SMPP 3.4 §4.x: "only returned on success").
+# Bodies of these may be empty (SMPP 3.4: "only returned on success"; some SMSCs omit them on success too).
 _EMPTY_ON_ERROR = frozenset(
     {
         Command.BIND_RECEIVER_RESP,
@@ -166,6 +166,17 @@ _EMPTY_ON_ERROR = frozenset(
         Command.SUBMIT_SM_RESP,
         Command.DELIVER_SM_RESP,
         Command.DATA_SM_RESP,
+    }
+)
+
+# Commands whose whole body is optional TLVs (none here) or empty.
+_NO_BODY = frozenset(
+    {
+        Command.GENERIC_NACK,
+        Command.UNBIND,
+        Command.UNBIND_RESP,
+        Command.ENQUIRE_LINK,
+        Command.ENQUIRE_LINK_RESP,
     }
 )
 
@@ -264,7 +275,10 @@ def decode(data: bytes) -> Pdu:
     pdu = Pdu(command, sequence, status)
     offset = 16
     schema = SCHEMAS.get(command, ())
-    if schema and not (offset == length and status != 0 and command in _EMPTY_ON_ERROR):
+    if not schema and offset < length and command not in _NO_BODY:
+        pdu.fields["body"] = bytes(data[offset:length])  # a command we do not read; answered, never parsed
+        return pdu
+    if schema and not (offset == length and command in _EMPTY_ON_ERROR):
         for name, kind, size in schema:
             value, offset = _decode_field(data, offset, name, kind, size)
             pdu.fields[name] = value

@@ -169,7 +169,13 @@ class Session:
                 self._timers.response, self._response_timed_out, sequence, command
             )
             self._pending[sequence] = (future, timer)
-            self._write(Pdu(command, sequence, 0, dict(fields), tlvs or {}))
+            try:
+                self._write(Pdu(command, sequence, 0, dict(fields), tlvs or {}))
+            except BaseException:
+                # Nothing went out: forget the request, or its timer would later close the whole session.
+                self._pending.pop(sequence, None)
+                timer.cancel()
+                raise
             response = await future
         if response.status != Status.OK:
             raise CommandFailed(command, response.status)
@@ -180,6 +186,8 @@ class Session:
         if self.closed:
             return
         self._unbinding = True
+        if self._tasks:  # deliver_sm being recorded: let them be acknowledged first
+            await asyncio.wait(list(self._tasks), timeout=5)
         with contextlib.suppress(SmppError, TimeoutError):
             await asyncio.wait_for(self.request(Command.UNBIND), 5)
         await self.close()
@@ -231,7 +239,7 @@ class Session:
                 length = decode_header(header)[0]
                 pdu = decode(header + await self._reader.readexactly(length - 16))
                 await self._dispatch(pdu)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, SmppError):
             pass
         except PduError as exc:
             reason = f"malformed PDU: {exc}"
@@ -254,6 +262,11 @@ class Session:
             return
         command = pdu.command
         if command == Command.DELIVER_SM:
+            if self._inbound.locked():
+                # Too many being recorded: the SMSC retries later. Pausing the reader instead would also
+                # stop submit_sm_resp from being read, and their timeouts would close the session.
+                self._write(response_to(pdu, Status.RX_T_APPN, message_id=""))
+                return
             await self._inbound.acquire()
             self._spawn(self._deliver(pdu))
         elif command == Command.ENQUIRE_LINK:
@@ -289,6 +302,7 @@ class Session:
         try:
             while True:
                 await asyncio.sleep(self._timers.enquire_link)
-                await self.request(Command.ENQUIRE_LINK)
+                with contextlib.suppress(CommandFailed):  # an error answer is still an answer
+                    await self.request(Command.ENQUIRE_LINK)
         except (SmppError, asyncio.CancelledError):
             return

@@ -32,9 +32,7 @@ class PendingReceipt:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return (
-            (self.carrier_message_id, self.alternate_id) if self.alternate_id else (self.carrier_message_id,)
-        )
+        return (self.carrier_message_id, *(self.alternate_id or "").split())
 
 
 _INSERT_PART = insert(message_parts)
@@ -169,7 +167,10 @@ async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> lis
 
 
 async def oldest_pending(conn: Connection, limit: int) -> list[PendingReceipt]:
-    rows = await conn.execute(select(pending_receipts).order_by(pending_receipts.c.id).limit(limit))
+    # Fewest attempts first: receipts that may never match cannot hide newer ones from the sweep.
+    rows = await conn.execute(
+        select(pending_receipts).order_by(pending_receipts.c.attempts, pending_receipts.c.id).limit(limit)
+    )
     return [_pending(row) for row in rows]
 
 
@@ -231,7 +232,7 @@ async def add_inbound_part(
     ).all()
     texts: dict[int, str] = {}
     for row in rows:
-        texts.setdefault(row.seqnum, row.text)  # a redelivered part counts once
+        texts[row.seqnum] = row.text  # a redelivered part counts once; the newest wins over a stale one
     if set(texts) != set(range(1, total + 1)):
         return None
     await conn.execute(delete(inbound_parts).where(inbound_parts.c.id.in_([row.id for row in rows])))

@@ -37,8 +37,9 @@ class Submission:
 class Submitted:
     """What the carrier accepted: its own id for every part, in order, so each part's receipt finds it."""
 
-    carrier: str
+    carrier: str  # who correlates the receipts: a receipt's `carrier` is the same string
     part_ids: tuple[str, ...]
+    lookup_ids: tuple[str, ...] = ()  # every spelling of the part ids a receipt may have used (hex/decimal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +64,10 @@ class InboundSms:
 class CarrierRejected(Exception):
     """The carrier refused the submission for good; retrying will not help."""
 
-    def __init__(self, outcome: Outcome, detail: str = "") -> None:
+    def __init__(self, outcome: Outcome, detail: str = "", accepted: Submitted | None = None) -> None:
         super().__init__(detail or outcome.value)
         self.outcome = outcome
+        self.accepted = accepted  # parts of a long message the carrier took before refusing a later one
 
 
 class CarrierUnavailable(Exception):

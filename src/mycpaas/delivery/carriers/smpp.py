@@ -57,6 +57,7 @@ REFUSALS: dict[int, Outcome] = {
 # Receipt `stat` words. ENROUTE and ACCEPTD are not final: acknowledged and otherwise ignored.
 STATS: dict[str, Outcome | None] = {
     "DELIVRD": Outcome.DELIVERED,
+    "DELIVERED": Outcome.DELIVERED,
     "UNDELIV": Outcome.UNREACHABLE,
     "EXPIRED": Outcome.UNREACHABLE,
     "REJECTD": Outcome.FILTERED,
@@ -65,6 +66,7 @@ STATS: dict[str, Outcome | None] = {
     "ENROUTE": None,
     "ACCEPTD": None,
 }
+MAX_ID_LENGTH = 64
 _RECEIPT_KINDS = frozenset(
     {0x04, 0x08, 0x10, 0x20}
 )  # esm_class bits 2-5: SMSC receipt, SME acks, intermediate
@@ -90,6 +92,9 @@ def international(address: str, ton: int) -> str:
 class SmppCarrier:
     def __init__(self, connector: Connector, timers: Timers | None = None) -> None:
         self.name = connector.name
+        # Receipts are correlated per SMSC account, not per connector: an SMSC may deliver a receipt on any
+        # bind of the account (a transmitter and a receiver, or several transceivers).
+        self.account = f"{connector.system_id}@{connector.host}:{connector.port}"[:64]
         self.connector = connector
         config = BindConfig(
             host=connector.host,
@@ -127,8 +132,16 @@ class SmppCarrier:
             raise CarrierRejected(Outcome.UNKNOWN, str(exc)) from None
         ids: list[str] = []
         for part in parts:
-            ids.append(await self._submit_part(submission, coding, part, accepted_before=bool(ids)))
-        return Submitted(self.name, tuple(ids))
+            try:
+                ids.append(await self._submit_part(submission, coding, part, accepted_before=bool(ids)))
+            except CarrierRejected as rejected:
+                # The parts already accepted are still reported, so their receipts find the message.
+                raise CarrierRejected(rejected.outcome, str(rejected), self._submitted(ids)) from None
+        return self._submitted(ids)
+
+    def _submitted(self, ids: list[str]) -> Submitted:
+        lookups = tuple(dict.fromkeys(form for i in ids for form in message_id_forms(i)))
+        return Submitted(self.account, tuple(ids), lookups)
 
     def _fields(
         self, submission: Submission, coding: encoding.DataCoding, part: concatenation.Part
@@ -216,17 +229,22 @@ class SmppCarrier:
     async def _receipt(self, pdu: Pdu, data: bytes) -> None:
         assert self._on_receipt is not None
         parsed = parse_receipt(data.decode("latin-1"))
-        raw_id = pdu.tlv_text(Tag.RECEIPTED_MESSAGE_ID) or parsed.message_id or ""
-        state = pdu.tlv_int(Tag.MESSAGE_STATE)
-        stat = (parsed.stat or (stat_from_state(state) if state is not None else "UNKNOWN")).upper()
+        raw_id = (pdu.tlv_text(Tag.RECEIPTED_MESSAGE_ID) or parsed.message_id or "").rstrip(";,")
         ids = message_id_forms(raw_id)
-        if not ids:
-            log.warning("receipt without a message id; ignored", extra={"action": "smpp_receipt_no_id"})
+        if not ids or len(ids[0]) > MAX_ID_LENGTH or not ids[0].isprintable():
+            # Nothing could ever match it; keeping it would only make the SMSC redeliver it for ever.
+            log.warning(
+                "receipt without a usable message id; ignored", extra={"action": "smpp_receipt_no_id"}
+            )
             return
-        outcome = STATS.get(stat, Outcome.UNKNOWN)
+        state = pdu.tlv_int(Tag.MESSAGE_STATE)
+        word = "".join(ch for ch in (parsed.stat or "") if ch.isalpha()).upper()
+        if word not in STATS and state is not None:
+            word = stat_from_state(state)
+        outcome = STATS.get(word, Outcome.UNKNOWN)
         if outcome is None:
             return  # an intermediate notification
-        await self._on_receipt(Receipt(self.name, ids, outcome))
+        await self._on_receipt(Receipt(self.account, ids, outcome))
 
     async def _inbound(self, pdu: Pdu, data: bytes) -> None:
         assert self._on_inbound is not None
@@ -240,15 +258,15 @@ class SmppCarrier:
                 pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS) or 1,
                 pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM) or 1,
             )
-        if part is not None and part[1] <= 1:
-            part = None
+        if part is not None and not (part[1] > 1 and 1 <= part[2] <= part[1]):
+            part = None  # a lone message, or numbering no reassembly could complete
         await self._on_inbound(
             InboundSms(
-                carrier=self.name,
+                carrier=self.account,
                 carrier_message_id=f"smpp-{secrets.token_hex(10)}",
                 source=international(pdu.text("source_addr"), pdu.number("source_addr_ton")),
                 destination=international(pdu.text("destination_addr"), pdu.number("dest_addr_ton")),
-                text=encoding.decode(data, pdu.number("data_coding")),
+                text=encoding.decode(data, pdu.number("data_coding")).replace("\x00", ""),
                 part=part,
             )
         )
