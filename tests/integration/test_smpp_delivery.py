@@ -223,3 +223,21 @@ def test_sender_rate_queue_limit_and_validity(tmp_path: Path, smsc: Smsc) -> Non
         wait_final(server, server.client(), [kept.sid])
         [part] = parts_for(smsc, "+447700900398")
         assert part["validity_period"].endswith("R") and part["validity_period"].startswith("000000000")
+
+
+def test_a_transmitter_and_a_receiver_bind_share_receipts(
+    tmp_path: Path, smsc: Smsc, receiver: Receiver
+) -> None:
+    """Receipts correlate per SMSC account: one sent on the transmitter comes back on the receiver bind."""
+    carriers = [("tx", smsc, ("--bind", "transmitter")), ("rx", smsc, ("--bind", "receiver"))]
+    with smpp_server(tmp_path / "server", "sqlite", carriers) as server:
+        client = sdk(server)
+        with server.client() as http:
+            sender = own_number(server, http)
+        sids = [
+            client.messages.create(to=f"+44770090070{n}", from_=sender, body=f"split {n}").sid
+            for n in range(3)
+        ]
+        assert [m["status"] for m in wait_final(server, server.client(), sids)] == ["delivered"] * 3
+        binds = {b["bind_type"] for b in smsc.stats()["binds"]}
+        assert binds == {"transmitter", "receiver"}
