@@ -151,6 +151,11 @@ class Smsc:
         result: list[dict[str, Any]] = self._get("/deliveries")
         return result
 
+    @property
+    def pid(self) -> int | None:
+        """The process id of the current run (RECORD_FILE lines carry it)."""
+        return self._process.pid if self._process else None
+
     def recorded(self) -> list[dict[str, Any]]:
         """Every line of the RECORD_FILE the simulator was started with, across restarts, oldest first: one per
         submit_sm (the /messages record, plus the process id) and one {"resp_written": true, ...} per

@@ -103,7 +103,9 @@ class Session:
         self._on_deliver = on_deliver
         self._timers = timers
         self._window = asyncio.Semaphore(window)
-        self._inbound = asyncio.Semaphore(window)  # deliver_sm being handled; beyond it, reading pauses
+        # deliver_sm being recorded at once; beyond it they are refused (RX_T_APPN) and the SMSC retries. Receipts
+        # are written in batches, so this is generous: a burst of receipts must not be refused.
+        self._inbound = asyncio.Semaphore(max(1000, window * 10))
         self._pending: dict[int, tuple[asyncio.Future[Pdu], asyncio.TimerHandle]] = {}
         self._sequence = 0
         self._tasks: set[asyncio.Task[None]] = set()
