@@ -42,7 +42,6 @@ class Link:
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing = False  # the last bind attempt failed: callers should not wait for this link
-        self.binds = 0  # successful binds so far, for status and tests
 
     @property
     def bound(self) -> bool:
@@ -94,7 +93,6 @@ class Link:
                 await asyncio.sleep(delay)
                 continue
             self._failing = False
-            self.binds += 1
             self._session = session
             self._up.set()
             log.info(

@@ -110,7 +110,6 @@ class Session:
         self._sequence = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.get_running_loop().create_future()
-        self._unbinding = False
         self.peer_system_id = ""
         self._reader_task = asyncio.create_task(self._read_loop())
         self._keepalive_task = asyncio.create_task(self._keepalive())
@@ -187,7 +186,6 @@ class Session:
         """Unbind politely (waiting a little for unbind_resp), then close."""
         if self.closed:
             return
-        self._unbinding = True
         if self._tasks:  # deliver_sm being recorded: let them be acknowledged first
             await asyncio.wait(list(self._tasks), timeout=5)
         with contextlib.suppress(SmppError, TimeoutError):

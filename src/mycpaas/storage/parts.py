@@ -174,10 +174,6 @@ async def oldest_pending(conn: Connection, limit: int) -> list[PendingReceipt]:
     return [_pending(row) for row in rows]
 
 
-async def count_pending(conn: Connection) -> int:
-    return len((await conn.execute(select(pending_receipts.c.id).limit(100000))).all())
-
-
 async def forget_pending(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
         await conn.execute(delete(pending_receipts).where(pending_receipts.c.id.in_(list(ids))))

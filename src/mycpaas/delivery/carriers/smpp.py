@@ -107,7 +107,6 @@ class SmppCarrier:
         self.link = Link(connector.name, config, self._on_deliver, connector.window, timers)
         self._pacer = Pacer(connector.max_mps)
         self._reference = random.randrange(256)
-        self.throttled = 0  # submissions the SMSC throttled, for logs and tests
         self._on_receipt: ReceiptSink | None = None
         self._on_inbound: InboundSink | None = None
 
@@ -207,7 +206,6 @@ class SmppCarrier:
                         raise CarrierRejected(outcome, f"submit_sm status 0x{failed.status:02x}") from None
                     if failed.status in THROTTLED and (accepted_before or loop.time() < throttled_until):
                         self._pacer.pause(delay)
-                        self.throttled += 1
                     elif not accepted_before:
                         raise CarrierUnavailable(f"{self.name}: SMSC busy (0x{failed.status:02x})") from None
                 except SessionClosed:
