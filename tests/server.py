@@ -22,7 +22,7 @@ FAST_SANDBOX = {
     "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.2",
     "MYCPAAS_AUTH_MAX_FAILURES": "100000",
     # Bursts from one number would otherwise go at Twilio's 1 message/s per long code; the rate-limit
-    # tests set their own (tests/integration/test_sender_limits.py).
+    # tests set their own (test_sender_rate_queue_limit_and_validity in tests/integration/test_smpp_delivery.py).
     "MYCPAAS_SENDER_MPS_LONG_CODE": "0",
     "MYCPAAS_SENDER_MPS_TOLL_FREE": "0",
     "MYCPAAS_SENDER_MPS_SHORT_CODE": "0",

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 from mycpaas.bootstrap import build_platform
-from mycpaas.delivery.carriers.base import Outcome, Receipt, Submitted
+from mycpaas.domain.carriage import Outcome, Receipt, Submitted
 from mycpaas.domain.webhooks import EVENT_KINDS
 from mycpaas.services import accounts, delivery, messaging, numbers, webhooks
 from mycpaas.settings import Settings

@@ -12,16 +12,9 @@ import logging
 import random
 
 from mycpaas.delivery.batching import Batcher
-from mycpaas.delivery.carriers.base import (
-    Carrier,
-    CarrierRejected,
-    CarrierUnavailable,
-    Outcome,
-    Receipt,
-    Submission,
-    Submitted,
-)
+from mycpaas.delivery.carriers.base import Carrier, CarrierRejected, CarrierUnavailable
 from mycpaas.delivery.pacing import SenderPacing
+from mycpaas.domain.carriage import Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import Message

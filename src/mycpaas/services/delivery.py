@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from mycpaas.delivery.carriers.base import InboundSms, Outcome, Receipt, Submitted
-from mycpaas.delivery.outcomes import OUTCOMES
 from mycpaas.domain.accounts import AccountStatus
+from mycpaas.domain.carriage import OUTCOMES, InboundSms, Outcome, Receipt, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Direction, Message, MessageStatus

@@ -13,10 +13,10 @@ from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.segments import split_parts
 from mycpaas.domain.senders import sender_kind
 from mycpaas.domain.sids import Prefix, new_sid
-from mycpaas.domain.test_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.urls import callback_url_problem, url_problem
 from mycpaas.domain.webhooks import EVENT_KINDS, status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest

@@ -1,64 +1,24 @@
-"""The seam between the platform and a carrier: small value types in, receipts and inbound messages out.
+"""The seam between the platform and a carrier: the Carrier protocol and how a submission can fail.
 
-A carrier knows nothing of HTTP, SQL, accounts or Twilio codes. It reports outcomes as `Outcome` values;
-the delivery layer maps them to Twilio's 300xx codes in one table (delivery/outcomes.py).
+The value types a carrier is handed and reports back (Submission, Submitted, Receipt, InboundSms, Outcome)
+live in domain/carriage.py, so the use cases that record them need nothing from this package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from mycpaas.domain.carriage import InboundSms, Outcome, Receipt, Submission, Submitted
 
-class Outcome(StrEnum):
-    DELIVERED = "delivered"
-    UNREACHABLE = "unreachable"
-    UNKNOWN_SUBSCRIBER = "unknown_subscriber"
-    LANDLINE = "landline"
-    FILTERED = "filtered"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    NO_ROUTE = "no_route"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    reference: str  # the platform's id for the message
-    source: str
-    destination: str
-    text: str
-    validity_seconds: int | None = None  # how long the carrier may keep trying; None = its default
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    """What the carrier accepted: its own id for every part, in order, so each part's receipt finds it."""
-
-    carrier: str  # who correlates the receipts: a receipt's `carrier` is the same string
-    part_ids: tuple[str, ...]
-    lookup_ids: tuple[str, ...] = ()  # every spelling of the part ids a receipt may have used (hex/decimal)
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    carrier: str
-    carrier_message_ids: tuple[
-        str, ...
-    ]  # the id as reported, then any other spelling it may have been stored as
-    outcome: Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class InboundSms:
-    carrier: str
-    carrier_message_id: str  # lets the platform drop a redelivered message
-    source: str
-    destination: str
-    text: str
-    part: tuple[int, int, int] | None = None  # (reference, total, number) of a concatenated message's part
+__all__ = [
+    "Carrier",
+    "CarrierDown",
+    "CarrierRejected",
+    "CarrierUnavailable",
+    "InboundSink",
+    "ReceiptSink",
+]
 
 
 class CarrierRejected(Exception):

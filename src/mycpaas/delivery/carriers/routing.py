@@ -11,11 +11,9 @@ from mycpaas.delivery.carriers.base import (
     CarrierRejected,
     CarrierUnavailable,
     InboundSink,
-    Outcome,
     ReceiptSink,
-    Submission,
-    Submitted,
 )
+from mycpaas.domain.carriage import Outcome, Submission, Submitted
 from mycpaas.domain.carriers import Connector, route
 
 

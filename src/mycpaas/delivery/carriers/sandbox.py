@@ -12,16 +12,8 @@ import asyncio
 import logging
 import secrets
 
-from mycpaas.delivery.carriers.base import (
-    CarrierRejected,
-    InboundSink,
-    InboundSms,
-    Outcome,
-    Receipt,
-    ReceiptSink,
-    Submission,
-    Submitted,
-)
+from mycpaas.delivery.carriers.base import CarrierRejected, InboundSink, ReceiptSink
+from mycpaas.domain.carriage import InboundSms, Outcome, Receipt, Submission, Submitted
 
 log = logging.getLogger("mycpaas.carrier.sandbox")
 

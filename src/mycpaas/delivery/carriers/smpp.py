@@ -18,14 +18,10 @@ from mycpaas.delivery.carriers.base import (
     CarrierRejected,
     CarrierUnavailable,
     InboundSink,
-    InboundSms,
-    Outcome,
-    Receipt,
     ReceiptSink,
-    Submission,
-    Submitted,
 )
 from mycpaas.delivery.pacing import Pacer
+from mycpaas.domain.carriage import InboundSms, Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.carriers import Connector
 from mycpaas.smpp import concatenation, encoding
 from mycpaas.smpp.link import Link
