@@ -25,6 +25,7 @@ from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.smpp.session import Timers
 from mycpaas.storage.database import Database
+from mycpaas.storage.group_commit import MAX_BATCH, GroupCommitter
 from mycpaas.webhooks.client import WebhookClient
 from mycpaas.webhooks.dispatcher import WebhookDispatcher
 
@@ -45,10 +46,12 @@ def load_server_secret(path: Path) -> bytes:
 
 
 def build_platform(settings: Settings) -> Platform:
+    db = Database(settings.effective_database_url)
     return Platform(
         settings=settings,
-        db=Database(settings.effective_database_url),
+        db=db,
         secrets=SecretBox(load_server_secret(settings.secret_file)),
+        committer=GroupCommitter(db, max_batch=MAX_BATCH if settings.group_commit else 1),
     )
 
 
@@ -77,17 +80,11 @@ class Application:
 
     def __init__(self, settings: Settings) -> None:
         self.platform = build_platform(settings)
-        self.carrier = SandboxCarrier(
-            settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds
-        )
-        self.worker = DeliveryWorker(self.platform, self.carrier)
-        self.platform.wake_worker = self.worker.wake
-        self.dispatcher = WebhookDispatcher(
-            self.platform, WebhookClient(settings.webhooks_refuse_private, settings.webhook_concurrency)
-        )
-        self.platform.wake_webhooks = self.dispatcher.wake
         self.api = ApiApp(self.platform)
         self.dashboard = DashboardApp(self.platform) if settings.dashboard else None
+        # Built at start-up, once the carrier connectors have been read from the database.
+        self.worker: DeliveryWorker | None = None
+        self.dispatcher: WebhookDispatcher | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -112,20 +109,28 @@ class Application:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    if self.platform.settings.delivery_worker:
-                        self.worker.carrier = await build_carrier(self.platform)
-                        await self.worker.start()
-                    if self.platform.settings.webhook_dispatcher:
-                        await self.dispatcher.start()
+                    await self._start_workers()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.worker.stop()
-                await self.dispatcher.stop()
+                if self.worker is not None:
+                    await self.worker.stop()
+                if self.dispatcher is not None:
+                    await self.dispatcher.stop()
                 await self.platform.committer.close()
                 await self.platform.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_workers(self) -> None:
+        settings = self.platform.settings
+        if settings.delivery_worker:
+            self.worker = DeliveryWorker(self.platform, await build_carrier(self.platform))
+            await self.worker.start()
+        if settings.webhook_dispatcher:
+            client = WebhookClient(settings.webhooks_refuse_private, settings.webhook_concurrency)
+            self.dispatcher = WebhookDispatcher(self.platform, client)
+            await self.dispatcher.start()

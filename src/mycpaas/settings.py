@@ -29,6 +29,8 @@ class Settings:
     auth_max_failures: int = 20
     auth_failure_window_seconds: float = 60.0
     delivery_worker: bool = True
+    # Concurrent small write transactions share one commit (storage/group_commit.py); off: one commit each.
+    group_commit: bool = True
     worker_batch_size: int = 100
     worker_lease_seconds: float = 15.0
     max_send_attempts: int = 20  # a carrier busy or down this many times in a row: failed, 30008

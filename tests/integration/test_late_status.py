@@ -10,8 +10,9 @@ from pathlib import Path
 
 from mycpaas.bootstrap import build_platform
 from mycpaas.domain.carriage import Outcome, Receipt, Submitted
+from mycpaas.domain.jobs import SEND_MESSAGE, Job
 from mycpaas.domain.webhooks import EVENT_KINDS
-from mycpaas.services import accounts, delivery, messaging, numbers, webhooks
+from mycpaas.services import accounts, delivery, jobs, messaging, numbers, receipts, webhooks
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate, queue
 from tests.integration.helpers import unique_number
@@ -34,14 +35,14 @@ async def scenario(data_dir: Path) -> None:
                 status_callback="https://app.example/status",
             ),
         )
-        [send_job] = await delivery.claim_jobs(platform, 1)
+        [send_job] = await jobs.claim(platform, [SEND_MESSAGE], 1)
         ready = await delivery.start_sending(platform, [send_job])
         assert [m.sid for _, m in ready] == [message.sid]
-        await delivery.record_submitted(platform, message, Submitted("smsc", ("carrier-1",)), send_job.id)
-        await delivery.apply_receipt(platform, Receipt("smsc", ("carrier-1",), Outcome.DELIVERED))
+        await delivery.record_submitted(platform, [(message, Submitted("smsc", ("carrier-1",)), send_job)])
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("carrier-1",), Outcome.DELIVERED)])
         # Now the same receipt again, and a late failure: neither may regress the message or be sent.
-        await delivery.apply_receipt(platform, Receipt("smsc", ("carrier-1",), Outcome.DELIVERED))
-        await delivery.record_failed(platform, message, Outcome.UNREACHABLE, send_job.id)
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("carrier-1",), Outcome.DELIVERED)])
+        await delivery.record_failed(platform, message, Outcome.UNREACHABLE, send_job)
 
         current = await messaging.get_message(platform, owner, message.sid)
         assert current is not None and current.status.value == "delivered"
@@ -72,7 +73,7 @@ async def early_and_multipart(data_dir: Path) -> None:
         owner = (await accounts.create_account(platform, "parts")).account
         number = await numbers.create_number(platform, owner, {"PhoneNumber": unique_number()})
 
-        async def send(body: str) -> tuple[messaging.Message, int]:
+        async def send(body: str) -> tuple[messaging.Message, Job]:
             message = await messaging.send_message(
                 platform,
                 owner,
@@ -80,53 +81,55 @@ async def early_and_multipart(data_dir: Path) -> None:
                     to="+15551250001", from_=number.phone_number, messaging_service_sid=None, body=body
                 ),
             )
-            [job] = await delivery.claim_jobs(platform, 1)
+            [job] = await jobs.claim(platform, [SEND_MESSAGE], 1)
             await delivery.start_sending(platform, [job])
-            return message, job.id
+            return message, job
 
         early, job_id = await send("early")
-        await delivery.apply_receipt(platform, Receipt("smsc", ("ab12", "43794"), Outcome.DELIVERED))
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("ab12", "43794"), Outcome.DELIVERED)])
         assert (await messaging.get_message(platform, owner, early.sid)).status.value == "sending"  # type: ignore[union-attr]
-        await delivery.record_submitted(platform, early, Submitted("smsc", ("ab12",)), job_id)
+        await delivery.record_submitted(platform, [(early, Submitted("smsc", ("ab12",)), job_id)])
         assert (await messaging.get_message(platform, owner, early.sid)).status.value == "delivered"  # type: ignore[union-attr]
 
         # Same id reported in decimal by the receipt: not matched by its other reading at once (another
         # message may own that spelling), but by the sweep once the id as reported had time to turn up.
         decimal, job_id = await send("decimal")
-        await delivery.record_submitted(platform, decimal, Submitted("smsc", ("ff01",)), job_id)
-        await delivery.apply_receipt(platform, Receipt("smsc", ("65281", "ff281", "ff01"), Outcome.DELIVERED))
+        await delivery.record_submitted(platform, [(decimal, Submitted("smsc", ("ff01",)), job_id)])
+        await receipts.apply_receipts(
+            platform, [Receipt("smsc", ("65281", "ff281", "ff01"), Outcome.DELIVERED)]
+        )
         assert (await messaging.get_message(platform, owner, decimal.sid)).status.value == "sent"  # type: ignore[union-attr]
-        assert await delivery.retry_pending_receipts(platform) == (0, 1)
-        assert await delivery.retry_pending_receipts(platform) == (0, 1)
-        assert await delivery.retry_pending_receipts(platform) == (1, 0)
+        assert await receipts.retry_pending_receipts(platform) == (0, 1)
+        assert await receipts.retry_pending_receipts(platform) == (0, 1)
+        assert await receipts.retry_pending_receipts(platform) == (1, 0)
         assert (await messaging.get_message(platform, owner, decimal.sid)).status.value == "delivered"  # type: ignore[union-attr]
 
         # The other reading of an id must not settle a newer message that owns that spelling.
         older, job_id = await send("older")
-        await delivery.record_submitted(platform, older, Submitted("smsc", ("1000",)), job_id)
+        await delivery.record_submitted(platform, [(older, Submitted("smsc", ("1000",)), job_id)])
         newer, job_id = await send("newer")
-        await delivery.record_submitted(platform, newer, Submitted("smsc", ("4096",)), job_id)
-        await delivery.apply_receipt(platform, Receipt("smsc", ("1000", "3e8", "4096"), Outcome.DELIVERED))
+        await delivery.record_submitted(platform, [(newer, Submitted("smsc", ("4096",)), job_id)])
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("1000", "3e8", "4096"), Outcome.DELIVERED)])
         statuses = [
             (await messaging.get_message(platform, owner, m.sid)).status.value for m in (older, newer)
         ]  # type: ignore[union-attr]
         assert statuses == ["delivered", "sent"]
 
         long, job_id = await send("x" * 400)  # three parts
-        await delivery.record_submitted(platform, long, Submitted("smsc", ("p1", "p2", "p3")), job_id)
-        await delivery.apply_receipt(platform, Receipt("smsc", ("p2",), Outcome.UNREACHABLE))
-        await delivery.apply_receipt(platform, Receipt("smsc", ("p1",), Outcome.DELIVERED))
+        await delivery.record_submitted(platform, [(long, Submitted("smsc", ("p1", "p2", "p3")), job_id)])
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("p2",), Outcome.UNREACHABLE)])
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("p1",), Outcome.DELIVERED)])
         current = await messaging.get_message(platform, owner, long.sid)
         assert current is not None and current.status.value == "sent", "one part still has no receipt"
-        await delivery.apply_receipt(platform, Receipt("smsc", ("p3",), Outcome.DELIVERED))
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("p3",), Outcome.DELIVERED)])
         current = await messaging.get_message(platform, owner, long.sid)
         assert current is not None and current.status.value == "undelivered"
         assert current.error_code == 30003
 
         # A receipt nobody submitted is kept, retried by the sweep, and not lost.
-        await delivery.apply_receipt(platform, Receipt("smsc", ("nobody",), Outcome.DELIVERED))
-        assert await delivery.retry_pending_receipts(platform) == (0, 1)
-        assert await delivery.retry_pending_receipts(platform) == (0, 1)
+        await receipts.apply_receipts(platform, [Receipt("smsc", ("nobody",), Outcome.DELIVERED)])
+        assert await receipts.retry_pending_receipts(platform) == (0, 1)
+        assert await receipts.retry_pending_receipts(platform) == (0, 1)
     finally:
         await platform.committer.close()
         await platform.db.dispose()

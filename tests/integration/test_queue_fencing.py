@@ -28,12 +28,14 @@ async def scenario(url: str) -> None:
         later = now + timedelta(seconds=2)  # the first lease has run out; a second worker claims the job
         async with db.write() as conn:
             [second] = await queue.claim(conn, ["webhook.status"], later, later + timedelta(seconds=15), 10)
-        assert (first.id, first.attempts + 1) == (second.id, second.attempts)
+        assert (first.id, first.attempts + 1, first.claim + 1) == (second.id, second.attempts, second.claim)
         async with db.write() as conn:
-            assert await queue.finish_claimed(conn, [(first.id, first.attempts)]) == set()
-            assert not await queue.retry_claimed(conn, first.id, first.attempts, later, "stale")
+            assert await queue.finish(conn, [first]) == set()
+            assert not await queue.retry(conn, first, later, "stale")
+            assert await queue.postpone(conn, [first], later) == set()
+            assert await queue.extend_leases(conn, [first], later + timedelta(hours=1)) == set()
             assert await queue.pending_ids(conn, ["webhook.status"], ["SMfence"]) == {"SMfence": [first.id]}
-            assert await queue.finish_claimed(conn, [(second.id, second.attempts)]) == {second.id}
+            assert await queue.finish(conn, [second]) == {second.id}
             assert await queue.pending_ids(conn, ["webhook.status"], ["SMfence"]) == {}
     finally:
         await db.dispose()

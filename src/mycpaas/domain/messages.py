@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from mycpaas.domain.segments import split_parts
+from mycpaas.domain.sids import Prefix, new_sid
+
 
 class MessageStatus(StrEnum):
     ACCEPTED = "accepted"
@@ -72,6 +75,83 @@ class Message:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+
+    @classmethod
+    def outbound(
+        cls,
+        *,
+        account_sid: str,
+        direction: Direction,
+        from_number: str,
+        to_number: str,
+        body: str,
+        num_media: int,
+        status_callback: str | None,
+        validity_period: int | None,
+        now: datetime,
+    ) -> Message:
+        """A new message to send, `queued` (its send job is written with it: storage/messages.insert_new)."""
+        segmentation = split_parts(body)
+        return cls(
+            sid=new_sid(Prefix.MESSAGE),
+            account_sid=account_sid,
+            direction=direction,
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+            status=MessageStatus.QUEUED,
+            num_segments=segmentation.count if body else 1,  # a media-only message costs one
+            num_media=num_media,
+            encoding=segmentation.encoding.value,
+            error_code=None,
+            error_message=None,
+            status_callback=status_callback,
+            validity_period=validity_period,
+            messaging_service_sid=None,
+            price=None,
+            price_unit="USD",
+            carrier_message_id=None,
+            created_at=now,
+            updated_at=now,
+            sent_at=None,
+        )
+
+    @classmethod
+    def inbound(
+        cls,
+        *,
+        account_sid: str,
+        from_number: str,
+        to_number: str,
+        body: str,
+        carrier_message_id: str,
+        now: datetime,
+    ) -> Message:
+        """A message a carrier delivered to one of the platform's numbers, `received`."""
+        segmentation = split_parts(body)
+        return cls(
+            sid=new_sid(Prefix.MESSAGE),
+            account_sid=account_sid,
+            direction=Direction.INBOUND,
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+            status=MessageStatus.RECEIVED,
+            num_segments=segmentation.count,
+            num_media=0,
+            encoding=segmentation.encoding.value,
+            error_code=None,
+            error_message=None,
+            status_callback=None,
+            validity_period=None,
+            messaging_service_sid=None,
+            price=None,
+            price_unit="USD",
+            carrier_message_id=carrier_message_id,
+            created_at=now,
+            updated_at=now,
+            sent_at=now,
+        )
 
 
 @dataclass(slots=True)

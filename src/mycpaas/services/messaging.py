@@ -14,22 +14,18 @@ from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
-from mycpaas.domain.segments import split_parts
 from mycpaas.domain.senders import sender_kind
-from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.urls import callback_url_problem, url_problem
-from mycpaas.domain.webhooks import EVENT_KINDS, status_callback_event
+from mycpaas.domain.webhooks import status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
-from mycpaas.storage import queue
 from mycpaas.storage import webhooks as webhook_store
 
 BODY_MAX_CHARS = 1600
 MEDIA_MAX = 10
 VALIDITY_MIN, VALIDITY_MAX = 1, 36000
-SEND_JOB = "message.send"
 
 # SmartEncoded: characters with a GSM-7 look-alike, replaced so the message does not fall back to UCS-2.
 _SMART_REPLACEMENTS = str.maketrans(
@@ -145,9 +141,7 @@ def _check_options(request: SendRequest) -> int | None:
 async def send_message(platform: Platform, account: Account, request: SendRequest) -> Message:
     message = await compose(platform, account, request)
     # The message and its delivery job commit together, or not at all.
-    await platform.committer.insert(
-        store.message_row(message), queue.job_row(SEND_JOB, message.sid, message.created_at)
-    )
+    await platform.committer.insert(*store.new_message_rows(message))
     platform.wake_worker()
     return message
 
@@ -171,32 +165,17 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
     await _check_sender_queue(platform, sender)
     if is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
-    segmentation = split_parts(body)
-    now = utcnow()
-    message = Message(
-        sid=new_sid(Prefix.MESSAGE),
+    return Message.outbound(
         account_sid=account.sid,
         direction=request.direction,
         from_number=sender,
         to_number=to,
         body=body,
-        status=MessageStatus.QUEUED,
-        num_segments=segmentation.count if body else 1,
         num_media=len(request.media_urls),
-        encoding=segmentation.encoding.value,
-        error_code=None,
-        error_message=None,
         status_callback=request.status_callback or number_callback,
         validity_period=validity,
-        messaging_service_sid=None,
-        price=None,
-        price_unit="USD",
-        carrier_message_id=None,
-        created_at=now,
-        updated_at=now,
-        sent_at=None,
+        now=utcnow(),
     )
-    return message
 
 
 async def _check_sender_queue(platform: Platform, sender: str) -> None:
@@ -260,7 +239,7 @@ async def update_message(
             )
         async with platform.db.write() as conn:
             await store.update_message(conn, message.sid, now, body="")
-            await queue.redact_events(conn, EVENT_KINDS, message.sid)
+            await webhook_store.redact_queued_events(conn, message.sid)
         message.body, message.updated_at = "", now
         return message
     if status != MessageStatus.CANCELED.value:
@@ -270,7 +249,9 @@ async def update_message(
             conn, message.sid, MessageStatus.CANCELED, [MessageStatus.SCHEDULED], now
         )
         if changed:
-            await queue.enqueue_events(conn, [status_callback_event(message, MessageStatus.CANCELED)], now)
+            await webhook_store.queue_events(
+                conn, [status_callback_event(message, MessageStatus.CANCELED)], now
+            )
     if not changed:
         raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
     platform.wake_webhooks()
@@ -284,4 +265,4 @@ async def delete_message(platform: Platform, message: Message) -> None:
     async with platform.db.write() as conn:
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
-        await queue.delete_for_ref(conn, EVENT_KINDS, message.sid)
+        await webhook_store.drop_queued_events(conn, message.sid)

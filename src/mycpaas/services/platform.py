@@ -1,8 +1,11 @@
-"""What every use case needs: the database, the secret box and the settings; built once by bootstrap."""
+"""What every use case needs: the database, the secret box, the settings and the wake-up signals.
+
+Built once by bootstrap, before anything that uses it, and never changed afterwards.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 from dataclasses import dataclass, field
 
 from mycpaas.domain.credentials import SecretBox
@@ -11,19 +14,19 @@ from mycpaas.storage.database import Database
 from mycpaas.storage.group_commit import GroupCommitter
 
 
-@dataclass
+@dataclass(frozen=True)
 class Platform:
     settings: Settings
     db: Database
     secrets: SecretBox
-    committer: GroupCommitter = field(init=False)
-    # Called after a transaction that enqueued work commits, so an idle worker wakes at once.
-    wake_worker: Callable[[], None] = field(default=lambda: None)
-    # The same for webhook events.
-    wake_webhooks: Callable[[], None] = field(default=lambda: None)
-    # Whether pending_receipts may hold a receipt (true until a sweep finds none): while false, recording a
-    # submission skips looking for receipts that overtook it.
-    receipts_waiting: bool = True
+    committer: GroupCommitter
+    # Set after a transaction that enqueued jobs commits, so an idle job runner of that kind claims at once
+    # instead of at its next poll (mycpaas/runner.py waits on them).
+    sends_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    webhooks_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __post_init__(self) -> None:
-        self.committer = GroupCommitter(self.db)
+    def wake_worker(self) -> None:
+        self.sends_ready.set()
+
+    def wake_webhooks(self) -> None:
+        self.webhooks_ready.set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.clock import utcnow
@@ -52,46 +52,47 @@ class Dispatch:
     before: tuple[int, ...]  # ids of earlier jobs of the same message, all of which must settle first
 
 
-async def claim(platform: Platform, limit: int, skip_origins: Sequence[str] = ()) -> list[Dispatch]:
-    """Lease due webhook jobs and load what sending them needs: the signing token and the ordering.
-    Jobs that cannot be sent (unreadable, account gone or closed) are finished here."""
-    now = utcnow()
-    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
+async def prepare(platform: Platform, claimed: Sequence[Job]) -> tuple[list[Dispatch], list[Job]]:
+    """Load what sending claimed webhook jobs needs: the event, the signing token and the ordering. Jobs that
+    cannot be sent (unreadable, account gone or closed) are finished here, under their claims. Returns the
+    dispatches, and the jobs that must wait (their account's token cannot be read now)."""
+    events = {job.id: _event(job) for job in claimed}
     async with platform.db.write() as conn:
-        jobs = await queue.claim(conn, EVENT_KINDS, now, now + lease, limit, skip_origins)
-        if not jobs:
-            return []
-        events = {job.id: _event(job) for job in jobs}
         accounts = await account_store.get_accounts_with_tokens(
             conn, {event.account_sid for event in events.values() if event is not None}
         )
-        pending = await queue.pending_ids(conn, EVENT_KINDS, sorted({job.ref for job in jobs}))
+        pending = await queue.pending_ids(conn, EVENT_KINDS, sorted({job.ref for job in claimed}))
         sendable: list[tuple[Job, WebhookEvent]] = []
-        for job in jobs:
+        unsendable: list[Job] = []
+        for job in claimed:
             event = events[job.id]
             found = accounts.get(event.account_sid) if event else None
             if event and found and found[0].status is not AccountStatus.CLOSED:
                 sendable.append((job, event))
-        await queue.finish_many(conn, sorted(set(events) - {job.id for job, _ in sendable}))
+            else:
+                unsendable.append(job)
+        await queue.finish(conn, unsendable)
     tokens: dict[str, str | None] = {}
-    dispatches = []
+    dispatches: list[Dispatch] = []
+    waiting: list[Job] = []
     for job, event in sendable:
         if event.account_sid not in tokens:
             account, stored = accounts[event.account_sid]
             try:
                 tokens[event.account_sid] = platform.secrets.decrypt(stored.primary_sealed, account.sid)
             except Exception:
-                # Only this account's jobs wait (their leases run out); the rest of the batch goes on.
+                # Only this account's jobs wait; the rest of the batch goes on.
                 log.error(
                     "cannot read the signing token of %s", account.sid, extra={"action": "webhook_no_token"}
                 )
                 tokens[event.account_sid] = None
         token = tokens[event.account_sid]
         if token is None:
+            waiting.append(job)
             continue
         before = tuple(i for i in pending.get(job.ref, ()) if i < job.id)
         dispatches.append(Dispatch(job, event, token, before))
-    return dispatches
+    return dispatches, waiting
 
 
 def _event(job: Job) -> WebhookEvent | None:
@@ -106,39 +107,34 @@ def _event(job: Job) -> WebhookEvent | None:
 class Settlement:
     """What one turn of a webhook job leaves behind: its attempt records and the job's fate."""
 
-    job_id: int
-    claim: int  # the job's attempts count when claimed: its outcome is written only under that claim
+    job: Job  # its outcome is written only under the claim this job holds
     attempts: list[WebhookAttempt] = field(default_factory=list)
     retry_at: datetime | None = None  # try again then; otherwise the job is finished
     follow_up: WebhookEvent | None = None  # e.g. the same inbound message for the SmsFallbackUrl
     error: str = ""
 
+    @property
+    def job_id(self) -> int:
+        return self.job.id
 
-async def settle(platform: Platform, settlements: Sequence[Settlement]) -> None:
-    """Write the outcomes of many attempts in one transaction."""
+
+async def settle(platform: Platform, settlements: Sequence[Settlement]) -> list[None]:
+    """Write the outcomes of many attempts in one transaction, each job's only under its claim."""
     if not settlements:
-        return
+        return []
     now = utcnow()
 
     async def work(conn: Connection) -> None:
         await store.insert_attempts(conn, [a for s in settlements for a in s.attempts])
-        finished = await queue.finish_claimed(
-            conn, [(s.job_id, s.claim) for s in settlements if s.retry_at is None]
-        )
+        finished = await queue.finish(conn, [s.job for s in settlements if s.retry_at is None])
         for settlement in settlements:
             if settlement.retry_at is not None:
-                await queue.retry_claimed(
-                    conn, settlement.job_id, settlement.claim, settlement.retry_at, settlement.error
-                )
-        # A follow-up (the fallback request) is queued once, by the worker whose claim finished the job.
-        await queue.enqueue_events(conn, (s.follow_up for s in settlements if s.job_id in finished), now)
+                await queue.retry(conn, settlement.job, settlement.retry_at, settlement.error)
+        # A follow-up (the fallback request) is queued once, by the runner whose claim finished the job.
+        await store.queue_events(conn, (s.follow_up for s in settlements if s.job.id in finished), now)
 
     await platform.committer.run(work)
-
-
-async def postpone(platform: Platform, job_ids: Sequence[int], run_at: datetime) -> None:
-    async with platform.db.write() as conn:
-        await queue.postpone(conn, job_ids, run_at)
+    return [None] * len(settlements)
 
 
 class JobTakenOver(Exception):
@@ -183,14 +179,12 @@ async def settle_with_replies(
     now = utcnow()
 
     async def work(conn: Connection) -> None:
-        for message in messages:
-            await message_store.insert_message(conn, message)
-        await queue.enqueue(conn, [queue.job_row(messaging.SEND_JOB, m.sid, now) for m in messages])
-        if not await queue.finish_claimed(conn, [(settlement.job_id, settlement.claim)]):
-            # Another worker took the job over (our lease ran out): roll back, so its replies go out once.
-            raise JobTakenOver(settlement.job_id)
+        await message_store.insert_new(conn, messages)
+        if not await queue.finish(conn, [settlement.job]):
+            # Another runner took the job over (our lease ran out): roll back, so its replies go out once.
+            raise JobTakenOver(settlement.job.id)
         await store.insert_attempts(conn, settlement.attempts)
-        await queue.enqueue_events(conn, [settlement.follow_up], now)
+        await store.queue_events(conn, [settlement.follow_up], now)
 
     await platform.committer.run(work)
     if messages:

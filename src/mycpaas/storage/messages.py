@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, Update, and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Row, Table, Update, and_, bindparam, delete, func, select, text, update
 
+from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
+from mycpaas.storage import queue
 from mycpaas.storage.database import Connection
+from mycpaas.storage.group_commit import insert_into as _insert_into
 from mycpaas.storage.tables import messages
 
+# The columns a Message is read from and written to, named: a field that is not a column (or a column that is
+# not a field) fails here at import, not as a shifted value in a running server.
 _FIELDS = tuple(Message.__dataclass_fields__)
 _COLUMNS = [messages.c[name] for name in _FIELDS]
 
 
 def _message(row: Row[Any]) -> Message:
-    # Rows come from select(*_COLUMNS), whose order is the dataclass's field order.
-    message = Message(*row)  # type: ignore[call-arg]
-    message.status = MessageStatus(message.status)
-    message.direction = Direction(message.direction)
-    return message
+    values = row._mapping
+    fields = {name: values[name] for name in _FIELDS}
+    fields["status"] = MessageStatus(fields["status"])
+    fields["direction"] = Direction(fields["direction"])
+    return Message(**fields)
 
 
 def _values(message: Message) -> dict[str, object]:
@@ -32,16 +37,21 @@ def _values(message: Message) -> dict[str, object]:
     return values
 
 
-_INSERT = insert(messages)
+def new_message_rows(message: Message) -> tuple[tuple[Table, dict[str, object]], ...]:
+    """What storing a new message writes: its row and, for one to send, its send job, to commit together.
+    The one definition behind both ways of writing it: GroupCommitter.insert (merged with other messages'
+    rows into one executemany per table) and insert_new inside a transaction of its own."""
+    rows: tuple[tuple[Table, dict[str, object]], ...] = ((messages, _values(message)),)
+    if message.status is MessageStatus.QUEUED:
+        rows += (queue.job_row(SEND_MESSAGE, message.sid, message.created_at),)
+    return rows
 
 
-async def insert_message(conn: Connection, message: Message) -> None:
-    await conn.execute(_INSERT, _values(message))
-
-
-def message_row(message: Message) -> tuple[Table, dict[str, object]]:
-    """The row of `message`, for GroupCommitter.insert."""
-    return messages, _values(message)
+async def insert_new(conn: Connection, new: Sequence[Message]) -> None:
+    """Store new messages (and the send jobs of those to send) in the caller's transaction."""
+    for message in new:
+        for table, row in new_message_rows(message):
+            await conn.execute(_insert_into(table), row)
 
 
 _BY_SID = select(*_COLUMNS).where(messages.c.sid == bindparam("sid"))

@@ -26,10 +26,13 @@ async def get_number(conn: Connection, sid: str) -> IncomingNumber | None:
     return _number(row) if row else None
 
 
-async def find_by_phone_number(conn: Connection, phone_number: str) -> IncomingNumber | None:
-    row = (
-        await conn.execute(select(phone_numbers).where(phone_numbers.c.phone_number == phone_number))
-    ).first()
+async def find_by_phone_number(
+    conn: Connection, phone_number: str, for_update: bool = False
+) -> IncomingNumber | None:
+    """`for_update` locks the number's row to the end of the transaction (PostgreSQL; SQLite's writes are
+    serialised already): what must not interleave for one number, across processes, waits on it."""
+    query = select(phone_numbers).where(phone_numbers.c.phone_number == phone_number)
+    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
     return _number(row) if row else None
 
 

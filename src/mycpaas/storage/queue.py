@@ -1,21 +1,24 @@
 """The durable job queue, a table in the same database as the data it acts on.
 
 A job is enqueued in the caller's transaction, so a message and its delivery job commit together or not at
-all. Workers claim jobs with a lease (`locked_until`): a worker killed mid-job leaves a lease that expires,
-and the job is claimed again. PostgreSQL workers skip rows another worker holds (FOR UPDATE SKIP LOCKED);
+all. Runners claim jobs with a lease (`locked_until`): a runner killed mid-job leaves a lease that expires,
+and the job is claimed again. PostgreSQL runners skip rows another runner holds (FOR UPDATE SKIP LOCKED);
 on SQLite the claiming UPDATE runs inside the single-writer transaction.
+
+Every claim raises the job's `claim` token. A runner whose lease lapsed may find the job claimed by another
+since: finishing, retrying, postponing and extending all act only where the token is still the one claimed,
+so the stale runner cannot end or reschedule the newer claim's work. The queue knows nothing of what a job
+carries: its kind, its subject (`ref`) and an opaque payload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 
 from mycpaas.domain.jobs import Job
-from mycpaas.domain.webhooks import WebhookEvent
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import jobs
 
@@ -42,14 +45,6 @@ async def enqueue(conn: Connection, rows: Sequence[tuple[Table, dict[str, object
     """Insert job rows (from job_row) in the caller's transaction."""
     if rows:
         await conn.execute(_INSERT, [row for _, row in rows])
-
-
-async def enqueue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
-    """Queue webhook events (None entries are skipped) in the caller's transaction; True if there was any.
-    A job's ref is the message SID, which keeps the events of one message in order."""
-    rows = [job_row(e.kind.value, e.message_sid, now, e.to_json(), e.origin) for e in events if e is not None]
-    await enqueue(conn, rows)
-    return bool(rows)
 
 
 async def claim(
@@ -79,20 +74,72 @@ async def claim(
     result = await conn.execute(
         update(jobs)
         .where(jobs.c.id.in_(due.scalar_subquery()))
-        .values(locked_until=lease_until, attempts=jobs.c.attempts + 1)
-        .returning(jobs.c.id, jobs.c.kind, jobs.c.ref, jobs.c.attempts, jobs.c.payload)
+        .values(locked_until=lease_until, attempts=jobs.c.attempts + 1, claim=jobs.c.claim + 1)
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.ref, jobs.c.attempts, jobs.c.claim, jobs.c.payload)
     )
-    return [Job(row.id, row.kind, row.ref, row.attempts, row.payload) for row in result]
+    return sorted(
+        (Job(row.id, row.kind, row.ref, row.attempts, row.claim, row.payload) for row in result),
+        key=lambda job: job.id,
+    )
 
 
-async def postpone(conn: Connection, job_ids: Sequence[int], run_at: datetime) -> None:
-    """Give claimed jobs back without counting the claim as an attempt (they were not worked on)."""
-    if job_ids:
+_CLAIMS_OF = (
+    select(jobs.c.id, jobs.c.claim).where(jobs.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
+)
+
+
+async def _owned(conn: Connection, claimed: Sequence[Job]) -> list[int]:
+    """The ids of `claimed` still under the claim held (locked, so the answer holds to the commit)."""
+    if not claimed:
+        return []
+    wanted = {job.id: job.claim for job in claimed}
+    # Read then act by primary key: a row-value IN ((id, claim), ...) makes SQLite scan the table.
+    rows = await conn.execute(_CLAIMS_OF, {"ids": sorted(wanted)})
+    return sorted(row.id for row in rows if wanted.get(row.id) == row.claim)
+
+
+async def finish(conn: Connection, claimed: Sequence[Job]) -> set[int]:
+    """Delete done jobs, each only if still under its claim; returns the ids deleted."""
+    ids = await _owned(conn, claimed)
+    if ids:
+        await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+    return set(ids)
+
+
+async def retry(conn: Connection, job: Job, run_at: datetime, error: str) -> bool:
+    """Let the job be claimed again at `run_at` (this attempt counted), if still under its claim."""
+    if not await _owned(conn, [job]):
+        return False
+    await conn.execute(
+        update(jobs).where(jobs.c.id == job.id).values(run_at=run_at, locked_until=None, last_error=error)
+    )
+    return True
+
+
+async def postpone(conn: Connection, claimed: Sequence[Job], run_at: datetime) -> set[int]:
+    """Give claimed jobs back, to run at `run_at`, without counting the claim as an attempt (they were not
+    worked on); only those still under their claim. Returns the ids given back."""
+    ids = await _owned(conn, claimed)
+    if ids:
         await conn.execute(
             update(jobs)
-            .where(jobs.c.id.in_(job_ids))
+            .where(jobs.c.id.in_(ids))
             .values(run_at=run_at, locked_until=None, attempts=jobs.c.attempts - 1)
         )
+    return set(ids)
+
+
+async def extend_leases(conn: Connection, claimed: Sequence[Job], lease_until: datetime) -> set[int]:
+    """Heartbeat: jobs still being worked on keep their leases, so no other runner claims them. Returns the
+    ids still held; a job claimed elsewhere since, or already handed back, is not revived."""
+    ids = await _owned(conn, claimed)
+    if ids:
+        await conn.execute(
+            update(jobs)
+            .where(and_(jobs.c.id.in_(ids), jobs.c.locked_until.is_not(None)))
+            .values(locked_until=lease_until)
+        )
+    return set(ids)
 
 
 async def pending_ids(conn: Connection, kinds: Sequence[str], refs: Sequence[str]) -> dict[str, list[int]]:
@@ -114,79 +161,18 @@ _JOBS_OF_REFS = select(jobs.c.ref, jobs.c.id, jobs.c.kind).where(
 )
 
 
-_FINISH = delete(jobs).where(jobs.c.id == bindparam("job_id"))
-
-
-async def finish(conn: Connection, job_id: int) -> bool:
-    """Delete a done job; False if it was no longer there."""
-    return bool((await conn.execute(_FINISH, {"job_id": job_id})).rowcount)
-
-
-async def retry(conn: Connection, job_id: int, run_at: datetime, error: str) -> None:
-    await conn.execute(
-        update(jobs).where(jobs.c.id == job_id).values(run_at=run_at, locked_until=None, last_error=error)
-    )
-
-
-async def extend_leases(conn: Connection, job_ids: list[int], lease_until: datetime) -> None:
-    """Heartbeat: a job still being worked on keeps its lease, so no other worker claims it."""
-    if job_ids:
-        # Only jobs still leased: one handed back meanwhile (postponed, retried) must stay claimable.
-        await conn.execute(
-            update(jobs)
-            .where(and_(jobs.c.id.in_(sorted(job_ids)), jobs.c.locked_until.is_not(None)))
-            .values(locked_until=lease_until)
-        )
-
-
-async def finish_claimed(conn: Connection, claims: Sequence[tuple[int, int]]) -> set[int]:
-    """Delete done jobs, each only if still under the claim that worked on it ((id, attempts) as claimed);
-    returns the ids deleted. A job whose lease lapsed and that another worker claimed since is left alone."""
-    if not claims:
-        return set()
-    wanted = dict(claims)
-    # Read then delete by primary key: a row-value IN ((id, attempts), ...) makes SQLite scan the table.
-    rows = await conn.execute(_CLAIMS_OF, {"ids": list(wanted)})
-    ids = sorted(row.id for row in rows if wanted.get(row.id) == row.attempts)
-    if ids:
-        await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
-    return set(ids)
-
-
-_CLAIMS_OF = (
-    select(jobs.c.id, jobs.c.attempts)
-    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
-    .with_for_update()
-)
-
-
-async def retry_claimed(conn: Connection, job_id: int, claim: int, run_at: datetime, error: str) -> bool:
-    """`retry`, only if the job is still under the claim `claim` (its attempts count when claimed)."""
-    result = await conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.id == job_id, jobs.c.attempts == claim))
-        .values(run_at=run_at, locked_until=None, last_error=error)
-    )
-    return bool(result.rowcount)
-
-
-async def redact_events(conn: Connection, kinds: Sequence[str], ref: str) -> None:
-    """Blank the message body in webhook events still queued about `ref`: a redacted text is not sent later."""
+async def payloads(conn: Connection, kinds: Sequence[str], ref: str) -> list[tuple[int, str | None]]:
+    """(id, payload) of the queued jobs of these kinds about `ref`."""
     rows = await conn.execute(
         select(jobs.c.id, jobs.c.payload).where(and_(jobs.c.ref == ref, jobs.c.kind.in_(kinds)))
     )
-    for row in rows.all():
-        event = WebhookEvent.from_json(row.payload or "")
-        if event.params.get("Body"):
-            redacted = replace(event, params={**event.params, "Body": ""})
-            await conn.execute(update(jobs).where(jobs.c.id == row.id).values(payload=redacted.to_json()))
+    return [(row.id, row.payload) for row in rows]
+
+
+async def set_payload(conn: Connection, job_id: int, payload: str) -> None:
+    await conn.execute(update(jobs).where(jobs.c.id == job_id).values(payload=payload))
 
 
 async def delete_for_ref(conn: Connection, kinds: Sequence[str], ref: str) -> None:
     """Drop pending jobs of these kinds about `ref` (e.g. a deleted message's webhooks)."""
     await conn.execute(delete(jobs).where(and_(jobs.c.ref == ref, jobs.c.kind.in_(kinds))))
-
-
-async def finish_many(conn: Connection, job_ids: list[int]) -> None:
-    if job_ids:
-        await conn.execute(delete(jobs).where(jobs.c.id.in_(job_ids)))

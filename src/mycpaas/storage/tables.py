@@ -151,6 +151,9 @@ jobs = Table(
     Column("ref", String(64), nullable=False),
     Column("run_at", DateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # The fencing token: raised by every claim and never lowered (a hand-back lowers `attempts`, so that
+    # cannot fence). Finishing, retrying, postponing or extending a job is done only under the claim held.
+    Column("claim", Integer, nullable=False, server_default="0"),
     Column("locked_until", DateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
@@ -161,6 +164,9 @@ jobs = Table(
     Index("ix_jobs_run_at", "run_at"),
     Index("ix_jobs_kind_run_at", "kind", "run_at"),
     Index("ix_jobs_ref_id", "ref", "id"),
+    # Ids are never reused (SQLite would hand a deleted newest row's id out again): a job's id and claim
+    # token together name one claim for ever, and runners remember ids of jobs they finished.
+    sqlite_autoincrement=True,
 )
 
 webhook_attempts = Table(

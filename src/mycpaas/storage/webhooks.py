@@ -1,13 +1,17 @@
-"""The webhook attempt log, as rows. Pending webhook events themselves live in the job queue."""
+"""The webhook attempt log, as rows; pending webhook events, as jobs of the queue (storage/queue.py) whose
+payload is the event."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select
 
-from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
+from mycpaas.domain.webhooks import EVENT_KINDS, AttemptOutcome, EventKind, WebhookAttempt, WebhookEvent
+from mycpaas.storage import queue
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import webhook_attempts
 
@@ -54,3 +58,29 @@ async def cursor_id(conn: Connection, message_sid: str, sid: str) -> int | None:
 
 async def delete_for_message(conn: Connection, message_sid: str) -> None:
     await conn.execute(delete(webhook_attempts).where(webhook_attempts.c.message_sid == message_sid))
+
+
+async def queue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
+    """Queue webhook events (None entries are skipped) in the caller's transaction; True if there was any.
+    A job's ref is the message SID, which keeps the events of one message in order."""
+    rows = [
+        queue.job_row(e.kind.value, e.message_sid, now, e.to_json(), e.origin)
+        for e in events
+        if e is not None
+    ]
+    await queue.enqueue(conn, rows)
+    return bool(rows)
+
+
+async def redact_queued_events(conn: Connection, message_sid: str) -> None:
+    """Blank the message body in webhook events still queued about a message: a redacted text is not sent."""
+    for job_id, payload in await queue.payloads(conn, EVENT_KINDS, message_sid):
+        event = WebhookEvent.from_json(payload or "")
+        if event.params.get("Body"):
+            await queue.set_payload(
+                conn, job_id, replace(event, params={**event.params, "Body": ""}).to_json()
+            )
+
+
+async def drop_queued_events(conn: Connection, message_sid: str) -> None:
+    await queue.delete_for_ref(conn, EVENT_KINDS, message_sid)

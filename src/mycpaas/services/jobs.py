@@ -1,0 +1,44 @@
+"""Use cases of the job queue for a runner (mycpaas/runner.py): claim, keep, hand back and retry jobs, each
+only under the claim the runner holds. Finishing a job happens in the transaction of its outcome, through
+storage/queue.finish, in the use case that records that outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.jobs import Job
+from mycpaas.services.platform import Platform
+from mycpaas.storage import queue
+
+
+async def claim(
+    platform: Platform, kinds: Sequence[str], limit: int, skip_origins: Sequence[str] = ()
+) -> list[Job]:
+    now = utcnow()
+    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
+    async with platform.db.write() as conn:
+        return await queue.claim(conn, kinds, now, now + lease, limit, skip_origins)
+
+
+async def extend_leases(platform: Platform, held: Sequence[Job]) -> set[int]:
+    """Renew the leases of jobs still held; returns the ids still under their claim."""
+    if not held:
+        return set()  # an idle runner takes no write lock
+    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
+    async with platform.db.write() as conn:
+        return await queue.extend_leases(conn, held, utcnow() + lease)
+
+
+async def hand_back(platform: Platform, jobs: Sequence[Job], run_at: datetime) -> set[int]:
+    """Give jobs back unworked (the claim does not count as an attempt); returns the ids given back."""
+    if not jobs:
+        return set()
+    async with platform.db.write() as conn:
+        return await queue.postpone(conn, jobs, run_at)
+
+
+async def retry(platform: Platform, job: Job, run_at: datetime, error: str) -> bool:
+    async with platform.db.write() as conn:
+        return await queue.retry(conn, job, run_at, error)
