@@ -1,10 +1,13 @@
 """Benchmark: authenticated POST .../Messages.json against the raw ASGI baseline, and list paging at scale.
 
-    .venv/bin/python bench/http_create.py [--duration 10] [--rows 1000000] [--database-url URL]
+    .venv/bin/python bench/http_create.py [--duration 10] [--rows 1000000] [--postgres]
+        [--group-commit on|off|both] [--no-lists]
 
 Both servers run under uvicorn with one worker and are loaded by wrk (-t1 -c50) in the same run. The list
 benchmark measures GET Messages.json?PageSize=50 with 1,000 rows in the table, then with --rows rows.
-Results are printed and appended to bench/results/http_create.txt.
+`--group-commit both` measures message creation with group commit (MYCPAAS_GROUP_COMMIT, concurrent
+creations share one commit) and without it (one commit each), side by side in one run. Results are printed and
+appended to bench/results/http_create.txt.
 """
 
 from __future__ import annotations
@@ -156,7 +159,15 @@ def main() -> int:
     parser.add_argument(
         "--postgres", action="store_true", help="run on a fresh database of $MYCPAAS_TEST_DATABASE_URL"
     )
+    parser.add_argument(
+        "--group-commit",
+        choices=["on", "off", "both"],
+        default="on",
+        help="create messages with group commit on, off, or both in turn (default: on)",
+    )
+    parser.add_argument("--no-lists", action="store_true", help="skip the list benchmark (and its big table)")
     args = parser.parse_args()
+    commits = {"on": ["true"], "off": ["false"], "both": ["true", "false"]}[args.group_commit]
 
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-bench-"))
     database_url = create_postgres_database() if args.postgres else f"sqlite:///{tmp / 'mycpaas.db'}"
@@ -176,12 +187,14 @@ def main() -> int:
     try:
         wrk("post.lua", baseline_url, path, auth, 2)
         # The pipeline first, so that it starts with an empty queue rather than the API-only phase's backlog.
-        for worker in ("true", "false"):
+        for worker, commit in [(w, c) for w in ("true", "false") for c in commits]:
             server.stop()
             server.env["MYCPAAS_DELIVERY_WORKER"] = worker
+            server.env["MYCPAAS_GROUP_COMMIT"] = commit
             server.start()
             wrk("post.lua", server.url, path, auth, 2)
             label = "API only (delivery worker off)" if worker == "false" else "API + delivery worker"
+            label += ", group commit " + ("on" if commit == "true" else "off")
             for round_ in range(args.rounds):
                 real = wrk("post.lua", server.url, path, auth, args.duration)
                 base = wrk("post.lua", baseline_url, path, auth, args.duration)
@@ -194,8 +207,9 @@ def main() -> int:
     finally:
         baseline.terminate()
     server.stop()
+    server.env.pop("MYCPAAS_GROUP_COMMIT", None)
     db = tmp / "mycpaas.db"
-    for rows in (1_000, args.rows):
+    for rows in () if args.no_lists else (1_000, args.rows):
         if args.postgres:
             asyncio.run(fill_postgres(database_url, server.account_sid, rows))
         else:
