@@ -52,8 +52,10 @@ FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.
 IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Message:
+    """A message as stored. New ones are made by `outbound` or `inbound`; storage maps rows by field name."""
+
     sid: str
     account_sid: str
     direction: Direction
@@ -62,19 +64,19 @@ class Message:
     body: str
     status: MessageStatus
     num_segments: int
-    num_media: int
+    num_media: int = 0
     encoding: str
-    error_code: int | None
-    error_message: str | None
-    status_callback: str | None
-    validity_period: int | None
-    messaging_service_sid: str | None
-    price: str | None
-    price_unit: str | None
-    carrier_message_id: str | None
+    error_code: int | None = None
+    error_message: str | None = None
+    status_callback: str | None = None
+    validity_period: int | None = None
+    messaging_service_sid: str | None = None
+    price: str | None = None
+    price_unit: str | None = "USD"
+    carrier_message_id: str | None = None
     created_at: datetime
     updated_at: datetime
-    sent_at: datetime | None
+    sent_at: datetime | None = None
 
     @classmethod
     def outbound(
@@ -103,17 +105,10 @@ class Message:
             num_segments=segmentation.count if body else 1,  # a media-only message costs one
             num_media=num_media,
             encoding=segmentation.encoding.value,
-            error_code=None,
-            error_message=None,
             status_callback=status_callback,
             validity_period=validity_period,
-            messaging_service_sid=None,
-            price=None,
-            price_unit="USD",
-            carrier_message_id=None,
             created_at=now,
             updated_at=now,
-            sent_at=None,
         )
 
     @classmethod
@@ -138,15 +133,7 @@ class Message:
             body=body,
             status=MessageStatus.RECEIVED,
             num_segments=segmentation.count,
-            num_media=0,
             encoding=segmentation.encoding.value,
-            error_code=None,
-            error_message=None,
-            status_callback=None,
-            validity_period=None,
-            messaging_service_sid=None,
-            price=None,
-            price_unit="USD",
             carrier_message_id=carrier_message_id,
             created_at=now,
             updated_at=now,
