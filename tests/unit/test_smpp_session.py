@@ -81,7 +81,7 @@ def test_the_window_bounds_unanswered_requests() -> None:
             while answered < total:
                 for _ in range(await answer.get()):
                     async with arrived:
-                        await arrived.wait_for(lambda: len(received) > answered)
+                        await arrived.wait_for(lambda n=answered: len(received) > n)
                     pdu = received[answered]
                     writer.write(response_to(pdu, message_id=f"id{pdu.sequence}").encode())
                     answered += 1
