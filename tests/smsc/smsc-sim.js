@@ -4,7 +4,7 @@
 // retries of unanswered deliver_sm) plus an HTTP control API on loopback for the tests. node-smpp does the
 // protocol; this file holds only carrier behaviour. Configuration is by environment: SMPP_PORT, CONTROL_PORT, USERS
 // (id:pw,...), SYSTEM_ID, DLR_DELAY_MS, DLR_MODE (auto|manual), DLR_DATE_SECONDS, DLR_TLVS, MSG_ID_FORMAT (hex|dec),
-// MAX_TPS, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
+// MAX_TPS, THROTTLE_EVERY, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
 // unanswered deliver_sm DELIVER_TIMEOUT_MS (10000), DELIVER_RETRY_MS (1000), DELIVER_MAX_RETRIES (5).
 // RECORD_FILE, if set, gets one JSON line per submit_sm (it outlives a restart, unlike /messages), and lines
 // {"resp_written": ...} (a submit_sm_resp handed to the socket), {"receipt_acked": ...}, {"session_closed": ...}
@@ -62,6 +62,7 @@ const config = {
 	dlr_tlvs: envFlag('DLR_TLVS', true),
 	msg_id_format: process.env.MSG_ID_FORMAT === 'dec' ? 'dec' : 'hex',
 	max_tps: envInt('MAX_TPS', 0),
+	throttle_every: envInt('THROTTLE_EVERY', 0), // every Nth submit is refused ESME_RTHROTTLED, whatever the rate
 	resp_delay_ms: envInt('RESP_DELAY_MS', 0),
 	receipt_before_resp: envFlag('RECEIPT_BEFORE_RESP', false),
 };
@@ -422,7 +423,8 @@ function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, t
 			options.sar_segment_seqnum = part.seq;
 		} else if (part.total > 1 && udh16) { // IEI 0x08: a 16-bit reference
 			options.esm_class = 0x40;
-			const head = Buffer.from([6, 8, 4, concatRef >> 8, concatRef & 0xFF, part.total, part.seq]);
+			const ref16 = 0x1200 | (concatRef & 0xFF); // above 255: an 8-bit reader gets it wrong
+			const head = Buffer.from([6, 8, 4, ref16 >> 8, ref16 & 0xFF, part.total, part.seq]);
 			options.short_message = Buffer.concat([head, part.bytes]);
 		} else if (part.total > 1) {
 			options.esm_class = 0x40;
@@ -434,7 +436,8 @@ function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, t
 		sendDelivery(d);
 	}
 	return {parts: parts.length, session: target ? target.id : null, system_id: target ? target.systemId : systemId,
-		queued: !target, ref: parts.length > 1 ? (sar || udh16 ? concatRef : ref8) : null};
+		queued: !target,
+		ref: parts.length > 1 ? (udh16 ? 0x1200 | (concatRef & 0xFF) : sar ? concatRef : ref8) : null};
 }
 
 // ---------------------------------------------------------------- SMPP sessions
@@ -506,6 +509,7 @@ function handleSubmit(st, pdu) {
 	// (an answer counts from when it is handed to the socket, before the ESME can have read it).
 	st.inflight = (st.inflight || 0) + 1;
 	stats.max_inflight = Math.max(stats.max_inflight, st.inflight);
+	st.maxInflight = Math.max(st.maxInflight || 0, st.inflight);
 	const udhi = (p.esm_class & 0x40) !== 0;
 	let body = p.short_message;
 	let udh = null;
@@ -544,6 +548,7 @@ function handleSubmit(st, pdu) {
 	const suffix = (p.destination_addr.match(/(\d{4})$/) || [])[1];
 	let status = 0;
 	if (!takeToken(st)) status = E.ESME_RTHROTTLED;
+	else if (config.throttle_every > 0 && stats.submits % config.throttle_every === 0) status = E.ESME_RTHROTTLED;
 	else if (suffix === '0001') status = E.ESME_RINVDSTADR;
 	else if (suffix === '0006') status = E.ESME_RTHROTTLED;
 	else if (suffix === '0008') status = E.ESME_RSYSERR;
@@ -687,7 +692,7 @@ function onSession(session) {
 function bindsList() {
 	return Array.from(sessions.values()).filter((st) => st.bound).map((st) => ({session: st.id,
 		system_id: st.systemId, bind_type: st.bindType, remote_port: st.remotePort, bound_at: st.boundAt,
-		pending_deliveries: st.pending.size}));
+		pending_deliveries: st.pending.size, max_inflight: st.maxInflight || 0}));
 }
 
 function statsBody() {
@@ -703,6 +708,7 @@ const CONFIG_KEYS = {
 	dlr_tlvs: (v) => !['0', 'false', ''].includes(v),
 	resp_delay_ms: Number,
 	max_tps: Number,
+	throttle_every: Number,
 	dlr_delay_ms: Number,
 	dlr_mode: (v) => {
 		if (!['auto', 'manual'].includes(v)) throw new Error('dlr_mode is auto or manual');
