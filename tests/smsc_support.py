@@ -158,8 +158,9 @@ class Smsc:
 
     def recorded(self) -> list[dict[str, Any]]:
         """Every line of the RECORD_FILE the simulator was started with, across restarts, oldest first: one per
-        submit_sm (the /messages record, plus the process id) and one {"resp_written": true, ...} per
-        submit_sm_resp written to the socket. Empty without RECORD_FILE."""
+        submit_sm (the /messages record, plus the process id), one {"resp_written": true, ...} per
+        submit_sm_resp written to the socket, and {"bind"|"unbind"|"enquire_link"|"session_closed"|
+        "receipt_acked"|"malformed": ...} lines with the time in ms. Empty without RECORD_FILE."""
         path = self.env.get("RECORD_FILE")
         if not path or not Path(path).exists():
             return []
@@ -177,8 +178,10 @@ class Smsc:
         ucs2: bool = False,
         sar: bool = False,
         system_id: str | None = None,
+        udh16: bool = False,
     ) -> dict[str, Any]:
-        """Send a mobile-originated message; long texts go out as concatenated parts (UDH, or SAR TLVs)."""
+        """Send a mobile-originated message; long texts go out as concatenated parts (a UDH with an 8-bit
+        reference, or a 16-bit one with `udh16`, or SAR TLVs)."""
         result: dict[str, Any] = self._get(
             "/mo",
             to=to,
@@ -186,6 +189,7 @@ class Smsc:
             system_id=system_id,
             ucs2="1" if ucs2 else None,
             sar="1" if sar else None,
+            udh16="1" if udh16 else None,
             **{"from": from_},
         )
         return result

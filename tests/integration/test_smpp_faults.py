@@ -1,8 +1,10 @@
 """Faults on the SMPP path under load: a burst of a few hundred messages goes through the API while the SMSC
 restarts, drops the TCP connection, throttles, answers slowly or not in time, sends a malformed PDU or sends
 receipts before responses, or while the platform process itself is killed. Afterwards every accepted message
-has a final status, none is lost, and the simulator saw no duplicate submit for a message whose submit_sm_resp
-could have reached the platform (after a kill -9, at most a window's worth).
+has a final status, none is lost, the API refused nothing (an SMSC fault is not the API's business), and the
+simulator saw no duplicate submit for a message whose submit_sm_resp could have reached the platform. Where the
+SMSC resets the connection, an answer it wrote just before can be lost (see `excusable`): at most a window's
+worth per reset. After a kill -9 of the platform, only messages the killed process had sent are sent again.
 
 The simulator writes every submit, every submit_sm_resp it handed to the socket, every acknowledged receipt,
 every session close and every malformed PDU to RECORD_FILE, which outlives its restarts; the duplicate check
@@ -11,6 +13,8 @@ reads that file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections import Counter, defaultdict
@@ -20,16 +24,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from tests.integration.smpp_support import FINAL, message, own_number, smpp_server, wait_until
+from tests.conftest import BACKENDS
+from tests.integration.smpp_support import FINAL, message, own_number, smpp_server, wait_final, wait_until
 from tests.server import ServerProcess
 from tests.smsc_support import Smsc
 
 BURST = 300
 WINDOW = 10  # `mycpaas carriers add --window` default
-KILL_DUPLICATE_BOUND = 40
+WORKER_CONCURRENCY = 200  # DeliveryWorker's slots: each is held until its submission is recorded
+HTTP_CONNECTIONS = 16  # the burst's connection pool
+# A submit_sm_resp written this long before the SMSC reset its connection may not have been read yet: the reset
+# discards what the platform's kernel had received and the platform had not read. A busy machine can leave the
+# platform's event loop that long without reading.
+RESET_GRACE_MS = 2000
 FINAL_TIMEOUT = 90.0
 
 
@@ -181,23 +192,21 @@ def duplicates(smsc: Smsc, texts: set[str]) -> list[Duplicate]:
     return found
 
 
-class DuplicateSubmit(AssertionError):
-    """The SMSC accepted a message twice although its first submit_sm_resp had reached the platform."""
-
-
 def resent_after_answer(found: list[Duplicate]) -> list[Duplicate]:
     """Duplicates whose first submit_sm_resp was written to the platform's socket before the connection ended
     (and after no malformed PDU): the answer reached the platform's host, yet the message went again."""
     return [d for d in found if d.response_readable]
 
 
-# When the SMSC goes away abruptly (drop, restart: it closes with our submits unread, so TCP resets), a
-# submit_sm_resp it wrote a few milliseconds earlier can be lost on the way to the session and that message is
-# sent again. Observed with the SMPP client of 2026-11-28 (see the report); until that is understood and fixed,
-# these two tests may fail with DuplicateSubmit, and with that only: any other failure is still a failure.
-RESET_DROPS_ANSWERS = pytest.mark.xfail(
-    raises=DuplicateSubmit, strict=False, reason="answers written just before an SMSC reset are lost"
-)
+def excusable(duplicate: Duplicate) -> bool:
+    """A duplicate the record file shows the platform could not avoid: the SMSC never wrote the first answer, or
+    wrote it at most RESET_GRACE_MS before resetting that connection (when the SMSC goes away abruptly it closes
+    with our submits unread, so TCP resets, and the platform's kernel drops what the platform had not read yet).
+    Either way the platform's window slot for that submit was still held, so there are at most a window's worth
+    per reset."""
+    if not duplicate.response_written:
+        return True
+    return duplicate.ms_before_close is not None and duplicate.ms_before_close <= RESET_GRACE_MS
 
 
 def receipts_lost(smsc: Smsc, texts: set[str]) -> set[str]:
@@ -238,17 +247,30 @@ def receipts_acknowledged(smsc: Smsc) -> bool:
     return all(answered.values())
 
 
+def refused_by_the_api(burst: Burst) -> list[tuple[str, str]]:
+    """Requests the API answered with an error status: none is acceptable. The SMSC's faults happen after the
+    201 (a message is stored with its job, then delivered), and the platform limits nothing here: the sender
+    limits are off in tests (tests/server.py) and the API's only 429 is for failed authentication."""
+    return [(text, why) for text, why in burst.refused if why[:1].isdigit()]
+
+
 def check_outcome(
     server: ServerProcess,
     smsc: Smsc,
-    accepted: dict[str, str],
+    burst: Burst,
     name: str,
     started: float,
-    allowed_duplicates: int | None = 0,
+    resets: int = 0,
+    killed: bool = False,
 ) -> list[Duplicate]:
-    """All accepted messages delivered, each one at the SMSC, every receipt acknowledged; duplicates checked
-    and reported."""
+    """Nothing refused by the API; all accepted messages delivered, each one at the SMSC, every receipt
+    acknowledged; duplicates only where `resets` SMSC resets excuse them (none without), at most a window's
+    worth each (after a kill -9 of the platform, `killed`, the caller checks refusals and duplicates). Returns
+    the duplicates."""
+    accepted = burst.accepted
     assert accepted, "no message was accepted"
+    if not killed:
+        assert not burst.refused, f"{len(burst.refused)} requests refused: {burst.refused[:5]}"
     statuses: dict[str, str] = {}
     orphans: set[str] = set()
 
@@ -282,29 +304,32 @@ def check_outcome(
         f"answer had arrived {len(bad)}): {found[:3]}; tracebacks: {tracebacks(server)}; smsc stats: "
         + str({k: v for k, v in smsc.stats().items() if isinstance(v, int)})
     )
-    if allowed_duplicates is None:
+    if killed:
         return found
-    if allowed_duplicates == 0:
-        if bad:
-            raise DuplicateSubmit(f"{len(bad)} resent although the SMSC's answer had been written: {bad}")
-    else:
-        assert len(found) <= allowed_duplicates, found
+    if resets == 0:
+        assert not bad, f"{len(bad)} resent although the SMSC's answer had been written: {bad}"
+        return found
+    unexcused = [d for d in found if not excusable(d)]
+    assert not unexcused, (
+        f"{len(unexcused)} resent although the answer was written well before a reset: {unexcused}"
+    )
+    assert len(found) <= resets * WINDOW, f"{len(found)} duplicates after {resets} resets, window {WINDOW}"
+    assert all(d.copies <= 1 + resets for d in found), found
     return found
 
 
 # ---------------------------------------------------------------- the faults
 
 
-@RESET_DROPS_ANSWERS
 def test_the_smsc_restarts_mid_burst(tmp_path: Path, smsc: Smsc) -> None:
     started = time.monotonic()
     with smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server:
         burst = burst_with_fault(server, smsc, smsc.restart)
-        check_outcome(server, smsc, burst.accepted, "restart", started)
-        assert server.log_text().count("bound as") >= 2
+        wait_until(lambda: server.log_text().count("bound as") >= 2, what="a bind to the new SMSC process")
+        assert not burst.refused, burst.refused[:5]
+        check_outcome(server, smsc, burst, "restart", started, resets=1)
 
 
-@RESET_DROPS_ANSWERS
 def test_the_smsc_drops_the_connection_twice_mid_burst(tmp_path: Path, smsc: Smsc) -> None:
     started = time.monotonic()
     with smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server:
@@ -315,19 +340,21 @@ def test_the_smsc_drops_the_connection_twice_mid_burst(tmp_path: Path, smsc: Sms
         wait_until(lambda: smsc.stats()["binds"], what="a new bind")
         assert smsc.drop() >= 1
         burst.join()
-        check_outcome(server, smsc, burst.accepted, "drop", started)
-        assert server.log_text().count("bound as") >= 3
+        wait_until(lambda: server.log_text().count("bound as") >= 3, what="a bind after each drop")
+        assert not burst.refused, burst.refused[:5]
+        check_outcome(server, smsc, burst, "drop", started, resets=2)
 
 
 def test_a_throttling_smsc_gets_every_message_eventually(tmp_path: Path, record_file: Path) -> None:
     started = time.monotonic()
     with (
-        make_smsc(tmp_path, record_file, MAX_TPS=100) as smsc,
+        # Every 7th submit is throttled whatever the platform's speed; MAX_TPS throttles a fast platform too.
+        make_smsc(tmp_path, record_file, MAX_TPS=100, THROTTLE_EVERY=7) as smsc,
         smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server,
     ):
-        burst = Burst(server, sender_of(server), 400).start()
+        burst = Burst(server, sender_of(server), 200).start()
         burst.join()
-        check_outcome(server, smsc, burst.accepted, "throttle", started)
+        check_outcome(server, smsc, burst, "throttle", started)
         assert smsc.stats()["throttled"] > 0
 
 
@@ -340,7 +367,7 @@ def test_slow_answers_deliver_everything_once(tmp_path: Path, record_file: Path)
     ):
         burst = Burst(server, sender_of(server), BURST).start()
         burst.join()
-        check_outcome(server, smsc, burst.accepted, "slow", started)
+        check_outcome(server, smsc, burst, "slow", started)
         assert "no response to" not in server.log_text()
 
 
@@ -355,7 +382,7 @@ def test_an_answer_later_than_the_response_timeout_closes_the_session(tmp_path: 
             smsc.config(resp_delay_ms=0)
 
         burst = burst_with_fault(server, smsc, stall, count=200)
-        check_outcome(server, smsc, burst.accepted, "timeout", started)
+        check_outcome(server, smsc, burst, "timeout", started)
         assert server.log_text().count("bound as") >= 2
 
 
@@ -363,7 +390,7 @@ def test_a_malformed_pdu_closes_only_that_session(tmp_path: Path, smsc: Smsc) ->
     started = time.monotonic()
     with smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server:
         burst = burst_with_fault(server, smsc, lambda: smsc.malformed())
-        check_outcome(server, smsc, burst.accepted, "malformed", started)
+        check_outcome(server, smsc, burst, "malformed", started)
         log = server.log_text()
         assert "malformed PDU" in log and log.count("bound as") >= 2
 
@@ -374,25 +401,87 @@ def test_receipts_before_responses_are_kept_and_applied(tmp_path: Path, smsc: Sm
     with smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server:
         burst = Burst(server, sender_of(server), BURST).start()
         burst.join()
-        check_outcome(server, smsc, burst.accepted, "receipt-first", started)
+        check_outcome(server, smsc, burst, "receipt-first", started)
         assert smsc.stats()["receipts_acked"] >= len(burst.accepted)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_the_platform_is_killed_mid_burst(backend: str, tmp_path: Path, smsc: Smsc) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_after_a_kill_9_only_what_the_killed_process_had_sent_goes_again(
+    backend: str, tmp_path: Path, smsc: Smsc
+) -> None:
+    """A kill -9 between a submit_sm_resp and the commit that records it resends that message (8-16 observed:
+    about one commit batch). Guaranteed: only messages the killed process had sent go again, once each, and no
+    more than the worker's slots (held until the commit). Not guaranteed yet: a window's worth, see below."""
     started = time.monotonic()
     env = {"MYCPAAS_WORKER_LEASE_SECONDS": "3"}  # jobs of the dead process are claimed again soon
     with smpp_server(tmp_path / "server", backend, [("sim", smsc, ())], **env) as server:
         burst = Burst(server, sender_of(server), BURST).start()
         at_fraction(smsc, BURST)
         server.kill()
-        accepted_before_kill = dict(burst.accepted)
+        killed_at_ms = time.time() * 1000
+        accepted_before_kill = len(burst.accepted)
         server.start()
         burst.join()
-        found = check_outcome(
-            server, smsc, burst.accepted, f"kill-{backend}", started, allowed_duplicates=None
-        )
-        assert set(accepted_before_kill) <= set(burst.accepted)
-        # A kill -9 between a submit_sm_resp and the commit that records it resends that message: the
-        # answered-but-uncommitted messages of about one commit batch (8-16 observed; see the closing note).
-        assert len(found) <= KILL_DUPLICATE_BOUND, f"{len(found)} messages sent twice: {found}"
+        found = check_outcome(server, smsc, burst, f"kill-{backend}", started, killed=True)
+        assert accepted_before_kill > 0 and len(burst.accepted) + len(burst.refused) == BURST
+        # Refused: only requests that met the dead process or no process at all, never an HTTP error. A request
+        # can be cut off only on a connection of the killed process: each of the pool's once.
+        assert not refused_by_the_api(burst), refused_by_the_api(burst)
+        cut_off = [why for _, why in burst.refused if why != "ConnectError"]
+        assert len(cut_off) <= HTTP_CONNECTIONS, cut_off
+        accepted_at: dict[str, list[int]] = defaultdict(list)
+        for line in smsc.recorded():
+            if "text" in line and line["status"] == 0 and line["text"] in burst.accepted:
+                accepted_at[line["text"]].append(line["submitted_ms"])
+        for duplicate in found:
+            first, *again = accepted_at[duplicate.text]
+            assert first <= killed_at_ms and len(again) == 1, (duplicate, first, again, killed_at_ms)
+        assert len(found) <= WORKER_CONCURRENCY, f"{len(found)} messages sent twice: {found}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a kill -9 resends every submission the SMSC answered and the platform had not yet committed; the "
+    "SMPP window slot is released at the submit_sm_resp, not at the commit, so that is up to the worker's "
+    "200 slots, not a window's worth (delivery/worker.py, delivery/batching.py)",
+)
+def test_after_a_kill_9_at_most_a_window_s_worth_is_sent_again(tmp_path: Path, smsc: Smsc) -> None:
+    """Commits of submissions are held back (a lock on message_parts) while 3 windows' worth of messages go out,
+    then the platform is killed: a platform that kept a window slot until the commit would have at most a
+    window's worth answered and unrecorded, hence resent."""
+    count = 3 * WINDOW
+    env = {"MYCPAAS_WORKER_LEASE_SECONDS": "3"}
+    with smpp_server(tmp_path / "server", "postgres", [("sim", smsc, ())], **env) as server:
+        sender = sender_of(server)
+        smsc.config(resp_delay_ms=3000)  # the first window waits at the SMSC while the rest are claimed
+        with server.client() as client:
+            sids = {}
+            for n in range(count):
+                data = {"To": f"+44772{n:04d}9", "From": sender, "Body": f"held {n}"}
+                response = client.post(f"{server.accounts_path()}/Messages.json", data=data)
+                assert response.status_code == 201, response.text
+                sids[f"held {n}"] = response.json()["sid"]
+            wait_until(
+                lambda: all(message(server, client, sid)["status"] == "sending" for sid in sids.values()),
+                30,
+                "every message claimed",
+            )
+        loop = asyncio.new_event_loop()
+        lock = loop.run_until_complete(asyncpg.connect(server.database_url.replace("+asyncpg", "")))
+        try:
+            loop.run_until_complete(lock.execute("BEGIN; LOCK TABLE message_parts IN EXCLUSIVE MODE"))
+            smsc.config(resp_delay_ms=0)
+            wait_until(lambda: submits_seen(smsc) >= WINDOW, 30, "a window's worth at the SMSC")
+            # More time only lets a platform without the bound show it; a bounded one passes either way.
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: submits_seen(smsc) >= count, 10, "every message at the SMSC")
+            server.kill()
+        finally:
+            loop.run_until_complete(lock.close())
+            loop.close()
+        server.start()
+        with server.client() as client:
+            final = wait_final(server, client, list(sids.values()), timeout=FINAL_TIMEOUT)
+        assert {m["status"] for m in final} == {"delivered"}
+        found = duplicates(smsc, set(sids))
+        assert len(found) <= WINDOW, f"{len(found)} messages sent twice with a window of {WINDOW}"

@@ -4,13 +4,15 @@
 // retries of unanswered deliver_sm) plus an HTTP control API on loopback for the tests. node-smpp does the
 // protocol; this file holds only carrier behaviour. Configuration is by environment: SMPP_PORT, CONTROL_PORT, USERS
 // (id:pw,...), SYSTEM_ID, DLR_DELAY_MS, DLR_MODE (auto|manual), DLR_DATE_SECONDS, DLR_TLVS, MSG_ID_FORMAT (hex|dec),
-// MAX_TPS, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
+// MAX_TPS, THROTTLE_EVERY, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
 // unanswered deliver_sm DELIVER_TIMEOUT_MS (10000), DELIVER_RETRY_MS (1000), DELIVER_MAX_RETRIES (5).
 // RECORD_FILE, if set, gets one JSON line per submit_sm (it outlives a restart, unlike /messages), and lines
 // {"resp_written": ...} (a submit_sm_resp handed to the socket), {"receipt_acked": ...}, {"session_closed": ...}
 // and {"malformed": ...} (a malformed PDU written to the session), each with the simulator's pid.
 // Destination suffixes inject failures: 0001 RINVDSTADR, 0002 UNDELIV receipt, 0003 no receipt, 0004 EXPIRED,
-// 0005 REJECTD, 0006 RTHROTTLED, 0007 RMSGQFUL twice then accepted, 0008 RSYSERR. Text "ECHO x" comes back as MO "x".
+// 0005 REJECTD, 0006 RTHROTTLED, 0007 RMSGQFUL twice then accepted, 0008 RSYSERR, and 0990NNN refuses with
+// command_status NNN (decimal: ...0990072 is 0x48 RINVSRCTON). Text "ECHO x" comes back as MO "x". RECORD_FILE also gets {"bind": ...}
+// (every bind attempt and its status), {"unbind": ...} and {"enquire_link": ...} (each received from the ESME).
 'use strict';
 
 const fs = require('fs');
@@ -60,6 +62,7 @@ const config = {
 	dlr_tlvs: envFlag('DLR_TLVS', true),
 	msg_id_format: process.env.MSG_ID_FORMAT === 'dec' ? 'dec' : 'hex',
 	max_tps: envInt('MAX_TPS', 0),
+	throttle_every: envInt('THROTTLE_EVERY', 0), // every Nth submit is refused ESME_RTHROTTLED, whatever the rate
 	resp_delay_ms: envInt('RESP_DELAY_MS', 0),
 	receipt_before_resp: envFlag('RECEIPT_BEFORE_RESP', false),
 };
@@ -109,7 +112,7 @@ let idCounter = 0x100000 + Math.floor(Math.random() * 0xE00000);
 function freshStats() {
 	return {submits: 0, submits_ok: 0, submits_rejected: 0, throttled: 0, receipts_sent: 0, receipts_acked: 0,
 		mo_sent: 0, mo_acked: 0, deliver_retries: 0, deliver_failed: 0, malformed_sent: 0, drops: 0,
-		binds_total: 0, bind_failures: 0};
+		binds_total: 0, bind_failures: 0, enquire_links_received: 0, unbinds_received: 0, max_inflight: 0};
 }
 let stats = freshStats();
 
@@ -401,7 +404,7 @@ function splitMo(text, ucs2) {
 	return parts.map((b, i) => ({bytes: b, seq: i + 1, total: parts.length}));
 }
 
-function sendMo({from, to, text, ucs2, sar, systemId, preferredSession, ton}) {
+function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, ton}) {
 	const parts = splitMo(text, ucs2);
 	concatRef = (concatRef + 1) % 65536;
 	const ref8 = concatRef & 0xFF;
@@ -418,6 +421,11 @@ function sendMo({from, to, text, ucs2, sar, systemId, preferredSession, ton}) {
 			options.sar_msg_ref_num = concatRef;
 			options.sar_total_segments = part.total;
 			options.sar_segment_seqnum = part.seq;
+		} else if (part.total > 1 && udh16) { // IEI 0x08: a 16-bit reference
+			options.esm_class = 0x40;
+			const ref16 = 0x1200 | (concatRef & 0xFF); // above 255: an 8-bit reader gets it wrong
+			const head = Buffer.from([6, 8, 4, ref16 >> 8, ref16 & 0xFF, part.total, part.seq]);
+			options.short_message = Buffer.concat([head, part.bytes]);
 		} else if (part.total > 1) {
 			options.esm_class = 0x40;
 			options.short_message = Buffer.concat([Buffer.from([5, 0, 3, ref8, part.total, part.seq]), part.bytes]);
@@ -428,7 +436,8 @@ function sendMo({from, to, text, ucs2, sar, systemId, preferredSession, ton}) {
 		sendDelivery(d);
 	}
 	return {parts: parts.length, session: target ? target.id : null, system_id: target ? target.systemId : systemId,
-		queued: !target, ref: parts.length > 1 ? (sar ? concatRef : ref8) : null};
+		queued: !target,
+		ref: parts.length > 1 ? (udh16 ? 0x1200 | (concatRef & 0xFF) : sar ? concatRef : ref8) : null};
 }
 
 // ---------------------------------------------------------------- SMPP sessions
@@ -455,6 +464,8 @@ function handleBind(st, pdu) {
 	};
 	if (st.bound) return reply(E.ESME_RALYBND);
 	const password = USERS.get(pdu.system_id);
+	const status = password === undefined ? E.ESME_RINVSYSID : password !== pdu.password ? E.ESME_RINVPASWD : 0;
+	recordLine({bind: true, pid: process.pid, session: st.id, system_id: pdu.system_id, status, ms: Date.now()});
 	if (password === undefined) {
 		stats.bind_failures++;
 		log(`session ${st.id}: unknown system_id ${pdu.system_id}`);
@@ -494,6 +505,11 @@ function handleSubmit(st, pdu) {
 		return;
 	}
 	stats.submits++;
+	// Submits received and not yet answered on this session: the ESME cannot have more unanswered than that
+	// (an answer counts from when it is handed to the socket, before the ESME can have read it).
+	st.inflight = (st.inflight || 0) + 1;
+	stats.max_inflight = Math.max(stats.max_inflight, st.inflight);
+	st.maxInflight = Math.max(st.maxInflight || 0, st.inflight);
 	const udhi = (p.esm_class & 0x40) !== 0;
 	let body = p.short_message;
 	let udh = null;
@@ -532,9 +548,11 @@ function handleSubmit(st, pdu) {
 	const suffix = (p.destination_addr.match(/(\d{4})$/) || [])[1];
 	let status = 0;
 	if (!takeToken(st)) status = E.ESME_RTHROTTLED;
+	else if (config.throttle_every > 0 && stats.submits % config.throttle_every === 0) status = E.ESME_RTHROTTLED;
 	else if (suffix === '0001') status = E.ESME_RINVDSTADR;
 	else if (suffix === '0006') status = E.ESME_RTHROTTLED;
 	else if (suffix === '0008') status = E.ESME_RSYSERR;
+	else if (/0990\d{3}$/.test(p.destination_addr)) status = Number(p.destination_addr.slice(-3));
 	else if (suffix === '0007') {
 		const seen = queueFullCounts.get(p.destination_addr) || 0;
 		if (seen < 2) {
@@ -552,6 +570,7 @@ function handleSubmit(st, pdu) {
 		};
 		const send = () => {
 			sentMs = Date.now();
+			st.inflight--;
 			st.session.send(pdu.response(opts), undefined, written);
 		};
 		if (config.resp_delay_ms > 0) setTimeout(send, config.resp_delay_ms);
@@ -644,9 +663,13 @@ function onSession(session) {
 				handleSubmit(st, pdu);
 				break;
 			case 'enquire_link':
+				stats.enquire_links_received++;
+				recordLine({enquire_link: true, pid: process.pid, session: st.id, ms: Date.now()});
 				session.send(pdu.response());
 				break;
 			case 'unbind':
+				stats.unbinds_received++;
+				recordLine({unbind: true, pid: process.pid, session: st.id, ms: Date.now()});
 				st.bound = false;
 				session.send(pdu.response(), () => session.close());
 				break;
@@ -669,7 +692,7 @@ function onSession(session) {
 function bindsList() {
 	return Array.from(sessions.values()).filter((st) => st.bound).map((st) => ({session: st.id,
 		system_id: st.systemId, bind_type: st.bindType, remote_port: st.remotePort, bound_at: st.boundAt,
-		pending_deliveries: st.pending.size}));
+		pending_deliveries: st.pending.size, max_inflight: st.maxInflight || 0}));
 }
 
 function statsBody() {
@@ -685,6 +708,7 @@ const CONFIG_KEYS = {
 	dlr_tlvs: (v) => !['0', 'false', ''].includes(v),
 	resp_delay_ms: Number,
 	max_tps: Number,
+	throttle_every: Number,
 	dlr_delay_ms: Number,
 	dlr_mode: (v) => {
 		if (!['auto', 'manual'].includes(v)) throw new Error('dlr_mode is auto or manual');
@@ -748,7 +772,7 @@ function handleControl(req, res) {
 					if (USERS.size !== 1) return send(409, {error: 'no bound session can receive'});
 					systemId = USERS.keys().next().value;
 				}
-				const result = sendMo({from, to, text, ucs2: q.get('ucs2') === '1', sar: q.get('sar') === '1',
+				const result = sendMo({from, to, text, ucs2: q.get('ucs2') === '1', sar: q.get('sar') === '1', udh16: q.get('udh16') === '1',
 					systemId, preferredSession: undefined});
 				return send(200, result);
 			}

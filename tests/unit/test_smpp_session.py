@@ -58,32 +58,67 @@ def test_bind_refused_raises_and_the_password_stays_out_of_the_config_repr() -> 
 
 
 def test_the_window_bounds_unanswered_requests() -> None:
-    seen: list[int] = []
-    release = asyncio.Event()
+    """The peer reads every PDU as it arrives and answers none until told: exactly `window` submits reach the
+    wire while the rest wait; each answer lets exactly one more out."""
+    window, total = 3, 8
+    received: list[Pdu] = []
+    arrived = asyncio.Condition()
+    answer = asyncio.Queue[int]()  # how many of the unanswered requests to answer, oldest first
 
     async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await accept_bind(reader, writer)
-        held = []
-        while len(held) < 5:
-            held.append(await read_pdu(reader))
-            seen.append(len(held))
-            if len(held) == 3:
-                await release.wait()
-                for pdu in held:
+
+        async def read_all() -> None:
+            while True:
+                pdu = await read_pdu(reader)
+                async with arrived:
+                    received.append(pdu)
+                    arrived.notify_all()
+
+        reading = asyncio.create_task(read_all())
+        answered = 0
+        try:
+            while answered < total:
+                for _ in range(await answer.get()):
+                    async with arrived:
+                        await arrived.wait_for(lambda n=answered: len(received) > n)
+                    pdu = received[answered]
                     writer.write(response_to(pdu, message_id=f"id{pdu.sequence}").encode())
-        for pdu in held[3:]:
-            writer.write(response_to(pdu, message_id=f"id{pdu.sequence}").encode())
+                    answered += 1
+            await asyncio.sleep(30)
+        finally:
+            reading.cancel()
+
+    async def on_the_wire(count: int) -> None:
+        async with arrived:
+            await asyncio.wait_for(arrived.wait_for(lambda: len(received) >= count), 10)
+
+    async def settled() -> None:
+        """Let the client and the peer run until neither has anything left to do (no wall-clock window)."""
+        for _ in range(50):
+            await asyncio.sleep(0)
 
     async def body(port: int) -> None:
-        session = await Session.open(config(port), accepted, window=3)
+        session = await Session.open(config(port), accepted, window=window)
         sends = [
-            asyncio.create_task(session.request(Command.SUBMIT_SM, destination_addr="1")) for _ in range(5)
+            asyncio.create_task(session.request(Command.SUBMIT_SM, destination_addr=str(n)))
+            for n in range(total)
         ]
-        await asyncio.sleep(0.2)
-        assert seen == [1, 2, 3], "only the window's worth went out"
-        release.set()
-        responses = await asyncio.gather(*sends)
-        assert sorted(r.text("message_id") for r in responses) == sorted(f"id{r.sequence}" for r in responses)
+        await on_the_wire(window)
+        await asyncio.sleep(0.5)  # more time for a window-less client to send more; never needed to pass
+        await settled()
+        assert len(received) == window, f"{len(received)} unanswered submits on the wire, window {window}"
+        assert not any(send.done() for send in sends)
+        answer.put_nowait(1)
+        await on_the_wire(window + 1)
+        await asyncio.sleep(0.5)
+        await settled()
+        assert len(received) == window + 1, "one answer released more than one waiting submit"
+        answer.put_nowait(total - 1)
+        responses = await asyncio.wait_for(asyncio.gather(*sends), 10)
+        assert len(received) == total
+        assert [r.text("message_id") for r in responses] == [f"id{r.sequence}" for r in responses]
+        assert sorted(p.text("destination_addr") for p in received) == [str(n) for n in range(total)]
         await session.close()
 
     asyncio.run(with_peer(peer, body))
@@ -107,6 +142,7 @@ def test_a_response_that_never_comes_closes_the_session() -> None:
 def test_deliver_sm_is_acknowledged_after_the_handler_and_refused_when_it_fails() -> None:
     acks: list[tuple[int, int]] = []
     handled: list[int] = []
+    done = asyncio.Event()
 
     async def handler(pdu: Pdu) -> int:
         await asyncio.sleep(0.1)
@@ -127,10 +163,11 @@ def test_deliver_sm_is_acknowledged_after_the_handler_and_refused_when_it_fails(
         writer.write(Pdu(Command.ENQUIRE_LINK, 9).encode())
         link = await read_pdu(reader)
         acks.append((link.sequence, link.command))
+        done.set()
 
     async def body(port: int) -> None:
         session = await Session.open(config(port), handler)
-        await asyncio.sleep(0.6)
+        await asyncio.wait_for(done.wait(), 10)
         await session.close()
 
     asyncio.run(with_peer(peer, body))
