@@ -167,7 +167,7 @@ async def _postgres_revision(url: str) -> str | None:
         raise DatabaseUnreadable(f"cannot connect: {error}") from None
     except Exception as error:  # the driver's own errors (authentication, unknown database, ...)
         cause = getattr(error, "orig", None) or error
-        raise DatabaseUnreadable(f"cannot connect: {type(cause).__name__}: {cause}") from None
+        raise DatabaseUnreadable(f"cannot connect: {cause}") from None
     finally:
         await engine.dispose()
 
