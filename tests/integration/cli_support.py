@@ -3,13 +3,15 @@ handling and output rather than about the process: a fresh interpreter per comma
 carriers tests would otherwise start some forty of them per database.
 
 In this process, `main([...])` gets the same environment (set here, restored afterwards), a standard input
-that is not a terminal, and returns the exit code that `python -m mycpaas` exits with.
+that is not a terminal, log records on its stderr, and returns the exit code that `python -m mycpaas`
+exits with.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -74,9 +76,17 @@ def call(
         for name, value in env.items():
             patch.setenv(name, value)
         patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
+        # Log records go to the captured stderr as in a process (pytest holds the root logger's handlers).
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root = logging.getLogger()
+        patch.setattr(root, "level", logging.INFO)
+        root.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = main(list(args))
-            except SystemExit as exit_:  # argparse: --help, and usage errors
-                code = exit_.code if isinstance(exit_.code, int) else 1
+        except SystemExit as exit_:  # argparse: --help, and usage errors
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            root.removeHandler(handler)
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
