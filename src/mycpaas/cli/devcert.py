@@ -28,8 +28,8 @@ def register(commands: Subcommands) -> None:
     cert = commands.add_parser(
         "dev-cert",
         help="make a self-signed TLS certificate for localhost",
-        description="Write a self-signed certificate and key (mode 0600) for localhost, 127.0.0.1 and ::1, "
-        "creating their directories. It opens no database.",
+        description="Write a self-signed certificate for localhost, 127.0.0.1 and ::1 and its private key "
+        "(mode 0600), creating their directories. It opens no database.",
     )
     data_dir_option(cert)
     cert.add_argument("--cert", metavar="PATH", help="certificate path (default <data dir>/tls/cert.pem)")

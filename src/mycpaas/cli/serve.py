@@ -108,6 +108,7 @@ def serve(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, access_log=True)
     check_tls(settings)
     sock = listen(settings.host, settings.port)
+    settings = dataclasses.replace(settings, port=sock.getsockname()[1])  # the port chosen, for --port 0
     try:
         for line in prepare(settings).changes:
             print(line, flush=True)
@@ -118,7 +119,7 @@ def serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(
             Application(settings),
             host=settings.host,
-            port=sock.getsockname()[1],
+            port=settings.port,
             log_level=settings.log_level,
             access_log=False,  # ours (api/app.py) leaves query strings out
             # Measured (bench/): the same throughput as uvloop, but uvloop let a few connections wait ~0.7 s
@@ -141,9 +142,9 @@ class _Server(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started:
             scheme = "https" if self.config.ssl else "http"
+            host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
             print(
-                f"mycpaas {__version__} listening on {scheme}://{self.config.host}:{self.config.port} "
-                "(press CTRL+C to stop)",
+                f"mycpaas {__version__} listening on {scheme}://{host}:{self.config.port} (press CTRL+C to stop)",
                 flush=True,
             )
 
