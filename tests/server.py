@@ -105,8 +105,8 @@ class ServerProcess:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log.read_text()}")
-            # uvicorn runs the lifespan start-up before it binds the socket; "Uvicorn running on" comes after.
-            if "Uvicorn running on" in log.read_text(errors="replace"):
+            # `serve` prints this line once the lifespan start-up (workers, carrier) is complete and it serves.
+            if " listening on http" in log.read_text(errors="replace"):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{log.read_text()}")

@@ -26,8 +26,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from mycpaas.storage.migrate import head_revision
 from tests.conftest import BACKENDS, dispose_server, make_server, remember_secret
 from tests.databases import sqlite_url
+from tests.integration.cli_support import call
 
 SID = re.compile(r"Account SID: (AC[0-9a-f]{32})")
 TOKEN = re.compile(r"Auth Token:  ([0-9a-f]{32})")
@@ -82,10 +84,18 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def empty_cli(tmp_path: Path) -> Cli:
+    """An empty data directory: no database, no secret."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     return Cli(data_dir, sqlite_url(data_dir))
+
+
+@pytest.fixture
+def cli(empty_cli: Cli) -> Cli:
+    """A data directory prepared by `mycpaas migrate` (run in this process: the test is not about it)."""
+    assert call(["migrate"], empty_cli.env()).returncode == 0
+    return empty_cli
 
 
 def mode(path: Path) -> int:
@@ -104,6 +114,14 @@ COMMANDS = [
     ["accounts", "show"],
     ["token"],
     ["token", "rotate"],
+    ["users"],
+    ["users", "create"],
+    ["carriers"],
+    ["carriers", "add"],
+    ["carriers", "list"],
+    ["carriers", "show"],
+    ["carriers", "update"],
+    ["carriers", "remove"],
     ["dev-cert"],
 ]
 
@@ -112,11 +130,15 @@ COMMANDS = [
 def help_runs(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
+    """Every --help, run in this process (argparse's output; a process each would cost seconds apiece), but
+    the top-level --help and --version as `python -m mycpaas` processes."""
     data_dir = tmp_path_factory.mktemp("help")
     cli = Cli(data_dir, sqlite_url(data_dir))
-    commands = [(*command, "--help") for command in COMMANDS] + [("--version",), (), ("accounts",)]
-    results = cli.run_all(commands, expect=None)
-    return data_dir, {" ".join(command): result for command, result in zip(commands, results, strict=True)}
+    spawned = [("--help",), ("--version",)]
+    commands = [(*command, "--help") for command in COMMANDS if command] + [(), ("accounts",)]
+    results = cli.run_all(spawned, expect=None) + [call(command, cli.env()) for command in commands]
+    runs = zip([*spawned, *commands], results, strict=True)
+    return data_dir, {" ".join(command): result for command, result in runs}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mycpaas")
@@ -138,8 +160,10 @@ def test_help_lists_every_command(
     help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
 ) -> None:
     runs = help_runs[1]
-    for name in ("serve", "migrate", "accounts", "token", "dev-cert"):
+    for name in ("serve", "migrate", "accounts", "token", "users", "carriers", "dev-cert"):
         assert name in runs["--help"].stdout
+    for action in ("add", "list", "show", "update", "remove"):
+        assert action in runs["carriers --help"].stdout
     assert "create" in runs["accounts --help"].stdout and "show" in runs["accounts --help"].stdout
     assert "rotate" in runs["token --help"].stdout
     assert "--show-token" in runs["accounts show --help"].stdout
@@ -158,9 +182,20 @@ def test_version_and_missing_command(
 # ---- accounts ----------------------------------------------------------------------------------------------
 
 
-def test_migrate(cli: Cli) -> None:
-    assert "latest schema" in cli.run("migrate").stdout
-    assert (cli.data_dir / "mycpaas.db").is_file()
+def test_migrate(empty_cli: Cli) -> None:
+    first = empty_cli.run("migrate")
+    database = (empty_cli.data_dir / "mycpaas.db").resolve()
+    assert f"Created the mycpaas database at {database} (schema revision" in first.stdout
+    assert f"Created the server secret {(empty_cli.data_dir / 'secret.key').resolve()}" in first.stdout
+    assert database.is_file()
+    assert mode(empty_cli.data_dir / "secret.key") == 0o600
+    again = empty_cli.run("migrate")
+    assert (
+        again.stdout == f"The database at {database} is at the latest schema (revision {head_revision()}).\n"
+    )
+    for result in (first, again):  # one line of ours says what was done; Alembic's INFO lines stay out
+        assert result.stderr == ""
+        assert "alembic" not in result.stdout and "INFO" not in result.stdout
 
 
 def test_accounts_create_list_show(cli: Cli) -> None:
@@ -211,7 +246,8 @@ def test_unknown_account_sid(cli: Cli) -> None:
         assert f"no account {missing}" in result.stderr
 
 
-def test_unknown_setting_fails_with_its_name(cli: Cli) -> None:
+def test_unknown_setting_fails_with_its_name(empty_cli: Cli) -> None:
+    cli = empty_cli
     env = cli.env() | {"MYCPAAS_PROT": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mycpaas", "accounts", "list"],
@@ -319,14 +355,15 @@ def test_dev_cert_is_not_valid_for_other_names(dev_cert: tuple[Path, Path, str])
         handshake(dev_cert[0], dev_cert[1], "example.com")
 
 
-def test_dev_cert_explicit_paths_in_new_directories(cli: Cli, tmp_path: Path) -> None:
+def test_dev_cert_explicit_paths_in_new_directories(empty_cli: Cli, tmp_path: Path) -> None:
     cert, key = tmp_path / "certs" / "c.pem", tmp_path / "private" / "k.pem"
-    cli.run("dev-cert", "--cert", str(cert), "--key", str(key))
+    empty_cli.run("dev-cert", "--cert", str(cert), "--key", str(key))
     assert load_cert(cert)
     assert mode(key) == 0o600
 
 
-def test_dev_cert_rewrites_an_existing_key_as_private(cli: Cli) -> None:
+def test_dev_cert_rewrites_an_existing_key_as_private(empty_cli: Cli) -> None:
+    cli = empty_cli
     key = cli.data_dir / "tls" / "key.pem"
     key.parent.mkdir()
     key.write_text("old key\n")

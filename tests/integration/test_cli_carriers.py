@@ -1,4 +1,5 @@
-"""`mycpaas carriers …`, run as a subprocess the way an operator runs it, on SQLite and on PostgreSQL.
+"""`mycpaas carriers …` on SQLite and on PostgreSQL: the commands and their messages in this process, and as
+`python -m mycpaas` processes where the process matters (the password on a real pipe; stdin no terminal).
 
 The SMPP password goes in on stdin only; it must never come back out: not in any output, not in clear in the
 database.
@@ -7,10 +8,8 @@ database.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from tests.conftest import BACKENDS
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.integration.cli_support import call, cli_environment, spawn_all
 
 PASSWORD = "Pw7x!q2Z"  # 8 characters: the SMPP 3.4 maximum
 NEW_PASSWORD = "Zq9#k4Lm"
@@ -32,45 +32,31 @@ class CarrierCli:
     outputs: list[str]
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MYCPAAS_")}
-        env["MYCPAAS_DATA_DIR"] = str(self.data_dir)
-        env["MYCPAAS_DATABASE_URL"] = self.database_url
-        return env
+        return cli_environment(self.data_dir, self.database_url)
 
     def run_all(
-        self, commands: list[tuple[tuple[str, ...], str | None]], expect: int | None = 0
+        self,
+        commands: list[tuple[tuple[str, ...], str | None]],
+        expect: int | None = 0,
+        spawn: bool = False,
     ) -> list[subprocess.CompletedProcess[str]]:
-        """Run (args, stdin) commands side by side; stdin None = an empty, non-terminal standard input."""
-        processes = [
-            (
-                args,
-                stdin,
-                subprocess.Popen(
-                    [sys.executable, "-m", "mycpaas", *args],
-                    env=self.env(),
-                    cwd=self.data_dir,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                ),
-            )
-            for args, stdin in commands
-        ]
-        results = []
-        for args, stdin, process in processes:
-            try:
-                stdout, stderr = process.communicate(stdin or "", timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-                raise
-            result = subprocess.CompletedProcess(list(args), process.returncode, stdout, stderr)
-            self.outputs += [stdout, stderr]
+        """Run (args, stdin) commands; stdin None = an empty, non-terminal standard input.
+
+        In this process by default (these tests are about arguments, messages and what is stored); with
+        spawn=True as `python -m mycpaas` processes side by side, where the process matters (the password
+        on a real pipe).
+        """
+        if spawn:
+            results = spawn_all(commands, self.env(), self.data_dir)
+        else:
+            results = [call(args, self.env(), stdin) for args, stdin in commands]
+        for result in results:
+            self.outputs += [result.stdout, result.stderr]
             if expect is not None:
-                assert result.returncode == expect, f"{args}: rc={result.returncode}\n{stdout}\n{stderr}"
-            assert "Traceback" not in stderr, stderr
-            results.append(result)
+                assert result.returncode == expect, (
+                    f"{result.args}: rc={result.returncode}\n{result.stdout}\n{result.stderr}"
+                )
+            assert "Traceback" not in result.stderr, result.stderr
         return results
 
     def run(
@@ -100,7 +86,7 @@ def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CarrierCli]:
     data_dir.mkdir()
     url = sqlite_url(data_dir) if request.param == "sqlite" else create_postgres_database()
     instance = CarrierCli(data_dir, url, [])
-    instance.run("migrate")
+    instance.run("migrate")  # in this process, like most commands here
     yield instance
     if url.startswith("postgresql"):
         drop_postgres_database(url)
@@ -163,7 +149,8 @@ def test_round_trip(cli: CarrierCli) -> None:
                 PASSWORD + "\n",
             ),
             (add_args("fallback", "--disabled"), PASSWORD + "\n"),
-        ]
+        ],
+        spawn=True,  # the password on a real pipe, into a real process whose every output is checked
     )
     assert "Added carrier connector uk-primary" in added[0].stdout
     assert "Restart `mycpaas serve`" in added[0].stdout
@@ -267,14 +254,18 @@ INVALID = [
 def test_invalid_values_are_refused_with_a_clear_message(cli: CarrierCli) -> None:
     commands: list[tuple[tuple[str, ...], str | None]] = [(args, PASSWORD + "\n") for args, _ in INVALID]
     commands.append((add_args("long-password"), "nine-char\n"))
-    commands.append(((*add_args("no-stdin-flag")[:-1],), None))  # no --password-stdin, stdin not a terminal
-    commands.append((add_args("empty-stdin"), None))
+    # Standard input as a process gets it: a pipe, not a terminal; empty.
+    spawned: list[tuple[tuple[str, ...], str | None]] = [
+        ((*add_args("no-stdin-flag")[:-1],), None),  # no --password-stdin
+        (add_args("empty-stdin"), None),
+    ]
     expected = [message for _, message in INVALID] + [
         "password must be at most 8 characters",
         "the SMPP password is read from standard input: pass --password-stdin",
         "standard input is empty",
     ]
-    for result, message in zip(cli.run_all(commands, expect=2), expected, strict=True):
+    results = cli.run_all(commands, expect=2) + cli.run_all(spawned, expect=2, spawn=True)
+    for result, message in zip(results, expected, strict=True):
         assert message in result.stderr, (result.args, result.stderr)
         assert result.stdout == ""
     assert "nine-char" not in "".join(cli.outputs)

@@ -3,6 +3,9 @@
 Every command runs under a cross-process lock (a PostgreSQL advisory lock, or a lock file beside the SQLite
 database): processes that start together, such as several servers or the CLI beside `serve` on a fresh
 database, would otherwise apply the same revision twice and crash on "table already exists".
+
+`inspect` tells whether a database holds the current schema without creating or changing anything: only
+`serve` and `migrate` change the schema; every other command refuses a missing or older one.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -73,3 +80,97 @@ def _file_lock(database: str | None) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+class SchemaState(Enum):
+    MISSING = "missing"  # no database there, or no Alembic revision in it: no mycpaas database
+    BEHIND = "behind"  # an older revision: `mycpaas migrate` brings it up to date
+    CURRENT = "current"
+    AHEAD = "ahead"  # a revision this code does not know: written by a newer mycpaas
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    state: SchemaState
+    revision: str | None  # the database's revision; None when MISSING
+    head: str  # the newest revision this code knows
+
+
+class DatabaseUnreadable(Exception):
+    """The database could not be opened or read. The text never holds the URL's password."""
+
+
+def describe(url: str) -> str:
+    """Where a database is, for messages: a SQLite file's absolute path, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.database.startswith("file:"):
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
+def inspect(url: str) -> Schema:
+    """The database's schema revision against this code's, read without creating or changing anything.
+
+    A SQLite file that does not exist is not created (it is opened read-only when it does); a PostgreSQL
+    database without an alembic_version table is MISSING as well.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        revision = asyncio.run(_postgres_revision(url))
+    else:
+        revision = _sqlite_revision(parsed.database)
+    script = ScriptDirectory.from_config(alembic_config(url))
+    head = script.get_current_head() or ""
+    if revision is None:
+        return Schema(SchemaState.MISSING, None, head)
+    if revision == head:
+        return Schema(SchemaState.CURRENT, revision, head)
+    known = {r.revision for r in script.walk_revisions()}
+    return Schema(SchemaState.BEHIND if revision in known else SchemaState.AHEAD, revision, head)
+
+
+def _sqlite_revision(database: str | None) -> str | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).resolve()
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise DatabaseUnreadable(f"cannot open {path}: {error}") from None
+    try:
+        return _first_revision(conn.execute("SELECT version_num FROM alembic_version").fetchall())
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return None
+        raise DatabaseUnreadable(f"cannot read {path}: {error}") from None
+    except sqlite3.DatabaseError as error:
+        raise DatabaseUnreadable(f"cannot read {path}: {error}") from None
+    finally:
+        conn.close()
+
+
+async def _postgres_revision(url: str) -> str | None:
+    engine = create_async_engine(async_url(url), poolclass=NullPool, connect_args={"timeout": 15})
+    try:
+        async with engine.connect() as conn:
+            if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar() is None:
+                return None
+            rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            return _first_revision([tuple(row) for row in rows])
+    except (OSError, TimeoutError) as error:
+        raise DatabaseUnreadable(f"cannot connect: {error}") from None
+    except Exception as error:  # the driver's own errors (authentication, unknown database, ...)
+        cause = getattr(error, "orig", None) or error
+        raise DatabaseUnreadable(f"cannot connect: {cause}") from None
+    finally:
+        await engine.dispose()
+
+
+def _first_revision(rows: list[tuple[object, ...]]) -> str | None:
+    return str(rows[0][0]) if rows and rows[0][0] else None

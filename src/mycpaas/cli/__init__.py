@@ -1,0 +1,52 @@
+"""The `mycpaas` command: serve the platform, and manage its database, accounts, users and carriers.
+
+One module per command group (serve, schema, accounts, users, carriers, devcert); each adds its commands to
+the parser here. Only `serve` and `migrate` create or migrate a database: every other command opens it through
+`common.on_platform`, which refuses a missing or outdated one before creating anything.
+
+Credentials are printed to the terminal (stdout) directly, never through the logger, so they cannot end up in
+log files or log shipping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mycpaas import __version__
+from mycpaas.cli import accounts, carriers, devcert, schema, serve, users
+from mycpaas.cli.common import Refusal
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mycpaas",
+        description="Self-hosted communications platform with a Twilio/SignalWire-compatible API. "
+        "`mycpaas serve` creates the database on first start; the other commands work on an existing one "
+        "(choose it with --data-dir / --database-url, or MYCPAAS_DATA_DIR / MYCPAAS_DATABASE_URL).",
+    )
+    parser.add_argument("--version", action="version", version=f"mycpaas {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in (serve, schema, accounts, users, carriers, devcert):
+        group.register(commands)
+    return parser
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic narrates every migration step at INFO; `serve` and `migrate` print one line of their own.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Refusal as refusal:
+        print(refusal, file=sys.stderr)
+        return refusal.code
+    except ValueError as exc:
+        print(f"mycpaas: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,68 @@
+"""`mycpaas users create`: a dashboard user, the password read from the terminal or one line of stdin."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import TYPE_CHECKING
+
+from mycpaas.cli.common import base_url, common_options, on_platform
+from mycpaas.domain.audit import Actor
+from mycpaas.errors import InvalidRequest
+from mycpaas.services import accounts, users
+from mycpaas.services.platform import Platform
+from mycpaas.services.provisioning import first_main_account
+
+if TYPE_CHECKING:
+    from mycpaas.cli.common import Subcommands
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("Password again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+async def create(args: argparse.Namespace, platform: Platform) -> int:
+    if args.account:
+        account = await accounts.find_account(platform, args.account)
+    else:
+        account = await first_main_account(platform)
+    if account is None:
+        print(f"no account {args.account or '(the database has none yet)'}", file=sys.stderr)
+        return 1
+    try:
+        user = await users.create_user(platform, account, args.email, read_password(args), Actor.cli())
+    except InvalidRequest as error:
+        print(f"mycpaas: {error.message}", file=sys.stderr)
+        return 1
+    print(
+        f"Created dashboard user {user.email} of account {account.sid}; "
+        f"sign in at {base_url(platform.settings)}/"
+    )
+    return 0
+
+
+def register(commands: Subcommands) -> None:
+    usr = commands.add_parser(
+        "users", help="manage dashboard users", description="Manage the users who sign in to the dashboard."
+    )
+    actions = usr.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    new = actions.add_parser(
+        "create",
+        help="create a dashboard user (asks for the password)",
+        description="Create a user who signs in to the dashboard with an email and password (at least 12 "
+        "characters). The password is asked for on the terminal, or read from one line of standard input "
+        "with --password-stdin. Once a user exists, the set-up link `mycpaas serve` printed stops working.",
+    )
+    common_options(new)
+    new.add_argument("email", help="the user's email address, used to sign in")
+    new.add_argument(
+        "--account", metavar="SID", help="the main Account SID the user belongs to (default: the oldest one)"
+    )
+    new.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    new.set_defaults(func=on_platform(create))
