@@ -13,6 +13,9 @@ import pytest
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
 from tests.server import ServerProcess
 
+# The platform without a server (sqlite_platform, platform_settings fixtures): tests/platform_support.py.
+pytest_plugins = ["tests.platform_support"]
+
 BACKENDS = ["sqlite", "postgres"]
 
 # Every secret a test saw the server hand out; pytest_sessionfinish below fails the run if any was logged.
