@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
-from tests.server import ServerProcess
+from tests.server import OPEN_CLIENTS, ServerProcess
 
 # The platform without a server (sqlite_platform, platform_settings fixtures): tests/platform_support.py.
 pytest_plugins = ["tests.platform_support"]
@@ -153,6 +153,17 @@ def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     instance = make_server(tmp_path / "server", request.param)
     yield instance
     dispose_server(instance)
+
+
+@pytest.fixture(autouse=True)
+def close_clients_left_open() -> Iterator[None]:
+    """Close the server clients a test made and left open (`client = server.client()` without `with`);
+    clients of longer-lived fixtures, made before the test began, are left to their fixtures."""
+    first = len(OPEN_CLIENTS)
+    yield
+    for client in OPEN_CLIENTS[first:]:
+        client.close()
+    del OPEN_CLIENTS[first:]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
