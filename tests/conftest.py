@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
-from tests.server import ServerProcess
+from tests.server import OPEN_CLIENTS, ServerProcess
+
+# The platform without a server (sqlite_platform, platform_settings fixtures): tests/platform_support.py.
+pytest_plugins = ["tests.platform_support"]
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -68,11 +72,44 @@ def secret_forms(secret: str) -> set[str]:
     return forms
 
 
+# Characters that end a token in a log line: a short secret counts only as a whole token between them.
+_DELIMITERS = r"""\s"'=:,;()\[\]{}<>/@&?|"""
+SHORT_SECRET_MIN = 4  # shorter than this, a match would say nothing
+
+
+def short_secret_pattern(secret: str) -> re.Pattern[str]:
+    """Where a short secret (an SMPP password: at most 8 characters) shows in a log line without matching
+    ordinary text: as a value (`password=x`, `password: x`), quoted (`'x'`), in a URL's user part (`:x@`), as
+    the hex of its bytes (a PDU dump), or, when it is not a plain word, as any whole token. A plain-word
+    password such as "secret" is thus not found in "Keep the Auth Token secret;", but is in `password=secret`;
+    and no secret is found inside a longer token ("Pw7x!q2Z" is not in "Pw7x!q2Z9")."""
+    escaped = re.escape(secret)
+    end = rf"(?![^{_DELIMITERS}])"
+    forms = [rf"(?:[=:]\s*[\"']?|[\"'])(?<![^{_DELIMITERS}]'){escaped}{end}"]
+    if not secret.isalpha():
+        forms.append(rf"(?<![^{_DELIMITERS}]){escaped}{end}")
+    hexed = secret.encode().hex()
+    if len(hexed) >= 12:  # shorter, a hex SID or token in the log could hold it by chance
+        forms.append(f"(?i:{hexed})")
+    return re.compile("|".join(forms))
+
+
 def find_leaks(server: ServerProcess, secrets: list[str]) -> list[str]:
-    """One line per secret found, as sent or Base64-encoded, in a server's logs (first-start banner aside)."""
+    """One line per secret found, as sent or Base64-encoded, in a server's logs (first-start banner aside).
+    Secrets of 16 characters or more are looked for anywhere in a line, short ones as whole tokens only (see
+    short_secret_pattern)."""
     lines = log_lines_without_banner(server)
     text = "\n".join(line for _, _, line in lines)
     leaks: dict[tuple[str, int, str], str] = {}
+    for secret in {s for s in secrets if SHORT_SECRET_MIN <= len(s) < 16}:
+        pattern = short_secret_pattern(secret)
+        if not pattern.search(text):
+            continue
+        for name, number, line in lines:
+            if pattern.search(line):
+                shown = pattern.sub("…", line)[:200]
+                where = f"{server.data_dir / name}:{number}"
+                leaks[(name, number, secret)] = f"{where}: short secret {secret[:1]}… in: {shown}"
     for secret in {s for s in secrets if len(s) >= 16}:
         for form in secret_forms(secret):
             if form not in text:
@@ -116,6 +153,17 @@ def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     instance = make_server(tmp_path / "server", request.param)
     yield instance
     dispose_server(instance)
+
+
+@pytest.fixture(autouse=True)
+def close_clients_left_open() -> Iterator[None]:
+    """Close the server clients a test made and left open (`client = server.client()` without `with`);
+    clients of longer-lived fixtures, made before the test began, are left to their fixtures."""
+    first = len(OPEN_CLIENTS)
+    yield
+    for client in OPEN_CLIENTS[first:]:
+        client.close()
+    del OPEN_CLIENTS[first:]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

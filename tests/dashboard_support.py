@@ -9,7 +9,7 @@ import sys
 import httpx
 
 from tests.conftest import remember_secret
-from tests.server import ServerProcess
+from tests.server import OPEN_CLIENTS, ServerProcess
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
@@ -43,6 +43,7 @@ def csrf_of(html: str) -> str:
 def signed_in(server: ServerProcess, email: str, password: str = PASSWORD) -> httpx.Client:
     """An httpx client holding a dashboard session cookie (it sends Origin like a browser would)."""
     client = httpx.Client(base_url=server.url, verify=False, headers={"Origin": server.url}, timeout=30)
+    OPEN_CLIENTS.append(client)  # closed at the end of the test if the caller did not
     page = client.get("/sign-in")
     response = client.post(
         "/sign-in", data={"email": email, "password": password, "next": "/", "csrf_token": csrf_of(page.text)}

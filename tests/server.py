@@ -17,6 +17,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every client ServerProcess.client() made; tests/conftest.py closes those made during a test at its end.
+OPEN_CLIENTS: list[httpx.Client] = []
+
 FAST_SANDBOX = {
     "MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.02",
     "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.2",
@@ -127,12 +130,16 @@ class ServerProcess:
             self._process.wait()
 
     def client(self, username: str | None = None, password: str | None = None) -> httpx.Client:
-        return httpx.Client(
+        """A client of this server. One a test leaves open is closed after the test (tests/conftest.py):
+        left to the garbage collector, its pooled sockets raise ResourceWarning in some later test."""
+        client = httpx.Client(
             base_url=self.url,
             auth=(username or self.account_sid, password if password is not None else self.auth_token),
             timeout=30,
             verify=ssl.create_default_context(cafile=str(self.cert_file)) if self.tls else True,
         )
+        OPEN_CLIENTS.append(client)
+        return client
 
     def accounts_path(self, sid: str | None = None, prefix: str = "/2010-04-01") -> str:
         return f"{prefix}/Accounts/{sid or self.account_sid}"

@@ -49,7 +49,7 @@ def add_carrier(server: ServerProcess, name: str, smsc: Smsc, *options: str) -> 
         "test",
         "--password-stdin",
         *options,
-        stdin=SMSC_PASSWORD + "\n",
+        stdin=remember_secret(SMSC_PASSWORD) + "\n",
     )
     assert result.returncode == 0, result.stderr
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import secrets
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -27,7 +30,7 @@ from tests.integration.auth_support import (
     raw_client,
     send_message,
 )
-from tests.server import ServerProcess
+from tests.server import ServerProcess, free_port
 
 
 def exercise(server: ServerProcess) -> list[str]:
@@ -156,3 +159,57 @@ def test_leak_scan_excludes_only_the_first_start_banner(tmp_path: Path) -> None:
     (tmp_path / "server-1.log").write_text(banner)
     (tmp_path / "server-2.log").write_text(banner)
     assert len(find_leaks(fake, [token])) == 2  # a banner on a later start is a leak
+
+
+def test_leak_scan_finds_short_passwords_as_whole_tokens_only(tmp_path: Path) -> None:
+    """SMPP passwords are at most 8 characters: the scan looks for them as values, quoted, in a URL, as the
+    hex of a PDU, or (not plain words) as any whole token; never inside longer tokens or ordinary prose."""
+    fake = ServerProcess(data_dir=tmp_path, database_url="sqlite://")
+    log = tmp_path / "server-1.log"
+    quiet = (
+        "  Keep the Auth Token secret; it is shown here once.\n"
+        "ERROR the password of carrier connector 'a' cannot be unsealed with this server's secret; re-enter\n"
+        "INFO secrets and secretive things; token Pw7x!q2Z9 and aPw7x!q2Z are other tokens\n"
+    )
+    log.write_text(quiet)
+    assert find_leaks(fake, ["secret", "Pw7x!q2Z"]) == []
+    for leaked in (
+        "DEBUG bind_transceiver system_id=test password=secret\n",
+        "DEBUG bind password: 'secret'\n",
+        "WARNING connect smpp://test:secret@127.0.0.1:2775 failed\n",
+        f"TRACE pdu 0000002f00000009 {b'test'.hex()}00{b'secret'.hex()}0000\n",
+    ):
+        log.write_text(quiet + leaked)
+        assert len(find_leaks(fake, ["secret"])) == 1, leaked
+    log.write_text(quiet + "DEBUG bound with Pw7x!q2Z\n")
+    assert len(find_leaks(fake, ["secret", "Pw7x!q2Z"])) == 1
+
+
+def test_a_connector_password_never_reaches_the_log(tmp_path: Path) -> None:
+    """A connector whose SMSC refuses connections: the link retries and logs why, never the password."""
+    server = make_server(tmp_path, "sqlite", env={"MYCPAAS_LOG_LEVEL": "trace"})
+    password = remember_secret("Pw7x!q2Z")
+    try:
+        added = subprocess.run(
+            [sys.executable, "-m", "mycpaas", "carriers", "add", "nowhere", "--host", "127.0.0.1"]
+            + ["--port", str(free_port()), "--system-id", "test", "--password-stdin"],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=server._environment(),
+            cwd=server.data_dir,
+            timeout=60,
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+        assert password not in added.stdout + added.stderr
+        server.stop()
+        server.start()
+        deadline = time.monotonic() + 60
+        while server.log_text().count("bind failed") < 2:
+            assert time.monotonic() < deadline, server.log_text()[-2000:]
+            time.sleep(0.2)
+    finally:
+        dispose_server(server)
+    leaks = find_leaks(server, [password])
+    assert not leaks, "\n".join(leaks)

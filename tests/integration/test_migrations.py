@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import MetaData, create_engine, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -116,5 +117,364 @@ def test_processes_migrating_at_once_do_not_collide(database_url: str) -> None:
     ]
     errors = [process.communicate(timeout=60)[1] for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, "\n".join(errors)
+    diff, _, revision = schema_state(database_url)
+    assert diff == [] and revision == HEAD
+
+
+# ---- stepping down with data in the tables --------------------------------------------------------------
+
+T0 = datetime(2026, 11, 28, 12, 0, 0)
+ACCOUNT = "AC" + "a" * 32
+
+
+def representative_rows() -> dict[str, list[dict[str, Any]]]:
+    """One or two rows for every table of the head schema, every column filled (nullable ones too)."""
+    message = "SM" + "b" * 32
+    return {
+        "accounts": [
+            {
+                "sid": ACCOUNT,
+                "owner_account_sid": ACCOUNT,
+                "friendly_name": "owner",
+                "status": "active",
+                "type": "Full",
+                "primary_token_sealed": "sealed-primary",
+                "primary_token_digest": "d" * 64,
+                "secondary_token_sealed": "sealed-secondary",
+                "secondary_token_digest": "e" * 64,
+                "secondary_created_at": T0,
+                "token_rotated_at": T0,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+        "retired_tokens": [{"id": 7, "account_sid": ACCOUNT, "token_digest": "f" * 64, "retired_at": T0}],
+        "api_keys": [
+            {
+                "sid": "SK" + "c" * 32,
+                "account_sid": ACCOUNT,
+                "friendly_name": "key",
+                "key_type": "Standard",
+                "secret_digest": "a" * 64,
+                "created_at": T0,
+                "updated_at": T0,
+                "revoked_at": T0,
+            }
+        ],
+        "phone_numbers": [
+            {
+                "sid": "PN" + "d" * 32,
+                "account_sid": ACCOUNT,
+                "phone_number": "+15005550100",
+                "friendly_name": "number",
+                "sms_url": "https://app.example/sms",
+                "sms_method": "POST",
+                "sms_fallback_url": "https://app.example/fallback",
+                "sms_fallback_method": "GET",
+                "status_callback": "https://app.example/status",
+                "status_callback_method": "POST",
+                "voice_url": "https://app.example/voice",
+                "voice_method": "POST",
+                "voice_fallback_url": None,
+                "voice_fallback_method": "POST",
+                "voice_caller_id_lookup": True,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+        "messages": [
+            {
+                "id": 11,
+                "sid": message,
+                "account_sid": ACCOUNT,
+                "direction": "outbound-api",
+                "from_number": "+15005550100",
+                "to_number": "+15558675310",
+                "body": "héllo ✓",
+                "status": status,
+                "num_segments": 1,
+                "num_media": 0,
+                "encoding": "UCS-2",
+                "error_code": 30003 if status == "queued" else None,
+                "error_message": None,
+                "status_callback": "https://app.example/status",
+                "validity_period": 600,
+                "messaging_service_sid": None,
+                "price": "-0.0075",
+                "price_unit": "USD",
+                "carrier_message_id": "smsc-1",
+                "created_at": T0,
+                "updated_at": T0,
+                "sent_at": T0,
+            }
+            for status in ["sent"]
+        ]
+        + [
+            {
+                "id": 12,
+                "sid": "SM" + "9" * 32,
+                "account_sid": ACCOUNT,
+                "direction": "outbound-api",
+                "from_number": "+15005550100",
+                "to_number": "+15558675311",
+                "body": "queued one",
+                "status": "queued",
+                "num_segments": 2,
+                "num_media": 0,
+                "encoding": "GSM",
+                "error_code": None,
+                "error_message": None,
+                "status_callback": None,
+                "validity_period": None,
+                "messaging_service_sid": "MG" + "1" * 32,
+                "price": None,
+                "price_unit": None,
+                "carrier_message_id": None,
+                "created_at": T0,
+                "updated_at": T0,
+                "sent_at": None,
+            }
+        ],
+        "jobs": [
+            {
+                "id": 21,
+                "kind": "send",
+                "ref": message,
+                "run_at": T0,
+                "attempts": 2,
+                "locked_until": T0,
+                "last_error": "timeout",
+                "created_at": T0,
+                "payload": None,
+                "origin": None,
+            },
+            {
+                "id": 22,
+                "kind": "status_callback",
+                "ref": message,
+                "run_at": T0,
+                "attempts": 0,
+                "locked_until": None,
+                "last_error": None,
+                "created_at": T0,
+                "payload": '{"MessageStatus": "sent"}',
+                "origin": "https://app.example:443",
+            },
+        ],
+        "webhook_attempts": [
+            {
+                "id": 31,
+                "sid": "WA" + "2" * 32,
+                "account_sid": ACCOUNT,
+                "message_sid": message,
+                "kind": "status_callback",
+                "idempotency_token": "3" * 32,
+                "message_status": "sent",
+                "request_method": "POST",
+                "request_url": "https://app.example/status",
+                "attempt": 1,
+                "outcome": "delivered",
+                "response_status": 204,
+                "duration_ms": 12,
+                "error_code": None,
+                "error_message": None,
+                "response_excerpt": "",
+                "created_at": T0,
+            }
+        ],
+        "dashboard_users": [
+            {
+                "id": 41,
+                "email": "owner@example.com",
+                "account_sid": ACCOUNT,
+                "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+                "created_at": T0,
+                "last_sign_in_at": T0,
+            }
+        ],
+        "dashboard_sessions": [
+            {
+                "digest": "4" * 64,
+                "user_id": 41,
+                "account_sid": ACCOUNT,
+                "created_at": T0,
+                "expires_at": T0,
+                "unlocked_until": T0,
+            }
+        ],
+        "setup_codes": [{"digest": "5" * 64, "account_sid": ACCOUNT, "expires_at": T0}],
+        "audit_log": [
+            {
+                "id": 51,
+                "account_sid": ACCOUNT,
+                "action": "token_rotated",
+                "actor": "owner@example.com",
+                "address": "127.0.0.1",
+                "target": ACCOUNT,
+                "created_at": T0,
+            }
+        ],
+        "carriers": [
+            {
+                "id": 61,
+                "name": "smsc-a",
+                "host": "127.0.0.1",
+                "port": 2775,
+                "system_id": "mycpaas",
+                "password_sealed": "sealed-password",
+                "system_type": "",
+                "bind_type": "transceiver",
+                "window": 10,
+                "max_mps": 50,
+                "source_ton": 1,
+                "source_npi": 1,
+                "dest_ton": 1,
+                "dest_npi": 1,
+                "coding": "gsm7",
+                "concatenation": "udh",
+                "prefixes": "+1",
+                "priority": 0,
+                "enabled": True,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+        "message_parts": [
+            {
+                "id": 71,
+                "message_sid": message,
+                "carrier": "smsc-a",
+                "part": 1,
+                "total": 1,
+                "carrier_message_id": "smsc-1",
+                "outcome": None,
+                "created_at": T0,
+            }
+        ],
+        "pending_receipts": [
+            {
+                "id": 81,
+                "carrier": "smsc-a",
+                "carrier_message_id": "ff",
+                "alternate_id": "255",
+                "outcome": "delivered",
+                "received_at": T0,
+                "attempts": 1,
+            }
+        ],
+        "inbound_parts": [
+            {
+                "id": 91,
+                "carrier": "smsc-a",
+                "source": "+15558675310",
+                "destination": "+15005550100",
+                "reference": 42,
+                "total": 2,
+                "seqnum": 1,
+                "text": "first half",
+                "received_at": T0,
+            }
+        ],
+    }
+
+
+def on_connection(url: str, work: Callable[[Connection], Any]) -> Any:
+    """Run `work` on a synchronous connection, in one committed transaction, on either backend."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url)
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        finally:
+            engine.dispose()
+
+    async def run() -> Any:
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def current_rows(connection: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every application table that exists now, its rows (sorted) with the columns it has now."""
+    reflected = MetaData()
+    reflected.reflect(connection)
+    return {
+        name: sorted(
+            (dict(row._mapping) for row in connection.execute(select(table))),
+            key=lambda r: repr(sorted(r.items())),
+        )
+        for name, table in reflected.tables.items()
+        if name != "alembic_version"
+    }
+
+
+def projected(
+    expected: dict[str, list[dict[str, Any]]], now: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """The expected rows of the tables that exist now, cut down to the columns each has now."""
+    result = {}
+    for name, rows in now.items():
+        columns = set(rows[0]) if rows else None
+        cut = [{k: v for k, v in row.items() if columns is None or k in columns} for row in expected[name]]
+        result[name] = sorted(cut, key=lambda r: repr(sorted(r.items())))
+    return result
+
+
+def load(rows: dict[str, list[dict[str, Any]]]) -> Callable[[Connection], None]:
+    """Empty every table that exists now, then insert `rows` cut to the columns that exist now."""
+
+    def work(connection: Connection) -> None:
+        reflected = MetaData()
+        reflected.reflect(connection)
+        present = [t for t in reflected.sorted_tables if t.name != "alembic_version"]
+        for table in reversed(present):
+            connection.execute(table.delete())
+        for table in present:
+            cut = [{k: v for k, v in row.items() if k in table.c} for row in rows[table.name]]
+            connection.execute(table.insert(), cut)
+
+    return work
+
+
+def revisions_newest_first() -> list[tuple[str, str]]:
+    """(revision, the revision below it or "base"), from head down."""
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    return [(r.revision, str(r.down_revision or "base")) for r in script.walk_revisions()]
+
+
+def test_every_step_down_and_up_keeps_the_data_it_can(database_url: str) -> None:
+    rows = representative_rows()
+    assert set(rows) == TABLES, "a new table needs representative rows here"
+    for name, table_rows in rows.items():
+        assert all(set(row) == set(metadata.tables[name].c.keys()) for row in table_rows), name
+    migrate.upgrade(database_url)
+    on_connection(database_url, load(rows))
+    assert on_connection(database_url, current_rows) == projected(rows, {t: [] for t in TABLES})
+
+    for revision, below in revisions_newest_first():
+        # One step down: every table that survives keeps its rows (minus any column the step drops).
+        migrate.downgrade(database_url, below)
+        survivors = on_connection(database_url, current_rows)
+        assert survivors == projected(rows, survivors), f"after downgrading {revision} to {below}"
+        # Back up the same step: the survivors' rows are still there; tables it re-creates start empty.
+        migrate.upgrade(database_url, revision)
+        after = on_connection(database_url, current_rows)
+        for name, kept in projected(rows, survivors).items():
+            columns = set(survivors[name][0]) if survivors[name] else set()
+            assert [{k: v for k, v in r.items() if k in columns} for r in after[name]] == kept, name
+        assert all(after[name] == [] for name in set(after) - set(survivors)), revision
+        # Then down for good, with the full rows of this revision's schema in place for the next step.
+        on_connection(database_url, load(rows))
+        migrate.downgrade(database_url, below)
+
+    assert on_connection(database_url, current_rows) == {}
+    migrate.upgrade(database_url)
+    on_connection(database_url, load(rows))
+    assert on_connection(database_url, current_rows) == projected(rows, {t: [] for t in TABLES})
     diff, _, revision = schema_state(database_url)
     assert diff == [] and revision == HEAD

@@ -5,7 +5,6 @@ is never sent under two tokens, and one customer's dead endpoint does not hold u
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,8 +76,12 @@ def test_callbacks_queued_before_a_crash_are_sent_after_the_restart(
     server.kill()
     server.env["MYCPAAS_WEBHOOK_DISPATCHER"] = "true"
     server.start()
-    got = receiver.wait_for(lambda found: len(found) >= 60, path=path, timeout=30)
-    time.sleep(0.5)
+    receiver.wait_for(lambda found: len(found) >= 60, path=path, timeout=30)
+    # Wait for the dispatcher to have recorded every attempt (a second send would be an attempt too), rather
+    # than for a fixed quiet time: then exactly one request per event arrived.
+    with server.client() as client:
+        logs = [wait_attempts(server, client, sid, 3, timeout=30) for sid in sids]
+    assert [len(log) for log in logs] == [3] * len(sids), "nothing attempted twice"
     got = receiver.received(path)
     assert len(got) == 60, "nothing sent twice"
     assert_each_event_once_and_in_order(got, sids)
@@ -109,7 +112,8 @@ def test_kill_minus_nine_while_callbacks_are_in_flight_loses_none(
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(create, i) for i in range(60)]
-        time.sleep(0.8)
+        # Kill while messages are being created and their callbacks sent: once a few callbacks arrived.
+        receiver.wait_for(lambda found: len(found) >= 3, path=path, timeout=60)
         server.kill()
         sids = [sid for sid in (f.result() for f in futures) if sid]
     assert sids, "some messages were accepted before the kill"
