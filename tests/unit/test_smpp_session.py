@@ -21,12 +21,19 @@ async def read_pdu(reader: asyncio.StreamReader) -> Pdu:
 
 
 async def with_peer(peer: Peer, body: Callable[[int], Awaitable[None]]) -> None:
-    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    async def closing_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await peer(reader, writer)
+        finally:
+            writer.close()  # the peer's end of every connection, or it is left to the garbage collector
+
+    server = await asyncio.start_server(closing_peer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         await body(port)
     finally:
         server.close()
+        await server.wait_closed()
 
 
 def config(port: int, password: str = "secret") -> BindConfig:
