@@ -181,7 +181,6 @@ def test_a_refused_bind_is_retried_further_apart_and_never_given_up(
         assert min(gaps) >= MIN_BACKOFF_MS - 5, f"{name} retried {min(gaps)} ms after a refusal: {gaps}"
         late += gaps[1:4]
     assert max(late) >= 1500, f"the 2nd to 4th retries of every link within 1.5 s: {late}"
-    assert "N3w" not in secondary.log_text()  # (the simulator does not log passwords either)
 
 
 def test_a_rotated_connector_password_binds_after_a_restart_and_is_shown_nowhere(
