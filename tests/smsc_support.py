@@ -121,6 +121,13 @@ class Smsc:
         self._kill()
         return self.start()
 
+    def kill(self) -> None:
+        """kill -9: the SMSC dies mid-whatever, its sessions with it (no session_closed is recorded);
+        start() or restart() brings it back on the same ports."""
+        if self._process and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
     def stop(self) -> None:
         self._kill()
         self._http.close()

@@ -56,9 +56,14 @@ def add_carrier(server: ServerProcess, name: str, smsc: Smsc, *options: str) -> 
 
 @contextmanager
 def smpp_server(
-    tmp: Path, backend: str, carriers: list[tuple[str, Smsc, tuple[str, ...]]], **env: str
+    tmp: Path,
+    backend: str,
+    carriers: list[tuple[str, Smsc, tuple[str, ...]]],
+    binds: int | None = None,
+    **env: str,
 ) -> Iterator[ServerProcess]:
-    """A server whose carriers are the given simulators (name, simulator, extra `carriers add` options)."""
+    """A server whose carriers are the given simulators (name, simulator, extra `carriers add` options),
+    yielded once `binds` of them (default: all) are bound."""
     url = sqlite_url(tmp) if backend == "sqlite" else create_postgres_database()
     server = ServerProcess(
         data_dir=tmp,
@@ -74,7 +79,8 @@ def smpp_server(
     server.start()
     remember_secret(server.auth_token)
     try:
-        wait_until(lambda: server.log_text().count("bound as") >= len(carriers), what="SMPP binds")
+        wanted = len(carriers) if binds is None else binds
+        wait_until(lambda: server.log_text().count("bound as") >= wanted, what="SMPP binds")
         yield server
     finally:
         dispose_server(server)

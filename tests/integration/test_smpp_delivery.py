@@ -12,6 +12,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from tests.conftest import BACKENDS
 from tests.integration.smpp_support import message, own_number, smpp_server, wait_final, wait_until
 from tests.integration.webhook_support import statuses, unique_path
 from tests.receiver import Answer, Receiver, is_valid
@@ -30,6 +31,22 @@ def receiver() -> Iterator[Receiver]:
 def smsc(tmp_path: Path) -> Iterator[Smsc]:
     with Smsc(tmp_path / "smsc", DLR_DELAY_MS=20) as instance:
         yield instance
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def uk_fr(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, Smsc]]:
+    """Per backend, a simulator and a server that routes +44 (UDH) and +33 (SAR) to it; shared by the tests
+    whose messages go to destinations of their own."""
+    tmp = tmp_path_factory.mktemp(f"smpp-delivery-{request.param}")
+    with Smsc(tmp / "smsc", DLR_DELAY_MS=20) as smsc:
+        carriers = [
+            ("uk", smsc, ("--prefix", "+44")),
+            ("fr", smsc, ("--prefix", "+33", "--concatenation", "sar")),
+        ]
+        with smpp_server(tmp / "server", request.param, carriers) as server:
+            yield server, smsc
 
 
 def sdk(server: ServerProcess) -> Client:
@@ -51,111 +68,106 @@ def parts_for(smsc: Smsc, destination: str) -> list[dict[str, Any]]:
     return [m for m in smsc.messages() if m["destination_addr"] == destination.lstrip("+")]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_messages_reach_the_smsc_in_the_right_encoding_and_parts(
-    backend: str, tmp_path: Path, smsc: Smsc, receiver: Receiver
+    uk_fr: tuple[ServerProcess, Smsc], receiver: Receiver
 ) -> None:
-    carriers = [
-        ("uk", smsc, ("--prefix", "+44")),
-        ("fr", smsc, ("--prefix", "+33", "--concatenation", "sar")),
+    server, smsc = uk_fr
+    client = sdk(server)
+    with server.client() as http:
+        sender = own_number(server, http)
+    callback = unique_path("smpp-status")
+    bodies = {
+        "+447700900111": "Hello {world} with € and [brackets]",
+        "+447700900112": "{" * 100 + "a" * 100,  # 200 septets, escape pairs at the cut
+        "+447700900113": "😀" * 40 + "x" * 10,  # UCS-2 with surrogate pairs at the cut
+        "+33612345678": "SAR " * 80,  # GSM, 320 septets: 3 parts as SAR TLVs
+    }
+    created = {
+        to: client.messages.create(to=to, from_=sender, body=body, status_callback=receiver.url(callback))
+        for to, body in bodies.items()
+    }
+    assert [m.num_segments for m in created.values()] == ["1", "2", "2", "3"]
+    final = wait_final(server, server.client(), [m.sid for m in created.values()])
+    assert [m["status"] for m in final] == ["delivered"] * 4
+
+    for to, body in bodies.items():
+        parts = parts_for(smsc, to)
+        assert "".join(p["text"] for p in parts) == body, to
+        assert len(parts) == int(created[to].num_segments or 0)
+        assert all(p["registered_delivery"] == 1 and p["source_addr"] == sender.lstrip("+") for p in parts)
+    [gsm] = parts_for(smsc, "+447700900111")
+    assert gsm["data_coding"] == 0 and gsm["udh"] is None and gsm["esm_class"] == 0
+    escapes = parts_for(smsc, "+447700900112")
+    assert [p["udh"]["concat"]["seq"] for p in escapes] == [1, 2]
+    assert len({p["udh"]["concat"]["ref"] for p in escapes}) == 1
+    assert not any(bytes.fromhex(p["short_message_hex"]).endswith(b"\x1b") for p in escapes)
+    emoji = parts_for(smsc, "+447700900113")
+    assert {p["data_coding"] for p in emoji} == {8}
+    assert all(len(bytes.fromhex(p["short_message_hex"])) <= 140 for p in emoji)
+    sar = parts_for(smsc, "+33612345678")
+    assert [(p["sar"]["total_segments"], p["sar"]["segment_seqnum"]) for p in sar] == [
+        (3, 1),
+        (3, 2),
+        (3, 3),
     ]
-    with smpp_server(tmp_path / "server", backend, carriers) as server:
-        client = sdk(server)
-        with server.client() as http:
-            sender = own_number(server, http)
-        callback = unique_path("smpp-status")
-        bodies = {
-            "+447700900111": "Hello {world} with € and [brackets]",
-            "+447700900112": "{" * 100 + "a" * 100,  # 200 septets, escape pairs at the cut
-            "+447700900113": "😀" * 40 + "x" * 10,  # UCS-2 with surrogate pairs at the cut
-            "+33612345678": "SAR " * 80,  # GSM, 320 septets: 3 parts as SAR TLVs
-        }
-        created = {
-            to: client.messages.create(to=to, from_=sender, body=body, status_callback=receiver.url(callback))
-            for to, body in bodies.items()
-        }
-        assert [m.num_segments for m in created.values()] == ["1", "2", "2", "3"]
-        final = wait_final(server, server.client(), [m.sid for m in created.values()])
-        assert [m["status"] for m in final] == ["delivered"] * 4
+    assert all(p["udh"] is None and p["esm_class"] & 0x40 == 0 for p in sar)
 
-        for to, body in bodies.items():
-            parts = parts_for(smsc, to)
-            assert "".join(p["text"] for p in parts) == body, to
-            assert len(parts) == int(created[to].num_segments or 0)
-            assert all(
-                p["registered_delivery"] == 1 and p["source_addr"] == sender.lstrip("+") for p in parts
-            )
-        [gsm] = parts_for(smsc, "+447700900111")
-        assert gsm["data_coding"] == 0 and gsm["udh"] is None and gsm["esm_class"] == 0
-        escapes = parts_for(smsc, "+447700900112")
-        assert [p["udh"]["concat"]["seq"] for p in escapes] == [1, 2]
-        assert len({p["udh"]["concat"]["ref"] for p in escapes}) == 1
-        assert not any(bytes.fromhex(p["short_message_hex"]).endswith(b"\x1b") for p in escapes)
-        emoji = parts_for(smsc, "+447700900113")
-        assert {p["data_coding"] for p in emoji} == {8}
-        assert all(len(bytes.fromhex(p["short_message_hex"])) <= 140 for p in emoji)
-        sar = parts_for(smsc, "+33612345678")
-        assert [(p["sar"]["total_segments"], p["sar"]["segment_seqnum"]) for p in sar] == [
-            (3, 1),
-            (3, 2),
-            (3, 3),
-        ]
-        assert all(p["udh"] is None and p["esm_class"] & 0x40 == 0 for p in sar)
-
-        # Every change went out as a signed status callback, in order, per message.
-        for sent in created.values():
-            arrived = receiver.wait_for(
-                lambda got, sid=sent.sid: sum(r.params.get("MessageSid") == sid for r in got) >= 3,
-                path=callback,
-            )
-            mine = [r for r in arrived if r.params.get("MessageSid") == sent.sid]
-            assert statuses(mine) == ["sending", "sent", "delivered"]
-            assert all(is_valid(server.auth_token, r, receiver.url(callback)) for r in mine)
+    # Every change went out as a signed status callback, in order, per message.
+    for sent in created.values():
+        arrived = receiver.wait_for(
+            lambda got, sid=sent.sid: sum(r.params.get("MessageSid") == sid for r in got) >= 3,
+            path=callback,
+        )
+        mine = [r for r in arrived if r.params.get("MessageSid") == sent.sid]
+        assert statuses(mine) == ["sending", "sent", "delivered"]
+        assert all(is_valid(server.auth_token, r, receiver.url(callback)) for r in mine)
 
 
-def test_receipts_and_refusals_end_as_twilio_does(tmp_path: Path, smsc: Smsc) -> None:
-    with smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server:
-        client = sdk(server)
-        with server.client() as http:
-            sender = own_number(server, http)
-        cases = {
-            "+447700900000": ("delivered", None),
-            "+447700910002": ("undelivered", 30003),  # receipt UNDELIV
-            "+447700910004": ("undelivered", 30003),  # receipt EXPIRED
-            "+447700910005": ("undelivered", 30007),  # receipt REJECTD
-            "+447700910001": ("failed", 30005),  # submit_sm_resp ESME_RINVDSTADR
-        }
-        sids = [client.messages.create(to=to, from_=sender, body="outcome").sid for to in cases]
-        final = wait_final(server, server.client(), sids)
-        assert [(m["status"], m["error_code"]) for m in final] == list(cases.values())
-        assert all(m["error_message"] for m in final[1:])
-        # No receipt at all: it stays `sent`, as on Twilio.
-        silent = client.messages.create(to="+447700910003", from_=sender, body="no receipt")
-        wait_until(lambda: message(server, server.client(), silent.sid)["status"] == "sent", what="sent")
+def test_receipts_and_refusals_end_as_twilio_does(uk_fr: tuple[ServerProcess, Smsc]) -> None:
+    server, _ = uk_fr
+    client = sdk(server)
+    with server.client() as http:
+        sender = own_number(server, http)
+    cases = {
+        "+447700900000": ("delivered", None),
+        "+447700910002": ("undelivered", 30003),  # receipt UNDELIV
+        "+447700910004": ("undelivered", 30003),  # receipt EXPIRED
+        "+447700910005": ("undelivered", 30007),  # receipt REJECTD
+        "+447700910001": ("failed", 30005),  # submit_sm_resp ESME_RINVDSTADR
+    }
+    sids = [client.messages.create(to=to, from_=sender, body="outcome").sid for to in cases]
+    final = wait_final(server, server.client(), sids)
+    assert [(m["status"], m["error_code"]) for m in final] == list(cases.values())
+    assert all(m["error_message"] for m in final[1:])
+    # No receipt at all: it stays `sent`, as on Twilio.
+    silent = client.messages.create(to="+447700910003", from_=sender, body="no receipt")
+    wait_until(lambda: message(server, server.client(), silent.sid)["status"] == "sent", what="sent")
 
 
 def test_an_inbound_message_reaches_the_webhook_and_its_reply_goes_out_over_smpp(
-    tmp_path: Path, smsc: Smsc, receiver: Receiver
+    uk_fr: tuple[ServerProcess, Smsc], receiver: Receiver
 ) -> None:
-    with smpp_server(tmp_path / "server", "sqlite", [("sim", smsc, ())]) as server:
-        path = unique_path("smpp-mo")
-        receiver.script(path, Answer(200, "<Response><Message>Got it: привет</Message></Response>"))
-        with server.client() as http:
-            number = own_number(server, http, SmsUrl=receiver.url(path))
-        text = "Здравствуйте, это длинное сообщение. " * 5  # UCS-2, 3 parts with a UDH
-        assert smsc.mo("447700900555", number.lstrip("+"), text, ucs2=True)["parts"] == 3
-        smsc.mo("447700900556", number.lstrip("+"), "SAR inbound " * 20, sar=True)
-        [first, second] = receiver.wait_for(lambda got: len(got) >= 2, path=path)
-        by_sender = {r.params["From"]: r for r in (first, second)}
-        assert by_sender["+447700900555"].params["Body"] == text
-        assert by_sender["+447700900556"].params["Body"] == "SAR inbound " * 20
-        assert by_sender["+447700900555"].params["To"] == number
-        assert all(is_valid(server.auth_token, r, receiver.url(path)) for r in (first, second))
-        # Every MO part was acknowledged only after it was stored, and acknowledged once.
-        wait_until(lambda: len(parts_for(smsc, "+447700900555")) == 1, what="the LaML reply at the SMSC")
-        [reply] = parts_for(smsc, "+447700900555")
-        assert reply["text"] == "Got it: привет" and reply["data_coding"] == 8
-        assert reply["source_addr"] == number.lstrip("+")
+    """UCS-2 in 3 parts with a UDH and GSM with SAR TLVs, reassembled (on SQLite and PostgreSQL); the LaML
+    reply goes out through the +44 connector."""
+    server, smsc = uk_fr
+    path = unique_path("smpp-mo")
+    receiver.script(path, Answer(200, "<Response><Message>Got it: привет</Message></Response>"))
+    with server.client() as http:
+        number = own_number(server, http, SmsUrl=receiver.url(path))
+    text = "Здравствуйте, это длинное сообщение. " * 5  # UCS-2, 3 parts with a UDH
+    assert smsc.mo("447700900555", number.lstrip("+"), text, ucs2=True)["parts"] == 3
+    smsc.mo("447700900556", number.lstrip("+"), "SAR inbound " * 20, sar=True)
+    [first, second] = receiver.wait_for(lambda got: len(got) >= 2, path=path)
+    by_sender = {r.params["From"]: r for r in (first, second)}
+    assert by_sender["+447700900555"].params["Body"] == text
+    assert by_sender["+447700900556"].params["Body"] == "SAR inbound " * 20
+    assert by_sender["+447700900555"].params["To"] == number
+    assert all(is_valid(server.auth_token, r, receiver.url(path)) for r in (first, second))
+    # Every MO part was acknowledged only after it was stored, and acknowledged once.
+    wait_until(lambda: len(parts_for(smsc, "+447700900555")) == 1, what="the LaML reply at the SMSC")
+    [reply] = parts_for(smsc, "+447700900555")
+    assert reply["text"] == "Got it: привет" and reply["data_coding"] == 8
+    assert reply["source_addr"] == number.lstrip("+")
 
 
 def test_routes_fail_over_and_unroutable_destinations_fail(tmp_path: Path) -> None:
