@@ -113,7 +113,9 @@ class DeliveryWorker:
         if wait := self._waits.pop(message.sid, 0.0):
             await asyncio.sleep(wait)
         try:
-            submitted = await self.carrier.submit(submission(message))
+            await self.carrier.submit(
+                submission(message), lambda accepted: self._record(job, message, accepted)
+            )
         except CarrierRejected as rejected:
             log.info("carrier refused %s: %s", message.sid, rejected, extra={"action": "carrier_refused"})
             await delivery.record_failed(self.platform, message, rejected.outcome, job, rejected.accepted)
@@ -123,12 +125,11 @@ class DeliveryWorker:
                 await delivery.record_failed(self.platform, message, Outcome.UNKNOWN, job)
             else:
                 await self.runner.retry(job, str(unavailable) or "carrier unavailable")
-            return
-        await self._record(job, message, submitted)
 
     async def _record(self, job: Job, message: Message, submitted: Submitted) -> None:
-        """The carrier has the message: from here it must never be sent again, so recording is retried
-        until it succeeds (the heartbeat keeps the job's lease) instead of putting the job back."""
+        """The carrier has the message (and holds its window slot until this returns): from here it must never
+        be sent again, so recording is retried until it succeeds (the heartbeat keeps the job's lease) instead
+        of putting the job back."""
         delay = 0.1
         while True:
             try:

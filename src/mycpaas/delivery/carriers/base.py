@@ -18,6 +18,7 @@ __all__ = [
     "CarrierUnavailable",
     "InboundSink",
     "ReceiptSink",
+    "RecordSink",
 ]
 
 
@@ -40,6 +41,8 @@ class CarrierDown(CarrierUnavailable):
 
 ReceiptSink = Callable[[Receipt], Awaitable[None]]
 InboundSink = Callable[[InboundSms], Awaitable[object]]
+# Makes a carrier's acceptance durable (the message `sent`, its parts' ids kept); returns once committed.
+RecordSink = Callable[[Submitted], Awaitable[None]]
 
 
 class Carrier(Protocol):
@@ -47,8 +50,10 @@ class Carrier(Protocol):
 
     async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None: ...
 
-    async def submit(self, submission: Submission) -> Submitted:
-        """Hand the message to the carrier. Raises CarrierRejected or CarrierUnavailable; raises
+    async def submit(self, submission: Submission, record: RecordSink) -> None:
+        """Hand the message to the carrier and, once it has accepted every part, `record` the acceptance,
+        holding the carrier's window slot until that returns: what a crash can leave answered but unrecorded
+        (and so send again) is bounded by the window. Raises CarrierRejected or CarrierUnavailable; raises
         CarrierUnavailable only when no part was accepted, so a retry cannot send a part twice."""
         ...
 

@@ -12,8 +12,9 @@ from mycpaas.delivery.carriers.base import (
     CarrierUnavailable,
     InboundSink,
     ReceiptSink,
+    RecordSink,
 )
-from mycpaas.domain.carriage import Outcome, Submission, Submitted
+from mycpaas.domain.carriage import Outcome, Submission
 from mycpaas.domain.carriers import Connector, route
 
 
@@ -28,13 +29,13 @@ class RoutingCarrier:
         for carrier in self._carriers.values():
             await carrier.start(on_receipt, on_inbound)
 
-    async def submit(self, submission: Submission) -> Submitted:
+    async def submit(self, submission: Submission, record: RecordSink) -> None:
         candidates = route(self._connectors, submission.destination)
         if not candidates:
             raise CarrierRejected(Outcome.NO_ROUTE, "no carrier routes this destination")
         for connector in candidates:
             try:
-                return await self._carriers[connector.name].submit(submission)
+                return await self._carriers[connector.name].submit(submission, record)
             except CarrierDown:
                 continue
         raise CarrierUnavailable("every carrier for this destination is down")

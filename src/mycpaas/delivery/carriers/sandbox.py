@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 
-from mycpaas.delivery.carriers.base import CarrierRejected, InboundSink, ReceiptSink
+from mycpaas.delivery.carriers.base import CarrierRejected, InboundSink, ReceiptSink, RecordSink
 from mycpaas.domain.carriage import InboundSms, Outcome, Receipt, Submission, Submitted
 
 log = logging.getLogger("mycpaas.carrier.sandbox")
@@ -40,14 +40,14 @@ class SandboxCarrier:
     async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None:
         self._on_receipt, self._on_inbound = on_receipt, on_inbound
 
-    async def submit(self, submission: Submission) -> Submitted:
+    async def submit(self, submission: Submission, record: RecordSink) -> None:
         await asyncio.sleep(self.send_delay)
         outcome = OUTCOME_NUMBERS.get(submission.destination, Outcome.DELIVERED)
         if outcome is Outcome.REJECTED:
             raise CarrierRejected(outcome)
         carrier_id = secrets.token_hex(8)
+        await record(Submitted(self.name, (carrier_id,)))
         self._spawn(self._deliver(submission, carrier_id, outcome))
-        return Submitted(self.name, (carrier_id,))
 
     async def resume(self, pending: list[tuple[Submission, str]]) -> None:
         for submission, carrier_id in pending:

@@ -19,6 +19,7 @@ from mycpaas.delivery.carriers.base import (
     CarrierUnavailable,
     InboundSink,
     ReceiptSink,
+    RecordSink,
 )
 from mycpaas.delivery.pacing import Pacer
 from mycpaas.domain.carriage import InboundSms, Outcome, Receipt, Submission, Submitted
@@ -102,6 +103,10 @@ class SmppCarrier:
         )
         self.link = Link(connector.name, config, self._on_deliver, connector.window, timers)
         self._pacer = Pacer(connector.max_mps)
+        # A message holds one of these from its first submit_sm until the platform has recorded the SMSC's
+        # answers: a kill -9 can then re-send at most a window's worth of answered, unrecorded messages
+        # (tests/integration/test_smpp_faults.py), not every answer still waiting for its commit.
+        self._unrecorded = asyncio.Semaphore(connector.window)
         self._reference = random.randrange(256)
         self._on_receipt: ReceiptSink | None = None
         self._on_inbound: InboundSink | None = None
@@ -116,7 +121,11 @@ class SmppCarrier:
     async def stop(self) -> None:
         await self.link.stop()
 
-    async def submit(self, submission: Submission) -> Submitted:
+    async def submit(self, submission: Submission, record: RecordSink) -> None:
+        async with self._unrecorded:
+            await record(await self._submit_parts(submission))
+
+    async def _submit_parts(self, submission: Submission) -> Submitted:
         coding = encoding.choose(submission.text, self.connector.coding.value)
         self._reference = (self._reference + 1) % 256
         try:
