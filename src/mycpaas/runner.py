@@ -105,9 +105,18 @@ class JobRunner:
 
     # ---- what a handler calls ---------------------------------------------------------------------
 
-    def run(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
-        """Run a held job's work now; the job is released when the work returns, retried if it raises."""
+    def run(self, job: Job, work: Coroutine[Any, Any, None]) -> bool:
+        """Run a held job's work now; the job is released when the work returns, retried if it raises.
+        False (and the work is not run) when the job is no longer held here under this claim: the heartbeat
+        found it claimed elsewhere, so a handler must not send it from a line it kept."""
+        if not self.holds(job) or job.id in self._tasks:
+            work.close()
+            return False
         self._tasks[job.id] = asyncio.create_task(self._run(job, work))
+        return True
+
+    def holds(self, job: Job) -> bool:
+        return self._held.get(job.id) == job
 
     def release(self, *jobs: Job) -> None:
         """The handler ended these jobs itself (finished or handed back under their claims)."""
@@ -155,11 +164,11 @@ class JobRunner:
                 await asyncio.sleep(0)  # SQLite statements do not yield; let the work run
 
     async def _take(self, claimed: list[Job]) -> None:
-        # A job already held here was claimed again because its lease lapsed (a heartbeat failed): it is
-        # being worked on under the old claim, whose writes are now fenced off, so the new claim goes back
-        # to the queue and the job runs once more later rather than twice at once.
-        again = [job for job in claimed if job.id in self._held]
-        fresh = [job for job in claimed if job.id not in self._held]
+        # A job already held or still running here was claimed again because its lease lapsed (heartbeats
+        # failed): it is being worked on under the old claim, whose writes are now fenced off, so the new
+        # claim goes back to the queue and the job runs once more later rather than twice at once.
+        again = [job for job in claimed if job.id in self._held or job.id in self._tasks]
+        fresh = [job for job in claimed if job.id not in self._held and job.id not in self._tasks]
         self._held.update((job.id, job) for job in fresh)
         if again:
             with contextlib.suppress(Exception):
@@ -175,16 +184,20 @@ class JobRunner:
                 await self.hand_back(unstarted, 1.0)
 
     async def _run(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
+        this = asyncio.current_task()
         try:
-            await work
-        except asyncio.CancelledError:
-            self._tasks.pop(job.id, None)  # stopping: the job stays held and is handed back
-            raise
-        except Exception as exc:
-            log.exception("job %s (%s) failed; will retry", job.id, job.kind, extra={"action": "job_failed"})
-            with contextlib.suppress(Exception):
-                await self.retry(job, type(exc).__name__)
-        self._tasks.pop(job.id, None)
+            try:
+                await work
+            except Exception as exc:
+                log.exception(
+                    "job %s (%s) failed; will retry", job.id, job.kind, extra={"action": "job_failed"}
+                )
+                with contextlib.suppress(Exception):
+                    await self.retry(job, type(exc).__name__)
+        finally:
+            # Cancelled (a stop): the job stays held and is handed back. Otherwise it is ended.
+            if self._tasks.get(job.id) is this:
+                del self._tasks[job.id]
         self.release(job)
         self.wake()  # room for another claim
 

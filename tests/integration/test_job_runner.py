@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from mycpaas.bootstrap import build_platform
-from mycpaas.domain.carriage import Submitted
+from mycpaas.domain.carriage import Outcome, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE, Job
 from mycpaas.domain.webhooks import EVENT_KINDS, EventKind, WebhookEvent
@@ -208,7 +208,12 @@ async def lapsed(url: str, data_dir: Path) -> None:
             (job, m) for job, m in await delivery.start_sending(fresh, [new]) if job.id == new.id
         ]
 
-        # The stale runner's carrier had accepted the message: recording that is allowed (and repeatable),
+        # The stale runner may not start the job, nor fail the message (the other runner is sending it) ...
+        assert await delivery.start_sending(stale, [old]) == []
+        await delivery.record_failed(stale, sending, Outcome.UNREACHABLE, old)
+        current = await messaging.get_message(stale, owner, message.sid)
+        assert current is not None and current.status.value == "sending"
+        # ... but if its carrier had accepted the message, recording that is allowed (and repeatable);
         # finishing the job is not.
         await delivery.record_submitted(stale, [(sending, Submitted("smsc", ("id-1",)), old)])
         current = await messaging.get_message(stale, owner, message.sid)

@@ -478,3 +478,39 @@ def test_every_step_down_and_up_keeps_the_data_it_can(database_url: str) -> None
     assert on_connection(database_url, current_rows) == projected(rows, {t: [] for t in TABLES})
     diff, _, revision = schema_state(database_url)
     assert diff == [] and revision == HEAD
+
+
+def test_job_ids_keep_growing_across_the_claim_migration(database_url: str) -> None:
+    """Jobs queued before 0006 keep their ids, and a job enqueued after it gets a larger one: a rebuilt table
+    must not restart its id sequence below them (PostgreSQL) nor reuse a deleted newest id (SQLite)."""
+    migrate.upgrade(database_url, "0005")
+    now = datetime(2026, 12, 1, 12, 0)
+
+    def queue_jobs(count: int) -> Callable[[Connection], list[int]]:
+        def work(connection: Connection) -> list[int]:
+            table = MetaData()
+            table.reflect(connection, only=["jobs"])
+            jobs = table.tables["jobs"]
+            row = {"kind": "message.send", "run_at": now, "attempts": 0, "created_at": now}
+            return [
+                connection.execute(
+                    jobs.insert().values(ref=f"SM{n}", **row).returning(jobs.c.id)
+                ).scalar_one()
+                for n in range(count)
+            ]
+
+        return work
+
+    before = on_connection(database_url, queue_jobs(3))
+    migrate.upgrade(database_url)
+    newest = max(before)
+    on_connection(
+        database_url,
+        lambda c: c.execute(metadata.tables["jobs"].delete().where(metadata.tables["jobs"].c.id == newest)),
+    )
+    after = on_connection(database_url, queue_jobs(2))
+    assert min(after) > newest, (before, after)
+    kept = on_connection(
+        database_url, lambda c: list(c.execute(select(metadata.tables["jobs"].c.id)).scalars())
+    )
+    assert set(before) - {newest} <= set(kept)

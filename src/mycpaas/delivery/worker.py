@@ -59,9 +59,7 @@ class DeliveryWorker:
         )
         self._senders = SenderPacing(lambda sender: settings.sender_mps(sender_kind(sender)))
         self._waits: dict[str, float] = {}  # seconds an admitted message waits for its sender's slot
-        # Whether pending_receipts may hold a receipt (true until a sweep finds none): while false, recording
-        # a submission skips looking for receipts that overtook it.
-        self._early_receipts = True
+        self._overtaken = receipts.Overtaken()
         self._receipts: Batcher[Receipt, None] = Batcher(self._apply_receipts)
         self._accepted: Batcher[tuple[Message, Submitted, Job], None] = Batcher(self._record_submitted)
         self._sweep_task: asyncio.Task[None] | None = None
@@ -145,12 +143,11 @@ class DeliveryWorker:
     # ---- what the carrier reports ------------------------------------------------------------------------
 
     async def _record_submitted(self, batch: list[tuple[Message, Submitted, Job]]) -> list[None]:
-        await delivery.record_submitted(self.platform, batch, early_receipts=self._early_receipts)
+        await delivery.record_submitted(self.platform, batch, self._overtaken)
         return [None] * len(batch)
 
     async def _apply_receipts(self, batch: list[Receipt]) -> list[None]:
-        if await receipts.apply_receipts(self.platform, batch):
-            self._early_receipts = True
+        await receipts.apply_receipts(self.platform, batch, self._overtaken)
         return [None] * len(batch)
 
     async def _sweep_receipts(self) -> None:
@@ -158,13 +155,11 @@ class DeliveryWorker:
         while True:
             await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
             try:
-                applied, waiting = await receipts.retry_pending_receipts(self.platform)
+                applied, waiting = await receipts.retry_pending_receipts(self.platform, self._overtaken)
             except Exception:
                 log.exception("applying kept receipts failed", extra={"action": "receipt_sweep_failed"})
                 continue
-            if not waiting:
-                self._early_receipts = False
-            else:
+            if waiting:
                 log.warning(
                     "%d receipts still match no submitted message (%d applied now)",
                     waiting,

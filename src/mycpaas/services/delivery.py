@@ -46,11 +46,12 @@ async def start_sending(
     expired_status, expired_values = receipts.outcome_values(Outcome.EXPIRED)
 
     async def work(conn: Connection) -> tuple[list[tuple[Job, Message]], bool]:
-        found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs])}
+        ours = set(await queue.owned(conn, jobs))  # a claim that lapsed since is another runner's to start
+        found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs if job.id in ours])}
         ready: list[tuple[Job, Message]] = []
         done: list[Job] = []
         events: list[WebhookEvent | None] = []
-        for job in jobs:
+        for job in (job for job in jobs if job.id in ours):
             message = found.get(job.ref)
             if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
                 done.append(job)
@@ -86,11 +87,13 @@ async def start_sending(
 
 
 async def record_submitted(
-    platform: Platform, accepted: list[tuple[Message, Submitted, Job]], early_receipts: bool = True
+    platform: Platform,
+    accepted: list[tuple[Message, Submitted, Job]],
+    overtaken: receipts.Overtaken | None = None,
 ) -> None:
     """sending -> sent, the parts' carrier ids recorded and the jobs finished (under their claims), for a
-    batch, in one transaction and a handful of statements. With `early_receipts`, receipts that overtook the
-    submit responses (kept in pending_receipts) are applied in the same transaction."""
+    batch, in one transaction and a handful of statements. Receipts that overtook the submit responses (kept
+    in pending_receipts) are applied in the same transaction, unless `overtaken` says none is waiting."""
     now = utcnow()
 
     async def work(conn: Connection) -> bool:
@@ -111,7 +114,7 @@ async def record_submitted(
         for message, submitted, _ in accepted:
             await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
         await queue.finish(conn, [job for _, _, job in accepted])
-        if early_receipts:
+        if overtaken is None or overtaken.waiting:
             for message, submitted, _ in accepted:
                 lookups = submitted.lookup_ids or submitted.part_ids
                 for receipt in await parts.pending_for(conn, submitted.carrier, lookups):
@@ -132,7 +135,8 @@ async def record_failed(
     its callback queued and its job finished (under its claim), in one transaction. Parts the carrier took
     before refusing a later one are recorded, so their receipts are matched (and, arriving after the
     failure, recorded as late) instead of waiting unmatched for ever. A change the message has already moved
-    past is not applied and its callback is recorded as skipped."""
+    past is not applied and its callback is recorded as skipped; so is one whose job this runner no longer holds
+    (only the accepted parts are recorded then)."""
     status, values = receipts.outcome_values(outcome)
     status = MessageStatus.FAILED
     now = utcnow()
@@ -140,11 +144,12 @@ async def record_failed(
     async def work(conn: Connection) -> bool:
         if accepted is not None and accepted.part_ids:
             await parts.insert_parts(conn, message.sid, accepted.carrier, accepted.part_ids, now)
-        changed = await store.advance_status(
+        event = status_callback_event(replace(message, **values), status)  # type: ignore[arg-type]
+        # Under a lost claim (the job claimed elsewhere since, or already ended), the runner that holds it
+        # decides the message's fate; this report is kept in the attempt log as late, like any other.
+        changed = await queue.finish(conn, [job]) and await store.advance_status(
             conn, message.sid, status, ALLOWED_PREDECESSORS[status], now, **values
         )
-        event = status_callback_event(replace(message, **values), status)  # type: ignore[arg-type]
-        await queue.finish(conn, [job])
         if changed:
             return await webhook_store.queue_events(conn, [event], now)
         if event is not None:

@@ -22,6 +22,18 @@ from mycpaas.storage.database import Connection
 from mycpaas.storage.parts import SubmittedPart
 
 
+class Overtaken:
+    """Whether pending_receipts may hold a receipt that overtook its submit_sm_resp: while not, recording a
+    submission skips looking for one. Read and changed only inside the transactions that use it (the group
+    committer runs them one after another), so a receipt kept by one is seen by the next; True until a sweep
+    finds none."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self) -> None:
+        self.waiting = True
+
+
 def outcome_values(outcome: Outcome) -> tuple[MessageStatus, dict[str, object]]:
     """The status an outcome leads to, and the error code and message it sets."""
     status, error = OUTCOMES[outcome]
@@ -86,14 +98,15 @@ async def part_for(
     return None
 
 
-async def apply_receipts(platform: Platform, receipts: list[Receipt]) -> bool:
+async def apply_receipts(
+    platform: Platform, receipts: list[Receipt], overtaken: Overtaken | None = None
+) -> None:
     """Apply a batch of receipts in one transaction; one whose part is not known yet is kept in
     pending_receipts (and retried), so every receipt is durable once this returns and the carrier may
-    acknowledge it. Receipts of single-part messages with the same outcome change in one statement.
-    Returns whether any receipt was kept waiting for its part."""
+    acknowledge it. Receipts of single-part messages with the same outcome change in one statement."""
     now = utcnow()
 
-    async def work(conn: Connection) -> tuple[bool, bool]:
+    async def work(conn: Connection) -> bool:
         # By the id as reported only: its other readings (hex/decimal) could name another message, so they
         # are tried later, by the sweep, once the id as reported has had time to be recorded.
         known: dict[tuple[str, str], SubmittedPart] = {}
@@ -122,20 +135,24 @@ async def apply_receipts(platform: Platform, receipts: list[Receipt]) -> bool:
                 await _skip_late_status(conn, sid, status, values)
         if unmatched:
             await parts.keep_pending(conn, unmatched, now)
-        return bool(unmatched), await webhook_store.queue_events(conn, events, now)
+            if overtaken is not None:
+                overtaken.waiting = True
+        return await webhook_store.queue_events(conn, events, now)
 
-    kept, notify = await platform.committer.run(work)
-    if notify:
+    if await platform.committer.run(work):
         platform.wake_webhooks()
-    return kept
 
 
-async def retry_pending_receipts(platform: Platform, limit: int = 500) -> tuple[int, int]:
+async def retry_pending_receipts(
+    platform: Platform, overtaken: Overtaken | None = None, limit: int = 500
+) -> tuple[int, int]:
     """Apply kept receipts whose part has since become known. Returns (applied, still pending)."""
     now = utcnow()
 
     async def work(conn: Connection) -> tuple[int, int, bool]:
         waiting = await parts.oldest_pending(conn, limit)
+        if not waiting and overtaken is not None:
+            overtaken.waiting = False
         applied: list[int] = []
         events: list[WebhookEvent | None] = []
         for receipt in waiting:

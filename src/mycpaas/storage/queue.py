@@ -84,23 +84,30 @@ async def claim(
 
 
 _CLAIMS_OF = (
-    select(jobs.c.id, jobs.c.claim).where(jobs.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
+    select(jobs.c.id, jobs.c.claim, jobs.c.locked_until)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
 )
 
 
-async def _owned(conn: Connection, claimed: Sequence[Job]) -> list[int]:
-    """The ids of `claimed` still under the claim held (locked, so the answer holds to the commit)."""
+async def owned(conn: Connection, claimed: Sequence[Job], leased: bool = False) -> list[int]:
+    """The ids of `claimed` still under the claim held (locked, so the answer holds to the commit); with
+    `leased`, only those not handed back already (a second hand-back must not lower `attempts` again)."""
     if not claimed:
         return []
     wanted = {job.id: job.claim for job in claimed}
     # Read then act by primary key: a row-value IN ((id, claim), ...) makes SQLite scan the table.
     rows = await conn.execute(_CLAIMS_OF, {"ids": sorted(wanted)})
-    return sorted(row.id for row in rows if wanted.get(row.id) == row.claim)
+    return sorted(
+        row.id
+        for row in rows
+        if wanted.get(row.id) == row.claim and not (leased and row.locked_until is None)
+    )
 
 
 async def finish(conn: Connection, claimed: Sequence[Job]) -> set[int]:
     """Delete done jobs, each only if still under its claim; returns the ids deleted."""
-    ids = await _owned(conn, claimed)
+    ids = await owned(conn, claimed)
     if ids:
         await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
     return set(ids)
@@ -108,7 +115,7 @@ async def finish(conn: Connection, claimed: Sequence[Job]) -> set[int]:
 
 async def retry(conn: Connection, job: Job, run_at: datetime, error: str) -> bool:
     """Let the job be claimed again at `run_at` (this attempt counted), if still under its claim."""
-    if not await _owned(conn, [job]):
+    if not await owned(conn, [job], leased=True):
         return False
     await conn.execute(
         update(jobs).where(jobs.c.id == job.id).values(run_at=run_at, locked_until=None, last_error=error)
@@ -118,8 +125,8 @@ async def retry(conn: Connection, job: Job, run_at: datetime, error: str) -> boo
 
 async def postpone(conn: Connection, claimed: Sequence[Job], run_at: datetime) -> set[int]:
     """Give claimed jobs back, to run at `run_at`, without counting the claim as an attempt (they were not
-    worked on); only those still under their claim. Returns the ids given back."""
-    ids = await _owned(conn, claimed)
+    worked on); only those still under their claim and not given back already. Returns the ids given back."""
+    ids = await owned(conn, claimed, leased=True)
     if ids:
         await conn.execute(
             update(jobs)
@@ -132,13 +139,9 @@ async def postpone(conn: Connection, claimed: Sequence[Job], run_at: datetime) -
 async def extend_leases(conn: Connection, claimed: Sequence[Job], lease_until: datetime) -> set[int]:
     """Heartbeat: jobs still being worked on keep their leases, so no other runner claims them. Returns the
     ids still held; a job claimed elsewhere since, or already handed back, is not revived."""
-    ids = await _owned(conn, claimed)
+    ids = await owned(conn, claimed, leased=True)
     if ids:
-        await conn.execute(
-            update(jobs)
-            .where(and_(jobs.c.id.in_(ids), jobs.c.locked_until.is_not(None)))
-            .values(locked_until=lease_until)
-        )
+        await conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(locked_until=lease_until))
     return set(ids)
 
 

@@ -142,6 +142,7 @@ class WebhookDispatcher:
         return skip[:MAX_SKIPPED_ORIGINS]
 
     async def close(self) -> None:
+        await asyncio.gather(*self._chores, return_exceptions=True)  # hand-backs under way
         await self._outcomes.close()
         await self.client.close()
 
@@ -188,6 +189,8 @@ class WebhookDispatcher:
         return origin
 
     def _spawn(self, dispatch: Dispatch, origin: _Origin) -> None:
+        if not self.runner.holds(dispatch.job):
+            return  # its lease lapsed while it waited in line and it was claimed elsewhere: not ours to send
         previous = self._tail.get(dispatch.job.ref)
         ends: asyncio.Future[Turn] = asyncio.get_running_loop().create_future()
         origin.assigned += 1
