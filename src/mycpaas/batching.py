@@ -23,11 +23,19 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    """`process` takes a batch and returns one result per item, in order."""
+    """`process` takes a batch and returns one result per item, in order. `linger` seconds are waited before
+    a batch is taken when the first item arrives idle, so that a burst finishing together shares it: on SQLite
+    a commit runs inline and blocks the loop, so nothing else can join a batch while one is written."""
 
-    def __init__(self, process: Callable[[list[T]], Awaitable[Sequence[R]]], max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        process: Callable[[list[T]], Awaitable[Sequence[R]]],
+        max_batch: int = 256,
+        linger: float = 0.0,
+    ) -> None:
         self._process = process
         self.max_batch = max_batch
+        self.linger = linger
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -45,6 +53,8 @@ class Batcher(Generic[T, R]):
                 await asyncio.shield(self._task)
 
     async def _drain(self) -> None:
+        if self.linger:
+            await asyncio.sleep(self.linger)
         while self._items:
             batch, self._items = self._items[: self.max_batch], self._items[self.max_batch :]
             try:

@@ -108,10 +108,13 @@ class WebhookDispatcher:
             grace_seconds=0.0,  # a request cut off at stop is sent again later, under the same token
             backoff_cap_seconds=MAX_RETRY_SECONDS,
         )
-        self._outcomes: Batcher[Settlement, None] = Batcher(self._settle)
+        # Outcomes of turns ending together are written together; the 5 ms linger is the old dispatcher's
+        # (bench/webhooks.py: a burst's outcomes then share a commit even on SQLite).
+        self._outcomes: Batcher[Settlement, None] = Batcher(self._settle, linger=0.005)
         self._origins: dict[str, _Origin] = {}
         self._running: set[int] = set()  # jobs whose turn has started here and not ended
         self._tail: dict[str, asyncio.Future[Turn]] = {}  # message sid -> how its latest turn ends
+        self._writing: set[int] = set()  # jobs settled here whose outcome is being written
         self._settled: OrderedDict[int, None] = OrderedDict()  # jobs finished here and written, the latest
         self._held: set[int] = set()  # jobs in some origin's `waiting`
         self._stopping = False
@@ -180,7 +183,10 @@ class WebhookDispatcher:
 
     def _is_local(self, job_id: int) -> bool:
         """Started, in line or finished here: a later event of its message can be ordered behind it here."""
-        return job_id in self._running or job_id in self._held or job_id in self._settled
+        return job_id in self._held or self._ended_or_running(job_id)
+
+    def _ended_or_running(self, job_id: int) -> bool:
+        return job_id in self._running or job_id in self._writing or job_id in self._settled
 
     def _origin(self, key: str) -> _Origin:
         origin = self._origins.get(key)
@@ -210,7 +216,7 @@ class WebhookDispatcher:
             held = origin.waiting.popleft()
             self._held.discard(held.job.id)
             # An earlier event of its message that ended here without settling (a retry) must go first.
-            if all(job_id in self._running or job_id in self._settled for job_id in held.before):
+            if all(self._ended_or_running(job_id) for job_id in held.before):
                 self._spawn(held, origin)  # a paused origin's turn hands the job back itself
             else:
                 give_back.append(held.job)
@@ -245,26 +251,42 @@ class WebhookDispatcher:
         previous: asyncio.Future[Turn] | None,
         ends: asyncio.Future[Turn],
     ) -> None:
-        outcome = Turn.PENDING
+        """One job's turn. The origin's place and the message's order are freed as soon as the request is
+        done; the turn (and so the runner's hold on the job) lasts until its outcome is written."""
+        outcome, settlement = Turn.PENDING, None
         try:
-            outcome = await self._take_turn(dispatch, origin, previous)
+            outcome, settlement = await self._take_turn(dispatch, origin, previous)
         finally:
+            if outcome is Turn.SETTLED:
+                self._writing.add(dispatch.job.id)  # a later event of its message may go now
             if not ends.done():
                 ends.set_result(outcome)
             self._finished(dispatch, origin, ends)
+        if settlement is None:
+            return
+        try:
+            await self._outcomes.add(settlement)
+        finally:
+            self._writing.discard(dispatch.job.id)
+        if settlement.retry_at is None:
+            self._settled[settlement.job_id] = None
+            while len(self._settled) > SETTLED_MEMORY:
+                self._settled.popitem(last=False)
 
     async def _take_turn(
         self, dispatch: Dispatch, origin: _Origin, previous: asyncio.Future[Turn] | None
-    ) -> Turn:
+    ) -> tuple[Turn, Settlement | None]:
+        """Returns how the turn ends for the message's next event, and the outcome still to write (None when
+        it is written already, or when the job was handed back)."""
         if previous is not None and await asyncio.shield(previous) is Turn.PENDING:
             await self.runner.hand_back([dispatch.job], 1.0)
-            return Turn.PENDING
+            return Turn.PENDING, None
         async with origin.slots:
             if origin.paused_until > time.monotonic():
                 # The origin's breaker opened while this job waited for a slot: hand it back untried.
                 pause = origin.paused_until - time.monotonic()
                 await self.runner.hand_back([dispatch.job], pause + random.uniform(0, pause))
-                return Turn.PENDING
+                return Turn.PENDING, None
             try:
                 turn = await self.attempter.attempt(dispatch)
             except Exception:
@@ -278,17 +300,13 @@ class WebhookDispatcher:
                 settlement, replies = turn.settlement, turn.replies
                 if turn.first is not None:
                     origin.observe(turn.first)
-        if replies is not None:
-            # Nothing is committed if this fails: the runner retries the inbound webhook after a backoff.
-            await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
-        else:
-            await self._outcomes.add(settlement)
-        if settlement.retry_at is not None:
-            return Turn.PENDING
+        ends = Turn.PENDING if settlement.retry_at is not None else Turn.SETTLED
+        if replies is None:
+            return ends, settlement
+        # Nothing is committed if this fails: the runner retries the inbound webhook after a backoff.
+        await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
         self._settled[settlement.job_id] = None
-        while len(self._settled) > SETTLED_MEMORY:
-            self._settled.popitem(last=False)
-        return Turn.SETTLED
+        return ends, None
 
     def _broken(self, dispatch: Dispatch) -> Settlement:
         """A job the platform itself keeps failing on: record it and stop, rather than retry forever."""
