@@ -72,6 +72,7 @@ class JobRunner:
         self._held: dict[int, Job] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
+        self._full = False  # the last claim was skipped for want of room: a job ending wakes the loop
 
     @property
     def held(self) -> int:
@@ -147,6 +148,7 @@ class JobRunner:
             self._wake.clear()
             free = self.capacity - len(self._tasks)
             wanted = min(self.batch_size, free)
+            self._full = wanted <= 0
             claimed: list[Job] = []
             if wanted > 0:
                 try:
@@ -199,7 +201,8 @@ class JobRunner:
             if self._tasks.get(job.id) is this:
                 del self._tasks[job.id]
         self.release(job)
-        self.wake()  # room for another claim
+        if self._full:
+            self.wake()  # room for the claim that was skipped (otherwise new work or the poll wakes it)
 
     async def _heartbeat(self) -> None:
         lease = self.platform.settings.worker_lease_seconds
