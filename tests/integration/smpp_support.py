@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from twilio.rest import Client
 
 from tests.conftest import ALL_SERVERS, dispose_server, remember_secret
 from tests.databases import create_postgres_database, sqlite_url
@@ -128,3 +129,17 @@ def wait_final(
 
     wait_until(check, timeout, f"{len(sids) - len(found)} messages to reach a final status")
     return [found[sid] for sid in sids]
+
+
+def sdk(server: ServerProcess) -> Client:
+    """The official twilio client pointed at `server`, on SignalWire's path as an existing app would use."""
+    client = Client(server.account_sid, server.auth_token)
+    client.api.base_url = server.url
+    client.api.v2010.version = "api/laml/2010-04-01"
+    return client
+
+
+def sender_of(server: ServerProcess) -> str:
+    """A number the server's owner account owns, to send from."""
+    with server.client() as client:
+        return own_number(server, client)

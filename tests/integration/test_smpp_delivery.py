@@ -13,7 +13,14 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from tests.conftest import BACKENDS
-from tests.integration.smpp_support import message, own_number, smpp_server, wait_final, wait_until
+from tests.integration.smpp_support import (
+    message,
+    own_number,
+    sdk,
+    smpp_server,
+    wait_final,
+    wait_until,
+)
 from tests.integration.webhook_support import statuses, unique_path
 from tests.receiver import Answer, Receiver, is_valid
 from tests.server import ServerProcess
@@ -47,13 +54,6 @@ def uk_fr(
         ]
         with smpp_server(tmp / "server", request.param, carriers) as server:
             yield server, smsc
-
-
-def sdk(server: ServerProcess) -> Client:
-    client = Client(server.account_sid, server.auth_token)
-    client.api.base_url = server.url
-    client.api.v2010.version = "api/laml/2010-04-01"  # SignalWire's path, as an existing app would use
-    return client
 
 
 def _create_or_none(client: Client, **params: Any) -> Any:

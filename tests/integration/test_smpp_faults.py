@@ -29,7 +29,14 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.integration.smpp_support import FINAL, message, own_number, smpp_server, wait_final, wait_until
+from tests.integration.smpp_support import (
+    FINAL,
+    message,
+    sender_of,
+    smpp_server,
+    wait_final,
+    wait_until,
+)
 from tests.server import ServerProcess
 from tests.smsc_support import Smsc
 
@@ -113,11 +120,6 @@ class Burst:
         self._thread.join(120)
         assert not self._thread.is_alive(), "the burst did not finish"
         return self.accepted
-
-
-def sender_of(server: ServerProcess) -> str:
-    with server.client() as client:
-        return own_number(server, client)
 
 
 def submits_seen(smsc: Smsc) -> int:

@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twilio.rest import Client
 
-from tests.integration.smpp_support import cli, own_number, smpp_server, wait_final, wait_until
+from tests.integration.smpp_support import (
+    cli,
+    sdk,
+    sender_of,
+    smpp_server,
+    wait_final,
+    wait_until,
+)
 from tests.server import ServerProcess
 from tests.smsc_support import Smsc
 
@@ -71,18 +77,6 @@ def server(tmp: Path, primary: Smsc, secondary: Smsc) -> Iterator[ServerProcess]
         yield instance
 
 
-def sdk(server: ServerProcess) -> Client:
-    client = Client(server.account_sid, server.auth_token)
-    client.api.base_url = server.url
-    client.api.v2010.version = "api/laml/2010-04-01"
-    return client
-
-
-def sender(server: ServerProcess) -> str:
-    with server.client() as http:
-        return own_number(server, http)
-
-
 def binds_of(smsc: Smsc, system_id: str) -> list[dict[str, Any]]:
     return [line for line in smsc.recorded() if line.get("bind") and line["system_id"] == system_id]
 
@@ -96,7 +90,7 @@ def test_failover_when_the_primary_smsc_dies_mid_burst(
     which went again through the secondary."""
     count = 60
     client = sdk(server)
-    source = sender(server)
+    source = sender_of(server)
     texts = [f"failover {n}" for n in range(count)]
     sids: dict[str, str] = {}
     errors: list[Exception] = []
@@ -199,7 +193,7 @@ def test_a_rotated_connector_password_binds_after_a_restart_and_is_shown_nowhere
     assert new[0]["status"] == 0, f"the first bind after the restart was refused: {new}"
 
     client = sdk(server)
-    source = sender(server)
+    source = sender_of(server)
     texts = [f"rotated {n}" for n in range(3)]
     sids = [
         client.messages.create(to=f"+447610{n:05d}9", from_=source, body=t).sid for n, t in enumerate(texts)

@@ -15,10 +15,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from twilio.rest import Client
 
 from tests.conftest import BACKENDS
-from tests.integration.smpp_support import message, own_number, smpp_server, wait_final, wait_until
+from tests.integration.smpp_support import (
+    message,
+    own_number,
+    sdk,
+    sender_of,
+    smpp_server,
+    wait_final,
+    wait_until,
+)
 from tests.integration.webhook_support import unique_path
 from tests.receiver import Receiver
 from tests.server import ServerProcess
@@ -72,18 +79,6 @@ def receiver() -> Iterator[Receiver]:
     instance.close()
 
 
-def sdk(server: ServerProcess) -> Client:
-    client = Client(server.account_sid, server.auth_token)
-    client.api.base_url = server.url
-    client.api.v2010.version = "api/laml/2010-04-01"
-    return client
-
-
-def sender(server: ServerProcess) -> str:
-    with server.client() as http:
-        return own_number(server, http)
-
-
 def at_smsc(smsc: Smsc, destination: str) -> list[dict[str, Any]]:
     return [m for m in smsc.messages() if m["destination_addr"] == destination.lstrip("+")]
 
@@ -112,7 +107,7 @@ def test_the_window_bounds_what_is_in_flight_at_the_smsc(server: ServerProcess, 
     smsc.config(resp_delay_ms=1500)
     try:
         destinations = numbers("+44700", 12)
-        sids = send_concurrently(server, sender(server), destinations, "windowed")
+        sids = send_concurrently(server, sender_of(server), destinations, "windowed")
         final = wait_final(server, server.client(), sids, timeout=60)
     finally:
         smsc.config(resp_delay_ms=0)
@@ -129,7 +124,7 @@ def test_max_mps_spaces_the_connector_s_submits(server: ServerProcess, smsc: Sms
     count = 9
     destinations = numbers("+44710", count)
     before_first_ms = time.time() * 1000
-    sids = send_concurrently(server, sender(server), destinations, "paced")
+    sids = send_concurrently(server, sender_of(server), destinations, "paced")
     assert {m["status"] for m in wait_final(server, server.client(), sids)} == {"delivered"}
     arrivals = sorted(m["submitted_ms"] for to in destinations for m in at_smsc(smsc, to))
     assert len(arrivals) == count
@@ -159,7 +154,7 @@ def test_enquire_link_keeps_every_bind_alive(server: ServerProcess, smsc: Smsc) 
 
 def test_codings_and_an_alphanumeric_sender_as_the_smsc_sees_them(server: ServerProcess, smsc: Smsc) -> None:
     client = sdk(server)
-    number = sender(server)
+    number = sender_of(server)
     latin, euro = numbers("+44720", 2)
     cases = {
         latin: (number, "Café déjà vu ÿ", 3, "Café déjà vu ÿ".encode("latin-1")),
@@ -199,7 +194,7 @@ def test_every_refusal_and_receipt_mapping(server: ServerProcess, smsc: Smsc) ->
     """The rows of docs/carriers.md's table that test_smpp_delivery does not cover; RSYSERR until
     MYCPAAS_MAX_SEND_ATTEMPTS (2 here) is spent: failed, 30008; RMSGQFUL twice, then accepted: delivered."""
     client = sdk(server)
-    number = sender(server)
+    number = sender_of(server)
     serial = next(SERIAL) % 10
     refused = {f"+4474{serial}0990{status:03d}": code for status, code in REFUSALS.items()}
     [exhausted] = numbers("+4474", 1, "0008")
