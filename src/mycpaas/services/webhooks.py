@@ -57,21 +57,23 @@ async def prepare(platform: Platform, claimed: Sequence[Job]) -> tuple[list[Disp
     cannot be sent (unreadable, account gone or closed) are finished here, under their claims. Returns the
     dispatches, and the jobs that must wait (their account's token cannot be read now)."""
     events = {job.id: _event(job) for job in claimed}
-    async with platform.db.write() as conn:
+    async with platform.db.read() as conn:
         accounts = await account_store.get_accounts_with_tokens(
             conn, {event.account_sid for event in events.values() if event is not None}
         )
         pending = await queue.pending_ids(conn, EVENT_KINDS, sorted({job.ref for job in claimed}))
-        sendable: list[tuple[Job, WebhookEvent]] = []
-        unsendable: list[Job] = []
-        for job in claimed:
-            event = events[job.id]
-            found = accounts.get(event.account_sid) if event else None
-            if event and found and found[0].status is not AccountStatus.CLOSED:
-                sendable.append((job, event))
-            else:
-                unsendable.append(job)
-        await queue.finish(conn, unsendable)
+    sendable: list[tuple[Job, WebhookEvent]] = []
+    unsendable: list[Job] = []
+    for job in claimed:
+        event = events[job.id]
+        found = accounts.get(event.account_sid) if event else None
+        if event and found and found[0].status is not AccountStatus.CLOSED:
+            sendable.append((job, event))
+        else:
+            unsendable.append(job)
+    if unsendable:  # rare: a write transaction only then
+        async with platform.db.write() as conn:
+            await queue.finish(conn, unsendable)
     tokens: dict[str, str | None] = {}
     dispatches: list[Dispatch] = []
     waiting: list[Job] = []
