@@ -50,7 +50,7 @@ def build_platform(settings: Settings) -> Platform:
     return Platform(
         settings=settings,
         db=db,
-        secrets=SecretBox(load_server_secret(settings.secret_file)),
+        secrets=SecretBox(load_server_secret(settings.secret_path)),
         committer=GroupCommitter(db, max_batch=MAX_BATCH if settings.group_commit else 1),
     )
 

@@ -24,7 +24,6 @@ from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
-from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job, backoff_seconds
 from mycpaas.services import jobs as job_store
 from mycpaas.services.platform import Platform
@@ -100,7 +99,7 @@ class JobRunner:
             log.exception("closing a job handler failed", extra={"action": "handler_close_failed"})
         leftovers, self._held = list(self._held.values()), {}
         try:
-            await job_store.hand_back(self.platform, leftovers, utcnow())
+            await job_store.hand_back(self.platform, leftovers, await self.platform.clock.now())
         except Exception:
             log.exception("handing jobs back at stop failed", extra={"action": "hand_back_failed"})
 
@@ -128,7 +127,9 @@ class JobRunner:
     async def hand_back(self, jobs: Sequence[Job], delay_seconds: float) -> None:
         """Give held jobs back to the queue, unworked, to run after `delay_seconds`."""
         try:
-            await job_store.hand_back(self.platform, jobs, utcnow() + timedelta(seconds=delay_seconds))
+            await job_store.hand_back(
+                self.platform, jobs, await self.platform.clock.now() + timedelta(seconds=delay_seconds)
+            )
         finally:
             self.release(*jobs)  # on failure their leases run out; either way they are not ours to keep
 
@@ -136,7 +137,9 @@ class JobRunner:
         """The attempt failed: try again after a backoff that grows with the job's attempts."""
         delay = backoff_seconds(job.attempts, random.random(), self.backoff_cap_seconds)
         try:
-            await job_store.retry(self.platform, job, utcnow() + timedelta(seconds=delay), error)
+            await job_store.retry(
+                self.platform, job, await self.platform.clock.now() + timedelta(seconds=delay), error
+            )
         finally:
             self.release(job)
         self.wake()
@@ -174,7 +177,9 @@ class JobRunner:
         self._held.update((job.id, job) for job in fresh)
         if again:
             with contextlib.suppress(Exception):
-                await job_store.hand_back(self.platform, again, utcnow() + timedelta(seconds=1))
+                await job_store.hand_back(
+                    self.platform, again, await self.platform.clock.now() + timedelta(seconds=1)
+                )
         if not fresh:
             return
         try:

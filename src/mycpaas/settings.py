@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 _PREFIX = "MYCPAAS_"
@@ -24,15 +24,30 @@ class Settings:
     public_url: str = ""
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # HTTP processes serving the port (PostgreSQL only: one SQLite file has one server process).
+    workers: int = 1
+    # The server secret: hex in MYCPAAS_SECRET, else the file MYCPAAS_SECRET_FILE (default <data dir>/secret.key).
+    secret: str = field(default="", repr=False)
+    secret_file: str = ""
+    # Addresses or CIDRs (comma-separated) whose X-Forwarded-For/-Proto/-Host are believed; default none.
+    trusted_proxies: str = ""
+    # /metrics: in development on the main listener; in production only on metrics_port, or with this token.
+    metrics_port: int = 0
+    metrics_token: str = field(default="", repr=False)
+    # Limits of the HTTP server (granian): time to receive a request's headers, and the largest header block.
+    http_header_timeout_seconds: float = 30.0
+    http_max_header_bytes: int = 65536
     log_level: str = "info"
     access_log: bool = False
     auth_max_failures: int = 20
     auth_failure_window_seconds: float = 60.0
+    api: bool = True  # serve the REST API (the 2010-04-01 resources); false: health and metrics only
     delivery_worker: bool = True
     # Concurrent small write transactions share one commit (storage/group_commit.py); off: one commit each.
     group_commit: bool = True
     worker_batch_size: int = 100
     worker_lease_seconds: float = 15.0
+    bind_lease_seconds: float = 15.0  # an SMPP bind's lease; a dead process's binds are taken over after it
     max_send_attempts: int = 20  # a carrier busy or down this many times in a row: failed, 30008
     sender_mps_long_code: float = 1.0  # messages per second per From number (0 = no limit), Twilio's defaults
     sender_mps_toll_free: float = 3.0
@@ -95,8 +110,8 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.data_dir / 'mycpaas.db').resolve()}"
 
     @property
-    def secret_file(self) -> Path:
-        return self.data_dir / "secret.key"
+    def secret_path(self) -> Path:
+        return Path(self.secret_file) if self.secret_file else self.data_dir / "secret.key"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -339,8 +339,25 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "enabled": True,
                 "created_at": T0,
                 "updated_at": T0,
+                "max_binds": 2,
             }
         ],
+        "platform_state": [{"name": "secret_check", "value": "sealed-check", "updated_at": T0}],
+        "change_versions": [{"topic": "carriers", "version": 3, "changed_at": T0}],
+        "carrier_binds": [
+            {
+                "carrier": "smsc-a",
+                "slot": 0,
+                "holder": "host:123:abc",
+                "claim": 4,
+                "locked_until": T0,
+                "bound": True,
+                "last_error": "bind refused",
+                "last_error_at": T0,
+            }
+        ],
+        "throttle_failures": [{"scope": "api", "key": "ip:127.0.0.1", "bucket": 29000000, "failures": 3}],
+        "sender_slots": [{"sender": "+15005550100", "next_at": T0, "last_at": T0}],
         "message_parts": [
             {
                 "id": 71,

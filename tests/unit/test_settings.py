@@ -21,7 +21,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.port == 8080 and settings.host == "127.0.0.1"
     assert settings.print_credentials is True
     assert settings.effective_database_url == f"sqlite:///{(tmp_path / 'mycpaas.db').resolve()}"
-    assert settings.secret_file == tmp_path / "secret.key"
+    assert settings.secret_path == tmp_path / "secret.key"
 
 
 def test_casts(tmp_path: Path) -> None:

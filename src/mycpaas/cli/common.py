@@ -100,7 +100,7 @@ def check_schema(settings: Settings) -> None:
             f"mycpaas: the database at {where} has schema revision {schema.revision}, which this version of "
             f"mycpaas does not know (its newest is {schema.head}): it was migrated by a newer mycpaas."
         )
-    secret = settings.secret_file.resolve()
+    secret = settings.secret_path.resolve()
     if not secret.is_file():
         raise Refusal(
             f"mycpaas: no server secret at {secret}. The database's tokens and passwords are sealed with the "

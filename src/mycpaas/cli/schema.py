@@ -40,10 +40,10 @@ def prepare(settings: Settings) -> Prepared:
         )
     done = []
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.secret_file.exists():
-        load_server_secret(settings.secret_file)
+    if not settings.secret_path.exists():
+        load_server_secret(settings.secret_path)
         done.append(
-            f"Created the server secret {settings.secret_file.resolve()}: back it up with the database "
+            f"Created the server secret {settings.secret_path.resolve()}: back it up with the database "
             "(without it, no stored token or password can be read)."
         )
     migrate.upgrade(url)

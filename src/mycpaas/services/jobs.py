@@ -1,5 +1,6 @@
 """Use cases of the job queue for a runner (mycpaas/runner.py): claim, keep, hand back and retry jobs, each
-only under the claim the runner holds. Finishing a job happens in the transaction of its outcome, through
+only under the claim the runner holds. Lease times are on the database's clock (services/clock.py), which
+every process sharing the database agrees on. Finishing a job happens in the transaction of its outcome, through
 storage/queue.finish, in the use case that records that outcome."""
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.services.platform import Platform
 from mycpaas.storage import queue
@@ -16,7 +16,7 @@ from mycpaas.storage import queue
 async def claim(
     platform: Platform, kinds: Sequence[str], limit: int, skip_origins: Sequence[str] = ()
 ) -> list[Job]:
-    now = utcnow()
+    now = await platform.clock.now()
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
     async with platform.db.write() as conn:
         return await queue.claim(conn, kinds, now, now + lease, limit, skip_origins)
@@ -28,7 +28,7 @@ async def extend_leases(platform: Platform, held: Sequence[Job]) -> set[int]:
         return set()  # an idle runner takes no write lock
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
     async with platform.db.write() as conn:
-        return await queue.extend_leases(conn, held, utcnow() + lease)
+        return await queue.extend_leases(conn, held, await platform.clock.now() + lease)
 
 
 async def hand_back(platform: Platform, jobs: Sequence[Job], run_at: datetime) -> set[int]:

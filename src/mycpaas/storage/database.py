@@ -20,11 +20,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mycpaas.domain.clock import utcnow
 
 
 class Connection(Protocol):
@@ -119,6 +122,15 @@ class Database:
         assert self._sqlite_reader is not None
         with self._sqlite_reader.connect() as conn:
             yield _InlineConnection(conn)
+
+    async def server_time(self) -> datetime:
+        """The database server's clock (naive UTC); on SQLite the database is this machine, so its clock."""
+        if self._async_reader is None:
+            return utcnow()
+        async with self._async_reader.connect() as conn:
+            result = await conn.execute(text("SELECT clock_timestamp() AT TIME ZONE 'UTC'"))
+            value: datetime = result.scalar_one()
+            return value
 
     async def dispose(self) -> None:
         if self._async is not None:

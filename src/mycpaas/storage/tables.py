@@ -263,6 +263,8 @@ carriers = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Binds the SMSC allows this account at once, across every process (carrier_binds holds one row per bind).
+    Column("max_binds", Integer, nullable=False, server_default="1"),
 )
 
 # One row per submitted part: the SMSC's message id (normalised) for receipt correlation, and the part's
@@ -316,4 +318,62 @@ inbound_parts = Table(
         "destination",
         "reference",
     ),
+)
+
+# Issue 12, scale-out: what processes sharing one PostgreSQL coordinate through.
+
+# Named values of the platform itself, e.g. `secret_check`: a value sealed with the server secret, so a process
+# holding another secret is refused at start instead of failing to unseal tokens later.
+platform_state = Table(
+    "platform_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# The change signal: one version per topic ("credentials", "carriers"), raised in the transaction of every change
+# that other processes cache or hold; each process polls the rows (services/changes.py). No row: version 0.
+change_versions = Table(
+    "change_versions",
+    metadata,
+    Column("topic", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+)
+
+# SMPP bind leases: a carrier allows `carriers.max_binds` binds; slot 0..max_binds-1 each has one row, held by at
+# most one process (`holder`) until `locked_until`, under a `claim` token that only grows.
+carrier_binds = Table(
+    "carrier_binds",
+    metadata,
+    Column("carrier", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("holder", String(128), nullable=True),
+    Column("claim", BigInteger, nullable=False, server_default="0"),
+    Column("locked_until", DateTime, nullable=True),
+    Column("bound", Boolean, nullable=False, server_default=text("false")),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", DateTime, nullable=True),
+)
+
+# Failed attempts counted across processes (failed API authentications, dashboard sign-ins), per key and window
+# bucket; each process merges its local counts in here in batches.
+throttle_failures = Table(
+    "throttle_failures",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Index("ix_throttle_failures_bucket", "bucket"),
+)
+
+# Sender pacing across processes: each From number's next free slot.
+sender_slots = Table(
+    "sender_slots",
+    metadata,
+    Column("sender", String(64), primary_key=True),
+    Column("next_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=True),
 )
