@@ -21,6 +21,7 @@ from mycpaas.delivery.worker import DeliveryWorker
 from mycpaas.domain.credentials import SecretBox, new_server_secret
 from mycpaas.errors import NotFound
 from mycpaas.services import carriers
+from mycpaas.services.changes import ChangeWatcher
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.smpp.session import Timers
@@ -82,6 +83,8 @@ class Application:
         self.platform = build_platform(settings)
         self.api = ApiApp(self.platform)
         self.dashboard = DashboardApp(self.platform) if settings.dashboard else None
+        # Every process follows changes made by the others (services/changes.py).
+        self.changes = ChangeWatcher(self.platform)
         # Built at start-up, once the carrier connectors have been read from the database.
         self.worker: DeliveryWorker | None = None
         self.dispatcher: WebhookDispatcher | None = None
@@ -116,6 +119,7 @@ class Application:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.changes.stop()
                 if self.worker is not None:
                     await self.worker.stop()
                 if self.dispatcher is not None:
@@ -127,6 +131,7 @@ class Application:
 
     async def _start_workers(self) -> None:
         settings = self.platform.settings
+        await self.changes.start()
         if settings.delivery_worker:
             self.worker = DeliveryWorker(self.platform, await build_carrier(self.platform))
             await self.worker.start()
