@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
@@ -30,6 +31,7 @@ _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])
 _SCHEMES = {"http", "https"}
 
 
+@lru_cache(maxsize=4096)  # clients and proxies repeat; parsing is most of this module's cost per request
 def parse_address(text: str) -> Address | None:
     """A bare IPv4 or IPv6 address (an IPv4-mapped IPv6 address as its IPv4 address), else None."""
     try:
@@ -44,8 +46,9 @@ def parse_address(text: str) -> Address | None:
 class TrustedProxies:
     def __init__(self, networks: Iterable[Network]) -> None:
         self.networks = tuple(networks)
+        self.trusts = lru_cache(maxsize=4096)(self._trusts)
 
-    def trusts(self, address: Address) -> bool:
+    def _trusts(self, address: Address) -> bool:
         return any(address in network for network in self.networks)
 
     def client_of(self, peer: Address, forwarded_for: str) -> Address:
