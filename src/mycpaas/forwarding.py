@@ -31,11 +31,17 @@ _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])
 _SCHEMES = {"http", "https"}
 
 
-@lru_cache(maxsize=4096)  # clients and proxies repeat; parsing is most of this module's cost per request
 def parse_address(text: str) -> Address | None:
     """A bare IPv4 or IPv6 address (an IPv4-mapped IPv6 address as its IPv4 address), else None."""
+    text = text.strip()
+    # No address is longer (IPv6 with an IPv4 tail and a zone); longer text is not worth a slot in the cache.
+    return _parse(text) if len(text) <= 64 else None
+
+
+@lru_cache(maxsize=4096)  # clients and proxies repeat; parsing is most of this module's cost per request
+def _parse(text: str) -> Address | None:
     try:
-        address = ip_address(text.strip())
+        address = ip_address(text)
     except ValueError:
         return None
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:

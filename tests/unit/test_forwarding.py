@@ -62,7 +62,16 @@ def test_addresses_parse_bare_only_and_unmap_ipv4() -> None:
     assert str(parse_address(" 203.0.113.9 ")) == "203.0.113.9"
     assert str(parse_address("2001:DB8::1")) == "2001:db8::1"  # one spelling per address: one throttle key
     assert str(parse_address("::ffff:10.1.2.3")) == "10.1.2.3"
-    for garbage in ("", "unknown", "203.0.113.9:4711", "[2001:db8::1]", "203.0.113", "_hidden", "1.2.3.4.5"):
+    for garbage in (
+        "",
+        "unknown",
+        "203.0.113.9:4711",
+        "[2001:db8::1]",
+        "203.0.113",
+        "_hidden",
+        "1.2.3.4.5",
+        "1" * 100,
+    ):
         assert parse_address(garbage) is None, garbage
 
 
