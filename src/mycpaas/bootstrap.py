@@ -20,6 +20,7 @@ from mycpaas.delivery.carriers.smpp import SmppCarrier
 from mycpaas.delivery.worker import DeliveryWorker
 from mycpaas.domain.credentials import SecretBox, new_server_secret
 from mycpaas.errors import NotFound
+from mycpaas.forwarding import TrustedProxies
 from mycpaas.services import carriers
 from mycpaas.services.changes import ChangeWatcher
 from mycpaas.services.platform import Platform
@@ -81,6 +82,8 @@ class Application:
 
     def __init__(self, settings: Settings) -> None:
         self.platform = build_platform(settings)
+        # Client address, scheme and host are settled here, once, for everything behind (forwarding.py).
+        self.proxies = TrustedProxies(settings.trusted_proxy_networks)
         self.api = ApiApp(self.platform)
         self.dashboard = DashboardApp(self.platform) if settings.dashboard else None
         # Every process follows changes made by the others (services/changes.py).
@@ -92,7 +95,9 @@ class Application:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] == "http" and is_api_path(scope["path"]):
+            return
+        scope = self.proxies.resolve(scope)
+        if scope["type"] == "http" and is_api_path(scope["path"]):
             await self.api(scope, receive, send)
         elif scope["type"] == "http" and self.dashboard is not None:
             await self.dashboard(scope, receive, send)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 _PREFIX = "MYCPAAS_"
@@ -29,7 +30,8 @@ class Settings:
     # The server secret: hex in MYCPAAS_SECRET, else the file MYCPAAS_SECRET_FILE (default <data dir>/secret.key).
     secret: str = field(default="", repr=False)
     secret_file: str = ""
-    # Addresses or CIDRs (comma-separated) whose X-Forwarded-For/-Proto/-Host are believed; default none.
+    # Addresses or CIDRs (comma-separated) whose X-Forwarded-For/-Proto/-Host are believed; default none
+    # (forwarding.py). Parsed at start-up: a malformed entry stops the server.
     trusted_proxies: str = ""
     # /metrics: in development on the main listener; in production only on metrics_port, or with this token.
     metrics_port: int = 0
@@ -94,6 +96,27 @@ class Settings:
             raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
         if self.webhook_private_networks not in ("", "allow", "refuse"):
             raise ValueError("Setting MYCPAAS_WEBHOOK_PRIVATE_NETWORKS must be allow or refuse")
+        self.trusted_proxy_networks  # noqa: B018 (parsed now, so that a typo stops the start)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """MYCPAAS_TRUSTED_PROXIES parsed: IPv4 or IPv6 addresses (one host each) and networks in CIDR form.
+        Names are not resolved: a proxy's address must not depend on DNS answers."""
+        networks = []
+        for entry in (part.strip() for part in self.trusted_proxies.split(",")):
+            if not entry:
+                continue
+            try:
+                networks.append(ip_network(entry))
+            except ValueError:
+                try:
+                    meant = f": bits are set past its prefix; write the network as {ip_network(entry, strict=False)}"
+                except ValueError:
+                    meant = " (examples: 10.0.0.5, 10.0.0.0/8, ::1, fd00::/8; host names are not accepted)"
+                raise ValueError(
+                    f"Setting MYCPAAS_TRUSTED_PROXIES: {entry!r} is not an IP address or network{meant}"
+                ) from None
+        return tuple(networks)
 
     @property
     def webhooks_refuse_private(self) -> bool:

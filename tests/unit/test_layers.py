@@ -220,6 +220,7 @@ LAYERS: dict[str, set[str] | str] = {
     "delivery.carriers": {"domain", "smpp", "delivery.pacing"},
     "webhooks": {"domain", "errors", "services", "runner", "batching"},
     "devcert": set(),
+    "forwarding": set(),
     "bootstrap": COMPOSITION_ROOT,
     "cli": COMPOSITION_ROOT,
     "__main__": COMPOSITION_ROOT,

@@ -153,6 +153,7 @@ class ApiApp:
             form=form,
             headers=headers,
             client=str(client[0]),
+            scheme=scope.get("scheme", "http"),
         )
 
     async def _handle(self, request: ApiRequest) -> JsonResponse:

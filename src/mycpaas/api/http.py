@@ -56,7 +56,8 @@ class ApiRequest:
     query: MultiDict
     form: MultiDict
     headers: dict[str, str]
-    client: str
+    client: str  # the client's address, and below the scheme it used (forwarding.py settled both)
+    scheme: str
     params: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -126,6 +126,10 @@ def serve(args: argparse.Namespace) -> int:
             # behind others when pages of 50 messages were served to 50 clients (p99 680 ms vs 50 ms).
             loop="asyncio",
             server_header=False,
+            # The scope stays raw: forwarding.py alone decides whom to believe (MYCPAAS_TRUSTED_PROXIES);
+            # uvicorn would otherwise believe X-Forwarded-* from 127.0.0.1 and $FORWARDED_ALLOW_IPS.
+            proxy_headers=False,
+            forwarded_allow_ips=[],
             backlog=BACKLOG,
             **ssl_files,
         )

@@ -73,8 +73,7 @@ def _iso(value: object) -> str | None:
 
 def _v1_url(request: ApiRequest, path: str) -> str:
     host = request.headers.get("host", "localhost")
-    scheme = request.headers.get("x-forwarded-proto", "http")
-    return f"{scheme}://{host}{request.prefix}/v1/AuthTokens/{path}"
+    return f"{request.scheme}://{host}{request.prefix}/v1/AuthTokens/{path}"
 
 
 async def create_secondary(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
