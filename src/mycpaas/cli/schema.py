@@ -78,9 +78,11 @@ def register(commands: Subcommands) -> None:
     mig = commands.add_parser(
         "migrate",
         help="create the database or bring its schema up to date",
-        description="Create the data directory, the server secret (secret.key) and the database schema if "
-        "they are missing, or apply every pending schema migration. `mycpaas serve` does the same when it "
-        "starts; the other commands refuse a missing or older database.",
+        description="Create the data directory and the database schema if they are missing, or apply every "
+        "pending schema migration; create the server secret (<data dir>/secret.key) if MYCPAAS_SECRET or "
+        "MYCPAAS_SECRET_FILE does not give one and the database holds nothing sealed; refuse a secret that is "
+        "not the database's. `mycpaas serve` does the same when it starts; the other commands refuse a missing "
+        "or older database.",
     )
     common_options(mig)
     mig.set_defaults(func=run_migrate)

@@ -94,8 +94,8 @@ async def establish(settings: Settings) -> Path | None:
         if not settings.secret and not settings.secret_file and not settings.secret_path.exists():
             if await _holds_sealed_data(db):
                 raise SecretRefused(
-                    f"{_missing(settings)}\nThe database at {_where(settings)} holds tokens sealed with a secret, "
-                    "so no new one was created: it could not unseal them."
+                    f"{_missing(settings)}\nThe database at {_where(settings)} was set up with a server secret "
+                    "already (it holds values sealed with it), so no new one was created."
                 )
             if _create(settings.secret_path):
                 created = settings.secret_path.resolve()
