@@ -2,8 +2,8 @@
 directory's secret.key) works, and a process whose secret is not the database's, or is malformed, is refused with
 a message that names where the secret came from and never shows it (services/server_secret.py).
 
-The commands run in this process (tests/integration/cli_support.py) except `serve` and the concurrent first
-starts, which are real processes; on SQLite and PostgreSQL.
+The commands run in this process (tests/integration/cli_support.py), `serve` as a real process; on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from mycpaas.services.server_secret import SecretRefused, establish
+from mycpaas.settings import Settings
+from mycpaas.storage import migrate
 from tests.conftest import BACKENDS, remember_secret
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
 from tests.integration.cli_support import call, cli_environment, spawn_all
@@ -172,22 +175,31 @@ def test_a_first_start_beside_sealed_data_creates_no_secret(tmp_path: Path, back
 
 
 def test_two_first_starts_at_once_agree_on_one_secret(tmp_path: Path) -> None:
-    """Both at once on an empty PostgreSQL database: with one secret both start; each with a secret.key of its
-    own, one starts and the other is refused (whichever came second)."""
-    urls = [create_postgres_database(), create_postgres_database()]
+    """Two first starts racing on an empty PostgreSQL database (each with its own connections, as two processes
+    have): with one secret both go on; each with a secret.key of its own, one goes on and the other is refused,
+    whichever wrote its check value second."""
+    url = create_postgres_database()
     try:
-        shared = {"MYCPAAS_SECRET": secrets.token_hex(32)}
-        together = spawn_all(
-            [(["migrate"], None)] * 2,
-            {**cli_environment(tmp_path / "one", urls[0]), **shared},
-            tmp_path,
-        )
-        assert [r.returncode for r in together] == [0, 0], [r.stderr for r in together]
-        commands = [(["migrate", "--data-dir", str(tmp_path / name)], None) for name in ("a", "b")]
-        apart = spawn_all(commands, cli_environment(None, urls[1]), tmp_path)
-        assert sorted(r.returncode for r in apart) == [0, 1], [r.stderr for r in apart]
-        loser = next(r for r in apart if r.returncode == 1)
-        assert "MYCPAAS_SECRET" in loser.stderr and "Traceback" not in loser.stderr, loser.stderr
+        migrate.upgrade(url)
+        shared = secrets.token_hex(32)
+        together = [
+            Settings(data_dir=tmp_path / name, database_url=url, secret=shared) for name in ("a", "b")
+        ]
+        assert race(together) == [None, None]
+        sql(url, "DELETE FROM platform_state")
+        apart = [Settings(data_dir=tmp_path / name, database_url=url) for name in ("c", "d")]
+        outcomes = race(apart)
+        assert sum(isinstance(o, Path) for o in outcomes) == 1, outcomes
+        [loser] = [o for o in outcomes if isinstance(o, SecretRefused)]
+        assert "MYCPAAS_SECRET" in str(loser), loser
     finally:
-        for url in urls:
-            drop_postgres_database(url)
+        drop_postgres_database(url)
+
+
+def race(settings: list[Settings]) -> list[object]:
+    """`establish` for each at once: the file it created (None: none), or the exception it raised."""
+
+    async def run() -> list[object]:
+        return list(await asyncio.gather(*(establish(s) for s in settings), return_exceptions=True))
+
+    return asyncio.run(run())
