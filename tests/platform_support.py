@@ -11,6 +11,7 @@ same SQL, a real SQLite file or a fresh PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -25,10 +26,14 @@ from tests.databases import create_postgres_database, drop_postgres_database
 
 T = TypeVar("T")
 
+# The server secret of platforms built here: `build_platform` reads the secret and never creates one (only
+# `serve` and `migrate` create <data dir>/secret.key), so Settings made for it must give one.
+TEST_SECRET = secrets.token_hex(32)
+
 
 def migrated_settings(data_dir: Path, database_url: str = "") -> Settings:
     """Settings on `database_url` (default: a SQLite file in `data_dir`), migrated to head."""
-    settings = Settings(data_dir=data_dir, database_url=database_url)
+    settings = Settings(data_dir=data_dir, database_url=database_url, secret=TEST_SECRET)
     migrate.upgrade(settings.effective_database_url)
     return settings
 

@@ -6,8 +6,6 @@ The only module that knows every layer; everything else receives what it needs f
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from mycpaas.api.app import ApiApp, is_api_path
@@ -18,10 +16,10 @@ from mycpaas.delivery.carriers.routing import RoutingCarrier
 from mycpaas.delivery.carriers.sandbox import SandboxCarrier
 from mycpaas.delivery.carriers.smpp import SmppCarrier
 from mycpaas.delivery.worker import DeliveryWorker
-from mycpaas.domain.credentials import SecretBox, new_server_secret
+from mycpaas.domain.credentials import SecretBox
 from mycpaas.errors import NotFound
 from mycpaas.forwarding import TrustedProxies
-from mycpaas.services import carriers
+from mycpaas.services import carriers, server_secret
 from mycpaas.services.changes import ChangeWatcher
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
@@ -34,25 +32,13 @@ from mycpaas.webhooks.dispatcher import WebhookDispatcher
 log = logging.getLogger("mycpaas")
 
 
-def load_server_secret(path: Path) -> bytes:
-    """Read the server secret, creating it (mode 0600) on first start. Losing it makes tokens unreadable."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(new_server_secret().hex().encode())
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        os.chmod(path, 0o600)
-    return bytes.fromhex(path.read_text().strip())
-
-
 def build_platform(settings: Settings) -> Platform:
+    secrets = SecretBox(server_secret.read(settings))  # SecretRefused if missing or malformed
     db = Database(settings.effective_database_url)
     return Platform(
         settings=settings,
         db=db,
-        secrets=SecretBox(load_server_secret(settings.secret_path)),
+        secrets=secrets,
         committer=GroupCommitter(db, max_batch=MAX_BATCH if settings.group_commit else 1),
     )
 
@@ -136,6 +122,8 @@ class Application:
 
     async def _start_workers(self) -> None:
         settings = self.platform.settings
+        # Every process, also one a multi-process server starts, refuses a secret that is not the database's.
+        await server_secret.check(self.platform)
         await self.changes.start()
         if settings.delivery_worker:
             self.worker = DeliveryWorker(self.platform, await build_carrier(self.platform))

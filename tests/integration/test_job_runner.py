@@ -33,6 +33,7 @@ from mycpaas.storage.tables import jobs as jobs_table
 from tests.conftest import BACKENDS
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
 from tests.integration.helpers import unique_number
+from tests.platform_support import TEST_SECRET
 
 KIND = "test.work"
 
@@ -55,7 +56,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def platform_for(url: str, data_dir: Path, lease_seconds: float) -> Platform:
     data_dir.mkdir(parents=True, exist_ok=True)
     return build_platform(
-        Settings(data_dir=data_dir, database_url=url, worker_lease_seconds=lease_seconds, worker_batch_size=7)
+        Settings(
+            data_dir=data_dir,
+            database_url=url,
+            secret=TEST_SECRET,
+            worker_lease_seconds=lease_seconds,
+            worker_batch_size=7,
+        )
     )
 
 

@@ -16,10 +16,11 @@ from mycpaas.services import accounts, delivery, jobs, messaging, numbers, recei
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate, queue
 from tests.integration.helpers import unique_number
+from tests.platform_support import TEST_SECRET
 
 
 async def scenario(data_dir: Path) -> None:
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, secret=TEST_SECRET)
     platform = build_platform(settings)
     try:
         owner = (await accounts.create_account(platform, "late")).account
@@ -68,7 +69,7 @@ def test_a_late_status_is_recorded_not_sent(tmp_path: Path) -> None:
 async def early_and_multipart(data_dir: Path) -> None:
     """A receipt that overtakes its submit_sm_resp is kept and applied with the submission; a multipart
     message ends only when every part has a receipt, as its first failed part."""
-    platform = build_platform(Settings(data_dir=data_dir))
+    platform = build_platform(Settings(data_dir=data_dir, secret=TEST_SECRET))
     try:
         owner = (await accounts.create_account(platform, "parts")).account
         number = await numbers.create_number(platform, owner, {"PhoneNumber": unique_number()})

@@ -17,6 +17,7 @@ import sys
 from mycpaas import __version__
 from mycpaas.cli import accounts, carriers, devcert, schema, serve, users
 from mycpaas.cli.common import Refusal
+from mycpaas.services.server_secret import SecretRefused
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as refusal:
         print(refusal, file=sys.stderr)
         return refusal.code
+    except SecretRefused as refusal:  # already worded for the operator, with what to do
+        print(refusal, file=sys.stderr)
+        return 1
     except ValueError as exc:
         print(f"mycpaas: {exc}", file=sys.stderr)
         return 2

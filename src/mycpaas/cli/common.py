@@ -1,8 +1,9 @@
 """What every command shares: settings from flags and environment, the checked database, printed credentials.
 
 `on_platform` is the one path by which a command reaches the database. It refuses, before anything is created,
-a data directory or database where no mycpaas database is, or whose schema is older or newer than this code:
-only `serve` and `migrate` create or migrate the schema.
+a data directory or database where no mycpaas database is, or whose schema is older or newer than this code
+(only `serve` and `migrate` create or migrate the schema), and a server secret that is missing, malformed or
+not the database's (services/server_secret.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mycpaas.bootstrap import build_platform
+from mycpaas.services import server_secret
 from mycpaas.services.accounts import AccountView
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
@@ -79,7 +81,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def check_schema(settings: Settings) -> None:
-    """Refuse a database that is missing, older or newer than this code, or has no server secret beside it."""
+    """Refuse a database that is missing, older or newer than this code, or a missing or malformed secret."""
     where = migrate.describe(settings.effective_database_url)
     try:
         schema = migrate.inspect(settings.effective_database_url)
@@ -100,13 +102,9 @@ def check_schema(settings: Settings) -> None:
             f"mycpaas: the database at {where} has schema revision {schema.revision}, which this version of "
             f"mycpaas does not know (its newest is {schema.head}): it was migrated by a newer mycpaas."
         )
-    secret = settings.secret_path.resolve()
-    if not secret.is_file():
-        raise Refusal(
-            f"mycpaas: no server secret at {secret}. The database's tokens and passwords are sealed with the "
-            "secret.key of the data directory that `mycpaas serve` uses: point --data-dir or MYCPAAS_DATA_DIR "
-            "at that directory."
-        )
+    server_secret.read(
+        settings
+    )  # SecretRefused (see `main`) if missing or malformed: told before anything opens
 
 
 def on_platform(action: Action, errors: tuple[type[Exception], ...] = ()) -> Command:
@@ -123,6 +121,7 @@ def on_platform(action: Action, errors: tuple[type[Exception], ...] = ()) -> Com
         async def run() -> int:
             platform = build_platform(settings)
             try:
+                await server_secret.check(platform)  # the database's secret, or SecretRefused
                 return await action(args, platform)
             except errors as error:
                 print(f"mycpaas: {error}", file=sys.stderr)

@@ -5,11 +5,12 @@ database. Alembic's own INFO lines stay out of the terminal (see `main`); one li
 from __future__ import annotations
 
 import argparse
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mycpaas.bootstrap import load_server_secret
 from mycpaas.cli.common import Refusal, common_options, settings_from
+from mycpaas.services import server_secret
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate
 from mycpaas.storage.migrate import SchemaState
@@ -25,8 +26,8 @@ class Prepared:
 
 
 def prepare(settings: Settings) -> Prepared:
-    """Create the data directory, the server secret and the schema, or migrate the schema to the newest
-    revision."""
+    """Create the data directory, the schema and the server secret, or migrate the schema to the newest
+    revision; then check the secret against the database's (services/server_secret.py)."""
     url = settings.effective_database_url
     where = migrate.describe(url)
     try:
@@ -38,15 +39,20 @@ def prepare(settings: Settings) -> Prepared:
             f"mycpaas: the database at {where} has schema revision {before.revision}, which this version of "
             f"mycpaas does not know (its newest is {before.head}): it was migrated by a newer mycpaas."
         )
+    server_secret.validate(
+        settings
+    )  # a secret given or found, but missing or malformed: refused before we start
     done = []
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.secret_path.exists():
-        load_server_secret(settings.secret_path)
+    migrate.upgrade(url)
+    # The secret file is created (when no secret is given) only for a database with nothing sealed yet, and
+    # any secret is checked against the database's check value: SecretRefused (see `main`) if it is not its.
+    created = asyncio.run(server_secret.establish(settings))
+    if created is not None:
         done.append(
-            f"Created the server secret {settings.secret_path.resolve()}: back it up with the database "
+            f"Created the server secret {created}: back it up with the database "
             "(without it, no stored token or password can be read)."
         )
-    migrate.upgrade(url)
     if before.state is SchemaState.MISSING:
         done.append(f"Created the mycpaas database at {where} (schema revision {before.head}, the latest).")
     elif before.state is SchemaState.BEHIND:
@@ -72,9 +78,11 @@ def register(commands: Subcommands) -> None:
     mig = commands.add_parser(
         "migrate",
         help="create the database or bring its schema up to date",
-        description="Create the data directory, the server secret (secret.key) and the database schema if "
-        "they are missing, or apply every pending schema migration. `mycpaas serve` does the same when it "
-        "starts; the other commands refuse a missing or older database.",
+        description="Create the data directory and the database schema if they are missing, or apply every "
+        "pending schema migration; create the server secret (<data dir>/secret.key) if MYCPAAS_SECRET or "
+        "MYCPAAS_SECRET_FILE does not give one and the database holds nothing sealed; refuse a secret that is "
+        "not the database's. `mycpaas serve` does the same when it starts; the other commands refuse a missing "
+        "or older database.",
     )
     common_options(mig)
     mig.set_defaults(func=run_migrate)

@@ -1,4 +1,9 @@
-"""Use cases for accounts, subaccounts and Auth Tokens (primary, secondary, promote)."""
+"""Use cases for accounts, subaccounts and Auth Tokens (primary, secondary, promote).
+
+Every change of what authenticates (a token made, promoted or deleted, an account created, suspended,
+reactivated or closed) is announced on the CREDENTIALS topic of the change signal (services/changes.py) in
+the transaction that makes it, so that every process can drop what it holds of the old state.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_auth_token
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
-from mycpaas.services import audit
+from mycpaas.services import audit, changes
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
 
@@ -65,6 +70,7 @@ async def create_account(platform: Platform, friendly_name: str, owner_sid: str 
         await store.insert_account(
             conn, account, platform.secrets.encrypt(token, sid), platform.secrets.digest(token)
         )
+        await changes.announce(conn, changes.CREDENTIALS)
     return AccountView(account, token, None, None)
 
 
@@ -141,6 +147,7 @@ async def update_account(
             await audit.record(
                 conn, caller.sid, AuditAction.ACCOUNT_STATUS_CHANGED, actor, now, f"{target.sid} {status}"
             )
+            await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, target.sid)
     assert found is not None
     return _view(platform, *found)
@@ -163,6 +170,7 @@ async def create_secondary_token(platform: Platform, account: Account, actor: Ac
             now,
         )
         await audit.record(conn, account.sid, AuditAction.SECONDARY_CREATED, actor, now)
+        await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, account.sid)
     assert found is not None
     return _view(platform, *found)
@@ -185,6 +193,7 @@ async def delete_secondary_token(platform: Platform, account: Account, path: str
             secondary_created_at=None,
         )
         await audit.record(conn, account.sid, AuditAction.SECONDARY_DELETED, actor, now)
+        await changes.announce(conn, changes.CREDENTIALS)
 
 
 async def promote_secondary_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
@@ -211,6 +220,7 @@ async def promote_secondary_token(platform: Platform, account: Account, actor: A
             token_rotated_at=now,
         )
         await audit.record(conn, account.sid, AuditAction.TOKEN_PROMOTED, actor, now)
+        await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, account.sid)
     assert found is not None
     return _view(platform, *found)

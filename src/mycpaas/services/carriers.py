@@ -2,7 +2,8 @@
 
 The SMPP password is stored sealed with the server secret, bound to the connector's name; it is unsealed only
 when read through this module (the delivery layer needs it to bind). The name is a connector's identity: it
-cannot be changed (remove the connector and add it again).
+cannot be changed (remove the connector and add it again). Every change is announced on the CARRIERS topic of
+the change signal (services/changes.py), in the transaction that makes it, so running servers follow it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from mycpaas.domain.carriers import Coding, Concatenation, Connector, InvalidConnector, validate
 from mycpaas.domain.clock import utcnow
+from mycpaas.services.changes import CARRIERS, announce
 from mycpaas.services.platform import Platform
 from mycpaas.storage import carriers as store
 
@@ -58,7 +60,8 @@ class CarrierPasswordUnreadable(Exception):
         self.name = name
 
 
-def _context(name: str) -> str:
+def sealing_context(name: str) -> str:
+    """What a connector's sealed password is bound to, so a sealed value cannot be moved to another."""
     return f"carrier:{name}"
 
 
@@ -83,7 +86,7 @@ def _normalised(connector: Connector) -> Connector:
 
 def _unsealed(platform: Platform, stored: Connector) -> Connector:
     try:
-        password = platform.secrets.decrypt(stored.password, _context(stored.name))
+        password = platform.secrets.decrypt(stored.password, sealing_context(stored.name))
     except Exception:  # InvalidTag, or a value that is not base64: either way it does not open
         raise CarrierPasswordUnreadable(stored.name) from None
     return dataclasses.replace(stored, password=password)
@@ -93,13 +96,14 @@ async def add(platform: Platform, connector: Connector) -> Connector:
     """Validate and store a new connector. Raises InvalidConnector or CarrierExists."""
     connector = _normalised(connector)
     now = utcnow()
-    sealed = platform.secrets.encrypt(connector.password, _context(connector.name))
+    sealed = platform.secrets.encrypt(connector.password, sealing_context(connector.name))
     async with platform.db.read() as conn:
         if await store.get(conn, connector.name) is not None:
             raise CarrierExists(connector.name)
     try:
         async with platform.db.write() as conn:
             await store.insert(conn, connector, sealed, now)
+            await announce(conn, CARRIERS)
     except store.NameTaken:
         raise CarrierExists(connector.name) from None
     return dataclasses.replace(connector, created_at=now, updated_at=now)
@@ -130,15 +134,19 @@ async def update(platform: Platform, name: str, **changes: Any) -> Connector:
             sealed = stored.password  # unchanged: keep the stored sealed value as it is
         changed = _normalised(dataclasses.replace(current, **changes))
         if sealed is None:
-            sealed = platform.secrets.encrypt(changed.password, _context(name))
+            sealed = platform.secrets.encrypt(changed.password, sealing_context(name))
         await store.update(conn, changed, sealed, now)
+        await announce(conn, CARRIERS)
     return dataclasses.replace(changed, updated_at=now)
 
 
 async def remove(platform: Platform, name: str) -> bool:
     """False if there was no such connector."""
     async with platform.db.write() as conn:
-        return await store.delete(conn, name)
+        removed = await store.delete(conn, name)
+        if removed:
+            await announce(conn, CARRIERS)
+    return removed
 
 
 def _readable(platform: Platform, stored: Connector, with_password: bool) -> Connector:

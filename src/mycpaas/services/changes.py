@@ -22,7 +22,7 @@ from mycpaas.storage.database import Connection
 
 log = logging.getLogger("mycpaas.changes")
 
-CREDENTIALS = "credentials"  # auth tokens rotated or promoted, keys revoked, accounts suspended or closed
+CREDENTIALS = "credentials"  # tokens made, promoted or deleted; keys made or revoked; accounts made or (un)suspended, closed
 CARRIERS = "carriers"  # connectors added, changed, enabled, disabled or removed
 POLL_SECONDS = 0.25
 

@@ -1,4 +1,8 @@
-"""Use cases for API keys: the secret is shown once at creation and stored only as a keyed digest."""
+"""Use cases for API keys: the secret is shown once at creation and stored only as a keyed digest.
+
+Creating and revoking a key (the API's DELETE revokes) are announced on the CREDENTIALS topic of the change
+signal (services/changes.py) in the transaction that makes them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_key_secret
 from mycpaas.domain.sids import Prefix, new_sid
-from mycpaas.services import audit
+from mycpaas.services import audit, changes
 from mycpaas.services.accounts import check_friendly_name
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
@@ -29,6 +33,7 @@ async def create_key(
     async with platform.db.write() as conn:
         await store.insert_key(conn, key, platform.secrets.digest(secret))
         await audit.record(conn, account.sid, AuditAction.KEY_CREATED, actor, now, key.sid)
+        await changes.announce(conn, changes.CREDENTIALS)
     return key, secret
 
 
@@ -59,3 +64,4 @@ async def revoke_key(platform: Platform, key: ApiKey, actor: Actor) -> None:
     async with platform.db.write() as conn:
         await store.update_key(conn, key.sid, now, revoked_at=now)
         await audit.record(conn, key.account_sid, AuditAction.KEY_REVOKED, actor, now, key.sid)
+        await changes.announce(conn, changes.CREDENTIALS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, String, bindparam, select, text
 
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import change_versions
@@ -12,17 +12,18 @@ from mycpaas.storage.tables import change_versions
 _VERSIONS = select(change_versions.c.topic, change_versions.c.version)
 
 
+# One statement, the same on SQLite (3.24+) and PostgreSQL: the first change of a topic inserts its row, and two
+# first changes at once cannot both insert (the second waits for the first, then raises its version): an update
+# followed by an insert would fail one of them on the primary key.
+_BUMP = text(
+    "INSERT INTO change_versions (topic, version, changed_at) VALUES (:topic, 1, :now) "
+    "ON CONFLICT (topic) DO UPDATE SET version = change_versions.version + 1, changed_at = excluded.changed_at"
+).bindparams(bindparam("topic", type_=String()), bindparam("now", type_=DateTime()))
+
+
 async def bump(conn: Connection, topic: str, now: datetime) -> None:
     """Raise `topic`'s version in the caller's transaction: other processes see it once that commits."""
-    result = await conn.execute(
-        update(change_versions)
-        .where(change_versions.c.topic == topic)
-        .values(version=change_versions.c.version + 1, changed_at=now)
-    )
-    if result.rowcount == 0:
-        # The first change of this topic. Two first changes at once: one insert fails on the primary key and
-        # its transaction is retried by the caller like any conflict; topics are created once per database.
-        await conn.execute(change_versions.insert().values(topic=topic, version=1, changed_at=now))
+    await conn.execute(_BUMP, {"topic": topic, "now": now})
 
 
 async def versions(conn: Connection) -> dict[str, int]:
