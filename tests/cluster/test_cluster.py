@@ -197,7 +197,8 @@ def test_kill_9_of_a_delivery_and_a_webhook_process_mid_burst(
         webhook[0].kill()
         killed = time.monotonic()
         lease = float(LEASES["MYCPAAS_BIND_LEASE_SECONDS"])
-        wait_until(lambda: bound(smsc, survivors), lease + 15, "a surviving process bound")
+        # Within the lease plus time to bind on a busy machine, and within the 15 s in any case.
+        wait_until(lambda: bound(smsc, survivors), min(lease + 10, 15), "a surviving process bound")
         taken_over.append(time.monotonic() - killed)
 
     run = run_burst(cluster, receiver, KILL_BURST, first=MESSAGES, during=kill)
