@@ -45,6 +45,7 @@ class ServerProcess:
     database_url: str
     env: dict[str, str] = field(default_factory=dict)
     tls: bool = False
+    args: tuple[str, ...] = ()  # more `mycpaas serve` options (role flags, --workers)
     port: int = field(default_factory=free_port)
     account_sid: str = ""
     auth_token: str = ""
@@ -89,7 +90,16 @@ class ServerProcess:
         log = self.data_dir / f"server-{self._runs}.log"
         with log.open("wb") as handle:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "mycpaas", "serve", "--port", str(self.port), "--access-log"],
+                [
+                    sys.executable,
+                    "-m",
+                    "mycpaas",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--access-log",
+                    *self.args,
+                ],
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 env=self._environment(),
@@ -122,6 +132,15 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the current run, None before the first start."""
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def kill(self) -> None:
         """kill -9: no shutdown code runs."""

@@ -5,6 +5,7 @@
     │   ├── AuthenticationFailed 20003 / 401, with a `detail` naming the row of the 401 table that applies
     │   ├── TooManyRequests      20429 / 429, with Retry-After
     │   ├── NotFound             20404 / 404
+    │   ├── Unavailable          20503 / 503, with Retry-After: the database cannot be reached
     │   └── InvalidRequest       400-class validation and state errors (21211, 21606, 20009, 30400, ...)
     └── DeliveryError            a 300xx code stored on a message; never an HTTP error
 
@@ -42,6 +43,7 @@ class ErrorCode(IntEnum):
     INVALID_PARAMETER = (20422, 400, "{reason}")
     TOO_MANY_REQUESTS = (20429, 429, "Too Many Requests")
     INTERNAL = (20500, 500, "Internal Server Error")
+    UNAVAILABLE = (20503, 503, "Service unavailable")
     UNSUPPORTED_MEDIA_TYPE = (20415, 415, "Unsupported Media Type: request bodies must be form-encoded")
     INVALID_URL = (21502, 400, "Invalid {param}: {reason}")
     PHONE_NUMBER_INVALID = (21421, 400, "PhoneNumber {number} is invalid")
@@ -159,6 +161,15 @@ class TooManyRequests(ApiError):
 class NotFound(ApiError):
     def __init__(self, path: str) -> None:
         super().__init__(ErrorCode.NOT_FOUND, path=path)
+
+
+class Unavailable(ApiError):
+    """503 / 20503: the database cannot be reached right now (restarting, failing over); the request may be
+    sent again. Raised by storage/database.py, so that an outage is an answer, not a 500."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.UNAVAILABLE)
+        self.headers = {"Retry-After": "1"}
 
 
 class InvalidRequest(ApiError):

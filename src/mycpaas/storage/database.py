@@ -13,6 +13,12 @@ last commits.
 
 Every engine hides statement parameters from its exception texts: a failed write must not put a sealed token,
 a digest or a message body into a log.
+
+A PostgreSQL that cannot be reached (restarting, failing over, the network down) raises `errors.Unavailable`
+from `read()` and `write()`, which the API answers with 503 and Retry-After rather than a 500. The pool
+reconnects by itself: a connection found dead invalidates every pooled connection older than it, so after a
+restart one request per pool meets a dead connection and is answered 503, and the next ones get new
+connections.
 """
 
 from __future__ import annotations
@@ -25,9 +31,29 @@ from typing import Any, Protocol
 
 from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mycpaas.domain.clock import utcnow
+from mycpaas.errors import Unavailable
+
+# SQLSTATEs that mean "no server to talk to now": class 08 (connection exceptions), and the server shutting
+# down (57P01 admin shutdown, 57P02 crash shutdown) or still starting up (57P03 cannot connect now).
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database server could not be reached, rather than that a statement failed."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError):  # refused, reset, timed out
+            return True
+        if str(getattr(seen, "sqlstate", "") or "").startswith(_UNREACHABLE_SQLSTATES):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 class Connection(Protocol):
@@ -102,8 +128,13 @@ class Database:
     async def write(self) -> AsyncIterator[Connection]:
         """A transaction that commits on success; on SQLite it holds the single-writer lock."""
         if self._async is not None:
-            async with self._async.begin() as conn:
-                yield conn
+            try:
+                async with self._async.begin() as conn:
+                    yield conn
+            except (DBAPIError, OSError) as error:
+                if unreachable(error):
+                    raise Unavailable() from error
+                raise
             return
         assert self._sqlite is not None
         async with self._write_lock:
@@ -116,8 +147,13 @@ class Database:
     async def read(self) -> AsyncIterator[Connection]:
         """Reads run without a transaction: each statement sees a consistent snapshot of its own."""
         if self._async_reader is not None:
-            async with self._async_reader.connect() as conn:
-                yield conn
+            try:
+                async with self._async_reader.connect() as conn:
+                    yield conn
+            except (DBAPIError, OSError) as error:
+                if unreachable(error):
+                    raise Unavailable() from error
+                raise
             return
         assert self._sqlite_reader is not None
         with self._sqlite_reader.connect() as conn:

@@ -1,0 +1,1 @@
+"""Several `mycpaas serve` processes by role on one PostgreSQL database, tested end to end (issue 12)."""
