@@ -183,12 +183,20 @@ def http_observed(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitabl
         try:
             await app(scope, receive, send_status)
         finally:
-            route = route_label(scope.get("route"))
             method = scope.get("method", "")
-            method = method if method in _METHODS else "other"
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
+            key = (route_label(scope.get("route")), method if method in _METHODS else "other", status)
+            series = children.get(key)
+            if series is None:
+                series = children[key] = (
+                    HTTP_REQUESTS.labels(key[0], key[1], str(status)),
+                    HTTP_DURATION.labels(key[0], key[1]),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
+    # The series of each (route, method, status), looked up once: labels() costs as much as the count itself.
+    # Bounded: routes are templates, methods a fixed set, statuses the few the platform answers with.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
     return observed
 
 

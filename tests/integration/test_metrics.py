@@ -168,6 +168,7 @@ def test_production_serves_metrics_only_on_its_port_or_with_the_token(tmp_path: 
         assert value(scrape(private), "mycpaas_database_up") == 1
         assert httpx.get(f"{private}/healthz").json() == {"status": "ok"}
         assert httpx.post(f"{private}/metrics").status_code == 405
+        assert httpx.get(f"{private}/2010-04-01/Accounts").status_code == 404  # nothing else there
         server.stop()
         token = remember_secret("mt-" + os.urandom(16).hex())
         server.env = {"MYCPAAS_ENVIRONMENT": "production", "MYCPAAS_METRICS_TOKEN": token}

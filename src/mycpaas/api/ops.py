@@ -3,8 +3,8 @@
 /healthz says the process answers; /readyz that it can do its work (the database answers with this code's
 schema, its loops run, and a delivery process has an SMPP bind up). Neither needs credentials nor says
 anything secret. /metrics is the Prometheus text format. In production it is not served on the public listener
-unless MYCPAAS_METRICS_TOKEN is set (then every scrape needs `Authorization: Bearer <token>`); the
-MYCPAAS_METRICS_PORT listener serves it without one (bind it where only the scraper reaches).
+unless MYCPAAS_METRICS_TOKEN is set; the MYCPAAS_METRICS_PORT listener serves it in every environment (bind it
+where only the scraper reaches). Whenever the token is set, every scrape needs `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class OpsApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
+        if path not in self.paths:  # only on the metrics port: the main listener sends these elsewhere
+            await _send(send, 404, _json({"status": "not found"}))
+            return
         scope["route"] = path
         if scope["method"] not in ("GET", "HEAD"):
             await _send(send, 405, _json({"status": "method not allowed"}), [(b"allow", b"GET, HEAD")])
@@ -48,9 +51,6 @@ class OpsApp:
             status = 503 if problems else 200
             answer = {"status": "unready", "problems": problems} if problems else {"status": "ready"}
             await _send(send, status, _json(answer))
-        elif path not in self.paths:
-            scope["route"] = None
-            await _send(send, 404, _json({"status": "not found"}))
         elif self.token and not _bearer_matches(scope, self.token):
             await _send(send, 401, _json({"status": "unauthorized"}), [(b"www-authenticate", b"Bearer")])
         else:
