@@ -5,9 +5,12 @@ The only module that knows every layer; everything else receives what it needs f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import mycpaas.metrics as metrics
+from mycpaas.api import ops, plain_listener
 from mycpaas.api.app import ApiApp, is_api_path
 from mycpaas.api.errors import error_response
 from mycpaas.dashboard.app import DashboardApp
@@ -77,17 +80,27 @@ class Application:
         # Built at start-up, once the carrier connectors have been read from the database.
         self.worker: DeliveryWorker | None = None
         self.dispatcher: WebhookDispatcher | None = None
+        # /healthz, /readyz and /metrics, whatever the roles; every request is counted (mycpaas/metrics.py).
+        self.ops = ops.OpsApp(self.platform, self.loop_problems, self.binds)
+        self._observed = metrics.http_observed(self._http)
+        self._metrics_listener: asyncio.Server | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         scope = self.proxies.resolve(scope)
-        if scope["type"] == "http" and is_api_path(scope["path"]):
+        if scope["type"] == "http":
+            await self._observed(scope, receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] in self.ops.paths:
+            await self.ops(scope, receive, send)
+        elif is_api_path(scope["path"]):
             await self.api(scope, receive, send)
-        elif scope["type"] == "http" and self.dashboard is not None:
+        elif self.dashboard is not None:
             await self.dashboard(scope, receive, send)
-        elif scope["type"] == "http":
+        else:
             response = error_response(NotFound(scope["path"]))
             await send(
                 {
@@ -110,6 +123,8 @@ class Application:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._metrics_listener is not None:
+                    self._metrics_listener.close()
                 await self.changes.stop()
                 if self.worker is not None:
                     await self.worker.stop()
@@ -117,6 +132,7 @@ class Application:
                     await self.dispatcher.stop()
                 await self.platform.committer.close()
                 await self.platform.db.dispose()
+                metrics.process_exiting()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -132,3 +148,20 @@ class Application:
             client = WebhookClient(settings.webhooks_refuse_private, settings.webhook_concurrency)
             self.dispatcher = WebhookDispatcher(self.platform, client)
             await self.dispatcher.start()
+        if settings.metrics_port:
+            private = ops.OpsApp(self.platform, self.loop_problems, self.binds, public=False)
+            self._metrics_listener = await plain_listener.listen(
+                metrics.http_observed(private), settings.host, settings.metrics_port
+            )
+
+    def loop_problems(self) -> list[str]:
+        """This process's background loops that are not running (for /readyz)."""
+        loops = {"change watcher": self.changes.running}
+        if self.worker is not None:
+            loops["delivery worker"] = self.worker.runner.running
+        if self.dispatcher is not None:
+            loops["webhook dispatcher"] = self.dispatcher.runner.running
+        return [f"{name} is not running" for name, running in loops.items() if not running]
+
+    def binds(self) -> dict[str, int]:
+        return self.worker.carrier.binds() if self.worker is not None else {}

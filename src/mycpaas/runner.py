@@ -80,6 +80,11 @@ class JobRunner:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Its claim loop and heartbeat are alive (for /readyz)."""
+        return bool(self._background) and not any(task.done() for task in self._background)
+
     async def start(self) -> None:
         self._background = [asyncio.create_task(self._loop()), asyncio.create_task(self._heartbeat())]
 

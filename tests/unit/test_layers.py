@@ -6,6 +6,7 @@ docs/architecture.md draws exactly this table. Frameworks are fenced separately:
 jinja2              only in dashboard/
 aiohttp             only in webhooks/ (the outbound HTTP client)
 sqlalchemy/alembic  only in storage/, except that services/ may import sqlalchemy.ext.asyncio for type hints
+prometheus_client   only in metrics.py (it must set the multiprocess directory before the library's import)
 domain/, smpp/      no framework at all
 api/                no sqlalchemy; delivery/carriers/: no sqlalchemy, httpx or starlette
 """
@@ -209,16 +210,17 @@ LAYERS: dict[str, set[str] | str] = {
     "errors": set(),
     "settings": set(),
     "batching": set(),
+    "metrics": set(),  # prometheus_client and the standard library only
     "domain": {"errors"},
     "smpp": {"domain.segments"},
     "storage": {"domain", "errors", "batching"},
-    "services": {"domain", "storage", "errors", "settings"},
-    "runner": {"domain", "services"},
-    "api": {"domain", "errors", "services"},
+    "services": {"domain", "storage", "errors", "settings", "metrics"},
+    "runner": {"domain", "services", "metrics"},
+    "api": {"domain", "errors", "services", "metrics"},
     "dashboard": {"domain", "errors", "services"},
-    "delivery": {"domain", "services", "runner", "batching", "delivery.carriers"},
-    "delivery.carriers": {"domain", "smpp", "delivery.pacing"},
-    "webhooks": {"domain", "errors", "services", "runner", "batching"},
+    "delivery": {"domain", "services", "runner", "batching", "delivery.carriers", "metrics"},
+    "delivery.carriers": {"domain", "smpp", "delivery.pacing", "metrics"},
+    "webhooks": {"domain", "errors", "services", "runner", "batching", "metrics"},
     "devcert": set(),
     "forwarding": set(),
     "bootstrap": COMPOSITION_ROOT,
@@ -326,3 +328,11 @@ def test_only_storage_imports_sqlalchemy_or_alembic(module: Module) -> None:
         elif isinstance(node, ast.Import):
             assert not any(within(a.name, "sqlalchemy", "alembic") for a in node.names), f"line {node.lineno}"
     assert names_used_outside_annotations(module.source, hinted) == []
+
+
+OUTSIDE_METRICS = [m for m in MODULES if m.rel != "metrics.py"]
+
+
+@pytest.mark.parametrize("module", OUTSIDE_METRICS, ids=ids(OUTSIDE_METRICS))
+def test_only_metrics_imports_prometheus_client(module: Module) -> None:
+    assert module.importing("prometheus_client") == []

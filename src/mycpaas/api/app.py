@@ -95,7 +95,7 @@ class ApiApp:
         request_id = "RQ" + secrets.token_hex(16)
         try:
             request = await self._read(scope, receive)
-            response = await self._handle(request)
+            response = await self._handle(request, scope)
         except ApiError as error:
             response = error_response(error)
         except Exception:
@@ -156,7 +156,7 @@ class ApiApp:
             scheme=scope.get("scheme", "http"),
         )
 
-    async def _handle(self, request: ApiRequest) -> JsonResponse:
+    async def _handle(self, request: ApiRequest, asgi: Scope) -> JsonResponse:
         if request.method == "OPTIONS":
             return JsonResponse(204)
         found = match(ROUTES, request.path)
@@ -168,6 +168,7 @@ class ApiApp:
         if path_account is not None and not is_sid(path_account, Prefix.ACCOUNT):
             path_account = None
             found = None
+        asgi["route"] = found[0] if found else None  # the route's template labels the request's metrics
         username, password = parse_basic(request.headers.get("authorization"))
         scope = found[0].scope if found else AuthScope.RESOURCES
         principal = await self.authenticator.authenticate(

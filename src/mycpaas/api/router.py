@@ -18,6 +18,7 @@ class Route:
     pattern: re.Pattern[str]
     methods: dict[str, Handler]
     scope: Scope = Scope.RESOURCES
+    path: str = ""  # the template, without the optional `.json`: the route's label in the metrics
 
 
 def route(
@@ -26,7 +27,7 @@ def route(
     """`template` names path segments as {name}, matching any one segment unless `segments` gives a regex for
     that name; a trailing `.json` is optional, as on SignalWire."""
     regex = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>{segments.get(m[1], '[^/]+?')})", template)
-    return Route(re.compile(f"^{regex}(?:\\.json)?/?$"), methods, scope)
+    return Route(re.compile(f"^{regex}(?:\\.json)?/?$"), methods, scope, template)
 
 
 def match(routes: list[Route], path: str) -> tuple[Route, dict[str, str]] | None:

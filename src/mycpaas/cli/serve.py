@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from mycpaas import __version__
+from mycpaas import __version__, metrics
 from mycpaas.bootstrap import Application, build_platform
 from mycpaas.cli.common import (
     Refusal,
@@ -103,6 +103,7 @@ def print_first_start(first: provisioning.FirstStart, settings: Settings) -> Non
 
 
 def serve(args: argparse.Namespace) -> int:
+    metrics.start_server()
     settings = settings_from(args)
     if args.access_log:
         settings = dataclasses.replace(settings, access_log=True)

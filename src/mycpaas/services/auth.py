@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus, ApiKey
 from mycpaas.domain.clock import rfc2822
 from mycpaas.domain.credentials import digests_match
@@ -61,8 +62,10 @@ class Authenticator:
         try:
             return await self._verify(username, password, path_account_sid, scope)
         except AuthenticationFailed:
+            metrics.AUTH_FAILURES.labels("api").inc()
             retry_after = self.throttle.retry_after(throttle_keys)
             if retry_after is not None:
+                metrics.THROTTLED.labels("api").inc()
                 raise TooManyRequests(
                     retry_after,
                     "Too many failed authentication attempts from this address or for this account; "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.carriage import Outcome, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
@@ -65,6 +66,7 @@ async def start_sending(
                     **expired_values,
                 ):
                     events.append(status_callback_event(replace(message, **expired_values), expired_status))  # type: ignore[arg-type]
+                    metrics.message_finished(expired_status.value, expired_values.get("error_code"))
                 done.append(job)
             elif pace is not None and (hold := pace(message)) > 0:
                 await queue.postpone(conn, [job], now + timedelta(seconds=hold))
@@ -151,6 +153,7 @@ async def record_failed(
             conn, message.sid, status, ALLOWED_PREDECESSORS[status], now, **values
         )
         if changed:
+            metrics.message_finished(status.value, values.get("error_code"))
             return await webhook_store.queue_events(conn, [event], now)
         if event is not None:
             await receipts.skip_late(conn, event)

@@ -3,6 +3,7 @@ account, and its SmsUrl webhook is queued in the same transaction."""
 
 from __future__ import annotations
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.carriage import InboundSms
 from mycpaas.domain.clock import utcnow
@@ -66,6 +67,8 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
         return message, await webhook_store.queue_events(conn, [event], now)
 
     message, notify = await platform.committer.run(work)
+    if message is not None:
+        metrics.message_created(message.direction.value, message.num_segments)
     if notify:
         platform.wake_webhooks()
     return message

@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
@@ -142,6 +143,7 @@ async def send_message(platform: Platform, account: Account, request: SendReques
     message = await compose(platform, account, request)
     # The message and its delivery job commit together, or not at all.
     await platform.committer.insert(*store.new_message_rows(message))
+    metrics.message_created(message.direction.value, message.num_segments)
     platform.wake_worker()
     return message
 
@@ -255,6 +257,7 @@ async def update_message(
     if not changed:
         raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
     platform.wake_webhooks()
+    metrics.message_finished(MessageStatus.CANCELED.value)
     message.status, message.updated_at = MessageStatus.CANCELED, now
     return message
 

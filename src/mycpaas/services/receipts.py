@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.carriage import OUTCOMES, Outcome, Receipt
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, MessageStatus
@@ -82,6 +83,7 @@ async def settle_part(
         conn, part.message_sid, status, ALLOWED_PREDECESSORS[status], now, **values
     )
     if changed is not None:
+        metrics.message_finished(status.value, values.get("error_code"))
         return [status_callback_event(changed, status)]
     await _skip_late_status(conn, part.message_sid, status, values)
     return []
@@ -131,6 +133,7 @@ async def apply_receipts(
                 conn, sids, status, ALLOWED_PREDECESSORS[status], now, **values
             )
             events += [status_callback_event(m, status) for m in changed]
+            metrics.message_finished(status.value, values.get("error_code"), len(changed))
             for sid in set(sids) - {m.sid for m in changed}:
                 await _skip_late_status(conn, sid, status, values)
         if unmatched:

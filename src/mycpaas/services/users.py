@@ -19,6 +19,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
@@ -60,6 +61,7 @@ class SignInThrottle(FailureThrottle):
         keys = [f"ip:{client}", f"ip-email:{client} {email}"]
         retry_after = self.retry_after(keys)
         if retry_after is not None:
+            metrics.THROTTLED.labels("dashboard").inc()
             raise TooManyRequests(
                 retry_after, f"Too many failed attempts; try again in {retry_after} seconds."
             )
@@ -178,6 +180,7 @@ async def sign_in(
         found = await store.get_user_by_email(conn, normalized)
     stored = found[1] if found else await asyncio.get_running_loop().run_in_executor(_HASHING, _dummy_hash)
     if not await _verify(stored, password[:1024]) or found is None:
+        metrics.AUTH_FAILURES.labels("dashboard").inc()
         raise AuthenticationFailed(_WRONG)
     throttle.succeeded(keys)
     user, password_hash = found

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
@@ -189,6 +190,8 @@ async def settle_with_replies(
         await store.queue_events(conn, [settlement.follow_up], now)
 
     await platform.committer.run(work)
+    for message in messages:
+        metrics.message_created(message.direction.value, message.num_segments)
     if messages:
         platform.wake_worker()
     return messages

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+import mycpaas.metrics as metrics
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.connection_policy import ConnectionPolicy, InvalidOverride, split_overrides
 from mycpaas.domain.jobs import backoff_seconds
@@ -178,6 +179,7 @@ def record(
 ) -> WebhookAttempt:
     """The attempt log's record of one request (or of a failure before any request)."""
     event = dispatch.event
+    metrics.webhook_attempt(outcome.value, result.duration_ms if result is not None else None)
     excerpt = None
     if result is not None and result.body:
         # Redacted before it is cut, so half a token at the cut cannot survive; NUL is refused by PostgreSQL.

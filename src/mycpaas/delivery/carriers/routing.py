@@ -43,5 +43,8 @@ class RoutingCarrier:
     async def resume(self, pending: list[tuple[Submission, str]]) -> None:
         """SMSCs keep receipts for a session that went away and deliver them at the next bind."""
 
+    def binds(self) -> dict[str, int]:
+        return {name: n for carrier in self._carriers.values() for name, n in carrier.binds().items()}
+
     async def stop(self) -> None:
         await asyncio.gather(*(carrier.stop() for carrier in self._carriers.values()))

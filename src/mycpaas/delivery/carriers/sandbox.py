@@ -59,6 +59,9 @@ class SandboxCarrier:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def binds(self) -> dict[str, int]:
+        return {}
+
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)

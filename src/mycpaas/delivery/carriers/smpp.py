@@ -13,6 +13,7 @@ import logging
 import random
 import secrets
 
+import mycpaas.metrics as metrics
 from mycpaas.delivery.carriers.base import (
     CarrierDown,
     CarrierRejected,
@@ -121,9 +122,13 @@ class SmppCarrier:
     async def stop(self) -> None:
         await self.link.stop()
 
+    def binds(self) -> dict[str, int]:
+        return {self.name: int(self.link.bound)}
+
     async def submit(self, submission: Submission, record: RecordSink) -> None:
         async with self._unrecorded:
-            await record(await self._submit_parts(submission))
+            with metrics.SMPP_WINDOW.labels(self.name).track_inprogress():
+                await record(await self._submit_parts(submission))
 
     async def _submit_parts(self, submission: Submission) -> Submitted:
         coding = encoding.choose(submission.text, self.connector.coding.value)
@@ -204,8 +209,10 @@ class SmppCarrier:
                 try:
                     await self._pacer.wait()
                     response = await session.request(Command.SUBMIT_SM, tlvs, **fields)
+                    metrics.SMPP_SUBMITS.labels(self.name, "ok").inc()
                     return normalize_message_id(response.text("message_id"))
                 except CommandFailed as failed:
+                    metrics.SMPP_SUBMITS.labels(self.name, _submit_result(failed.status)).inc()
                     if failed.status not in TEMPORARY:
                         outcome = REFUSALS.get(failed.status, Outcome.UNKNOWN)
                         raise CarrierRejected(outcome, f"submit_sm status 0x{failed.status:02x}") from None
@@ -214,6 +221,7 @@ class SmppCarrier:
                     elif not accepted_before:
                         raise CarrierUnavailable(f"{self.name}: SMSC busy (0x{failed.status:02x})") from None
                 except SessionClosed:
+                    metrics.SMPP_SUBMITS.labels(self.name, "lost").inc()
                     if not accepted_before:
                         raise CarrierUnavailable(f"{self.name}: session lost during submit") from None
             if loop.time() > deadline:
@@ -245,12 +253,14 @@ class SmppCarrier:
         if word not in STATS and state is not None:
             word = stat_from_state(state)
         outcome = STATS.get(word, Outcome.UNKNOWN)
+        metrics.SMPP_RECEIPTS.labels(self.name, outcome.value if outcome else "intermediate").inc()
         if outcome is None:
             return  # an intermediate notification
         await self._on_receipt(Receipt(self.account, ids, outcome))
 
     async def _inbound(self, pdu: Pdu, data: bytes) -> None:
         assert self._on_inbound is not None
+        metrics.SMPP_INBOUND.labels(self.name).inc()
         part: tuple[int, int, int] | None = None
         if pdu.number("esm_class") & _UDHI and data:
             header, data = data[1 : 1 + data[0]], data[1 + data[0] :]
@@ -287,3 +297,8 @@ def _concatenation_element(header: bytes) -> tuple[int, int, int] | None:
             return int.from_bytes(value[:2], "big"), value[2], value[3]
         index += 2 + size
     return None
+
+
+def _submit_result(status: int) -> str:
+    """The result label of a refused submit_sm in mycpaas_smpp_submits_total."""
+    return "throttled" if status in THROTTLED else "busy" if status in TEMPORARY else "refused"
