@@ -2,7 +2,8 @@
 receipts and inbound messages to the use cases that record them.
 
 Claiming, leases, retries and the stop are the job runner's (mycpaas/runner.py); what is the worker's own is
-sender pacing, the carrier, and batching what the carrier reports.
+the carrier and batching what the carrier reports (sender pacing is decided when a batch starts sending,
+services/delivery.py, on a timeline every delivery process shares).
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from collections.abc import Sequence
 
 from mycpaas.batching import Batcher
 from mycpaas.delivery.carriers.base import Carrier, CarrierRejected, CarrierUnavailable
-from mycpaas.delivery.pacing import SenderPacing
 from mycpaas.domain.carriage import Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE, Job
 from mycpaas.domain.messages import Message
-from mycpaas.domain.senders import sender_kind
 from mycpaas.runner import JobRunner
 from mycpaas.services import delivery, inbound, receipts
 from mycpaas.services.platform import Platform
@@ -57,8 +56,6 @@ class DeliveryWorker:
             grace_seconds=STOP_GRACE_SECONDS,
             backoff_cap_seconds=MAX_BACKOFF_SECONDS,
         )
-        self._senders = SenderPacing(lambda sender: settings.sender_mps(sender_kind(sender)))
-        self._waits: dict[str, float] = {}  # seconds an admitted message waits for its sender's slot
         self._overtaken = receipts.Overtaken()
         self._receipts: Batcher[Receipt, None] = Batcher(self._apply_receipts)
         self._accepted: Batcher[tuple[Message, Submitted, Job], None] = Batcher(self._record_submitted)
@@ -81,11 +78,11 @@ class DeliveryWorker:
     # ---- the job handler ----------------------------------------------------------------------------
 
     async def take(self, jobs: list[Job]) -> None:
-        ready = await delivery.start_sending(self.platform, jobs, self._pace)
-        started = {job.id for job, _ in ready}
+        ready = await delivery.start_sending(self.platform, jobs)  # sender pacing is decided there
+        started = {sending.job.id for sending in ready}
         self.runner.release(*(job for job in jobs if job.id not in started))  # finished or postponed
-        for job, message in ready:
-            self.runner.run(job, self._send(job, message))
+        for sending in ready:
+            self.runner.run(sending.job, self._send(sending.job, sending.message, sending.wait))
 
     def skip_origins(self) -> Sequence[str]:
         return ()
@@ -97,19 +94,9 @@ class DeliveryWorker:
 
     # ---- one message ----------------------------------------------------------------------------------
 
-    def _pace(self, message: Message) -> float:
-        admitted, seconds = self._senders.admit(
-            message.sid, message.from_number or "", asyncio.get_running_loop().time()
-        )
-        if admitted:
-            if seconds > 0:
-                self._waits[message.sid] = seconds
-            return 0.0
-        return seconds
-
-    async def _send(self, job: Job, message: Message) -> None:
-        if wait := self._waits.pop(message.sid, 0.0):
-            await asyncio.sleep(wait)
+    async def _send(self, job: Job, message: Message, wait: float) -> None:
+        if wait > 0:
+            await asyncio.sleep(wait)  # its sender's slot
         try:
             await self.carrier.submit(
                 submission(message), lambda accepted: self._record(job, message, accepted)
