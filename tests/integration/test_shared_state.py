@@ -94,8 +94,9 @@ def test_failed_authentications_spread_over_two_processes_are_throttled_together
     failed = statuses.index(429)
     print(f"{failed} failures before the first 429, limit {LIMIT}, two processes")
     assert set(statuses[:failed]) == {401}
-    # Each failure is shared before its answer: N of them, N + 1 at most (within 2N is the promise).
-    assert LIMIT <= failed <= 2 * LIMIT, statuses
+    # Within 2N is the promise; since each failure is shared before its answer, one client's tries get N,
+    # plus one for the process that last read the total before the other's latest (2N: counted apart).
+    assert LIMIT <= failed <= LIMIT + 1, statuses
     assert set(statuses[failed:]) == {429}, statuses  # both processes refuse from then on
     for server in (a, b):  # no lockout: the right token still works in both
         with server.client() as client:
@@ -116,7 +117,7 @@ def test_failed_sign_ins_spread_over_two_processes_are_throttled_together(
     failed = statuses.index(429)
     print(f"{failed} failed sign-ins before the first 429, limit {LIMIT}, two processes")
     assert set(statuses[:failed]) == {401}
-    assert LIMIT <= failed <= 2 * LIMIT, statuses
+    assert LIMIT <= failed <= LIMIT + 1, statuses  # an attempt is shared before its password is checked
     assert set(statuses[failed:]) == {429}, statuses
     # Another address signs in on either process.
     assert Browser(b, "127.0.0.3").try_sign_in(email).status_code == 303
