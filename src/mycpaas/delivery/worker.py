@@ -27,6 +27,7 @@ log = logging.getLogger("mycpaas.worker")
 
 MAX_BACKOFF_SECONDS = 300.0
 RECEIPT_SWEEP_SECONDS = 5.0
+IDLE_SENDER_SWEEPS = 120  # every 10 minutes
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -138,9 +139,17 @@ class DeliveryWorker:
         return [None] * len(batch)
 
     async def _sweep_receipts(self) -> None:
-        """Receipts that came before their part was known are kept; apply them once it is."""
+        """Receipts that came before their part was known are kept; apply them once it is. Now and then,
+        senders idle for an hour lose their timelines (a later message starts a new one)."""
+        swept = 0
         while True:
             await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
+            swept += 1
+            if swept % IDLE_SENDER_SWEEPS == 0:
+                try:
+                    await delivery.forget_idle_senders(self.platform)
+                except Exception:
+                    log.exception("forgetting idle senders failed", extra={"action": "sender_sweep_failed"})
             try:
                 applied, waiting = await receipts.retry_pending_receipts(self.platform, self._overtaken)
             except Exception:

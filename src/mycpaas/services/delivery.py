@@ -31,6 +31,9 @@ def is_expired(message: Message) -> bool:
     return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
 
 
+IDLE_SENDER = timedelta(hours=1)
+
+
 @dataclass(slots=True, frozen=True)
 class Sending:
     """A message to hand to the carrier once `wait` seconds have passed (its sender's slot)."""
@@ -112,6 +115,14 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
     if notify:
         platform.wake_webhooks()
     return ready
+
+
+async def forget_idle_senders(platform: Platform) -> None:
+    """Drop the timelines of senders with no slot in the last hour: every slot kept for a postponed job is
+    before its timeline's next one, so none is lost."""
+    before = await platform.clock.now() - IDLE_SENDER
+    async with platform.db.write() as conn:
+        await senders.forget_idle(conn, before)
 
 
 async def record_submitted(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 
 from mycpaas.domain.senders import Timeline
 from mycpaas.storage.database import Connection
@@ -51,3 +51,14 @@ async def save(conn: Connection, lines: Mapping[str, Timeline]) -> None:
                 for sender, line in sorted(lines.items())
             ],
         )
+
+
+async def forget_idle(conn: Connection, before: datetime) -> None:
+    await conn.execute(
+        delete(sender_slots).where(
+            and_(
+                sender_slots.c.next_at < before,
+                or_(sender_slots.c.last_at.is_(None), sender_slots.c.last_at < before),
+            )
+        )
+    )
