@@ -51,7 +51,7 @@ def test_two_processes_take_slots_from_one_timeline(platform_settings: Settings)
             # The second process continued the first one's timeline: four slots four seconds apart. Only the
             # first message went; the others' jobs are postponed to their slots, kept in the jobs.
             assert (await timeline())[0] == next_at + 2 * INTERVAL  # type: ignore[operator]
-            assert [s.wait for s in ones] == [0.0] and twos == []
+            assert [s.at for s in ones] == [next_at - 2 * INTERVAL] and twos == []  # type: ignore[operator]
             async with first.db.read() as conn:
                 postponed = (
                     await conn.execute(

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from mycpaas.batching import Batcher
 from mycpaas.delivery.carriers.base import Carrier, CarrierRejected, CarrierUnavailable
@@ -83,7 +84,7 @@ class DeliveryWorker:
         started = {sending.job.id for sending in ready}
         self.runner.release(*(job for job in jobs if job.id not in started))  # finished or postponed
         for sending in ready:
-            self.runner.run(sending.job, self._send(sending.job, sending.message, sending.wait))
+            self.runner.run(sending.job, self._send(sending.job, sending.message, sending.at))
 
     def skip_origins(self) -> Sequence[str]:
         return ()
@@ -95,8 +96,8 @@ class DeliveryWorker:
 
     # ---- one message ----------------------------------------------------------------------------------
 
-    async def _send(self, job: Job, message: Message, wait: float) -> None:
-        if wait > 0:
+    async def _send(self, job: Job, message: Message, at: datetime | None) -> None:
+        if at is not None and (wait := (at - await self.platform.clock.now()).total_seconds()) > 0:
             await asyncio.sleep(wait)  # its sender's slot
         try:
             await self.carrier.submit(

@@ -36,11 +36,12 @@ IDLE_SENDER = timedelta(hours=1)
 
 @dataclass(slots=True, frozen=True)
 class Sending:
-    """A message to hand to the carrier once `wait` seconds have passed (its sender's slot)."""
+    """A message to hand to the carrier, at `at` on the database's clock if its sender is rate-limited (its
+    slot: the caller waits for it, however long committing took)."""
 
     job: Job
     message: Message
-    wait: float = 0.0
+    at: datetime | None = None
 
 
 async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
@@ -53,7 +54,6 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
     timed on the database's clock, so two delivery processes together keep the sender's rate (and its
     queue, which 21611 limits when messages are created, drains at that rate)."""
     now = utcnow()
-    clock = await platform.clock.now()
     expired_status, expired_values = receipts.outcome_values(Outcome.EXPIRED)
 
     def interval(message: Message) -> timedelta:
@@ -83,6 +83,7 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
                 done.append(job)
             else:
                 candidates.append((job, message))
+        clock = await platform.clock.now()
         # Unlimited senders (rate 0) touch no timeline.
         lines = await senders.lock(
             conn, {m.from_number or "" for _, m in candidates if interval(m) > timedelta(0)}
@@ -96,7 +97,7 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
                 continue
             admitted, at = take_slot(line, interval(message), clock, kept_slot(job.payload))
             if admitted:
-                ready.append(Sending(job, message, (at - clock).total_seconds()))
+                ready.append(Sending(job, message, at))
             else:
                 postponed.append((job, at, kept_payload(at)))
         await senders.save(conn, lines)
