@@ -211,9 +211,7 @@ async def lapsed(url: str, data_dir: Path) -> None:
             ),
         )
         old, new = await claim_lapsed(stale, fresh, [SEND_MESSAGE])
-        [(_, sending)] = [
-            (job, m) for job, m in await delivery.start_sending(fresh, [new]) if job.id == new.id
-        ]
+        [sending] = [s.message for s in await delivery.start_sending(fresh, [new]) if s.job.id == new.id]
 
         # The stale runner may not start the job, nor fail the message (the other runner is sending it) ...
         assert await delivery.start_sending(stale, [old]) == []

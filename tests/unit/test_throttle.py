@@ -1,6 +1,9 @@
-"""FailureThrottle: a sliding window of failures per key, driven by an injected clock."""
+"""FailureThrottle: a sliding window of failures per key, driven by an injected clock; several processes
+sharing their counts through one table (a stand-in for throttle_failures)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from mycpaas.services.throttle import FailureThrottle
 
@@ -106,3 +109,85 @@ def test_idle_keys_are_forgotten_when_the_table_grows_large() -> None:
     throttle.record_failure(["ip:fresh"])
     assert len(throttle._failures) < 1000
     assert throttle.retry_after(["ip:fresh"]) is None
+
+
+class Table:
+    """Stands in for throttle_failures: what every process has added, by (key, bucket)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.rows: dict[tuple[str, int], int] = {}
+        self.exchanges = 0
+
+    def seconds(self) -> float:
+        return self.clock()
+
+    async def exchange(self, deltas: dict[tuple[str, int], int], since: int) -> dict[str, dict[int, int]]:
+        self.exchanges += 1
+        for slot, n in deltas.items():
+            self.rows[slot] = self.rows.get(slot, 0) + n
+        keys = {key for key, _ in deltas}
+        found: dict[str, dict[int, int]] = {key: {} for key in keys}
+        for (key, bucket), n in self.rows.items():
+            if key in keys and bucket >= since:
+                found[key][bucket] = n
+        return found
+
+
+def processes(count: int, max_failures: int = 4, window: float = 10.0) -> tuple[list[FailureThrottle], Table]:
+    table = Table(Clock())
+    return [FailureThrottle(max_failures, window, shared=table) for _ in range(count)], table
+
+
+def test_processes_sharing_a_table_count_each_others_settled_failures() -> None:
+    async def scenario() -> None:
+        (a, b, c), table = processes(3, max_failures=4)
+        for n in range(4):  # round-robin: every failure settles before the next try
+            throttle = (a, b, c)[n % 3]
+            assert throttle.retry_after(["ip:x"]) is None
+            throttle.record_failure(["ip:x"])
+            await throttle.settle()
+        # The process that settled last knows all four; the others learn of failures when theirs settle.
+        assert a.retry_after(["ip:x"]) is not None
+        assert b.retry_after(["ip:x"]) is None  # b last read the total when it had 2
+        b.record_failure(["ip:x"])  # one more at most per process that was behind
+        await b.settle()
+        assert b.retry_after(["ip:x"]) is not None
+        # Other processes' failures leave the window with their bucket (a tenth of the window late at most).
+        table.clock.advance(10.0 + 1.0 + 0.001)
+        assert a.retry_after(["ip:x"]) is None and b.retry_after(["ip:x"]) is None
+
+    asyncio.run(scenario())
+
+
+def test_failures_recorded_together_share_one_exchange_and_a_withdrawal_is_shared() -> None:
+    async def scenario() -> None:
+        (a, b), table = processes(2, max_failures=3)
+        for _ in range(3):
+            a.record_failure(["ip:y", "ip-email:y e"])
+        a.withdraw(["ip:y", "ip-email:y e"])  # an attempt that succeeded, taken back before the flush
+        await a.settle()
+        assert table.exchanges == 1
+        assert sum(n for (key, _), n in table.rows.items() if key == "ip:y") == 2
+        b.record_failure(["ip:y"])
+        await b.settle()
+        assert b.retry_after(["ip:y"]) is not None  # 2 of a's and 1 of its own
+        b.withdraw(["ip:y"])
+        await b.settle()
+        assert b.retry_after(["ip:y"]) is None
+
+    asyncio.run(scenario())
+
+
+def test_retry_after_counts_other_processes_failures_until_their_bucket_leaves_the_window() -> None:
+    async def scenario() -> None:
+        (a, b), table = processes(2, max_failures=2, window=10.0)
+        a.record_failure(["k"])  # at t=1000, bucket [1000, 1001)
+        await a.settle()
+        table.clock.advance(5)
+        b.record_failure(["k"])  # at t=1005
+        await b.settle()
+        # a's failure leaves b's view when its bucket has left the window: t=1011, 6 s from now (+1).
+        assert b.retry_after(["k"]) == 7
+
+    asyncio.run(scenario())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -43,18 +44,22 @@ def test_unlock_window() -> None:
 
 
 def test_throttle_counts_attempts_from_their_start_per_address_and_address_email() -> None:
+    asyncio.run(_attempts_from_their_start())
+
+
+async def _attempts_from_their_start() -> None:
     clock = [0.0]
     throttle = SignInThrottle(3, 60, clock=lambda: clock[0])
     # Three attempts in flight at once: each counts before its password is checked.
-    pending = [throttle.begin("10.0.0.1", "a@example.com") for _ in range(3)]
+    pending = [await throttle.begin("10.0.0.1", "a@example.com") for _ in range(3)]
     with pytest.raises(TooManyRequests):
-        throttle.begin("10.0.0.1", "a@example.com")
+        await throttle.begin("10.0.0.1", "a@example.com")
     with pytest.raises(TooManyRequests):
-        throttle.begin("10.0.0.1", "other@example.com")  # the same address, another email
+        await throttle.begin("10.0.0.1", "other@example.com")  # the same address, another email
     # Another address may still try the same email: nobody can lock a user out from elsewhere.
-    throttle.succeeded(throttle.begin("10.0.0.2", "a@example.com"))
+    throttle.succeeded(await throttle.begin("10.0.0.2", "a@example.com"))
     # A success takes its own attempt back off the count.
     throttle.succeeded(pending[0])
-    throttle.begin("10.0.0.1", "a@example.com")
+    await throttle.begin("10.0.0.1", "a@example.com")
     clock[0] = 61
-    throttle.begin("10.0.0.1", "a@example.com")
+    await throttle.begin("10.0.0.1", "a@example.com")

@@ -2,7 +2,8 @@
 receipts and inbound messages to the use cases that record them.
 
 Claiming, leases, retries and the stop are the job runner's (mycpaas/runner.py); what is the worker's own is
-sender pacing, the carrier, and batching what the carrier reports.
+the carrier and batching what the carrier reports (sender pacing is decided when a batch starts sending,
+services/delivery.py, on a timeline every delivery process shares).
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from mycpaas.batching import Batcher
 from mycpaas.delivery.carriers.base import Carrier, CarrierRejected, CarrierUnavailable
-from mycpaas.delivery.pacing import SenderPacing
 from mycpaas.domain.carriage import Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE, Job
 from mycpaas.domain.messages import Message
-from mycpaas.domain.senders import sender_kind
 from mycpaas.runner import JobRunner
 from mycpaas.services import delivery, inbound, receipts
 from mycpaas.services.platform import Platform
@@ -28,6 +28,7 @@ log = logging.getLogger("mycpaas.worker")
 
 MAX_BACKOFF_SECONDS = 300.0
 RECEIPT_SWEEP_SECONDS = 5.0
+IDLE_SENDER_SWEEPS = 120  # every 10 minutes
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -57,8 +58,6 @@ class DeliveryWorker:
             grace_seconds=STOP_GRACE_SECONDS,
             backoff_cap_seconds=MAX_BACKOFF_SECONDS,
         )
-        self._senders = SenderPacing(lambda sender: settings.sender_mps(sender_kind(sender)))
-        self._waits: dict[str, float] = {}  # seconds an admitted message waits for its sender's slot
         self._overtaken = receipts.Overtaken()
         self._receipts: Batcher[Receipt, None] = Batcher(self._apply_receipts)
         self._accepted: Batcher[tuple[Message, Submitted, Job], None] = Batcher(self._record_submitted)
@@ -81,11 +80,11 @@ class DeliveryWorker:
     # ---- the job handler ----------------------------------------------------------------------------
 
     async def take(self, jobs: list[Job]) -> None:
-        ready = await delivery.start_sending(self.platform, jobs, self._pace)
-        started = {job.id for job, _ in ready}
+        ready = await delivery.start_sending(self.platform, jobs)  # sender pacing is decided there
+        started = {sending.job.id for sending in ready}
         self.runner.release(*(job for job in jobs if job.id not in started))  # finished or postponed
-        for job, message in ready:
-            self.runner.run(job, self._send(job, message))
+        for sending in ready:
+            self.runner.run(sending.job, self._send(sending.job, sending.message, sending.at))
 
     def skip_origins(self) -> Sequence[str]:
         return ()
@@ -97,19 +96,9 @@ class DeliveryWorker:
 
     # ---- one message ----------------------------------------------------------------------------------
 
-    def _pace(self, message: Message) -> float:
-        admitted, seconds = self._senders.admit(
-            message.sid, message.from_number or "", asyncio.get_running_loop().time()
-        )
-        if admitted:
-            if seconds > 0:
-                self._waits[message.sid] = seconds
-            return 0.0
-        return seconds
-
-    async def _send(self, job: Job, message: Message) -> None:
-        if wait := self._waits.pop(message.sid, 0.0):
-            await asyncio.sleep(wait)
+    async def _send(self, job: Job, message: Message, at: datetime | None) -> None:
+        if at is not None and (wait := (at - await self.platform.clock.now()).total_seconds()) > 0:
+            await asyncio.sleep(wait)  # its sender's slot
         try:
             await self.carrier.submit(
                 submission(message), lambda accepted: self._record(job, message, accepted)
@@ -151,9 +140,17 @@ class DeliveryWorker:
         return [None] * len(batch)
 
     async def _sweep_receipts(self) -> None:
-        """Receipts that came before their part was known are kept; apply them once it is."""
+        """Receipts that came before their part was known are kept; apply them once it is. Now and then,
+        senders idle for an hour lose their timelines (a later message starts a new one)."""
+        swept = 0
         while True:
             await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
+            swept += 1
+            if swept % IDLE_SENDER_SWEEPS == 0:
+                try:
+                    await delivery.forget_idle_senders(self.platform)
+                except Exception:
+                    log.exception("forgetting idle senders failed", extra={"action": "sender_sweep_failed"})
             try:
                 applied, waiting = await receipts.retry_pending_receipts(self.platform, self._overtaken)
             except Exception:

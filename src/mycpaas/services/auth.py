@@ -17,7 +17,7 @@ from mycpaas.domain.credentials import digests_match
 from mycpaas.domain.sids import Prefix, is_sid
 from mycpaas.errors import AuthenticationFailed, TooManyRequests
 from mycpaas.services.platform import Platform
-from mycpaas.services.throttle import FailureThrottle
+from mycpaas.services.throttle import FailureThrottle, SharedFailures
 from mycpaas.storage import accounts as store
 from mycpaas.storage.database import Connection
 
@@ -48,7 +48,11 @@ class Authenticator:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         settings = platform.settings
-        self.throttle = FailureThrottle(settings.auth_max_failures, settings.auth_failure_window_seconds)
+        # On PostgreSQL several processes may serve the API: their failures are counted together.
+        shared = None if platform.db.is_sqlite else SharedFailures(platform, "api")
+        self.throttle = FailureThrottle(
+            settings.auth_max_failures, settings.auth_failure_window_seconds, shared=shared
+        )
 
     async def authenticate(
         self,
@@ -72,6 +76,7 @@ class Authenticator:
                     f"retry in {retry_after} seconds.",
                 ) from None
             self.throttle.record_failure(throttle_keys)
+            await self.throttle.settle()  # the other processes know of it before the client's next try
             raise
 
     async def _verify(

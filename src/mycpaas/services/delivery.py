@@ -8,20 +8,20 @@ is never sent again for it), but it cannot finish, retry or postpone the job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import mycpaas.metrics as metrics
 from mycpaas.domain.carriage import Outcome, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Message, MessageStatus
+from mycpaas.domain.senders import kept_payload, kept_slot, sender_kind, take_slot
 from mycpaas.domain.webhooks import WebhookEvent, status_callback_event
 from mycpaas.services import receipts
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
-from mycpaas.storage import parts, queue
+from mycpaas.storage import parts, queue, senders
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
 
@@ -32,24 +32,39 @@ def is_expired(message: Message) -> bool:
     return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
 
 
-Pace = Callable[[Message], float]
-"""Seconds a message must wait for its sender's rate limit; 0 = send now (delivery/pacing.py)."""
+IDLE_SENDER = timedelta(hours=1)
 
 
-async def start_sending(
-    platform: Platform, jobs: list[Job], pace: Pace | None = None
-) -> list[tuple[Job, Message]]:
+@dataclass(slots=True, frozen=True)
+class Sending:
+    """A message to hand to the carrier, at `at` on the database's clock if its sender is rate-limited (its
+    slot: the caller waits for it, however long committing took)."""
+
+    job: Job
+    message: Message
+    at: datetime | None = None
+
+
+async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
     """Take a batch of claimed send jobs: the messages still to send move to `sending` together; jobs whose
     message is gone or already past sending are finished, messages whose ValidityPeriod ran out fail with
-    30001, and messages whose sender is over its rate stay queued with their job postponed. Returns what the
-    carrier should be given; every other job of the batch is ended."""
+    30001, and messages whose sender is over its rate stay queued with their job postponed to the slot kept
+    for it. Returns what the carrier should be given; every other job of the batch is ended.
+
+    A rate-limited sender's slots come from its timeline in `sender_slots`, locked by this transaction and
+    timed on the database's clock, so two delivery processes together keep the sender's rate (and its
+    queue, which 21611 limits when messages are created, drains at that rate)."""
     now = utcnow()
     expired_status, expired_values = receipts.outcome_values(Outcome.EXPIRED)
 
-    async def work(conn: Connection) -> tuple[list[tuple[Job, Message]], bool]:
+    def interval(message: Message) -> timedelta:
+        rate = platform.settings.sender_mps(sender_kind(message.from_number or ""))
+        return timedelta(seconds=1.0 / rate) if rate > 0 else timedelta(0)
+
+    async def work(conn: Connection) -> tuple[list[Sending], bool]:
         ours = set(await queue.owned(conn, jobs))  # a claim that lapsed since is another runner's to start
         found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs if job.id in ours])}
-        ready: list[tuple[Job, Message]] = []
+        candidates: list[tuple[Job, Message]] = []
         done: list[Job] = []
         events: list[WebhookEvent | None] = []
         for job in (job for job in jobs if job.id in ours):
@@ -68,16 +83,33 @@ async def start_sending(
                     events.append(status_callback_event(replace(message, **expired_values), expired_status))  # type: ignore[arg-type]
                     metrics.message_finished(expired_status.value, expired_values.get("error_code"))
                 done.append(job)
-            elif pace is not None and (hold := pace(message)) > 0:
-                await queue.postpone(conn, [job], now + timedelta(seconds=hold))
             else:
-                ready.append((job, message))
-        await store.mark_sending(conn, [m.sid for _, m in ready], now)
+                candidates.append((job, message))
+        clock = await platform.clock.now()
+        # Unlimited senders (rate 0) touch no timeline.
+        lines = await senders.lock(
+            conn, {m.from_number or "" for _, m in candidates if interval(m) > timedelta(0)}
+        )
+        ready: list[Sending] = []
+        postponed: list[tuple[Job, datetime, str | None]] = []
+        for job, message in candidates:
+            line = lines.get(message.from_number or "")
+            if line is None:
+                ready.append(Sending(job, message))
+                continue
+            admitted, at = take_slot(line, interval(message), clock, kept_slot(job.payload))
+            if admitted:
+                ready.append(Sending(job, message, at))
+            else:
+                postponed.append((job, at, kept_payload(at)))
+        await senders.save(conn, lines)
+        await queue.postpone_each(conn, postponed)
+        await store.mark_sending(conn, [s.message.sid for s in ready], now)
         # A message already `sending` was claimed before a crash; its callback was queued then.
         events += [
-            status_callback_event(m, MessageStatus.SENDING)
-            for _, m in ready
-            if m.status is MessageStatus.QUEUED
+            status_callback_event(s.message, MessageStatus.SENDING)
+            for s in ready
+            if s.message.status is MessageStatus.QUEUED
         ]
         await queue.finish(conn, done)
         return ready, await webhook_store.queue_events(conn, events, now)
@@ -86,6 +118,14 @@ async def start_sending(
     if notify:
         platform.wake_webhooks()
     return ready
+
+
+async def forget_idle_senders(platform: Platform) -> None:
+    """Drop the timelines of senders with no slot in the last hour: every slot kept for a postponed job is
+    before its timeline's next one, so none is lost."""
+    before = await platform.clock.now() - IDLE_SENDER
+    async with platform.db.write() as conn:
+        await senders.forget_idle(conn, before)
 
 
 async def record_submitted(

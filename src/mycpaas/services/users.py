@@ -35,7 +35,7 @@ from mycpaas.errors import AuthenticationFailed, ErrorCode, InvalidRequest, TooM
 from mycpaas.services import audit
 from mycpaas.services.accounts import find_account
 from mycpaas.services.platform import Platform
-from mycpaas.services.throttle import FailureThrottle
+from mycpaas.services.throttle import FailureThrottle, SharedFailures
 from mycpaas.storage import users as store
 from mycpaas.storage.database import Connection
 
@@ -56,8 +56,9 @@ _WRONG = "The email or password is not correct."
 class SignInThrottle(FailureThrottle):
     """Sign-ins, password re-entries and set-up codes, per address and per (address, email)."""
 
-    def begin(self, client: str, email: str) -> list[str]:
-        """Refuse a throttled attempt; otherwise count it as failed until `succeeded` says otherwise."""
+    async def begin(self, client: str, email: str) -> list[str]:
+        """Refuse a throttled attempt; otherwise count it as failed until `succeeded` says otherwise (in
+        every process: the count is shared before the password is checked)."""
         keys = [f"ip:{client}", f"ip-email:{client} {email}"]
         retry_after = self.retry_after(keys)
         if retry_after is not None:
@@ -66,6 +67,7 @@ class SignInThrottle(FailureThrottle):
                 retry_after, f"Too many failed attempts; try again in {retry_after} seconds."
             )
         self.record_failure(keys)
+        await self.settle()
         return keys
 
     def succeeded(self, keys: list[str]) -> None:
@@ -78,7 +80,10 @@ async def _hash(password: str) -> str:
 
 def new_throttle(platform: Platform) -> SignInThrottle:
     settings = platform.settings
-    return SignInThrottle(settings.sign_in_max_failures, settings.sign_in_failure_window_seconds)
+    shared = None if platform.db.is_sqlite else SharedFailures(platform, "sign-in")
+    return SignInThrottle(
+        settings.sign_in_max_failures, settings.sign_in_failure_window_seconds, shared=shared
+    )
 
 
 async def _verify(password_hash: str, password: str) -> bool:
@@ -154,7 +159,7 @@ async def redeem_setup_code(
 ) -> User:
     """The first user, from the code of the printed link. The code is checked before anything costly."""
     normalized = _checked_credentials(email, password)
-    keys = throttle.begin(client, "setup")
+    keys = await throttle.begin(client, "setup")
     digest = platform.secrets.digest("setup:" + code)
     async with platform.db.read() as conn:
         valid = await store.setup_code_account(conn, digest, utcnow()) is not None
@@ -175,7 +180,7 @@ async def sign_in(
 ) -> tuple[str, Session]:
     """A new session (a fresh identifier at every sign-in) or AuthenticationFailed / TooManyRequests."""
     normalized = normalize_email(email) or email.strip().lower()[:254]
-    keys = throttle.begin(client, normalized)
+    keys = await throttle.begin(client, normalized)
     async with platform.db.read() as conn:
         found = await store.get_user_by_email(conn, normalized)
     stored = found[1] if found else await asyncio.get_running_loop().run_in_executor(_HASHING, _dummy_hash)
@@ -221,7 +226,7 @@ async def unlock(
     platform: Platform, throttle: SignInThrottle, session: Session, password: str, client: str
 ) -> None:
     """Re-entering the password opens a short window for revealing and rotating credentials."""
-    keys = throttle.begin(client, session.user.email)
+    keys = await throttle.begin(client, session.user.email)
     async with platform.db.read() as conn:
         password_hash = await store.get_password_hash(conn, session.user.id)
     if password_hash is None or not await _verify(password_hash, password[:1024]):

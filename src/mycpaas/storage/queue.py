@@ -136,6 +136,31 @@ async def postpone(conn: Connection, claimed: Sequence[Job], run_at: datetime) -
     return set(ids)
 
 
+async def postpone_each(conn: Connection, claimed: Sequence[tuple[Job, datetime, str | None]]) -> set[int]:
+    """postpone, each job to its own time and with a new payload, in one statement for the batch."""
+    ids = set(await owned(conn, [job for job, _, _ in claimed], leased=True))
+    rows = [
+        {"b_id": job.id, "b_run_at": run_at, "b_payload": payload}
+        for job, run_at, payload in claimed
+        if job.id in ids
+    ]
+    if rows:
+        await conn.execute(_POSTPONE_EACH, rows)
+    return ids
+
+
+_POSTPONE_EACH = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"))
+    .values(
+        run_at=bindparam("b_run_at"),
+        payload=bindparam("b_payload"),
+        locked_until=None,
+        attempts=jobs.c.attempts - 1,
+    )
+)
+
+
 async def extend_leases(conn: Connection, claimed: Sequence[Job], lease_until: datetime) -> set[int]:
     """Heartbeat: jobs still being worked on keep their leases, so no other runner claims them. Returns the
     ids still held; a job claimed elsewhere since, or already handed back, is not revived."""
