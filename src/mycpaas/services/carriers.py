@@ -12,6 +12,7 @@ from typing import Any
 
 from mycpaas.domain.carriers import Coding, Concatenation, Connector, InvalidConnector, validate
 from mycpaas.domain.clock import utcnow
+from mycpaas.services.changes import CARRIERS, announce
 from mycpaas.services.platform import Platform
 from mycpaas.storage import carriers as store
 
@@ -100,6 +101,7 @@ async def add(platform: Platform, connector: Connector) -> Connector:
     try:
         async with platform.db.write() as conn:
             await store.insert(conn, connector, sealed, now)
+            await announce(conn, CARRIERS)
     except store.NameTaken:
         raise CarrierExists(connector.name) from None
     return dataclasses.replace(connector, created_at=now, updated_at=now)
@@ -132,13 +134,17 @@ async def update(platform: Platform, name: str, **changes: Any) -> Connector:
         if sealed is None:
             sealed = platform.secrets.encrypt(changed.password, _context(name))
         await store.update(conn, changed, sealed, now)
+        await announce(conn, CARRIERS)
     return dataclasses.replace(changed, updated_at=now)
 
 
 async def remove(platform: Platform, name: str) -> bool:
     """False if there was no such connector."""
     async with platform.db.write() as conn:
-        return await store.delete(conn, name)
+        removed = await store.delete(conn, name)
+        if removed:
+            await announce(conn, CARRIERS)
+        return removed
 
 
 def _readable(platform: Platform, stored: Connector, with_password: bool) -> Connector:
