@@ -64,7 +64,7 @@ def build_delivery(platform: Platform, changes: ChangeWatcher) -> DeliveryWorker
         response=settings.smpp_response_timeout_seconds, enquire_link=settings.smpp_enquire_link_seconds
     )
     binds = Binds(platform, lambda c: SmppCarrier(c, timers), on_change=platform.wake_worker)
-    changes.subscribe(CARRIERS, binds.reconcile)
+    changes.subscribe(CARRIERS, binds.changed)
     sandbox = SandboxCarrier(settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds)
     return DeliveryWorker(platform, RoutingCarrier(binds, sandbox), accepting=binds.holding)
 

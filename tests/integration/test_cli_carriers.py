@@ -205,9 +205,9 @@ def test_round_trip(cli: CarrierCli) -> None:
     assert [line.split()[0] for line in lines[1:3]] == ["fallback", "uk-primary"]
     assert lines[1].split()[-3:] == ["33", "1", "yes"]
     uk = lines[2].split()
-    assert uk[4] == "50" and uk[6] == "ucs2" and uk[-3:] == ["*", "5", "no"]
+    assert uk[4] == "50" and uk[7] == "ucs2" and uk[-3:] == ["*", "5", "no"]
     # Fields not given to update stay as they were.
-    assert uk[3] == "transmitter" and uk[7] == "sar"
+    assert uk[3] == "transmitter" and uk[6] == "3" and uk[8] == "sar"
 
     removed = cli.run("carriers", "remove", "uk-primary")
     assert "Removed carrier connector uk-primary" in removed.stdout

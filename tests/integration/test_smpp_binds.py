@@ -108,12 +108,16 @@ def test_one_bind_across_two_processes_and_a_killed_holder_is_taken_over_within_
         assert sorted(texts) == sorted(before + after), "each message submitted exactly once"
 
 
-def test_two_binds_across_two_processes_keep_the_connector_max_mps(tmp_path: Path) -> None:
+def test_two_binds_across_two_processes_keep_the_connector_max_mps_and_settle_on_either_bind(
+    tmp_path: Path,
+) -> None:
+    """Also: the simulator sends every receipt over the other bind than the one that submitted, and the
+    parts of a long inbound message over both binds in turn; they settle and reassemble all the same."""
     mps, count = 20, 120  # created faster than that, so the limit is what paces them
     record = tmp_path / "smsc.jsonl"
     options = ("--max-binds", "2", "--max-mps", str(mps))
     with (
-        Smsc(tmp_path / "smsc", DLR_DELAY_MS=0, RECORD_FILE=str(record)) as smsc,
+        Smsc(tmp_path / "smsc", DLR_DELAY_MS=0, RECORD_FILE=str(record), SPREAD_DELIVERIES=1) as smsc,
         smpp_cluster(tmp_path, [("pair", smsc, options)], **ENV) as servers,
     ):
         wait_until(lambda: bound_sessions(smsc) == 2, what="two binds")
@@ -130,6 +134,26 @@ def test_two_binds_across_two_processes_keep_the_connector_max_mps(tmp_path: Pat
         busiest = max(sum(1 for t in times if start <= t < start + 2000) for start in times)
         assert busiest <= 2 * mps * 1.1, f"{busiest} submits within 2 s"
         assert most_sessions_at_once(smsc.recorded()) == 2
+
+        submitted_on = {line["message_id"]: line["session"] for line in lines}
+        receipts = [
+            d for d in smsc.deliveries() if d["kind"] == "receipt" and d["message_id"] in submitted_on
+        ]
+        assert len(receipts) == count and all(d["status"] == 0 for d in receipts)
+        assert all(d["session"] != submitted_on[d["message_id"]] for d in receipts), (
+            "receipts on the other bind"
+        )
+
+        number = sender_of(servers[1])
+        text = "Three parts over two binds in two processes. " * 8
+        assert smsc.mo("447700900888", number.lstrip("+"), text)["parts"] == 3
+        inbound = wait_until(
+            lambda: sdk(servers[1]).messages.list(from_="+447700900888"),
+            what="the reassembled inbound message",
+        )
+        assert [m.body for m in inbound] == [text]
+        parts = [d for d in smsc.deliveries() if d["kind"] == "mo" and d["text"] == text]
+        assert len({d["session"] for d in parts}) == 2 and all(d["status"] == 0 for d in parts)
 
 
 def test_connector_changes_reach_running_processes_without_a_restart(tmp_path: Path) -> None:

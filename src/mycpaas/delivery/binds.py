@@ -69,6 +69,10 @@ class Binds:
         self.lease_seconds = platform.settings.bind_lease_seconds
         self.interval = self.lease_seconds / 5
         self._binds: dict[str, _Bind] = {}
+        self._unusable: list[Connector] = []  # enabled, but their password does not unseal: never bound
+        self._stopped = False
+        self._following: asyncio.Task[None] | None = None
+        self._again = False
         self._live: list[Held] = []
         self._sinks: tuple[ReceiptSink, InboundSink] | None = None
         self._lock = asyncio.Lock()
@@ -77,7 +81,7 @@ class Binds:
     # ---- what routing and the worker ask ----------------------------------------------------------------
 
     def connectors(self) -> list[Connector]:
-        return [b.connector for b in self._binds.values()]
+        return [b.connector for b in self._binds.values()] + self._unusable
 
     def local(self, name: str) -> Carrier | None:
         b = self._binds.get(name)
@@ -88,7 +92,7 @@ class Binds:
 
     def holding(self) -> bool:
         """Whether this process may take send jobs: it holds a bind, or there is no connector (sandbox)."""
-        return not self._binds or any(b.lease is not None for b in self._binds.values())
+        return not self.connectors() or any(b.lease is not None for b in self._binds.values())
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -99,18 +103,45 @@ class Binds:
 
     async def stop(self) -> None:
         """Unbind everything and release the slots (the job runner has let submissions finish already)."""
+        self._stopped = True
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        if self._following is not None:
+            await (
+                self._following
+            )  # a change being applied finishes (not cut off mid-unbind); no new one starts
         async with self._lock:
             closing, self._binds = list(self._binds.values()), {}
             await asyncio.gather(*(self._close(b, drain=0.0) for b in closing))
 
+    async def changed(self) -> None:
+        """The CARRIERS change signal moved: reconcile in the background, so that draining a connector does
+        not hold up the change watcher (other topics); changes seen meanwhile are applied right after."""
+        if self._following is None or self._following.done():
+            self._following = asyncio.create_task(self._follow())
+        else:
+            self._again = True
+
+    async def _follow(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception(
+                    "following a connector change failed", extra={"action": "bind_reconcile_failed"}
+                )
+
     async def reconcile(self) -> None:
         """Bring this process's binds in line with the enabled connectors in the database."""
         async with self._lock:
-            wanted = {c.name: c for c in await self._enabled()}
+            if self._stopped or self._sinks is None:
+                return  # stopped, or not started yet (start reconciles)
+            usable, self._unusable = await self._enabled()
+            wanted = {c.name: c for c in usable}
             for name, b in list(self._binds.items()):
                 new = wanted.get(name)
                 if new is None:
@@ -135,9 +166,11 @@ class Binds:
                 )
         self.on_change()
 
-    async def _enabled(self) -> list[Connector]:
+    async def _enabled(self) -> tuple[list[Connector], list[Connector]]:
+        """The enabled connectors with their passwords, and those whose password does not unseal (they still
+        route, so their messages are not sent through the sandbox or another connector by mistake)."""
         # Only enabled connectors are unsealed: a disabled one whose password no longer unseals stays harmless.
-        found = []
+        usable, unusable = [], []
         for listed in await carriers.list_connectors(self.platform, with_passwords=False):
             if not listed.enabled:
                 continue
@@ -145,10 +178,11 @@ class Binds:
                 connector = await carriers.get(self.platform, listed.name)
             except carriers.CarrierPasswordUnreadable as exc:
                 log.error("%s", exc, extra={"action": "carrier_password_unreadable"})
+                unusable.append(listed)
                 continue
             if connector is not None:
-                found.append(connector)
-        return found
+                usable.append(connector)
+        return usable, unusable
 
     def _carrier(self, connector: Connector) -> SmppCarrier:
         carrier = self.make_carrier(connector)
