@@ -14,7 +14,7 @@ from mycpaas.api import ops, plain_listener
 from mycpaas.api.app import ApiApp, is_api_path
 from mycpaas.api.errors import error_response
 from mycpaas.dashboard.app import DashboardApp
-from mycpaas.delivery.carriers.base import Carrier
+from mycpaas.delivery.binds import Binds
 from mycpaas.delivery.carriers.routing import RoutingCarrier
 from mycpaas.delivery.carriers.sandbox import SandboxCarrier
 from mycpaas.delivery.carriers.smpp import SmppCarrier
@@ -22,8 +22,8 @@ from mycpaas.delivery.worker import DeliveryWorker
 from mycpaas.domain.credentials import SecretBox
 from mycpaas.errors import NotFound
 from mycpaas.forwarding import TrustedProxies
-from mycpaas.services import carriers, server_secret
-from mycpaas.services.changes import ChangeWatcher
+from mycpaas.services import server_secret
+from mycpaas.services.changes import CARRIERS, ChangeWatcher
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.smpp.session import Timers
@@ -46,24 +46,18 @@ def build_platform(settings: Settings) -> Platform:
     )
 
 
-async def build_carrier(platform: Platform) -> Carrier:
-    """The enabled connectors of `mycpaas carriers`, routed by prefix; the sandbox when there are none."""
+def build_delivery(platform: Platform, changes: ChangeWatcher) -> DeliveryWorker:
+    """The delivery worker over this process's binds of the enabled connectors of `mycpaas carriers`
+    (routed by prefix, shared with the other delivery processes, following changes made anywhere); the
+    sandbox while there is none."""
     settings = platform.settings
-    # Only enabled connectors are unsealed: a disabled one whose password no longer unseals stays harmless.
-    enabled = [c.name for c in await carriers.list_connectors(platform, with_passwords=False) if c.enabled]
-    connectors = [c for name in enabled if (c := await carriers.get(platform, name)) is not None]
-    if not connectors:
-        return SandboxCarrier(settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds)
     timers = Timers(
         response=settings.smpp_response_timeout_seconds, enquire_link=settings.smpp_enquire_link_seconds
     )
-    log.info(
-        "delivering through %d SMPP connector(s): %s",
-        len(connectors),
-        ", ".join(c.name for c in connectors),
-        extra={"action": "carriers_loaded"},
-    )
-    return RoutingCarrier([(c, SmppCarrier(c, timers)) for c in connectors])
+    binds = Binds(platform, lambda c: SmppCarrier(c, timers), on_change=platform.wake_worker)
+    changes.subscribe(CARRIERS, binds.changed)
+    sandbox = SandboxCarrier(settings.sandbox_send_delay_seconds, settings.sandbox_delivery_delay_seconds)
+    return DeliveryWorker(platform, RoutingCarrier(binds, sandbox), accepting=binds.holding)
 
 
 class Application:
@@ -142,7 +136,7 @@ class Application:
         await server_secret.check(self.platform)
         await self.changes.start()
         if settings.delivery_worker:
-            self.worker = DeliveryWorker(self.platform, await build_carrier(self.platform))
+            self.worker = build_delivery(self.platform, self.changes)
             await self.worker.start()
         if settings.webhook_dispatcher:
             client = WebhookClient(settings.webhooks_refuse_private, settings.webhook_concurrency)

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -60,8 +60,12 @@ class JobRunner:
         batch_size: int,
         grace_seconds: float,
         backoff_cap_seconds: float,
+        accepting: Callable[[], bool] = lambda: True,
     ) -> None:
         self.platform = platform
+        # Whether to claim at all now (a delivery process holding no carrier bind claims nothing); the handler
+        # wakes the runner when it turns true.
+        self.accepting = accepting
         self.handler = handler
         self.capacity = capacity  # jobs whose work runs at once; jobs held in a handler's line do not count
         self.batch_size = batch_size
@@ -157,6 +161,8 @@ class JobRunner:
             free = self.capacity - len(self._tasks)
             wanted = min(self.batch_size, free)
             self._full = wanted <= 0
+            if not self.accepting():
+                wanted = 0
             claimed: list[Job] = []
             if wanted > 0:
                 try:

@@ -89,6 +89,7 @@ class Settings:
             "sender_queue_seconds",
             "smpp_response_timeout_seconds",
             "smpp_enquire_link_seconds",
+            "bind_lease_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")

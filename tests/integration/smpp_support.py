@@ -3,6 +3,7 @@ as an operator would (`mycpaas migrate`, `mycpaas carriers add`, then serve)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import httpx
 from twilio.rest import Client
 
 from tests.conftest import ALL_SERVERS, dispose_server, remember_secret
-from tests.databases import create_postgres_database, sqlite_url
+from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
 from tests.integration.helpers import unique_number
 from tests.server import ServerProcess
 from tests.smsc_support import Smsc
@@ -85,6 +86,47 @@ def smpp_server(
         yield server
     finally:
         dispose_server(server)
+
+
+@contextmanager
+def smpp_cluster(
+    tmp: Path, carriers: list[tuple[str, Smsc, tuple[str, ...]]], processes: int = 2, **env: str
+) -> Iterator[list[ServerProcess]]:
+    """`processes` server processes (each with the API and a delivery worker) on one fresh PostgreSQL
+    database and one server secret, with the given carriers added before the first starts."""
+    url = create_postgres_database()
+    servers = [
+        ServerProcess(
+            data_dir=tmp / f"server-{n}",
+            database_url=url,
+            env={
+                "MYCPAAS_SMPP_ENQUIRE_LINK_SECONDS": "5",
+                "MYCPAAS_SMPP_RESPONSE_TIMEOUT_SECONDS": "10",
+                **env,
+            },
+        )
+        for n in range(processes)
+    ]
+    first = servers[0]
+    first.data_dir.mkdir(parents=True, exist_ok=True)
+    migrated = cli(first, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    for name, smsc, options in carriers:
+        add_carrier(first, name, smsc, *options)
+    ALL_SERVERS.extend(servers)
+    try:
+        first.start()
+        remember_secret(first.auth_token)
+        for other in servers[1:]:
+            other.data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy(first.data_dir / "secret.key", other.data_dir / "secret.key")
+            other.account_sid, other.auth_token = first.account_sid, first.auth_token
+            other.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+        drop_postgres_database(url)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -145,6 +145,8 @@ def test_round_trip(cli: CarrierCli) -> None:
                     "latin1",
                     "--concatenation",
                     "sar",
+                    "--max-binds",
+                    "3",
                 ),
                 PASSWORD + "\n",
             ),
@@ -153,7 +155,7 @@ def test_round_trip(cli: CarrierCli) -> None:
         spawn=True,  # the password on a real pipe, into a real process whose every output is checked
     )
     assert "Added carrier connector uk-primary" in added[0].stdout
-    assert "Restart `mycpaas serve`" in added[0].stdout
+    assert "Running servers bind it within a second" in added[0].stdout
 
     listing, shown = cli.run_all([(("carriers", "list"), None), (("carriers", "show", "uk-primary"), None)])
     lines = listing.stdout.splitlines()
@@ -167,6 +169,7 @@ def test_round_trip(cli: CarrierCli) -> None:
         "transmitter",
         "20",
         "30",
+        "3",
         "latin1",
         "sar",
         "+44,4420",
@@ -183,6 +186,7 @@ def test_round_trip(cli: CarrierCli) -> None:
     assert "source TON/NPI: 5/0" in show
     assert "dest TON/NPI:   1/1" in show
     assert "prefixes:       +44 4420" in show
+    assert "max binds:      3" in show
 
     cli.run(
         "carriers",
@@ -201,9 +205,9 @@ def test_round_trip(cli: CarrierCli) -> None:
     assert [line.split()[0] for line in lines[1:3]] == ["fallback", "uk-primary"]
     assert lines[1].split()[-3:] == ["33", "1", "yes"]
     uk = lines[2].split()
-    assert uk[4] == "50" and uk[6] == "ucs2" and uk[-3:] == ["*", "5", "no"]
+    assert uk[4] == "50" and uk[7] == "ucs2" and uk[-3:] == ["*", "5", "no"]
     # Fields not given to update stay as they were.
-    assert uk[3] == "transmitter" and uk[7] == "sar"
+    assert uk[3] == "transmitter" and uk[6] == "3" and uk[8] == "sar"
 
     removed = cli.run("carriers", "remove", "uk-primary")
     assert "Removed carrier connector uk-primary" in removed.stdout
@@ -305,7 +309,7 @@ def test_duplicates_unknown_names_and_bad_updates(cli: CarrierCli) -> None:
     assert_never_shown(cli, PASSWORD, NEW_PASSWORD, "much-too-long")
 
 
-def test_help_explains_restart_and_sandbox(tmp_path: Path) -> None:
+def test_help_explains_hot_reload_and_sandbox(tmp_path: Path) -> None:
     cli = CarrierCli(tmp_path, sqlite_url(tmp_path), [])
     top, add, update = cli.run_all(
         [
@@ -315,10 +319,17 @@ def test_help_explains_restart_and_sandbox(tmp_path: Path) -> None:
         ]
     )
     text = " ".join(top.stdout.split())
-    assert "restart it to apply changes" in text
+    assert "follow changes within a second, without a restart" in text
     assert "sandbox carrier delivers" in text
     add_text = " ".join(add.stdout.split())
-    for phrase in ("international/ISDN", "--password-stdin", "0 = no limit", "sar_* TLVs", "unanswered"):
+    for phrase in (
+        "international/ISDN",
+        "--password-stdin",
+        "0 = no limit",
+        "sar_* TLVs",
+        "unanswered",
+        "--max-binds",
+    ):
         assert phrase in add_text
     assert "--clear-prefixes" in update.stdout and "--enable" in update.stdout
     assert not (tmp_path / "mycpaas.db").exists()  # help opens no database

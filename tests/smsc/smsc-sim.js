@@ -4,7 +4,7 @@
 // retries of unanswered deliver_sm) plus an HTTP control API on loopback for the tests. node-smpp does the
 // protocol; this file holds only carrier behaviour. Configuration is by environment: SMPP_PORT, CONTROL_PORT, USERS
 // (id:pw,...), SYSTEM_ID, DLR_DELAY_MS, DLR_MODE (auto|manual), DLR_DATE_SECONDS, DLR_TLVS, MSG_ID_FORMAT (hex|dec),
-// MAX_TPS, THROTTLE_EVERY, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
+// MAX_TPS, THROTTLE_EVERY, RESP_DELAY_MS, RECEIPT_BEFORE_RESP, SPREAD_DELIVERIES, SMSC_ENQUIRE_LINK_MS, IDLE_TIMEOUT_MS, LOG, and for the retry of
 // unanswered deliver_sm DELIVER_TIMEOUT_MS (10000), DELIVER_RETRY_MS (1000), DELIVER_MAX_RETRIES (5).
 // RECORD_FILE, if set, gets one JSON line per submit_sm (it outlives a restart, unlike /messages), and lines
 // {"resp_written": ...} (a submit_sm_resp handed to the socket), {"receipt_acked": ...}, {"session_closed": ...}
@@ -65,6 +65,9 @@ const config = {
 	throttle_every: envInt('THROTTLE_EVERY', 0), // every Nth submit is refused ESME_RTHROTTLED, whatever the rate
 	resp_delay_ms: envInt('RESP_DELAY_MS', 0),
 	receipt_before_resp: envFlag('RECEIPT_BEFORE_RESP', false),
+	// Receipts go to another session of the account than the one that submitted, and the parts of an MO to
+	// its sessions in turn (as SMSCs balancing deliveries over binds do); off: the submitting session.
+	spread_deliveries: envFlag('SPREAD_DELIVERIES', false),
 };
 
 const E = smpp.errors;
@@ -364,9 +367,19 @@ function sendReceipt(rec, stat, err, onWritten) {
 		options.message_state = MESSAGE_STATE[stat] || MESSAGE_STATE.UNKNOWN;
 	}
 	rec.receipt_stat = stat;
-	const d = {kind: 'receipt', system_id: rec.system_id, preferredSession: rec.session, options, attempts: 0,
+	const preferredSession = config.spread_deliveries ? spreadSession(rec.system_id, rec.session, 1) : rec.session;
+	const d = {kind: 'receipt', system_id: rec.system_id, preferredSession, options, attempts: 0,
 		message_id: rec.message_id, text, record: rec};
 	sendDelivery(d, onWritten);
+}
+
+// With spread_deliveries: the account's receiving session `step` places after session `from` (by id, wrapping).
+function spreadSession(systemId, from, step) {
+	const ids = Array.from(sessions.values()).filter((st) => canReceive(st) && st.systemId === systemId)
+		.map((st) => st.id).sort((a, b) => a - b);
+	if (!ids.length) return from;
+	const at = Math.max(0, ids.indexOf(from));
+	return ids[(at + step) % ids.length];
 }
 
 // Splits an MO into parts; returns [{bytes, udh|null, seq, total, ref}].
@@ -430,8 +443,10 @@ function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, t
 			options.esm_class = 0x40;
 			options.short_message = Buffer.concat([Buffer.from([5, 0, 3, ref8, part.total, part.seq]), part.bytes]);
 		}
+		let session = target ? target.id : preferredSession;
+		if (target && config.spread_deliveries) session = spreadSession(target.systemId, target.id, part.seq - 1);
 		const d = {kind: 'mo', system_id: target ? target.systemId : systemId,
-			preferredSession: target ? target.id : preferredSession, options, attempts: 0, text,
+			preferredSession: session, options, attempts: 0, text,
 			part: part.total > 1 ? `${part.seq}/${part.total}` : null};
 		sendDelivery(d);
 	}
@@ -704,6 +719,7 @@ function statsBody() {
 
 const CONFIG_KEYS = {
 	receipt_before_resp: (v) => !['0', 'false', ''].includes(v),
+	spread_deliveries: (v) => !['0', 'false', ''].includes(v),
 	dlr_date_seconds: (v) => !['0', 'false', ''].includes(v),
 	dlr_tlvs: (v) => !['0', 'false', ''].includes(v),
 	resp_delay_ms: Number,

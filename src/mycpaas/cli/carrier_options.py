@@ -21,6 +21,7 @@ CONNECTOR_OPTIONS = (
     ("bind", "bind_type"),
     ("window", "window"),
     ("max_mps", "max_mps"),
+    ("max_binds", "max_binds"),
     ("source_ton", "source_ton"),
     ("source_npi", "source_npi"),
     ("dest_ton", "dest_ton"),
@@ -112,7 +113,15 @@ def connector_arguments(parser: argparse.ArgumentParser, adding: bool) -> None:
         "--max-mps",
         type=int,
         metavar="N",
-        help="at most this many messages (submits) per second on the link; 0 = no limit" + default("0"),
+        help="at most this many messages (submits) per second on the connector, across all its binds; "
+        "0 = no limit" + default("0"),
+    )
+    link.add_argument(
+        "--max-binds",
+        type=int,
+        metavar="N",
+        help="how many binds (SMPP sessions) the carrier allows at once, 1-100: delivery processes share "
+        "them, each holding at most one" + default(str(d.max_binds)),
     )
     addressing = parser.add_argument_group(
         "addressing",

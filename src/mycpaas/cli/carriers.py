@@ -29,6 +29,7 @@ _LIST_HEADINGS = (
     "BIND",
     "WINDOW",
     "MAX MPS",
+    "BINDS",
     "CODING",
     "CONCAT",
     "PREFIXES",
@@ -48,6 +49,7 @@ def _row(c: Connector) -> tuple[str, ...]:
         c.bind_type,
         str(c.window),
         str(c.max_mps) if c.max_mps else "no limit",
+        str(c.max_binds),
         c.coding.value,
         c.concatenation.value,
         ",".join(c.prefixes) if c.prefixes else "*",
@@ -84,6 +86,7 @@ def _print_connector(c: Connector) -> None:
         ("bind", c.bind_type),
         ("window", c.window),
         ("max mps", c.max_mps if c.max_mps else "0 (no limit)"),
+        ("max binds", c.max_binds),
         ("source TON/NPI", f"{c.source_ton}/{c.source_npi}"),
         ("dest TON/NPI", f"{c.dest_ton}/{c.dest_npi}"),
         ("coding", c.coding.value),
@@ -112,7 +115,7 @@ async def add(args: argparse.Namespace, platform: Platform) -> int:
     print(
         f"Added carrier connector {connector.name} ({connector.system_id}@{connector.host}:{connector.port})."
     )
-    print("Restart `mycpaas serve` to use it.")
+    print("Running servers bind it within a second.")
     return 0
 
 
@@ -121,7 +124,7 @@ async def update(args: argparse.Namespace, platform: Platform) -> int:
     if args.password_stdin:
         changes["password"] = read_smpp_password(args)
     connector = await carriers.update(platform, args.name, **changes)
-    print(f"Updated carrier connector {connector.name}. Restart `mycpaas serve` to apply the change.")
+    print(f"Updated carrier connector {connector.name}. Running servers apply the change within a second.")
     return 0
 
 
@@ -135,7 +138,7 @@ def _update_checked(args: argparse.Namespace) -> int:
 async def remove(args: argparse.Namespace, platform: Platform) -> int:
     if not await carriers.remove(platform, args.name):
         raise carriers.CarrierNotFound(args.name)
-    print(f"Removed carrier connector {args.name}. Restart `mycpaas serve` to apply the change.")
+    print(f"Removed carrier connector {args.name}. Running servers apply the change within a second.")
     return 0
 
 
@@ -145,7 +148,7 @@ def register(commands: Subcommands) -> None:
         help="configure SMPP carrier connectors (SMSC connections)",
         description="Manage the SMPP connections to carriers' SMSCs, stored in the database. Outbound messages "
         "are routed by destination prefix (longest first, then priority) and fail over to the next matching "
-        "connector. `mycpaas serve` reads the connectors when it starts: restart it to apply changes. With no "
+        "connector. Running servers follow changes within a second, without a restart. With no "
         "enabled connector, the sandbox carrier delivers every message. See docs/carriers.md.",
     )
     actions = car.add_subparsers(dest="carriers_command", required=True, metavar="ACTION")

@@ -11,8 +11,13 @@ class Pacer:
     Reserving (instead of sleeping and retrying) keeps the order of callers and never lets two share a slot."""
 
     def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.interval = 0.0
         self._next = 0.0
+        self.set_rate(per_second)
+
+    def set_rate(self, per_second: float) -> None:
+        """Change the rate from the next reservation on (a connector's share when its binds change)."""
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
 
     def reserve(self, now: float) -> float:
         """Seconds from `now` until the caller's slot (0 when there is no limit and no pause)."""

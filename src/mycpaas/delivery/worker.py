@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from mycpaas.batching import Batcher
 from mycpaas.delivery.carriers.base import Carrier, CarrierRejected, CarrierUnavailable
+from mycpaas.delivery.carriers.routing import CarrierElsewhere
 from mycpaas.domain.carriage import Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE, Job
@@ -30,6 +31,7 @@ MAX_BACKOFF_SECONDS = 300.0
 RECEIPT_SWEEP_SECONDS = 5.0
 IDLE_SENDER_SWEEPS = 120  # every 10 minutes
 STOP_GRACE_SECONDS = 10.0
+ELSEWHERE_DELAY_SECONDS = 0.2  # a job handed back for the process that holds its connector's bind
 
 
 def submission(message: Message) -> Submission:
@@ -43,7 +45,13 @@ def submission(message: Message) -> Submission:
 class DeliveryWorker:
     kinds: tuple[str, ...] = (SEND_MESSAGE,)
 
-    def __init__(self, platform: Platform, carrier: Carrier, concurrency: int = 200) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        carrier: Carrier,
+        concurrency: int = 200,
+        accepting: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.platform = platform
         self.carrier = carrier
         settings = platform.settings
@@ -57,6 +65,7 @@ class DeliveryWorker:
             batch_size=settings.worker_batch_size,
             grace_seconds=STOP_GRACE_SECONDS,
             backoff_cap_seconds=MAX_BACKOFF_SECONDS,
+            accepting=accepting,  # a process holding no carrier bind claims no send job
         )
         self._overtaken = receipts.Overtaken()
         self._receipts: Batcher[Receipt, None] = Batcher(self._apply_receipts)
@@ -107,6 +116,8 @@ class DeliveryWorker:
             log.info("carrier refused %s: %s", message.sid, rejected, extra={"action": "carrier_refused"})
             await delivery.record_failed(self.platform, message, rejected.outcome, job, rejected.accepted)
             return
+        except CarrierElsewhere:
+            await self.runner.hand_back([job], ELSEWHERE_DELAY_SECONDS)
         except CarrierUnavailable as unavailable:
             if job.attempts >= self.platform.settings.max_send_attempts:
                 await delivery.record_failed(self.platform, message, Outcome.UNKNOWN, job)

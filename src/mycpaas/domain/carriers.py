@@ -46,7 +46,8 @@ class Connector:
     system_type: str = ""
     bind_type: str = "transceiver"
     window: int = 10
-    max_mps: int = 0  # 0 = no limit
+    max_mps: int = 0  # 0 = no limit, else across every bind of the connector
+    max_binds: int = 1  # binds the carrier allows at once, across every process
     source_ton: int = 1
     source_npi: int = 1
     dest_ton: int = 1
@@ -87,6 +88,7 @@ def validate(connector: Connector) -> Connector:
         (connector.bind_type not in BIND_TYPES, f"bind type must be one of {', '.join(BIND_TYPES)}"),
         (not 1 <= connector.window <= 1000, "window must be 1-1000"),
         (not 0 <= connector.max_mps <= 100000, "max messages per second must be 0-100000 (0 = no limit)"),
+        (not 1 <= connector.max_binds <= 100, "max binds must be 1-100"),
         (
             any(
                 not 0 <= v <= 255

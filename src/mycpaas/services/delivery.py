@@ -135,7 +135,8 @@ async def record_submitted(
 ) -> None:
     """sending -> sent, the parts' carrier ids recorded and the jobs finished (under their claims), for a
     batch, in one transaction and a handful of statements. Receipts that overtook the submit responses (kept
-    in pending_receipts) are applied in the same transaction, unless `overtaken` says none is waiting."""
+    in pending_receipts) are applied in the same transaction, unless none is waiting (`overtaken`, this
+    process's hint, and one look at the table for those that other processes kept)."""
     now = utcnow()
 
     async def work(conn: Connection) -> bool:
@@ -156,7 +157,9 @@ async def record_submitted(
         for message, submitted, _ in accepted:
             await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
         await queue.finish(conn, [job for _, _, job in accepted])
-        if overtaken is None or overtaken.waiting:
+        # The hint is this process's; a receipt kept by another process (which received it on its bind of
+        # the account) is found by the cheap look at the table.
+        if overtaken is None or overtaken.waiting or await parts.any_pending(conn):
             for message, submitted, _ in accepted:
                 lookups = submitted.lookup_ids or submitted.part_ids
                 for receipt in await parts.pending_for(conn, submitted.carrier, lookups):

@@ -42,6 +42,8 @@ class Link:
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing = False  # the last bind attempt failed: callers should not wait for this link
+        self.last_error: str | None = None  # the latest bind failure or loss, for the operator
+        self.errors = 0  # how many there were (a new one is reported once)
 
     @property
     def bound(self) -> bool:
@@ -49,6 +51,12 @@ class Link:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
+
+    async def wait_bound(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a bound session; whether there is one."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), timeout)
+        return self.bound
 
     async def session(self, wait: float) -> Session:
         """The bound session, waiting up to `wait` seconds for one while the link is reconnecting; raises
@@ -79,6 +87,7 @@ class Link:
             except (OSError, TimeoutError, SessionClosed, CommandFailed) as exc:
                 failures += 1
                 self._failing = True
+                self._error(f"bind failed: {type(exc).__name__}: {exc}")
                 delay = random.uniform(
                     MIN_BACKOFF_SECONDS,
                     min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2 ** min(failures, 10)),
@@ -113,6 +122,7 @@ class Link:
                 failures = 0
             else:
                 failures += 1
+            self._error("session lost")
             delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2 ** min(failures, 10)))
             log.warning(
                 "SMPP link %s lost; reconnecting in %.1f s",
@@ -121,3 +131,7 @@ class Link:
                 extra={"action": "smpp_link_lost"},
             )
             await asyncio.sleep(delay)
+
+    def _error(self, text: str) -> None:
+        self.last_error = text
+        self.errors += 1

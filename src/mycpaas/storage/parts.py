@@ -166,6 +166,14 @@ async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> lis
     return [_pending(row) for row in rows]
 
 
+_ANY_PENDING = select(pending_receipts.c.id).limit(1)
+
+
+async def any_pending(conn: Connection) -> bool:
+    """Whether any receipt is kept at all, by any process."""
+    return (await conn.execute(_ANY_PENDING)).first() is not None
+
+
 async def oldest_pending(conn: Connection, limit: int) -> list[PendingReceipt]:
     # Fewest attempts first: receipts that may never match cannot hide newer ones from the sweep.
     rows = await conn.execute(

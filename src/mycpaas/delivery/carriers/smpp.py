@@ -109,6 +109,7 @@ class SmppCarrier:
         # (tests/integration/test_smpp_faults.py), not every answer still waiting for its commit.
         self._unrecorded = asyncio.Semaphore(connector.window)
         self._reference = random.randrange(256)
+        self._busy = 0  # submissions in progress, from the first submit_sm until recorded
         self._on_receipt: ReceiptSink | None = None
         self._on_inbound: InboundSink | None = None
 
@@ -119,16 +120,29 @@ class SmppCarrier:
     async def resume(self, pending: list[tuple[Submission, str]]) -> None:
         """Nothing to do: an SMSC keeps undelivered receipts and delivers them at the next bind."""
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """Unbind; first let the submissions in progress finish (and be recorded) for up to `drain_seconds`,
+        so that a rebind or a removal does not cut off answers on their way."""
+        deadline = asyncio.get_running_loop().time() + drain_seconds
+        while self._busy and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
         await self.link.stop()
 
     def binds(self) -> dict[str, int]:
         return {self.name: int(self.link.bound)}
 
+    def pace(self, per_second: float) -> None:
+        """Submit at most this many messages per second on this bind (its share of the connector's)."""
+        self._pacer.set_rate(per_second)
+
     async def submit(self, submission: Submission, record: RecordSink) -> None:
-        async with self._unrecorded:
-            with metrics.SMPP_WINDOW.labels(self.name).track_inprogress():
-                await record(await self._submit_parts(submission))
+        self._busy += 1
+        try:
+            async with self._unrecorded:
+                with metrics.SMPP_WINDOW.labels(self.name).track_inprogress():
+                    await record(await self._submit_parts(submission))
+        finally:
+            self._busy -= 1
 
     async def _submit_parts(self, submission: Submission) -> Submitted:
         coding = encoding.choose(submission.text, self.connector.coding.value)

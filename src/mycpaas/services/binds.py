@@ -1,0 +1,58 @@
+"""Use cases of SMPP bind leases (storage/binds.py), timed on the database's clock.
+
+A lease's times are written by one process and judged by others (a takeover happens only once it lapsed), so
+they come from `platform.clock`, never from this machine's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import datetime, timedelta
+
+from mycpaas.services.platform import Platform
+from mycpaas.storage import binds as store
+from mycpaas.storage.binds import Held, Lease
+
+__all__ = ["Held", "Lease", "acquire", "holder_id", "live", "release", "renew"]
+
+
+def holder_id() -> str:
+    """This process's name in the lease table: host and pid for the operator, a random part so that a pid
+    reused after a restart is not mistaken for the process that held the lease before."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+async def acquire(platform: Platform, carrier: str, max_binds: int, holder: str) -> Lease | datetime | None:
+    """A free slot of `carrier` leased to `holder` for `bind_lease_seconds`; otherwise when the earliest
+    held lease lapses (on the database's clock), or None."""
+    now = await platform.clock.now()
+    until = now + timedelta(seconds=platform.settings.bind_lease_seconds)
+    try:
+        async with platform.db.write() as conn:
+            await store.ensure_slots(conn, carrier, max_binds)
+    except store.SlotRace:
+        return None
+    async with platform.db.write() as conn:
+        return await store.acquire(conn, carrier, max_binds, holder, now, until)
+
+
+async def renew(platform: Platform, lease: Lease, bound: bool, error: str | None = None) -> bool:
+    """Extend the lease by `bind_lease_seconds` from now and report the bind's state; False if it is lost."""
+    now = await platform.clock.now()
+    until = now + timedelta(seconds=platform.settings.bind_lease_seconds)
+    async with platform.db.write() as conn:
+        return await store.renew(conn, lease, until, bound, error, now)
+
+
+async def release(platform: Platform, lease: Lease) -> None:
+    async with platform.db.write() as conn:
+        await store.release(conn, lease)
+
+
+async def live(platform: Platform) -> list[Held]:
+    """Every bind lease held now, by any process."""
+    now = await platform.clock.now()
+    async with platform.db.read() as conn:
+        return await store.live(conn, now)
