@@ -13,6 +13,7 @@ sessions to the process holding them by TCP port, so a test can tell which bind 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -87,8 +88,12 @@ class Cluster:
         return env
 
     def migrate(self) -> Cluster:
-        """`mycpaas migrate`: the schema, and the shared secret file every process is given."""
+        """The shared secret file every process is given (made as an operator would: `openssl rand -hex 32`,
+        mode 0600), then `mycpaas migrate`: the schema and the secret's check value."""
         self.admin.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.secret_file.exists():
+            self.secret_file.write_text(remember_secret(secrets.token_hex(32)) + "\n")
+            self.secret_file.chmod(0o600)
         result = cli(self.admin, "migrate")
         assert result.returncode == 0, result.stderr
         return self

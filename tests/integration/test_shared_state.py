@@ -174,8 +174,9 @@ def test_a_hanging_origin_holds_up_no_other_account_in_either_dispatcher(
                 created = send(a, parent, To="+447700900001", From="Stuck", Body="x", StatusCallback=dead_url)
                 assert created.status_code == 201, created.text
             sub_sid, sub_token = subaccount(a, parent)
-        # More requests hang than one dispatcher would hold: both are stuck on the dead origin.
-        dead.wait_for(lambda found: len(found) > 4, timeout=20)
+        # The dead origin holds a dispatcher's whole per-origin share (4), or both dispatchers' if each claimed
+        # some of its jobs (which one claims what depends on timing).
+        dead.wait_for(lambda found: len(found) >= 4, timeout=20)
         path = unique_path("healthy")
         with b.client(sub_sid, sub_token) as client:
             for _ in range(5):

@@ -98,6 +98,7 @@ class Binds:
 
     async def start(self, on_receipt: ReceiptSink, on_inbound: InboundSink) -> None:
         self._sinks = (on_receipt, on_inbound)
+        await binds.forget_dead_holders(self.platform)
         await self.reconcile()
         self._refresher = asyncio.create_task(self._refresh())
 

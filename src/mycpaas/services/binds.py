@@ -15,7 +15,7 @@ from mycpaas.services.platform import Platform
 from mycpaas.storage import binds as store
 from mycpaas.storage.binds import Held, Lease
 
-__all__ = ["Held", "Lease", "acquire", "holder_id", "live", "release", "renew"]
+__all__ = ["Held", "Lease", "acquire", "forget_dead_holders", "holder_id", "live", "release", "renew"]
 
 
 def holder_id() -> str:
@@ -44,6 +44,15 @@ async def renew(platform: Platform, lease: Lease, bound: bool, error: str | None
     until = now + timedelta(seconds=platform.settings.bind_lease_seconds)
     async with platform.db.write() as conn:
         return await store.renew(conn, lease, until, bound, error, now)
+
+
+async def forget_dead_holders(platform: Platform) -> None:
+    """On SQLite only one server process can run (`serve` holds the database's lock), so a lease held by any
+    other holder belongs to a process that died (kill -9, power loss): free it now rather than make the
+    restarted server wait out the lease before it binds. On PostgreSQL leases are only ever taken over."""
+    if platform.db.is_sqlite:
+        async with platform.db.write() as conn:
+            await store.release_all(conn)
 
 
 async def release(platform: Platform, lease: Lease) -> None:

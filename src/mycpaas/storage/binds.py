@@ -114,6 +114,13 @@ async def release(conn: Connection, lease: Lease) -> None:
     )
 
 
+async def release_all(conn: Connection) -> None:
+    """Free every slot (only where no other process can hold one: services/binds.forget_dead_holders)."""
+    await conn.execute(
+        update(binds).where(binds.c.holder.is_not(None)).values(holder=None, locked_until=None, bound=False)
+    )
+
+
 async def live(conn: Connection, now: datetime) -> list[Held]:
     """Every slot held under a lease that has not lapsed."""
     rows = await conn.execute(
