@@ -45,6 +45,7 @@ class ServerProcess:
     database_url: str
     env: dict[str, str] = field(default_factory=dict)
     tls: bool = False
+    args: list[str] = field(default_factory=list)  # more `mycpaas serve` options (--workers 2, --no-api, ...)
     port: int = field(default_factory=free_port)
     account_sid: str = ""
     auth_token: str = ""
@@ -89,7 +90,16 @@ class ServerProcess:
         log = self.data_dir / f"server-{self._runs}.log"
         with log.open("wb") as handle:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "mycpaas", "serve", "--port", str(self.port), "--access-log"],
+                [
+                    sys.executable,
+                    "-m",
+                    "mycpaas",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--access-log",
+                    *self.args,
+                ],
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 env=self._environment(),
@@ -113,6 +123,11 @@ class ServerProcess:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:

@@ -81,7 +81,7 @@ class Application:
 
     def __init__(self, settings: Settings) -> None:
         self.platform = build_platform(settings)
-        self.api = ApiApp(self.platform)
+        self.api = ApiApp(self.platform) if settings.api else None
         self.dashboard = DashboardApp(self.platform) if settings.dashboard else None
         # Every process follows changes made by the others (services/changes.py).
         self.changes = ChangeWatcher(self.platform)
@@ -92,11 +92,11 @@ class Application:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] == "http" and is_api_path(scope["path"]):
+        elif scope["type"] == "http" and is_api_path(scope["path"]) and self.api is not None:
             await self.api(scope, receive, send)
-        elif scope["type"] == "http" and self.dashboard is not None:
+        elif scope["type"] == "http" and self.dashboard is not None and not is_api_path(scope["path"]):
             await self.dashboard(scope, receive, send)
-        elif scope["type"] == "http":
+        elif scope["type"] == "http":  # a part this process does not run (--no-api, --no-dashboard)
             response = error_response(NotFound(scope["path"]))
             await send(
                 {

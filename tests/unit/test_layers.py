@@ -221,6 +221,7 @@ LAYERS: dict[str, set[str] | str] = {
     "webhooks": {"domain", "errors", "services", "runner", "batching"},
     "devcert": set(),
     "bootstrap": COMPOSITION_ROOT,
+    "server": COMPOSITION_ROOT,
     "cli": COMPOSITION_ROOT,
     "__main__": COMPOSITION_ROOT,
     "": COMPOSITION_ROOT,  # mycpaas/__init__.py
