@@ -17,6 +17,7 @@ for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so a parent killed with -9 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import logging
@@ -26,10 +27,11 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from granian._granian import SocketHolder
-from granian.constants import Interfaces, Loops
+from granian.constants import Interfaces, Loops, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.embed import Server as EmbeddedServer
@@ -154,10 +156,10 @@ def _options(settings: Settings, sock: socket.socket) -> dict[str, Any]:
     tls: dict[str, Any] = {}
     if settings.tls_cert_file:
         tls = {
-            "ssl_cert": settings.tls_cert_file,
-            "ssl_key": settings.tls_key_file or settings.tls_cert_file,
-            # granian's default minimum is TLS 1.3; uvicorn (Python's ssl) accepted 1.2, as most clients need.
-            "ssl_protocol_min": "tls1.2",
+            "ssl_cert": Path(settings.tls_cert_file),
+            "ssl_key": Path(settings.tls_key_file or settings.tls_cert_file),
+            # granian's default minimum is TLS 1.3; uvicorn (Python's ssl) accepted 1.2, which clients still use.
+            "ssl_protocol_min": SSLProtocols.tls12,
         }
     return {
         "address": host,
@@ -220,11 +222,11 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
     parent = os.getpid()
 
     def load(*_: Any) -> Any:  # runs in each worker process, after the fork
-        os.close(started_r)
         _die_with_parent(parent)
 
         def started() -> None:
-            os.write(started_w, b"!")
+            with contextlib.suppress(OSError):  # a worker respawned later: no one counts any more
+                os.write(started_w, b"!")
 
         return _app(settings, started)
 
@@ -236,7 +238,13 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
             if count == settings.workers:
                 ready()
 
-    server = _Processes("mycpaas", workers=settings.workers, loop=Loops.asyncio, **_options(settings, sock))
+    server = _Processes(
+        "mycpaas",
+        workers=settings.workers,
+        loop=Loops.asyncio,
+        respawn_failed_workers=True,  # a worker that crashed is replaced; one failing its start-up stops all
+        **_options(settings, sock),
+    )
     server.sock = sock
     threading.Thread(target=wait_for_workers, name="mycpaas-ready", daemon=True).start()
     try:

@@ -167,8 +167,14 @@ def test_header_and_body_limits(tmp_path: Path) -> None:
         assert status.startswith(b"HTTP/1.1 408 ")
         assert json.loads(body)["code"] == 20408
 
-        # The server is unharmed.
-        assert server.client().get(server.accounts_path() + ".json").status_code == 200
+        # The server is unharmed; and it believes no X-Forwarded-* itself (MYCPAAS_TRUSTED_PROXIES decides).
+        forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        response = server.client().get(server.accounts_path() + ".json", headers=forwarded)
+        assert response.status_code == 200
+        request_id = response.headers["twilio-request-id"]
+        wait_for(lambda: request_id in server.log_text())
+        [line] = [line for line in server.log_text().splitlines() if request_id in line]
+        assert "mycpaas.access 127.0.0.1 " in line and "203.0.113.9" not in line
     finally:
         dispose_server(server)
 

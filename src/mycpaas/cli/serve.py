@@ -191,7 +191,7 @@ def print_banner(settings: Settings) -> None:
 
 # The parts a process runs: --X / --no-X set the MYCPAAS_X switch of Settings for this process.
 ROLES = {
-    "api": "the REST API (/2010-04-01/...); without it API paths answer 404, health and metrics stay",
+    "api": "the REST API (/2010-04-01/...); without it, API paths answer the JSON 404",
     "dashboard": "the dashboard (at /)",
     "delivery_worker": "the delivery worker and its carrier links (SMPP binds)",
     "webhook_dispatcher": "the webhook dispatcher (status callbacks)",
