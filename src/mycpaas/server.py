@@ -242,7 +242,8 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
         "mycpaas",
         workers=settings.workers,
         loop=Loops.asyncio,
-        respawn_failed_workers=True,  # a worker that crashed is replaced; one failing its start-up stops all
+        # A worker that crashed is replaced; one that fails again within 5.5 s of that stops the server.
+        respawn_failed_workers=True,
         **_options(settings, sock),
     )
     server.sock = sock

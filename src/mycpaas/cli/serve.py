@@ -1,7 +1,9 @@
 """`mycpaas serve`: the API, the dashboard, the workers and the carrier, in one process or several.
 
-The order matters. The TLS files are checked and the listening socket is bound first; only when both worked
-are the data directory, the schema and the first-start owner account created, and the credentials printed.
+The order matters. The TLS files are checked and the listening socket is bound first, and on SQLite the
+database's serve lock is taken; only when all worked are the data directory, the schema and the first-start
+owner account created, and the credentials printed, once, in this process. Then server.py serves the socket,
+in this process or in --workers forked processes.
 A server that cannot serve (port in use, unreadable certificate) exits non-zero having created nothing, so
 it never prints credentials that no one could use yet and that a later start would not print again.
 """
