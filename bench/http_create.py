@@ -3,7 +3,7 @@
     .venv/bin/python bench/http_create.py [--duration 10] [--rows 1000000] [--postgres]
         [--group-commit on|off|both] [--no-lists]
 
-Both servers run under uvicorn with one worker and are loaded by wrk (-t1 -c50) in the same run. The list
+Both run under granian in one process (mycpaas as `mycpaas serve` runs it) and are loaded by wrk (-t1 -c50) in the same run. The list
 benchmark measures GET Messages.json?PageSize=50 with 1,000 rows in the table, then with --rows rows.
 `--group-commit both` measures message creation with group commit (MYCPAAS_GROUP_COMMIT, concurrent
 creations share one commit) and without it (one commit each), side by side in one run. Results are printed and
@@ -67,13 +67,16 @@ def start_baseline(sid: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
         [
             sys.executable,
             "-m",
-            "uvicorn",
+            "granian",
             "bench.baseline_app:app",
+            "--interface",
+            "asgi",
             "--port",
             str(port),
+            "--loop",
+            "asyncio",
             "--log-level",
             "warning",
-            "--no-access-log",
         ],
         cwd=ROOT,
         env={**os.environ, "BENCH_SID": sid, "BENCH_TOKEN": token},
@@ -181,7 +184,7 @@ def main() -> int:
     path = f"/2010-04-01/Accounts/{server.account_sid}/Messages.json"
     baseline, baseline_url = start_baseline(server.account_sid, server.auth_token)
     lines = [
-        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, uvicorn 1 worker, "
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, granian 1 process, "
         + ("PostgreSQL" if args.postgres else "SQLite")
     ]
     try:

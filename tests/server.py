@@ -45,7 +45,7 @@ class ServerProcess:
     database_url: str
     env: dict[str, str] = field(default_factory=dict)
     tls: bool = False
-    args: tuple[str, ...] = ()  # more `mycpaas serve` options (role flags, --workers)
+    args: list[str] = field(default_factory=list)  # more `mycpaas serve` options (--workers 2, --no-api, ...)
     port: int = field(default_factory=free_port)
     account_sid: str = ""
     auth_token: str = ""

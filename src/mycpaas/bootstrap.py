@@ -67,7 +67,7 @@ class Application:
         self.platform = build_platform(settings)
         # Client address, scheme and host are settled here, once, for everything behind (forwarding.py).
         self.proxies = TrustedProxies(settings.trusted_proxy_networks)
-        self.api = ApiApp(self.platform)
+        self.api = ApiApp(self.platform) if settings.api else None
         self.dashboard = DashboardApp(self.platform) if settings.dashboard else None
         # Every process follows changes made by the others (services/changes.py).
         self.changes = ChangeWatcher(self.platform)
@@ -90,11 +90,11 @@ class Application:
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["path"] in self.ops.paths:
             await self.ops(scope, receive, send)
-        elif is_api_path(scope["path"]):
+        elif is_api_path(scope["path"]) and self.api is not None:
             await self.api(scope, receive, send)
-        elif self.dashboard is not None:
+        elif self.dashboard is not None and not is_api_path(scope["path"]):
             await self.dashboard(scope, receive, send)
-        else:
+        else:  # a part this process does not run (--no-api, --no-dashboard)
             response = error_response(NotFound(scope["path"]))
             await send(
                 {

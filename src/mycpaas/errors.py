@@ -42,6 +42,7 @@ class ErrorCode(IntEnum):
     NOT_FOUND = (20404, 404, "The requested resource {path} was not found")
     INVALID_PARAMETER = (20422, 400, "{reason}")
     TOO_MANY_REQUESTS = (20429, 429, "Too Many Requests")
+    REQUEST_TIMEOUT = (20408, 408, "Request Timeout: the request body did not arrive within {seconds} s")
     INTERNAL = (20500, 500, "Internal Server Error")
     UNAVAILABLE = (20503, 503, "Service unavailable")
     UNSUPPORTED_MEDIA_TYPE = (20415, 415, "Unsupported Media Type: request bodies must be form-encoded")

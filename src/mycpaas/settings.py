@@ -36,9 +36,11 @@ class Settings:
     # /metrics: in development on the main listener; in production only on metrics_port, or with this token.
     metrics_port: int = 0
     metrics_token: str = field(default="", repr=False)
-    # Limits of the HTTP server (granian): time to receive a request's headers, and the largest header block.
+    # Limits of the HTTP server (granian): time to receive a request's headers, and the largest header block;
+    # the time to receive a request's whole body is enforced by mycpaas (server.BodyTimeout).
     http_header_timeout_seconds: float = 30.0
     http_max_header_bytes: int = 65536
+    http_body_timeout_seconds: float = 30.0
     log_level: str = "info"
     access_log: bool = False
     auth_max_failures: int = 20

@@ -18,7 +18,7 @@ from mycpaas.errors import (
     TooManyRequests,
 )
 
-ALLOWED_STATUSES = {400, 401, 403, 404, 405, 415, 429, 500, 503}
+ALLOWED_STATUSES = {400, 401, 403, 404, 405, 408, 415, 429, 500, 503}
 
 
 def placeholders(template: str) -> set[str]:

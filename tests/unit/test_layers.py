@@ -224,6 +224,7 @@ LAYERS: dict[str, set[str] | str] = {
     "devcert": set(),
     "forwarding": set(),
     "bootstrap": COMPOSITION_ROOT,
+    "server": COMPOSITION_ROOT,
     "cli": COMPOSITION_ROOT,
     "__main__": COMPOSITION_ROOT,
     "": COMPOSITION_ROOT,  # mycpaas/__init__.py

@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The process id tells apart the processes of `serve --workers N` (and of several `serve`s) in one log.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
+    )
     # Alembic narrates every migration step at INFO; `serve` and `migrate` print one line of their own.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 

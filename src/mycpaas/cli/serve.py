@@ -1,7 +1,9 @@
-"""`mycpaas serve`: the API, the dashboard, the workers and the carrier in one process.
+"""`mycpaas serve`: the API, the dashboard, the workers and the carrier, in one process or several.
 
-The order matters. The TLS files are checked and the listening socket is bound first; only when both worked
-are the data directory, the schema and the first-start owner account created, and the credentials printed.
+The order matters. The TLS files are checked and the listening socket is bound first, and on SQLite the
+database's serve lock is taken; only when all worked are the data directory, the schema and the first-start
+owner account created, and the credentials printed, once, in this process. Then server.py serves the socket,
+in this process or in --workers forked processes.
 A server that cannot serve (port in use, unreadable certificate) exits non-zero having created nothing, so
 it never prints credentials that no one could use yet and that a later start would not print again.
 """
@@ -10,17 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import errno
+import fcntl
 import socket
 import ssl
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import uvicorn
-
-from mycpaas import __version__, metrics
-from mycpaas.bootstrap import Application, build_platform
+from mycpaas import __version__, metrics, server
+from mycpaas.bootstrap import build_platform
 from mycpaas.cli.common import (
     Refusal,
     base_url,
@@ -31,11 +34,12 @@ from mycpaas.cli.common import (
 from mycpaas.cli.schema import prepare
 from mycpaas.services import provisioning
 from mycpaas.settings import Settings
+from mycpaas.storage.migrate import sqlite_file
 
 if TYPE_CHECKING:
     from mycpaas.cli.common import Subcommands
 
-BACKLOG = 2048  # uvicorn's default
+BACKLOG = server.BACKLOG
 OWNER_HEADING = "Created the owner account of this mycpaas server:"
 
 
@@ -104,69 +108,129 @@ def print_first_start(first: provisioning.FirstStart, settings: Settings) -> Non
 
 def serve(args: argparse.Namespace) -> int:
     metrics.start_server()
-    settings = settings_from(args)
-    if args.access_log:
-        settings = dataclasses.replace(settings, access_log=True)
+    settings = serve_settings(args)
     check_tls(settings)
     sock = listen(settings.host, settings.port)
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])  # the port chosen, for --port 0
     try:
-        for line in prepare(settings).changes:
-            print(line, flush=True)
-        print_first_start(asyncio.run(first_start(settings)), settings)
-        ssl_files: dict[str, Any] = {}
-        if settings.tls_cert_file:
-            ssl_files = {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file or None}
-        config = uvicorn.Config(
-            Application(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,  # ours (api/app.py) leaves query strings out
-            # Measured (bench/): the same throughput as uvloop, but uvloop let a few connections wait ~0.7 s
-            # behind others when pages of 50 messages were served to 50 clients (p99 680 ms vs 50 ms).
-            loop="asyncio",
-            server_header=False,
-            # The scope stays raw: forwarding.py alone decides whom to believe (MYCPAAS_TRUSTED_PROXIES);
-            # uvicorn would otherwise believe X-Forwarded-* from 127.0.0.1 and $FORWARDED_ALLOW_IPS.
-            proxy_headers=False,
-            forwarded_allow_ips=[],
-            backlog=BACKLOG,
-            **ssl_files,
-        )
-        _Server(config).run(sockets=[sock])
+        with sqlite_lock(settings):
+            for line in prepare(settings).changes:
+                print(line, flush=True)
+            print_first_start(asyncio.run(first_start(settings)), settings)
+            return server.serve(settings, sock, lambda: print_banner(settings))
     finally:
         sock.close()
-    return 0
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, saying when it serves: given a socket, uvicorn itself logs no such line."""
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings, with the role flags and --workers applied, refused if they cannot work together."""
+    settings = settings_from(args)
+    overrides = {name: getattr(args, name) for name in ROLES if getattr(args, name) is not None}
+    if args.access_log:
+        overrides["access_log"] = True
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    settings = dataclasses.replace(settings, **overrides)
+    if settings.workers < 1:
+        raise Refusal("mycpaas: --workers (MYCPAAS_WORKERS) must be 1 or more", code=2)
+    if settings.workers > 1 and is_sqlite(settings):
+        raise Refusal(
+            f"mycpaas: cannot serve with {settings.workers} worker processes on SQLite: one SQLite database "
+            "has one server process. Use PostgreSQL (MYCPAAS_DATABASE_URL=postgresql://...) to run several.",
+            code=2,
+        )
+    if settings.log_level.lower() not in server.LOG_LEVELS:
+        raise Refusal(f"mycpaas: MYCPAAS_LOG_LEVEL must be one of {', '.join(server.LOG_LEVELS)}", code=2)
+    if not 0 < settings.http_header_timeout_seconds <= 60:
+        raise Refusal(
+            "mycpaas: MYCPAAS_HTTP_HEADER_TIMEOUT_SECONDS must be more than 0 and at most 60", code=2
+        )
+    if settings.http_max_header_bytes < 8192:
+        raise Refusal("mycpaas: MYCPAAS_HTTP_MAX_HEADER_BYTES must be at least 8192", code=2)
+    if settings.http_body_timeout_seconds <= 0:
+        raise Refusal("mycpaas: MYCPAAS_HTTP_BODY_TIMEOUT_SECONDS must be more than 0", code=2)
+    return settings
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            scheme = "https" if self.config.ssl else "http"
-            host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-            print(
-                f"mycpaas {__version__} listening on {scheme}://{host}:{self.config.port} (press CTRL+C to stop)",
-                flush=True,
-            )
+
+def is_sqlite(settings: Settings) -> bool:
+    return settings.effective_database_url.startswith("sqlite")
+
+
+@contextlib.contextmanager
+def sqlite_lock(settings: Settings) -> Iterator[None]:
+    """One server process per SQLite file: an exclusive lock on `<database>.serve.lock`, held while serving.
+
+    SQLite has one writer at a time and mycpaas's job leases assume one server on it; a second `serve` on the
+    same file is refused here, before it changes anything. Other commands (accounts, carriers, ...) do not take
+    the lock and keep working beside a running server. The kernel drops the lock when the process dies.
+    """
+    database = sqlite_file(settings.effective_database_url)
+    if database is None:
+        yield
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = database.with_name(database.name + ".serve.lock")
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Refusal(
+                f"mycpaas: another `mycpaas serve` is running on the SQLite database {database}: one SQLite "
+                "database has one server process. Stop it, or use PostgreSQL (MYCPAAS_DATABASE_URL="
+                "postgresql://...) to run several processes. Nothing was changed."
+            ) from None
+        yield
+
+
+def print_banner(settings: Settings) -> None:
+    scheme = "https" if settings.tls_cert_file else "http"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    processes = f" ({settings.workers} processes)" if settings.workers > 1 else ""
+    print(
+        f"mycpaas {__version__} listening on {scheme}://{host}:{settings.port}{processes} (press CTRL+C to stop)",
+        flush=True,
+    )
+
+
+# The parts a process runs: --X / --no-X set the MYCPAAS_X switch of Settings for this process.
+ROLES = {
+    "api": "the REST API (/2010-04-01/...); without it, API paths answer the JSON 404",
+    "dashboard": "the dashboard (at /)",
+    "delivery_worker": "the delivery worker and its carrier links (SMPP binds)",
+    "webhook_dispatcher": "the webhook dispatcher (status callbacks)",
+}
 
 
 def register(commands: Subcommands) -> None:
     serve_parser = commands.add_parser(
         "serve",
-        help="run the API, the dashboard, the workers and the carrier in one process",
+        help="run the API, the dashboard, the workers and the carrier (all in one process by default)",
         description="Run the API, the dashboard (at /), the delivery worker, the webhook dispatcher and the "
         "carrier (the SMPP connectors of `mycpaas carriers`, else the sandbox). Binds the port first; then "
         "creates the data directory, the server secret and the database, or migrates the database to the "
         "latest schema. On the first start with an empty database, creates the owner account and prints its "
-        "credentials; while no dashboard user exists, prints a one-time set-up link.",
+        "credentials; while no dashboard user exists, prints a one-time set-up link. On PostgreSQL, several "
+        "processes may serve one port (--workers) and any number of `serve` processes may run the parts "
+        "separately (--no-api, --no-delivery-worker, ...); on SQLite one `serve` process runs per database.",
     )
     common_options(serve_parser)
     serve_parser.add_argument("--host", help="address to listen on (default: $MYCPAAS_HOST or 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port to listen on (default: $MYCPAAS_PORT or 8080)")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes serving the port, each running the parts chosen below (default: $MYCPAAS_WORKERS or "
+        "1; more than 1 needs PostgreSQL)",
+    )
+    for name, what in ROLES.items():
+        flag = name.replace("_", "-")
+        serve_parser.add_argument(
+            f"--{flag}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"run {what} (default: $MYCPAAS_{name.upper()} or on)",
+        )
     serve_parser.add_argument(
         "--tls-cert-file", metavar="PEM", help="serve https with this certificate (see `mycpaas dev-cert`)"
     )

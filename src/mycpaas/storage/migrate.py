@@ -102,10 +102,17 @@ class DatabaseUnreadable(Exception):
 
 def describe(url: str) -> str:
     """Where a database is, for messages: a SQLite file's absolute path, or the URL without its password."""
+    path = sqlite_file(url)
+    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of a SQLite database file; None for PostgreSQL, in-memory and `file:` URI databases."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.database.startswith("file:"):
-        return str(Path(parsed.database).resolve())
-    return parsed.render_as_string(hide_password=True)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
 
 
 def head_revision() -> str:

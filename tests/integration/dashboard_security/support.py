@@ -158,7 +158,7 @@ _BROWSERS: list[Browser] = []
 
 
 def close_browsers(server: ServerProcess) -> None:
-    """Close the browsers' connections (uvicorn waits for open TLS keep-alive connections at shutdown)."""
+    """Close the browsers' connections (a server may wait for open TLS keep-alive connections at shutdown)."""
     for browser in [b for b in _BROWSERS if b.server is server]:
         browser.http.close()
         _BROWSERS.remove(browser)

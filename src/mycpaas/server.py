@@ -1,0 +1,270 @@
+"""The HTTP server of `mycpaas serve`: granian, in this process or in N worker processes on one port.
+
+Chosen by measurement (bench/servers.py, docs/architecture.md): granian bounds the time to receive a request's
+headers and the size of the header block, which uvicorn does not, and serves N processes on one port.
+It has no body-read timeout, so `BodyTimeout` adds one in the ASGI layer.
+
+The listening socket is the one `serve` bound and checked before migrating. Granian would bind its own, with
+SO_REUSEPORT in every worker on Linux, which lets a second server join the same port silently; given ours,
+every worker accepts on that one inherited socket, and the port stays refused to others for as long as any
+process of this server lives.
+
+One process (workers == 1) runs granian embedded in this process's event loop, so kill -9 leaves nothing behind.
+With N > 1, granian forks N workers that each build the Application and run its lifespan; each asks the kernel
+for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so a parent killed with -9 leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from granian._granian import SocketHolder
+from granian.constants import Interfaces, Loops, SSLProtocols
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.embed import Server as EmbeddedServer
+from granian.server.mp import MPServer
+
+from mycpaas.bootstrap import Application
+from mycpaas.errors import ErrorCode
+from mycpaas.settings import Settings
+
+log = logging.getLogger("mycpaas")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+# MYCPAAS_LOG_LEVEL -> granian's own log level. Its info lines (starting, spawning worker <id>) say less than
+# the banner `serve` prints; `trace` is what uvicorn called its most verbose level.
+LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "warning", "warning": "warning", "error": "error",
+              "critical": "critical"}  # fmt: skip
+PR_SET_PDEATHSIG = 1
+BACKLOG = 2048  # the socket's listen backlog, set where `serve` binds it
+
+
+class BodyTimedOut(BaseException):
+    """Raised out of receive() past the body deadline; a BaseException so that no `except Exception` in the
+    application turns it into a 500."""
+
+
+class BodyTimeout:
+    """The whole request body must arrive within `seconds` of the application first asking for it.
+
+    A client that sends headers and then trickles or withholds the body would otherwise hold a connection and
+    a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
+    closed. Reads after the last body part (waiting for http.disconnect) are not timed.
+    """
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        complete = False
+        started = False
+
+        async def timed_receive() -> dict[str, Any]:
+            nonlocal deadline, complete
+            if complete:
+                message: dict[str, Any] = await receive()
+                return message
+            if deadline is None:
+                deadline = loop.time() + self.seconds
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimedOut from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def tracked_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except BodyTimedOut:
+            if not started:
+                await send_request_timeout(send, self.seconds)
+
+
+async def send_request_timeout(send: Send, seconds: float) -> None:
+    code = ErrorCode.REQUEST_TIMEOUT
+    message = code.render(seconds=f"{seconds:g}")
+    body = json.dumps(
+        {"code": int(code), "message": message, "more_info": code.more_info, "status": code.status}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": code.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class NotifyStarted:
+    """Calls `started()` once the application's lifespan start-up completed (workers and carrier running)."""
+
+    def __init__(self, app: Any, started: Callable[[], None]) -> None:
+        self.app = app
+        self.started = started
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched_send(message: dict[str, Any]) -> None:
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                self.started()
+
+        await self.app(scope, receive, watched_send)
+
+
+def serve(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:
+    """Serve on `sock` until SIGTERM or SIGINT; `ready()` once every process completed its start-up."""
+    logging.getLogger("_granian").addFilter(_quiet_embedded_warning)
+    if settings.workers == 1:
+        return asyncio.run(_serve_embedded(settings, sock, ready))
+    return _serve_processes(settings, sock, ready)
+
+
+def _options(settings: Settings, sock: socket.socket) -> dict[str, Any]:
+    host, port = sock.getsockname()[:2]
+    tls: dict[str, Any] = {}
+    if settings.tls_cert_file:
+        tls = {
+            "ssl_cert": Path(settings.tls_cert_file),
+            "ssl_key": Path(settings.tls_key_file or settings.tls_cert_file),
+            # granian's default minimum is TLS 1.3; uvicorn (Python's ssl) accepted 1.2, which clients still use.
+            "ssl_protocol_min": SSLProtocols.tls12,
+        }
+    return {
+        "address": host,
+        "port": port,
+        "interface": Interfaces.ASGI,
+        "websockets": False,
+        "backlog": BACKLOG,
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=max(1, round(settings.http_header_timeout_seconds * 1000)),
+            max_buffer_size=settings.http_max_header_bytes,
+        ),
+        "log_level": LogLevels(LOG_LEVELS[settings.log_level.lower()]),
+        "log_access": False,  # ours (api/app.py) leaves query strings out
+        **tls,
+    }
+
+
+def _holder(sock: socket.socket) -> Any:
+    """granian's handle of the socket, which owns (and closes) the file descriptor from now on."""
+    holder: Any = SocketHolder
+    return holder(sock.detach(), False, BACKLOG)  # (fd, is_uds, backlog); granian's stub omits __new__
+
+
+def _app(settings: Settings, started: Callable[[], None]) -> Any:
+    return BodyTimeout(NotifyStarted(Application(settings), started), settings.http_body_timeout_seconds)
+
+
+class _Embedded(EmbeddedServer):
+    sock: socket.socket
+
+    def _init_shared_socket(self) -> None:  # granian 2.8 internals: serve the socket `serve` bound
+        self._ssp = None
+        self._sfd = self.sock.fileno()  # type: ignore[assignment]
+        self._shd = _holder(self.sock)
+
+
+class _Processes(MPServer):
+    sock: socket.socket
+
+    def _init_shared_socket(self) -> None:  # granian 2.8 internals: every worker inherits this one socket
+        self._ssp = None
+        self._sfd = self.sock.fileno()  # type: ignore[assignment]
+        self._shd = _holder(self.sock)
+        self._sso = socket.socket(fileno=self._sfd)  # as granian's own path off Linux does
+        self._sso.set_inheritable(True)
+
+
+async def _serve_embedded(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:
+    server = _Embedded(_app(settings, ready), **_options(settings, sock))
+    server.sock = sock
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, server.stop)
+    await server.serve()
+    return 3 if server.interrupt_children else 0  # 3: the lifespan start-up failed, as uvicorn answered
+
+
+def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:
+    started_r, started_w = os.pipe()
+    parent = os.getpid()
+
+    def load(*_: Any) -> Any:  # runs in each worker process, after the fork
+        _die_with_parent(parent)
+
+        def started() -> None:
+            with contextlib.suppress(OSError):  # a worker respawned later: no one counts any more
+                os.write(started_w, b"!")
+
+        return _app(settings, started)
+
+    def wait_for_workers() -> None:
+        with os.fdopen(started_r, "rb", buffering=0) as pipe:
+            count = 0
+            while count < settings.workers and (got := pipe.read(settings.workers - count)):
+                count += len(got)
+            if count == settings.workers:
+                ready()
+
+    server = _Processes(
+        "mycpaas",
+        workers=settings.workers,
+        loop=Loops.asyncio,
+        # A worker that crashed is replaced; one that fails again within 5.5 s of that stops the server.
+        respawn_failed_workers=True,
+        **_options(settings, sock),
+    )
+    server.sock = sock
+    threading.Thread(target=wait_for_workers, name="mycpaas-ready", daemon=True).start()
+    try:
+        server.serve(target_loader=load, wrap_loader=False)
+    except SystemExit as exit_:  # granian exits 1 when a worker died (its start-up failed)
+        return exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.close(started_w)
+    return 0
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the parent dies, even by kill -9 (Linux); a worker orphaned already exits."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _quiet_embedded_warning(record: logging.LogRecord) -> bool:
+    return "Embedded server is experimental" not in record.getMessage()

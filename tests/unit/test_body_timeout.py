@@ -1,0 +1,65 @@
+"""server.BodyTimeout: the body has a deadline; what an application reads after the body does not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from mycpaas.server import BodyTimeout
+
+SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": []}
+
+
+async def reading_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the whole body, then waits for the client to go away, then answers with what it saw."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    after = await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body + b"|" + after["type"].encode()})
+
+
+def run(receive_messages: list[tuple[float, dict[str, Any]]], seconds: float) -> list[dict[str, Any]]:
+    """Drive BodyTimeout(reading_app): each message arrives after its delay; then nothing arrives (an hour)."""
+    sent: list[dict[str, Any]] = []
+    queue = list(receive_messages)
+
+    async def receive() -> dict[str, Any]:
+        delay, message = queue.pop(0) if queue else (3600.0, {})
+        await asyncio.sleep(delay)
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(BodyTimeout(reading_app, seconds)(SCOPE, receive, send))
+    return sent
+
+
+def test_a_body_that_does_not_arrive_gets_408_in_the_api_error_shape() -> None:
+    sent = run([(0, {"type": "http.request", "body": b"To=1", "more_body": True})], seconds=0.05)
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"]) == {
+        "code": 20408,
+        "message": "Request Timeout: the request body did not arrive within 0.05 s",
+        "more_info": "https://www.twilio.com/docs/errors/20408",
+        "status": 408,
+    }
+
+
+def test_reads_after_the_body_are_not_timed() -> None:
+    sent = run(
+        [
+            (0, {"type": "http.request", "body": b"To=1", "more_body": False}),
+            (0.2, {"type": "http.disconnect"}),  # later than the body deadline
+        ],
+        seconds=0.05,
+    )
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b"To=1|http.disconnect"
