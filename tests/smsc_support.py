@@ -171,8 +171,10 @@ class Smsc:
         path = self.env.get("RECORD_FILE")
         if not path or not Path(path).exists():
             return []
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        text = Path(path).read_text(encoding="utf-8")
+        # The simulator may be writing a line right now: only the lines it finished count.
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def reset(self) -> None:
         self._get("/reset")
