@@ -155,6 +155,17 @@ def fresh_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     dispose_server(instance)
 
 
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file in tmp_path/data that does not exist yet, or a new PostgreSQL one."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "data")
+        return
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
 @pytest.fixture(autouse=True)
 def close_clients_left_open() -> Iterator[None]:
     """Close the server clients a test made and left open (`client = server.client()` without `with`);

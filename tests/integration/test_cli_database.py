@@ -13,24 +13,21 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 from alembic.script import ScriptDirectory
 
 from mycpaas.storage import migrate
 from mycpaas.storage.migrate import SchemaState
 from tests.conftest import (
     ALL_SERVERS,
-    BACKENDS,
     BANNER_HEADING,
     SETUP_LINK_MARK,
     dispose_server,
     remember_secret,
 )
-from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.databases import sqlite_url
 from tests.integration.cli_support import call, cli_environment, spawn_all
 from tests.server import ServerProcess
 
@@ -68,17 +65,6 @@ def postgres_tables(url: str) -> set[str]:
             await conn.close()
 
     return asyncio.run(fetch())
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file in tmp_path/data that does not exist yet, or a new PostgreSQL one."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "data")
-        return
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 def is_alembic_noise(text: str) -> bool:

@@ -11,32 +11,19 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
 from mycpaas.services.server_secret import SecretRefused, establish
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate
-from tests.conftest import BACKENDS, remember_secret
-from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.conftest import remember_secret
+from tests.databases import create_postgres_database, drop_postgres_database
 from tests.integration.cli_support import call, cli_environment, spawn_all
 
 MISMATCH = "is not the one of the database"
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file in tmp_path/data that does not exist yet, or a new PostgreSQL one."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "data")
-        return
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
