@@ -113,7 +113,9 @@ def test_two_binds_across_two_processes_keep_the_connector_max_mps_and_settle_on
 ) -> None:
     """Also: the simulator sends every receipt over the other bind than the one that submitted, and the
     parts of a long inbound message over both binds in turn; they settle and reassemble all the same."""
-    mps, count = 20, 120  # created faster than that, so the limit is what paces them
+    # Created faster than the limit, so the limit is what paces them; enough for a 10 s window at the limit (the
+    # issue's measure: a shorter window also counts the jitter of a busy machine's timers as overshoot).
+    mps, count = 20, 230
     record = tmp_path / "smsc.jsonl"
     options = ("--max-binds", "2", "--max-mps", str(mps))
     with (
@@ -131,8 +133,8 @@ def test_two_binds_across_two_processes_keep_the_connector_max_mps_and_settle_on
         times = sorted(line["submitted_ms"] for line in lines)
         rate = (len(times) - 1) / ((times[-1] - times[0]) / 1000)
         assert rate <= mps * 1.1, f"{rate:.1f} submits/s across the binds, for --max-mps {mps}"
-        busiest = max(sum(1 for t in times if start <= t < start + 2000) for start in times)
-        assert busiest <= 2 * mps * 1.1, f"{busiest} submits within 2 s"
+        busiest = max(sum(1 for t in times if start <= t < start + 10_000) for start in times)
+        assert busiest <= 10 * mps * 1.1, f"{busiest} submits within 10 s"
         assert most_sessions_at_once(smsc.recorded()) == 2
 
         submitted_on = {line["message_id"]: line["session"] for line in lines}
