@@ -5,15 +5,17 @@ tested through the API elsewhere (test_token_rotation.py, test_cross_account.py)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
 from sqlalchemy import select
 
+from mycpaas.bootstrap import build_platform
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.errors import AuthenticationFailed, ErrorCode, InvalidRequest, NotFound
-from mycpaas.services import accounts, audit, numbers
+from mycpaas.services import accounts, audit, numbers, provisioning
 from mycpaas.services.auth import Authenticator, Scope
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
@@ -199,5 +201,22 @@ def test_tokens_are_stored_sealed_and_found_by_keyed_digest(platform_settings: S
         other = await accounts.create_account(platform, "other")
         auth = Authenticator(platform)
         assert "not valid" in await refused(auth, owner.account.sid, other.auth_token)
+
+    run_on_platform(platform_settings, scenario)
+
+
+def test_servers_starting_together_on_an_empty_database_create_one_owner(platform_settings: Settings) -> None:
+    """Two servers' first starts at once: both see no account, one creates the owner and the other none
+    (each prints only what it created, so the credentials printed are the owner's, once)."""
+
+    async def scenario(first: Platform) -> None:
+        second = build_platform(platform_settings)
+        try:
+            starts = await asyncio.gather(provisioning.provision(first), provisioning.provision(second))
+        finally:
+            await second.committer.close()
+            await second.db.dispose()
+        assert sum(start.owner is not None for start in starts) == 1
+        assert len(await accounts.list_all_accounts(first)) == 1
 
     run_on_platform(platform_settings, scenario)

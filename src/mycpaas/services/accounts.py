@@ -19,6 +19,7 @@ from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
 from mycpaas.services import audit, changes
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
+from mycpaas.storage.database import Connection
 
 FRIENDLY_NAME_MAX = 64
 
@@ -53,6 +54,32 @@ def check_friendly_name(name: str) -> str:
 
 async def create_account(platform: Platform, friendly_name: str, owner_sid: str | None = None) -> AccountView:
     """Create a main account (no owner) or a subaccount of `owner_sid`."""
+    account, token = _new_account(friendly_name, owner_sid)
+    async with platform.db.write() as conn:
+        await _insert(platform, conn, account, token)
+    return AccountView(account, token, None, None)
+
+
+async def create_first_account(platform: Platform, friendly_name: str) -> AccountView | None:
+    """Create a main account if the database has none (a first start), else None. Servers starting side by
+    side on one empty PostgreSQL database create one owner between them, not one each."""
+    account, token = _new_account(friendly_name, None)
+    async with platform.db.write() as conn:
+        if not platform.db.is_sqlite:
+            await store.lock_accounts(conn)
+        if await store.count_accounts(conn) > 0:
+            return None
+        await _insert(platform, conn, account, token)
+    return AccountView(account, token, None, None)
+
+
+async def _insert(platform: Platform, conn: Connection, account: Account, token: str) -> None:
+    sealed = platform.secrets.encrypt(token, account.sid)
+    await store.insert_account(conn, account, sealed, platform.secrets.digest(token))
+    await changes.announce(conn, changes.CREDENTIALS)
+
+
+def _new_account(friendly_name: str, owner_sid: str | None) -> tuple[Account, str]:
     now = utcnow()
     sid = new_sid(Prefix.ACCOUNT)
     account = Account(
@@ -65,13 +92,7 @@ async def create_account(platform: Platform, friendly_name: str, owner_sid: str 
         updated_at=now,
         token_rotated_at=None,
     )
-    token = new_auth_token()
-    async with platform.db.write() as conn:
-        await store.insert_account(
-            conn, account, platform.secrets.encrypt(token, sid), platform.secrets.digest(token)
-        )
-        await changes.announce(conn, changes.CREDENTIALS)
-    return AccountView(account, token, None, None)
+    return account, new_auth_token()
 
 
 def default_subaccount_name(now: datetime) -> str:

@@ -41,7 +41,7 @@ async def provision(platform: Platform) -> FirstStart:
     settings = platform.settings
     async with platform.db.read() as conn:
         empty = await count_accounts(conn) == 0
-    owner = await accounts.create_account(platform, OWNER_NAME) if empty else None
+    owner = await accounts.create_first_account(platform, OWNER_NAME) if empty else None
     code = None
     if settings.dashboard and settings.print_credentials and await users.count_users(platform) == 0:
         account = await first_main_account(platform)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, text, update
 
 from mycpaas.domain.accounts import Account, AccountStatus, AccountType, ApiKey
 from mycpaas.storage.database import Connection
@@ -112,6 +112,12 @@ async def list_all_accounts(conn: Connection) -> list[Account]:
 
 async def count_accounts(conn: Connection) -> int:
     return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def lock_accounts(conn: Connection) -> None:
+    """Hold every other writer of accounts off until this transaction ends (PostgreSQL; SQLite's write
+    transactions are exclusive already): two servers' first starts must not both find no account."""
+    await conn.execute(text("LOCK TABLE accounts IN EXCLUSIVE MODE"))
 
 
 async def update_account(conn: Connection, sid: str, now: datetime, **values: object) -> None:
