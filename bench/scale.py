@@ -39,8 +39,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_create import wrk  # noqa: E402
 from bench.webhooks import auth_of  # noqa: E402
-from tests.cluster.harness import Cluster  # noqa: E402
+from tests.cluster.harness import Cluster, ThrowawayPostgres  # noqa: E402
 from tests.databases import create_postgres_database, postgres_admin_url  # noqa: E402
 from tests.smsc_support import Smsc  # noqa: E402
 
@@ -421,11 +421,31 @@ def run(args: argparse.Namespace, watch: Watch = no_watch) -> list[str]:
     return lines
 
 
+@contextmanager
+def throwaway(**settings: str) -> Iterator[None]:
+    """A PostgreSQL cluster of the benchmark's own (never the machine's shared server), started with
+    `settings`, on which the phases make their databases."""
+    postgres = ThrowawayPostgres(**settings).start()
+    os.environ["MYCPAAS_TEST_DATABASE_URL"] = postgres.url
+    try:
+        yield
+    finally:
+        postgres.dispose()
+
+
 def main() -> int:
-    args = parser().parse_args()
-    lines = [header(args)]
-    print(lines[0], flush=True)
-    lines += run(args)
+    options = parser()
+    options.add_argument(
+        "--throwaway",
+        action="store_true",
+        help="run on a throwaway PostgreSQL cluster with the stock settings (fsync on, autovacuum on) "
+        "instead of $MYCPAAS_TEST_DATABASE_URL",
+    )
+    args = options.parse_args()
+    with throwaway(fsync="on") if args.throwaway else nullcontext():
+        lines = [header(args) + (" (throwaway cluster, stock settings)" if args.throwaway else "")]
+        print(lines[0], flush=True)
+        lines += run(args)
     with (ROOT / "bench" / "results" / "scale.txt").open("a") as handle:
         handle.write("\n".join(lines) + "\n\n")
     return 0

@@ -3,7 +3,7 @@
     .venv/bin/python bench/scale_profile.py [--py-spy PATH] [scale.py's options; default
         --phases creates,e2e --api 1 --delivery 1 --seconds 20]
 
-Runs on a throwaway PostgreSQL cluster of its own (tests/cluster/harness.py ThrowawayPostgres, started with
+Runs on a throwaway PostgreSQL cluster of its own (tests/cluster/harness.py ThrowawayPostgres, fsync on,
 shared_preload_libraries=pg_stat_statements; never the machine's shared server), so its rates are not
 bench/scale.py's: py-spy samples the process under load and the cluster is another one. Around each measured
 load (scale.py's `watch`):
@@ -37,8 +37,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scale import BENCH_TAG, Database, header, load_average, parser, process_tree, run  # noqa: E402
-from tests.cluster.harness import Cluster, ThrowawayPostgres  # noqa: E402
+from bench.scale import (  # noqa: E402
+    BENCH_TAG,
+    Database,
+    header,
+    load_average,
+    parser,
+    process_tree,
+    run,
+    throwaway,
+)
+from tests.cluster.harness import Cluster  # noqa: E402
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^():]+):(?P<line>\d+)\)$")
 TOP = 12
@@ -167,17 +176,15 @@ def main() -> int:
     args = options.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="mycpaas-scale-profile-"))
     print(f"raw stacks in {directory}", flush=True)
-    postgres = ThrowawayPostgres(shared_preload_libraries="pg_stat_statements").start()
-    os.environ["MYCPAAS_TEST_DATABASE_URL"] = postgres.url  # the phases' databases are made there
-    try:
+    with throwaway(fsync="on", shared_preload_libraries="pg_stat_statements"):
         profiler = Profiler(args.py_spy, directory)
-        lines = [header(args) + " (throwaway cluster, fsync off, pg_stat_statements; servers under py-spy)"]
+        lines = [
+            header(args) + " (throwaway cluster, stock settings and pg_stat_statements; servers under py-spy)"
+        ]
         print(lines[0], flush=True)
         lines += run(args, profiler)
         lines += profiler.lines
         print("\n".join(profiler.lines), flush=True)
-    finally:
-        postgres.dispose()
     with (ROOT / "bench" / "results" / "scale-profile.txt").open("a") as handle:
         handle.write("\n".join(lines) + "\n\n")
     return 0
