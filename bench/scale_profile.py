@@ -50,6 +50,9 @@ from bench.scale import (  # noqa: E402
 from tests.cluster.harness import Cluster  # noqa: E402
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^():]+):(?P<line>\d+)\)$")
+IN_LIST = re.compile(r"IN \(\$\d+[^()]*?\)")  # SQLAlchemy's expanded IN: one statement per list length
+NATIVE = "(no Python frame: native code, e.g. granian's Rust threads)"
+NONE_OF_OURS = "(no frame of ours: SQLAlchemy's greenlet stacks, granian's callbacks, the loop)"
 TOP = 12
 
 
@@ -78,16 +81,21 @@ def summarise(raw: Path, what: str) -> list[str]:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        found = frames(stack)
-        if not found or not count_text.isdigit():
+        if not count_text.isdigit():
             continue
         count = int(count_text)
         total += count
+        found = frames(stack)
+        if not found:
+            self_package[NATIVE] += count
+            self_function[NATIVE] += count
+            ours[NATIVE] += count
+            continue
         function, file = found[-1]
         self_package[package(file)] += count
         self_function[f"{function} ({file})"] += count
         own = [frame for frame in found if frame[1].startswith("mycpaas/")]
-        ours[f"{own[-1][0]} ({own[-1][1]})" if own else "(no mycpaas frame)"] += count
+        ours[f"{own[-1][0]} ({own[-1][1]})" if own else NONE_OF_OURS] += count
 
     def share(counter: Counter[str], limit: int = TOP) -> list[str]:
         return [f"    {100 * n / max(total, 1):5.1f}%  {name}" for name, n in counter.most_common(limit)]
@@ -104,23 +112,28 @@ def summarise(raw: Path, what: str) -> list[str]:
 
 
 def statements(db: Database, messages: int) -> list[str]:
+    """pg_stat_statements' rows, those differing only in an IN list's length counted as one."""
     rows = db.rows(
         "select query, calls, total_exec_time, rows from pg_stat_statements "
         "where dbid = (select oid from pg_database where datname = current_database()) "
-        f"and query not like '{BENCH_TAG.strip()}%' order by total_exec_time desc"
+        f"and query not like '{BENCH_TAG.strip()}%'"
     )
-    calls = sum(row["calls"] for row in rows)
-    milliseconds = sum(row["total_exec_time"] for row in rows)
+    calls: Counter[str] = Counter()
+    milliseconds: Counter[str] = Counter()
+    for row in rows:
+        shape = IN_LIST.sub("IN (...)", " ".join(row["query"].split()))
+        calls[shape] += row["calls"]
+        milliseconds[shape] += row["total_exec_time"]
+    per_message = max(messages, 1) / 1000  # us per message from milliseconds
     lines = [
-        f"  pg_stat_statements: {len(rows)} statements, {calls / max(messages, 1):.1f} calls and "
-        f"{1000 * milliseconds / max(messages, 1):.0f} us execution per message ({messages} messages); "
+        f"  pg_stat_statements: {len(calls)} statements, {sum(calls.values()) / max(messages, 1):.1f} calls and "
+        f"{sum(milliseconds.values()) / per_message:.0f} us execution per message ({messages} messages); "
         "top by total time: calls/msg, us/msg, mean us, query"
     ]
-    for row in rows[:TOP]:
-        query = " ".join(row["query"].split())
+    for shape, spent in milliseconds.most_common(TOP):
         lines.append(
-            f"    {row['calls'] / max(messages, 1):5.2f} {1000 * row['total_exec_time'] / max(messages, 1):6.0f} "
-            f"{1000 * row['total_exec_time'] / max(row['calls'], 1):6.0f}  {query[:150]}"
+            f"    {calls[shape] / max(messages, 1):5.2f} {spent / per_message:6.0f} "
+            f"{1000 * spent / max(calls[shape], 1):6.0f}  {shape[:160]}"
         )
     return lines
 
