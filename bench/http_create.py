@@ -36,9 +36,18 @@ from tests.server import ServerProcess, free_port  # noqa: E402
 
 
 def wrk(
-    script: str, url: str, path: str, auth: str, duration: int, connections: int = 50, body: str = ""
+    script: str,
+    url: str,
+    path: str,
+    auth: str,
+    duration: int,
+    connections: int = 50,
+    body: str = "",
+    delay_ms: float = 0,
 ) -> dict[str, float]:
+    """wrk's summary; `delay_ms` (post.lua) paces each connection to a steady rate."""
     env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth, "BENCH_BODY": body}
+    env["BENCH_DELAY_MS"] = f"{delay_ms:.0f}"
     out = subprocess.run(
         [
             "wrk",

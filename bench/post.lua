@@ -9,6 +9,13 @@ wrk.body = body
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_AUTH")
 
+-- BENCH_DELAY_MS: each connection waits this long after a response before its next request (a steady,
+-- lower rate for long runs; unset or 0: as fast as the server answers).
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0") or 0
+if delay_ms > 0 then
+  delay = function() return delay_ms end
+end
+
 done = function(summary, latency, requests)
   io.write(string.format("RESULT rps=%.0f p50_ms=%.1f p99_ms=%.1f errors=%d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,

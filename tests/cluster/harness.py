@@ -101,23 +101,26 @@ class Cluster:
     def add_carrier(self, name: str, smsc: Smsc, *options: str) -> None:
         add_carrier(self.admin, name, smsc, *options)
 
-    def _process(self, role: str, number: int) -> ServerProcess:
+    def _process(self, role: str, number: int, workers: int = 1) -> ServerProcess:
         server = ServerProcess(
-            data_dir=self.root / f"{role}-{number}", database_url=self.database_url, env=self._env(role)
+            data_dir=self.root / f"{role}-{number}",
+            database_url=self.database_url,
+            env=self._env(role),
+            args=["--workers", str(workers)] if workers > 1 else [],
         )
         ALL_SERVERS.append(server)  # the end-of-session scan looks for secrets in its logs too
         self.members.setdefault(role, []).append(server)
         return server
 
-    def start(self, api: int = 2, delivery: int = 2, webhook: int = 2) -> Cluster:
+    def start(self, api: int = 2, delivery: int = 2, webhook: int = 2, workers: int = 1) -> Cluster:
         """The first API process alone (it creates the owner account and prints its credentials), then the
-        others side by side. With `serve --workers N` the API processes become one ServerProcess whose
-        `args` are ("--workers", str(api)); the rest of the harness needs no change."""
+        others side by side. Each API process is `serve --workers <workers>`: with workers > 1 a process
+        is a parent and its forked workers on one port (the benchmark's "N processes on one port")."""
         if not self.secret_file.exists():
             self.migrate()
-        first = self._process("api", 1).start()
+        first = self._process("api", 1, workers).start()
         remember_secret(first.auth_token)
-        rest = [self._process("api", n) for n in range(2, api + 1)]
+        rest = [self._process("api", n, workers) for n in range(2, api + 1)]
         rest += [self._process("delivery", n) for n in range(1, delivery + 1)]
         rest += [self._process("webhook", n) for n in range(1, webhook + 1)]
         for server in rest:
@@ -376,7 +379,9 @@ class ThrowawayPostgres:
     which a test may stop and restart (never the machine's shared server). As root, the server runs as the
     `postgres` user, as PostgreSQL requires."""
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: str) -> None:
+        """`settings`: more server settings (`-c name=value`), e.g. shared_preload_libraries."""
+        self.settings = settings
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="mycpaas-pg-"))
         self.data = self.root / "data"
@@ -396,6 +401,7 @@ class ThrowawayPostgres:
 
     def _ctl(self, action: str, *options: str) -> None:
         server_options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        server_options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             "pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w", "-o", server_options, *options
         )
