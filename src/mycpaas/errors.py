@@ -114,6 +114,7 @@ class ErrorCode(IntEnum):
     LAML_PARSE_FAILURE = (12100, 400, "Document parse failure")
     LAML_SCHEMA_WARNING = (12200, 400, "Schema validation warning")
     LAML_BAD_CONTENT_TYPE = (12300, 400, "Invalid Content-Type")
+    LAML_REPLY_LIMIT = (14109, 400, "TwiML Reply message limit exceeded")
 
     @property
     def more_info(self) -> str:

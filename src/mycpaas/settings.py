@@ -70,6 +70,7 @@ class Settings:
     webhook_connect_timeout_seconds: float = 5.0
     webhook_timeout_seconds: float = 15.0
     webhook_retries: int = 3
+    laml_max_messages: int = 10  # <Message> replies per inbound message, across <Redirect>s (Twilio: 10)
     dashboard: bool = True
     dashboard_session_seconds: float = 12 * 3600.0
     dashboard_unlock_seconds: float = 300.0
@@ -97,6 +98,8 @@ class Settings:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")
         if any(getattr(self, f"sender_mps_{kind}") < 0 for kind in SENDER_KINDS):
             raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
+        if self.laml_max_messages < 0:
+            raise ValueError("Setting MYCPAAS_LAML_MAX_MESSAGES must be 0 (no replies) or more")
         if self.webhook_private_networks not in ("", "allow", "refuse"):
             raise ValueError("Setting MYCPAAS_WEBHOOK_PRIVATE_NETWORKS must be allow or refuse")
         self.trusted_proxy_networks  # noqa: B018 (parsed now, so that a typo stops the start)

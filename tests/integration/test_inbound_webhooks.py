@@ -221,6 +221,27 @@ def test_redirect_continues_in_another_document_and_loops_are_cut(
     assert len(receiver.received(loop)) == 10
 
 
+def test_one_inbound_message_sends_at_most_ten_replies(server: ServerProcess, receiver: Receiver) -> None:
+    """Twilio's limit: 25 <Message>s in the reply send 10; the rest are recorded with warning 14109."""
+    client = server.client()
+    sender_path, path = unique_path("many-sender"), unique_path("many")
+    sender = own_number(server, client, SmsUrl=receiver.script(sender_path, laml("")))
+    many = "".join(f"<Message>reply {i}</Message>" for i in range(25))
+    number = own_number(server, client, SmsUrl=receiver.script(path, laml(many)))
+    send(server, client, To=number, From=sender, Body="fan out")
+    request = receiver.wait_for(lambda found: len(found) >= 1, path=path)[0]
+    log = wait_attempts(server, client, request.params["MessageSid"], 2)
+    assert [(x["outcome"], x["error_code"]) for x in log] == [("delivered", None), ("skipped", 14109)]
+    assert log[1]["error_message"].startswith("15 <Message> replies beyond the limit of 10")
+    replies = receiver.wait_for(lambda found: len(found) >= 10, path=sender_path)
+    listed = client.get(
+        f"{server.accounts_path()}/Messages.json", params={"From": number, "To": sender, "PageSize": 100}
+    ).json()["messages"]
+    # Both ends are this account's numbers: each reply is listed as sent and as received.
+    assert sorted(m["direction"] for m in listed) == ["inbound"] * 10 + ["outbound-reply"] * 10
+    assert sorted(r.params["Body"] for r in replies) == sorted(f"reply {i}" for i in range(10))
+
+
 def test_a_reply_from_a_number_the_account_does_not_own_is_refused(
     server: ServerProcess, receiver: Receiver
 ) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.helpers import own_number, send, wait_final
+from tests.integration.helpers import own_number, send, unique_number, wait_final
 from tests.integration.webhook_support import statuses, subaccount, unique_path, wait_attempts
 from tests.receiver import Answer, Receiver, is_valid
 from tests.server import ServerProcess
@@ -195,6 +195,29 @@ def test_an_invalid_override_is_refused_when_the_url_is_given(
     )
     assert number.status_code == 400
     assert "connection override" in number.json()["message"]
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0177.0.0.1", "0x7f.1", "127.1", "example.com."])
+def test_a_callback_url_whose_host_is_not_a_name_or_dotted_quad_is_refused_when_given(
+    server: ServerProcess, host: str
+) -> None:
+    """Such hosts used to be accepted, then retried as connection failures; now the API refuses them."""
+    client = server.client()
+    url = f"http://{host}:8080/hook"
+    sender = own_number(server, client)
+    response = send(server, client, To="+15551230008", From=sender, Body="x", StatusCallback=url)
+    assert response.status_code == 400
+    assert response.json()["code"] == 21609 and response.json()["status"] == 400
+    numbers = f"{server.accounts_path()}/IncomingPhoneNumbers"
+    for param in ("SmsUrl", "SmsFallbackUrl", "StatusCallback"):
+        created = client.post(f"{numbers}.json", data={"PhoneNumber": unique_number(), param: url})
+        assert created.status_code == 400 and created.json()["code"] == 21502, (param, created.text)
+        assert param in created.json()["message"]
+    sid = client.get(f"{numbers}.json", params={"PhoneNumber": sender}).json()["incoming_phone_numbers"][0][
+        "sid"
+    ]
+    updated = client.post(f"{numbers}/{sid}.json", data={"SmsUrl": url})
+    assert updated.status_code == 400 and updated.json()["code"] == 21502
 
 
 def test_redirects_are_followed_and_signed_for_their_target(

@@ -129,6 +129,34 @@ def test_redirects_stop_at_the_limit() -> None:
     assert last.error_code == int(ErrorCode.WEBHOOK_TOO_MANY_REDIRECTS)
 
 
+def messages(count: int, tail: str = "") -> Delivery:
+    return reply(
+        "<Response>" + "".join(f"<Message>m{i}</Message>" for i in range(count)) + tail + "</Response>"
+    )
+
+
+def test_replies_beyond_the_limit_are_skipped_with_warning_14109_across_redirects() -> None:
+    one = attempt(ScriptedSender(messages(25)), inbound_dispatch())
+    assert [r.body for r in one.replies or []] == [f"m{i}" for i in range(10)]
+    delivered, over = one.settlement.attempts
+    assert delivered.outcome is AttemptOutcome.DELIVERED and delivered.error_code is None
+    assert over.outcome is AttemptOutcome.SKIPPED and over.error_code == 14109
+    assert over.error_message is not None and over.error_message.startswith("15 <Message> replies beyond")
+
+    # 6 + 6 + 6 across two <Redirect>s: 10 sent, 8 skipped; every document is still fetched.
+    redirect = "<Redirect>https://app.example/next</Redirect>"
+    sender = ScriptedSender(messages(6, redirect), messages(6, redirect), messages(6))
+    chained = attempt(sender, inbound_dispatch())
+    assert len(sender.requests) == 3
+    assert [r.body for r in chained.replies or []] == [f"m{i}" for i in (*range(6), *range(4))]
+    assert chained.settlement.attempts[-1].error_message is not None
+    assert chained.settlement.attempts[-1].error_message.startswith("8 <Message> replies beyond")
+
+    exact = attempt(ScriptedSender(messages(10)), inbound_dispatch())
+    assert len(exact.replies or []) == 10
+    assert [a.outcome for a in exact.settlement.attempts] == [AttemptOutcome.DELIVERED]
+
+
 def test_the_token_never_reaches_a_record() -> None:
     echo = Delivery("POST", "https://app.example/sms", 500, "text/plain", f"bad {TOKEN} sig".encode())
     echo.error, echo.failure = ErrorCode.WEBHOOK_HTTP_FAILURE, CLIENT_ERROR

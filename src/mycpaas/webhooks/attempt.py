@@ -1,6 +1,10 @@
 """One turn of a webhook job: the request, and for an inbound message its LaML reply with any <Redirect>ed
 documents, turned into a Settlement (the attempt records and the job's fate) and the replies to send.
 
+Both are bounded per inbound message: at most MAX_REDIRECT_DOCUMENTS documents, and at most `max_replies`
+<Message>s across them (Twilio's 10; warning 14109 for the rest), so one inbound message cannot fan out into
+thousands of outbound ones.
+
 It needs only something that sends a signed request (`Sender`; webhooks/client.py in the platform), so it
 can be driven with a scripted sender in tests; scheduling, the breaker and writing outcomes are the
 dispatcher's.
@@ -19,11 +23,12 @@ from mycpaas.domain.connection_policy import ConnectionPolicy, InvalidOverride, 
 from mycpaas.domain.jobs import backoff_seconds
 from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
 from mycpaas.errors import ErrorCode
-from mycpaas.services.webhooks import Dispatch, ReplyRequest, Settlement
+from mycpaas.services.webhooks import Dispatch, ReplyRequest, Settlement, skipped
 from mycpaas.webhooks import laml
 from mycpaas.webhooks.client import Delivery, without_credentials
 
 MAX_REDIRECT_DOCUMENTS = 10
+MAX_REPLIES = 10  # <Message>s per inbound message, all documents together (MYCPAAS_LAML_MAX_MESSAGES)
 EXCERPT_CHARS = 1024
 MAX_RETRY_SECONDS = 60.0
 
@@ -49,11 +54,16 @@ class Turn:
 
 class Attempter:
     def __init__(
-        self, sender: Sender, status_policy: ConnectionPolicy, inbound_policy: ConnectionPolicy
+        self,
+        sender: Sender,
+        status_policy: ConnectionPolicy,
+        inbound_policy: ConnectionPolicy,
+        max_replies: int = MAX_REPLIES,
     ) -> None:
         self.sender = sender
         self.status_policy = status_policy
         self.inbound_policy = inbound_policy
+        self.max_replies = max_replies
 
     async def attempt(self, dispatch: Dispatch) -> Turn:
         event, number = dispatch.event, dispatch.job.attempts
@@ -89,7 +99,16 @@ class Attempter:
         if event.kind is EventKind.STATUS_CALLBACK:
             settlement.attempts.append(from_delivery(dispatch, number, AttemptOutcome.DELIVERED, result))
             return Turn(settlement, None, result)
-        replies = await self._follow_laml(dispatch, settlement, number, result, policy)
+        replies: list[ReplyRequest] = []
+        beyond = await self._follow_laml(dispatch, settlement, number, result, policy, replies)
+        if beyond:
+            over = skipped(
+                event,
+                f"{beyond} <Message> replies beyond the limit of {self.max_replies} per inbound message "
+                "were not sent (MYCPAAS_LAML_MAX_MESSAGES)",
+            )
+            over.error_code = int(ErrorCode.LAML_REPLY_LIMIT)
+            settlement.attempts.append(over)
         return Turn(settlement, replies, result)
 
     async def _follow_laml(
@@ -99,9 +118,11 @@ class Attempter:
         number: int,
         result: Delivery,
         policy: ConnectionPolicy,
-    ) -> list[ReplyRequest]:
-        """Parse the reply and any <Redirect>ed documents; collect the messages to send."""
-        replies: list[ReplyRequest] = []
+        replies: list[ReplyRequest],
+    ) -> int:
+        """Parse the reply and any <Redirect>ed documents; collect the messages to send into `replies`, up to
+        the limit. Returns how many <Message>s were beyond it."""
+        beyond = 0
         for documents in range(1, MAX_REDIRECT_DOCUMENTS + 1):
             try:
                 if result.too_large:
@@ -115,17 +136,20 @@ class Attempter:
                 settlement.attempts.append(attempt)
                 if documents == 1:
                     give_up(dispatch, settlement, bad.code, result.url)
-                return replies  # after a <Redirect>, the SmsUrl itself answered: as for a failed <Redirect>
+                return beyond  # after a <Redirect>, the SmsUrl itself answered: as for a failed <Redirect>
             attempt = from_delivery(dispatch, number, AttemptOutcome.DELIVERED, result)
             if document.warnings:
                 attempt.error_code = int(ErrorCode.LAML_SCHEMA_WARNING)
                 attempt.error_message = "; ".join(document.warnings)
             settlement.attempts.append(attempt)
+            room = max(0, self.max_replies - len(replies))
             replies += [
-                ReplyRequest(r.to, r.from_, r.body, r.media, r.status_callback) for r in document.replies
+                ReplyRequest(r.to, r.from_, r.body, r.media, r.status_callback)
+                for r in document.replies[:room]
             ]
+            beyond += max(0, len(document.replies) - room)
             if document.redirect is None:
-                return replies
+                return beyond
             if documents == MAX_REDIRECT_DOCUMENTS:
                 break
             event = dispatch.event
@@ -139,7 +163,7 @@ class Attempter:
             )
             if not result.ok:
                 settlement.attempts.append(from_delivery(dispatch, number, AttemptOutcome.FAILED, result))
-                return replies  # what was collected before the broken <Redirect> still goes out
+                return beyond  # what was collected before the broken <Redirect> still goes out
         settlement.attempts.append(
             record(
                 dispatch,
@@ -150,7 +174,7 @@ class Attempter:
                 f"more than {MAX_REDIRECT_DOCUMENTS} <Redirect> documents",
             )
         )
-        return replies
+        return beyond
 
 
 def give_up(dispatch: Dispatch, settlement: Settlement, error: ErrorCode, url: str = "") -> Settlement:

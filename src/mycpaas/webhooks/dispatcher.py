@@ -98,6 +98,7 @@ class WebhookDispatcher:
                 total_timeout=settings.webhook_timeout_seconds,
                 retries=1,
             ),
+            max_replies=settings.laml_max_messages,
         )
         self.runner = JobRunner(
             platform,
