@@ -293,6 +293,16 @@ def test_token_rotate_replaces_the_token_of_a_running_server(tmp_path: Path, bac
         assert f"Auth Token: {new}" in shown
         assert "last rotated: never" not in shown
         server.auth_token = new  # for anything that inspects the server afterwards
+
+        # A closed account is read-only: its token is not rotated, and the refusal says why.
+        with server.client() as owner:
+            sub = owner.post("/2010-04-01/Accounts.json", data={"FriendlyName": "closed"}).json()
+            remember_secret(sub["auth_token"])
+            closed = owner.post(f"/2010-04-01/Accounts/{sub['sid']}.json", data={"Status": "closed"})
+            assert closed.status_code == 200, closed.text
+        refused = cli.run("token", "rotate", sub["sid"], expect=1)
+        assert "Account not active" in refused.stderr and "is closed" in refused.stderr
+        assert "Traceback" not in refused.stderr and refused.stdout == ""
     finally:
         dispose_server(server)
 

@@ -9,6 +9,7 @@ key, and the matrix uses those real SIDs, so a refusal can never be explained by
 - A (the parent) on A1's and A2's paths: allowed (200 for reads; never 401/403 for anything).
 - Standard API keys on the Accounts, Keys and AuthTokens routes: 401/20003, on every account.
 - What belongs to A1 is never visible through A's own paths.
+- A closed subaccount takes no number or key from its parent (403/20005); A1 cannot send from A's number (21606).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
 from mycpaas.api.app import ROUTES
 from mycpaas.api.router import Route, match
@@ -34,6 +37,7 @@ from tests.integration.auth_support import (
     other_main_account,
     own_number,
     send_message,
+    unique_number,
 )
 from tests.server import ServerProcess
 
@@ -330,3 +334,44 @@ def test_unknown_subresource_of_another_account_is_refused(
     with server.client(b.creds.username, b.creds.password) as client:
         response = client.get(server.accounts_path(world["A"].sid) + suffix)
     assert_auth_failure(response, b.creds.password, says=("cannot access",))
+
+
+def sdk(server: ServerProcess, creds: Creds) -> Client:
+    """The official twilio client with `creds`, aimed at the server on SignalWire's path."""
+    client = Client(creds.username, creds.password)
+    client.api.base_url = server.url
+    client.api.v2010.version = "api/laml/2010-04-01"
+    return client
+
+
+def test_a_closed_subaccount_takes_no_number_or_key_and_numbers_send_for_their_owner_only(
+    server: ServerProcess, world: dict[str, Tenant]
+) -> None:
+    a, a1 = world["A"], world["A1"]
+    parent = sdk(server, a.creds)
+    with server.client() as owner:
+        closed = new_subaccount(server, owner, "closed for good")
+    parent.api.v2010.accounts(closed.username).update(status="closed")
+    _, a_number = own_number_of(parent)
+    refusals = {
+        "transfer": lambda: parent.incoming_phone_numbers(a.number_sid).update(account_sid=closed.username),
+        "create key": lambda: parent.api.v2010.accounts(closed.username).new_keys.create(friendly_name="k"),
+    }
+    for name, attempt in refusals.items():
+        with pytest.raises(TwilioRestException) as refused:
+            attempt()
+        assert (refused.value.status, refused.value.code) == (403, 20005), name
+    assert parent.incoming_phone_numbers(a.number_sid).fetch().account_sid == a.sid
+    assert parent.api.v2010.accounts(closed.username).keys.list() == []  # the parent may still read it
+
+    # A subaccount sending from its parent's number, with its own token or the parent's on its path: 21606.
+    for client in (sdk(server, a1.creds), parent):
+        with pytest.raises(TwilioRestException) as not_owned:
+            client.api.v2010.accounts(a1.sid).messages.create(to="+15558675310", from_=a_number, body="x")
+        assert (not_owned.value.status, not_owned.value.code) == (400, 21606)
+        assert a_number in not_owned.value.msg
+
+
+def own_number_of(client: Client) -> tuple[str, str]:
+    number = client.incoming_phone_numbers.create(phone_number=unique_number())
+    return str(number.sid), str(number.phone_number)

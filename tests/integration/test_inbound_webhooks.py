@@ -259,6 +259,26 @@ def test_a_reply_from_a_number_the_account_does_not_own_is_refused(
     assert receiver.received(sender_path) == []
 
 
+def test_a_subaccounts_reply_from_its_parents_number_is_refused(
+    server: ServerProcess, receiver: Receiver
+) -> None:
+    """A number belongs to one account: the LaML of a subaccount's number may not send from its parent's."""
+    parent = server.client()
+    sub_sid, sub_token = subaccount(server, parent)
+    sub = server.client(sub_sid, sub_token)
+    parent_path, path = unique_path("parents-number"), unique_path("subs-number")
+    parents_number = own_number(server, parent, SmsUrl=receiver.script(parent_path, laml("")))
+    reply = f'<Message from="{parents_number}">as my parent</Message><Message>as myself</Message>'
+    subs_number = own_number(server, sub, sub_sid, SmsUrl=receiver.script(path, laml(reply)))
+    send(server, parent, To=subs_number, From=parents_number, Body="who answers?")
+    request = receiver.wait_for(lambda found: len(found) >= 1, path=path)[0]
+    log = wait_attempts(server, sub, request.params["MessageSid"], 2, sub_sid)
+    assert [(x["outcome"], x["error_code"]) for x in log] == [("delivered", None), ("skipped", 21606)]
+    assert parents_number in log[1]["error_message"]
+    answers = receiver.wait_for(lambda found: len(found) >= 1, path=parent_path)
+    assert [(r.params["From"], r.params["Body"]) for r in answers] == [(subs_number, "as myself")]
+
+
 def test_redacting_an_inbound_message_blanks_its_webhook_still_to_be_sent(
     server: ServerProcess, receiver: Receiver
 ) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.errors import AuthenticationFailed, ErrorCode, InvalidRequest
-from mycpaas.services import accounts, audit, keys, numbers
+from mycpaas.services import accounts, audit, keys, messaging, numbers
 from mycpaas.services.auth import Authenticator, Scope
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
@@ -146,3 +146,73 @@ def test_numbers_are_unique_and_move_only_within_the_family(platform_settings: S
         assert again.account_sid == stranger.sid
 
     run_on_platform(platform_settings, scenario)
+
+
+def test_a_closed_account_is_read_only_and_a_suspended_one_is_not(platform_settings: Settings) -> None:
+    """Nothing may be added to or changed in a closed account, by its parent either: a number moved there could
+    be neither used nor released. A suspended account may be reactivated, so its parent may still manage it."""
+
+    async def scenario(platform: Platform) -> None:
+        parent = (await accounts.create_account(platform, "parent")).account
+        closing = await accounts.create_subaccount(platform, parent, "closing")
+        paused = await accounts.create_subaccount(platform, parent, "paused")
+        key, _ = await keys.create_key(platform, closing.account, "made while open", ACTOR)
+        number = await numbers.create_number(platform, parent, {"PhoneNumber": unique_number()})
+        # The account as read before closing, as a request that raced the close would hold it.
+        stale = closing.account
+        await accounts.update_account(platform, parent, stale, None, "closed", ACTOR)
+        await accounts.update_account(platform, parent, paused.account, None, "suspended", ACTOR)
+
+        refusals = {
+            "transfer": numbers.update_number(platform, parent, number, {"AccountSid": stale.sid}),
+            "create number": numbers.create_number(platform, stale, {"PhoneNumber": unique_number()}),
+            "create key": keys.create_key(platform, stale, "too late", ACTOR),
+            "rename key": keys.rename_key(platform, key, "renamed"),
+            "revoke key": keys.revoke_key(platform, key, ACTOR),
+            "secondary token": accounts.create_secondary_token(platform, stale, ACTOR),
+            "rotate token": accounts.rotate_token(platform, stale, ACTOR),
+        }
+        for name, attempt in refusals.items():
+            with pytest.raises(InvalidRequest) as refused:
+                await attempt
+            assert refused.value.code is ErrorCode.ACCOUNT_NOT_ACTIVE, name
+        assert (await numbers.get_number(platform, parent, number.sid)) is not None, "the number stayed"
+        assert [k.sid for k in await keys.list_keys(platform, stale)] == [key.sid], "still readable"
+        assert (await accounts.get_account(platform, stale.sid)) is not None
+
+        suspended = paused.account
+        moved = await numbers.update_number(platform, parent, number, {"AccountSid": suspended.sid})
+        assert moved.account_sid == suspended.sid
+        await keys.create_key(platform, suspended, "for after reactivation", ACTOR)
+        await accounts.rotate_token(platform, suspended, ACTOR)
+        await numbers.release_number(platform, moved)
+
+    run_on_platform(platform_settings, scenario)
+
+
+def test_a_number_sends_only_for_the_account_that_owns_it(sqlite_platform: Settings) -> None:
+    """Twilio's rule: a number belongs to one account; neither a subaccount nor its parent sends from the
+    other's number (21606). The test From +15005550006 and alphanumeric senders keep working for everyone."""
+
+    async def scenario(platform: Platform) -> None:
+        parent = (await accounts.create_account(platform, "parent")).account
+        child = (await accounts.create_subaccount(platform, parent, "child")).account
+        parents_number = await numbers.create_number(platform, parent, {"PhoneNumber": unique_number()})
+        childs_number = await numbers.create_number(platform, child, {"PhoneNumber": unique_number()})
+
+        def request(sender: str, to: str = "+15558675310") -> messaging.SendRequest:
+            return messaging.SendRequest(to=to, from_=sender, messaging_service_sid=None, body="hi")
+
+        for account, foreign in ((child, parents_number), (parent, childs_number)):
+            with pytest.raises(InvalidRequest) as refused:
+                await messaging.compose(platform, account, request(foreign.phone_number))
+            assert refused.value.code is ErrorCode.FROM_NOT_OWNED
+            assert foreign.phone_number in refused.value.message
+        for account, own in ((child, childs_number), (parent, parents_number)):
+            assert (
+                await messaging.compose(platform, account, request(own.phone_number))
+            ).account_sid == account.sid
+            await messaging.compose(platform, account, request("+15005550006"))
+            await messaging.compose(platform, account, request("MyShop", to="+447700900123"))
+
+    run_on_platform(sqlite_platform, scenario)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mycpaas.cli.common import common_options, on_platform, print_credentials
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
+from mycpaas.errors import InvalidRequest
 from mycpaas.services import accounts
 from mycpaas.services.platform import Platform
 
@@ -60,7 +61,13 @@ async def rotate_token(args: argparse.Namespace, platform: Platform) -> int:
     if view is None:
         print(f"no account {args.sid}", file=sys.stderr)
         return 1
-    rotated = await accounts.rotate_token(platform, view.account, Actor.cli())
+    try:
+        rotated = await accounts.rotate_token(platform, view.account, Actor.cli())
+    except InvalidRequest as error:  # a closed account is read-only
+        print(
+            f"mycpaas: {error.message} ({view.account.sid} is {view.account.status.value})", file=sys.stderr
+        )
+        return 1
     print_credentials(rotated, platform.settings, "Rotated the Auth Token; the old token no longer works:")
     return 0
 
@@ -105,7 +112,7 @@ def register(commands: Subcommands) -> None:
         help="replace an account's Auth Token now",
         description="Replace the primary Auth Token at once and print the new one; the old one stops working "
         "immediately, also on a running server. For a rotation without downtime use the secondary token "
-        "(POST /v1/AuthTokens/Secondary, then Promote).",
+        "(POST /v1/AuthTokens/Secondary, then Promote). A closed account is read-only and is refused.",
     )
     common_options(rotate)
     rotate.add_argument("sid", help="the Account SID (AC...)")

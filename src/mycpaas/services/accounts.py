@@ -46,6 +46,16 @@ def _view(platform: Platform, account: Account, tokens: store.StoredTokens) -> A
     )
 
 
+async def require_open(conn: Connection, account_sid: str) -> None:
+    """The one rule for changing what an account holds (numbers, keys, Auth Tokens): a closed account is
+    read-only, even for its parent, who may still read it (and rename it: the name is the parent's label).
+    A suspended one may be changed, since it may be reactivated; it only cannot send (messaging.py) nor
+    authenticate (auth.py). Called inside the write transaction that makes the change, the account's row
+    locked, so the change cannot race its closing."""
+    if await store.status_for_update(conn, account_sid) in (None, AccountStatus.CLOSED):
+        raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
+
+
 def check_friendly_name(name: str) -> str:
     if not 1 <= len(name) <= FRIENDLY_NAME_MAX:
         raise InvalidRequest(ErrorCode.INVALID_FRIENDLY_NAME)
@@ -179,6 +189,7 @@ async def create_secondary_token(platform: Platform, account: Account, actor: Ac
     token = new_auth_token()
     now = utcnow()
     async with platform.db.write() as conn:
+        await require_open(conn, account.sid)
         found = await store.get_account(conn, account.sid)
         assert found is not None
         if found[1].secondary_digest:
@@ -200,6 +211,7 @@ async def create_secondary_token(platform: Platform, account: Account, actor: Ac
 async def delete_secondary_token(platform: Platform, account: Account, path: str, actor: Actor) -> None:
     now = utcnow()
     async with platform.db.write() as conn:
+        await require_open(conn, account.sid)
         found = await store.get_account(conn, account.sid)
         assert found is not None
         if not found[1].secondary_digest:
@@ -221,6 +233,7 @@ async def promote_secondary_token(platform: Platform, account: Account, actor: A
     """The secondary becomes primary; the old primary stops working at once."""
     now = utcnow()
     async with platform.db.write() as conn:
+        await require_open(conn, account.sid)
         found = await store.get_account(conn, account.sid)
         assert found is not None
         tokens = found[1]

@@ -12,7 +12,7 @@ from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_key_secret
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.services import audit, changes
-from mycpaas.services.accounts import check_friendly_name
+from mycpaas.services.accounts import check_friendly_name, require_open
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
 
@@ -31,6 +31,7 @@ async def create_key(
     )
     secret = new_key_secret()
     async with platform.db.write() as conn:
+        await require_open(conn, account.sid)
         await store.insert_key(conn, key, platform.secrets.digest(secret))
         await audit.record(conn, account.sid, AuditAction.KEY_CREATED, actor, now, key.sid)
         await changes.announce(conn, changes.CREDENTIALS)
@@ -53,6 +54,7 @@ async def list_keys(platform: Platform, account: Account) -> list[ApiKey]:
 async def rename_key(platform: Platform, key: ApiKey, friendly_name: str) -> ApiKey:
     now = utcnow()
     async with platform.db.write() as conn:
+        await require_open(conn, key.account_sid)
         await store.update_key(conn, key.sid, now, friendly_name=check_friendly_name(friendly_name))
     key.friendly_name, key.updated_at = friendly_name, now
     return key
@@ -62,6 +64,7 @@ async def revoke_key(platform: Platform, key: ApiKey, actor: Actor) -> None:
     """Revoked keys stop authenticating at once; the row stays so a 401 can say the key was revoked."""
     now = utcnow()
     async with platform.db.write() as conn:
+        await require_open(conn, key.account_sid)
         await store.update_key(conn, key.sid, now, revoked_at=now)
         await audit.record(conn, key.account_sid, AuditAction.KEY_REVOKED, actor, now, key.sid)
         await changes.announce(conn, changes.CREDENTIALS)

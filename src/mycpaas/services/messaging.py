@@ -159,7 +159,8 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
     if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
         async with platform.db.read() as conn:
             number = await number_store.find_by_phone_number(conn, sender)
-        if number is None or number.account_sid not in (account.sid, account.owner_account_sid):
+        # A number belongs to one account: not its parent's, nor its subaccounts' (Twilio's rule, 21606).
+        if number is None or number.account_sid != account.sid:
             raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
         number_callback = number.status_callback or None
     body = _check_content(request)

@@ -12,7 +12,7 @@ from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.urls import callback_url_problem
 from mycpaas.errors import ErrorCode, InvalidRequest
-from mycpaas.services.accounts import check_friendly_name
+from mycpaas.services.accounts import check_friendly_name, require_open
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import numbers as store
@@ -105,6 +105,7 @@ async def create_number(platform: Platform, account: Account, params: Mapping[st
     for column, value in config.items():
         setattr(number, column, value)
     async with platform.db.write() as conn:
+        await require_open(conn, account.sid)
         if await store.owner_of(conn, phone_number) is not None:
             raise InvalidRequest(ErrorCode.PHONE_NUMBER_UNAVAILABLE, number=phone_number)
         await store.insert_number(conn, number)
@@ -154,6 +155,10 @@ async def update_number(
     now = utcnow()
     values["updated_at"] = now
     async with platform.db.write() as conn:
+        # Both ends must be open: a number moved to a closed account could be neither used nor released.
+        await require_open(conn, number.account_sid)
+        if "account_sid" in values:
+            await require_open(conn, new_owner)
         await store.update_number(conn, number.sid, **values)
         updated = await store.get_number(conn, number.sid)
     assert updated is not None
@@ -162,4 +167,5 @@ async def update_number(
 
 async def release_number(platform: Platform, number: IncomingNumber) -> None:
     async with platform.db.write() as conn:
+        await require_open(conn, number.account_sid)
         await store.delete_number(conn, number.sid)

@@ -84,6 +84,14 @@ async def get_account(conn: Connection, sid: str) -> tuple[Account, StoredTokens
     return (_account(row), _tokens(row)) if row else None
 
 
+async def status_for_update(conn: Connection, sid: str) -> AccountStatus | None:
+    """The account's status, its row locked until the transaction ends (PostgreSQL; SQLite's write
+    transactions are exclusive already), so a change that needs an open account cannot race its closing."""
+    query = select(accounts.c.status).where(accounts.c.sid == sid).with_for_update()
+    status = (await conn.execute(query)).scalar_one_or_none()
+    return AccountStatus(status) if status is not None else None
+
+
 async def list_accounts(
     conn: Connection,
     owner_sid: str,
