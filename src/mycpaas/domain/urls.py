@@ -9,7 +9,7 @@ from mycpaas.domain.connection_policy import ConnectionPolicy, InvalidOverride, 
 
 MAX_URL_LENGTH = 4000
 _HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 
 
@@ -29,7 +29,7 @@ def url_problem(url: str) -> str | None:
         return "has no host"
     if "_" in host:
         return "underscores are not allowed in the host name"
-    if not (_HOST.match(host) or re.match(r"^[0-9a-fA-F:.]+$", host)):
+    if not (_HOST.fullmatch(host) or re.fullmatch(r"[0-9a-fA-F:.]+", host)):
         return "has an invalid host name"
     if port == 0:
         return "has an invalid port"
