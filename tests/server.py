@@ -44,6 +44,7 @@ class ServerProcess:
     data_dir: Path
     database_url: str
     env: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()  # FAST_SANDBOX names left out: the server's own default applies
     tls: bool = False
     args: list[str] = field(default_factory=list)  # more `mycpaas serve` options (--workers 2, --no-api, ...)
     port: int = field(default_factory=free_port)
@@ -70,6 +71,8 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MYCPAAS_")}
         env.update(FAST_SANDBOX)
         env.update(self.env)
+        for name in self.unset:
+            env.pop(name, None)
         env["MYCPAAS_DATABASE_URL"] = self.database_url
         env["MYCPAAS_DATA_DIR"] = str(self.data_dir)
         if self.tls:

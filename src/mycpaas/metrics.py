@@ -257,7 +257,7 @@ def exposition(snapshot: Collector | None = None) -> bytes:
     return text
 
 
-_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db\Z")
 
 
 def forget_exited() -> None:

@@ -43,7 +43,9 @@ class Settings:
     http_body_timeout_seconds: float = 30.0
     log_level: str = "info"
     access_log: bool = False
-    auth_max_failures: int = 20
+    # Tokens carry 128 random bits: this throttle bounds the load of failures, not guessing, so its default is
+    # far above what an honest client or test suite reaches (docs/configuration.md gives the reasoning).
+    auth_max_failures: int = 1000
     auth_failure_window_seconds: float = 60.0
     api: bool = True  # serve the REST API (the 2010-04-01 resources); false: health and metrics only
     delivery_worker: bool = True
@@ -147,7 +149,11 @@ class Settings:
         environ = dict(os.environ if environ is None else environ)
         known = {f.name.upper(): f for f in fields(cls)}
         data_dir = environ.get(_PREFIX + "DATA_DIR", str(cls.data_dir))
-        config = Path(environ.get(_PREFIX + "CONFIG", str(Path(data_dir) / "mycpaas.env")))
+        named = environ.get(_PREFIX + "CONFIG")
+        config = Path(named) if named else Path(data_dir) / "mycpaas.env"
+        if named and not config.is_file():
+            # The default file may be absent; a file named on purpose must not be ignored without a word.
+            raise ValueError(f"Setting MYCPAAS_CONFIG names {named!r}, which is not a file")
         values = {**_read_config_file(config), **environ}
         kwargs: dict[str, object] = {}
         for name, raw in values.items():

@@ -261,6 +261,44 @@ def test_unknown_setting_fails_with_its_name(empty_cli: Cli) -> None:
     assert "MYCPAAS_PROT" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_missing_config_file_stops_every_command(empty_cli: Cli) -> None:
+    missing = empty_cli.data_dir / "mycpaas.env.typo"
+    env = empty_cli.env() | {"MYCPAAS_CONFIG": str(missing)}
+    commands = [
+        ["serve", "--port", "0"],
+        ["migrate"],
+        ["accounts", "list"],
+        ["carriers", "list"],
+        ["token", "rotate", "AC" + "0" * 32],
+        ["users", "create", "--password-stdin", "a@example.com"],
+        ["dev-cert"],
+    ]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mycpaas", *command],
+            env=env,
+            cwd=empty_cli.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
+    try:
+        for command, process in zip(commands, processes, strict=True):
+            stdout, stderr = process.communicate(timeout=60)
+            assert process.returncode == 2, f"{command}: rc={process.returncode}\n{stdout}\n{stderr}"
+            assert f"MYCPAAS_CONFIG names '{missing}', which is not a file" in stderr, (command, stderr)
+            assert "Traceback" not in stderr
+    finally:
+        for process in processes:  # a `serve` that started anyway
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert sorted(p.name for p in empty_cli.data_dir.iterdir()) == [], "nothing may be created"
+
+
 # ---- token rotate against a running server -----------------------------------------------------------------
 
 

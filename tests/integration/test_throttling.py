@@ -44,15 +44,33 @@ def throttled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server
 
 
 def get_messages(
-    server: ServerProcess, username: str, password: str, account_sid: str | None = None
+    server: ServerProcess,
+    username: str,
+    password: str,
+    account_sid: str | None = None,
+    address: str = "127.0.0.1",
 ) -> httpx.Response:
-    with server.client(username, password) as client:
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(
+        base_url=server.url, auth=(username, password), transport=transport, timeout=30
+    ) as client:
         return client.get(f"{server.accounts_path(account_sid)}/Messages.json")
 
 
-def assert_throttled(response: httpx.Response, *presented: str, window: int = WINDOW_SECONDS) -> None:
+def assert_throttled(
+    response: httpx.Response,
+    *presented: str,
+    window: float = WINDOW_SECONDS,
+    limit: int = MAX_FAILURES,
+    which: str = "from this address",
+) -> None:
     body = assert_twilio_error(response, 429, 20429)
     assert body["message"] == "Too Many Requests"
+    # Which limit was hit, and which settings change it.
+    assert body["detail"].startswith(
+        f"Too many failed authentication attempts {which}: {limit} failures in {window:g} seconds "
+        "(settings MYCPAAS_AUTH_MAX_FAILURES and MYCPAAS_AUTH_FAILURE_WINDOW_SECONDS); retry in "
+    ), body["detail"]
     retry_after = response.headers.get("retry-after")
     assert retry_after is not None and retry_after.isdigit(), response.headers
     assert 1 <= int(retry_after) <= window + 1
@@ -117,9 +135,37 @@ def test_throttle_expires_after_the_window(tmp_path: Path) -> None:
             assert_auth_failure(get_messages(server, server.account_sid, token), token)
         token = random_token()
         response = get_messages(server, server.account_sid, token)
-        assert_throttled(response, token, window=2)
+        assert_throttled(response, token, window=1.5, limit=2)
         time.sleep(int(response.headers["retry-after"]) + 0.1)
         token = random_token()
         assert_auth_failure(get_messages(server, server.account_sid, token), token)
+    finally:
+        dispose_server(server)
+
+
+def test_the_account_limit_names_itself(throttled: ServerProcess) -> None:
+    """Failures for one account from several addresses hit the per-account limit, and the 429 says so."""
+    server = throttled
+    addresses = [f"127.0.0.{2 + n}" for n in range(MAX_FAILURES)]
+    for address in addresses:
+        token = random_token()
+        assert_auth_failure(get_messages(server, server.account_sid, token, address=address), token)
+    token = random_token()
+    response = get_messages(server, server.account_sid, token, address="127.0.0.200")
+    assert_throttled(response, token, which="for this account")
+
+
+def test_a_test_suite_checking_its_401s_is_not_throttled_by_default(tmp_path: Path) -> None:
+    """30 wrong credentials in a row from one client (a client library's own tests of its 401 handling) all
+    get 401 with the default limits: the throttle guards load, not guessing (tokens carry 128 random bits)."""
+    server = make_server(tmp_path, "sqlite", unset=("MYCPAAS_AUTH_MAX_FAILURES",))
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for _ in range(30):
+                token = random_token()
+                response = client.get(
+                    f"{server.accounts_path()}/Messages.json", auth=(server.account_sid, token)
+                )
+                assert_auth_failure(response, token)
     finally:
         dispose_server(server)

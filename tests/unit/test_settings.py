@@ -134,6 +134,16 @@ def test_config_path_from_mycpaas_config(tmp_path: Path) -> None:
     assert settings.host == "0.0.0.0"
 
 
+def test_a_missing_config_file_named_by_mycpaas_config_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.env"
+    with pytest.raises(ValueError, match=f"MYCPAAS_CONFIG names '{missing}', which is not a file"):
+        Settings.from_env({**env(tmp_path), "MYCPAAS_CONFIG": str(missing)})
+    with pytest.raises(ValueError, match="MYCPAAS_CONFIG"):
+        Settings.from_env({**env(tmp_path), "MYCPAAS_CONFIG": str(tmp_path)})  # a directory
+    assert not (tmp_path / "mycpaas.env").exists()
+    assert Settings.from_env({**env(tmp_path), "MYCPAAS_CONFIG": ""}).host == "127.0.0.1"  # the default path
+
+
 def test_unknown_name_in_the_config_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "mycpaas.env").write_text("MYCPAAS_HOTS=0.0.0.0\n")
     with pytest.raises(ValueError, match="MYCPAAS_HOTS"):

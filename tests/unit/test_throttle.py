@@ -77,6 +77,19 @@ def test_keys_are_counted_separately() -> None:
     assert throttle.retry_after(["ip:c", "account:AC2"]) is None
 
 
+def test_limited_names_the_key_whose_limit_was_hit() -> None:
+    throttle, clock = make(max_failures=2)
+    throttle.record_failure(["ip:a", "account:AC1"])
+    clock.advance(10)
+    throttle.record_failure(["ip:b", "account:AC1"])
+    assert throttle.limited(["ip:c", "account:AC1"]) == ("account:AC1", 51)
+    throttle.record_failure(["ip:c"])
+    throttle.record_failure(["ip:c"])
+    assert throttle.limited(["ip:c", "account:AC2"]) == ("ip:c", 61)
+    assert throttle.limited(["ip:c", "account:AC1"]) == ("ip:c", 61)  # the longest wait
+    assert throttle.limited(["ip:d", "account:AC2"]) is None
+
+
 def test_retry_after_reports_the_longest_wait_among_throttled_keys() -> None:
     throttle, clock = make(max_failures=1, window=100)
     throttle.record_failure(["a"])  # expires at t=100

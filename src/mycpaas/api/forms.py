@@ -12,8 +12,8 @@ from mycpaas.domain.clock import as_utc
 from mycpaas.domain.messages import MessageFilter
 from mycpaas.errors import ErrorCode, InvalidRequest
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_US_DATETIME = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})(?: ([A-Z]{3}))?$")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_US_DATETIME = re.compile(r"(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})(?: ([A-Z]{3}))?")
 _US_ZONES = {
     "UTC": 0,
     "GMT": 0,
@@ -35,7 +35,7 @@ def boolean(form: MultiDict, name: str) -> bool:
 def _parse_moment(name: str, raw: str) -> tuple[datetime, bool]:
     """(UTC datetime, whether only a date was given)."""
     value = raw.strip()
-    if _DATE_ONLY.match(value):
+    if _DATE_ONLY.fullmatch(value):
         try:
             return datetime.strptime(value, "%Y-%m-%d"), True
         except ValueError:
@@ -45,7 +45,7 @@ def _parse_moment(name: str, raw: str) -> tuple[datetime, bool]:
             return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00"))), False
         except ValueError:
             pass
-        if match := _US_DATETIME.match(value):
+        if match := _US_DATETIME.fullmatch(value):
             month, day, year, hour, minute, second, zone = match.groups()
             moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
             return moment - timedelta(hours=_US_ZONES.get(zone or "UTC", 0)), False

@@ -27,12 +27,12 @@ def route(
     """`template` names path segments as {name}, matching any one segment unless `segments` gives a regex for
     that name; a trailing `.json` is optional, as on SignalWire."""
     regex = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>{segments.get(m[1], '[^/]+?')})", template)
-    return Route(re.compile(f"^{regex}(?:\\.json)?/?$"), methods, scope, template)
+    return Route(re.compile(f"{regex}(?:\\.json)?/?"), methods, scope, template)
 
 
 def match(routes: list[Route], path: str) -> tuple[Route, dict[str, str]] | None:
     for candidate in routes:
-        found = candidate.pattern.match(path)
+        found = candidate.pattern.fullmatch(path)
         if found:
             return candidate, found.groupdict()
     return None

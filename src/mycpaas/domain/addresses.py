@@ -7,9 +7,9 @@ from functools import lru_cache
 
 import phonenumbers
 
-_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")  # ASCII digits only: \d also matches other scripts' digits
-_E164_SHAPE = re.compile(r"^\+[1-9]\d{1,14}$")
+_ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")  # ASCII digits only: \d also matches other scripts' digits
+_E164_SHAPE = re.compile(r"\+[1-9]\d{1,14}")
 
 
 def _undo_form_plus(value: str) -> str:
@@ -27,7 +27,7 @@ def parse_e164(value: str) -> str | None:
     Cached: libphonenumber's parse costs tens of microseconds, and senders and recipients repeat."""
     candidate = _undo_form_plus(value)
     candidate = re.sub(r"[\s().-]", "", candidate)
-    if not _E164_SHAPE.match(candidate):
+    if not _E164_SHAPE.fullmatch(candidate):
         return None
     try:
         parsed = phonenumbers.parse(candidate, None)
@@ -44,13 +44,13 @@ def parse_sender(value: str) -> str | None:
     if number:
         return number
     candidate = value.strip()
-    if _SHORT_CODE.match(candidate) or _ALPHANUMERIC_SENDER.match(candidate):
+    if _SHORT_CODE.fullmatch(candidate) or _ALPHANUMERIC_SENDER.fullmatch(candidate):
         return candidate
     return None
 
 
 def is_alphanumeric_sender(value: str) -> bool:
-    return bool(_ALPHANUMERIC_SENDER.match(value)) and not _SHORT_CODE.match(value)
+    return bool(_ALPHANUMERIC_SENDER.fullmatch(value)) and not _SHORT_CODE.fullmatch(value)
 
 
 def is_nanp(number: str) -> bool:

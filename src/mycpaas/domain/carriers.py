@@ -28,8 +28,8 @@ class Concatenation(StrEnum):
 
 
 BIND_TYPES = ("transceiver", "transmitter", "receiver")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_PREFIX = re.compile(r"^\+?[0-9]{1,15}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_PREFIX = re.compile(r"\+?[0-9]{1,15}")
 
 
 class InvalidConnector(ValueError):
@@ -77,10 +77,13 @@ def validate(connector: Connector) -> Connector:
     """Check every field; raises InvalidConnector naming the first bad one."""
     problems = [
         (
-            not _NAME.match(connector.name),
+            not _NAME.fullmatch(connector.name),
             "name must be 1-64 of a-z 0-9 _ . - (starting with a letter or digit)",
         ),
-        (not connector.host or len(connector.host) > 255 or " " in connector.host, "host is required"),
+        (
+            not connector.host or len(connector.host) > 255 or any(c.isspace() for c in connector.host),
+            "host is required",
+        ),
         (not 1 <= connector.port <= 65535, "port must be 1-65535"),
         (not 1 <= len(connector.system_id) <= 15, "system_id must be 1-15 characters"),
         (len(connector.password) > 8, "password must be at most 8 characters (SMPP 3.4)"),
@@ -96,7 +99,10 @@ def validate(connector: Connector) -> Connector:
             ),
             "TON and NPI must be 0-255",
         ),
-        (any(not _PREFIX.match(p) for p in connector.prefixes), "prefixes are digits, optionally after +"),
+        (
+            any(not _PREFIX.fullmatch(p) for p in connector.prefixes),
+            "prefixes are digits, optionally after +",
+        ),
         (not -1000000 <= connector.priority <= 1000000, "priority must be an integer"),
     ]
     for bad, message in problems:

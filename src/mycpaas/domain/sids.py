@@ -17,7 +17,7 @@ class Prefix(StrEnum):
     NOTIFICATION = "NO"  # a webhook attempt record
 
 
-_SID = re.compile(r"^(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}$")
+_SID = re.compile(r"(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}")
 
 
 def new_sid(prefix: Prefix) -> str:
@@ -25,5 +25,5 @@ def new_sid(prefix: Prefix) -> str:
 
 
 def is_sid(value: str, prefix: Prefix) -> bool:
-    match = _SID.fullmatch(value)  # not .match: "$" would also accept a trailing newline
+    match = _SID.fullmatch(value)  # not .match: see tests/unit/test_trailing_newline.py
     return match is not None and match.group("prefix") == prefix.value

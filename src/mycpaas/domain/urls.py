@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from mycpaas.domain.connection_policy import ConnectionPolicy, InvalidOverride, split_overrides
 
 MAX_URL_LENGTH = 4000
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # WHATWG's URL standard reads a host whose last label is a number (decimal, or 0x hex) as an IPv4 address.
-_NUMERIC_LABEL = re.compile(r"^([0-9]+|0x[0-9a-f]*)$")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 def host_problem(host: str) -> str | None:
@@ -35,13 +35,13 @@ def host_problem(host: str) -> str | None:
     if host.endswith("."):
         return "the host name ends in a dot"
     labels = host.split(".")
-    if _NUMERIC_LABEL.match(labels[-1]):
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
         try:
             ipaddress.IPv4Address(host)  # four decimal parts 0-255, no leading zeros
         except ValueError:
             return "the host is not a dotted-quad IPv4 address (a.b.c.d, decimal, no leading zeros)"
         return None
-    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         return "has an invalid host name"
     return None
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 1024
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ class Session:
 def normalize_email(email: str) -> str | None:
     """The address as stored (trimmed, lower-case), or None when it cannot be an address."""
     email = email.strip().lower()
-    return email if len(email) <= 254 and _EMAIL.match(email) else None
+    return email if len(email) <= 254 and _EMAIL.fullmatch(email) else None
 
 
 def password_problem(password: str) -> str | None:

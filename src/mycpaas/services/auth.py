@@ -21,7 +21,7 @@ from mycpaas.services.throttle import FailureThrottle, SharedFailures
 from mycpaas.storage import accounts as store
 from mycpaas.storage.database import Connection
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SEPARATE = (
     "mycpaas credentials are separate from Twilio and SignalWire: use the Account SID and Auth Token "
     "shown under Credentials on your mycpaas Dashboard."
@@ -67,17 +67,23 @@ class Authenticator:
             return await self._verify(username, password, path_account_sid, scope)
         except AuthenticationFailed:
             metrics.AUTH_FAILURES.labels("api").inc()
-            retry_after = self.throttle.retry_after(throttle_keys)
-            if retry_after is not None:
+            limited = self.throttle.limited(throttle_keys)
+            if limited is not None:
                 metrics.THROTTLED.labels("api").inc()
-                raise TooManyRequests(
-                    retry_after,
-                    "Too many failed authentication attempts from this address or for this account; "
-                    f"retry in {retry_after} seconds.",
-                ) from None
+                raise TooManyRequests(limited[1], self._refusal(*limited)) from None
             self.throttle.record_failure(throttle_keys)
             await self.throttle.settle()  # the other processes know of it before the client's next try
             raise
+
+    def _refusal(self, key: str, retry_after: int) -> str:
+        """Which limit was hit and which settings change it: an honest client that meets it (a test suite
+        checking its 401 handling, say) learns what to raise instead of guessing."""
+        which = "from this address" if key.startswith("ip:") else "for this account"
+        return (
+            f"Too many failed authentication attempts {which}: {self.throttle.max_failures} failures in "
+            f"{self.throttle.window_seconds:g} seconds (settings MYCPAAS_AUTH_MAX_FAILURES and "
+            f"MYCPAAS_AUTH_FAILURE_WINDOW_SECONDS); retry in {retry_after} seconds."
+        )
 
     async def _verify(
         self, username: str, password: str, path_account_sid: str | None, scope: Scope
@@ -136,7 +142,7 @@ class Authenticator:
 
 
 def _check_account_sid_shape(username: str, password: str) -> None:
-    if _UUID.match(username):
+    if _UUID.fullmatch(username):
         raise AuthenticationFailed(
             f"The username looks like a SignalWire Project ID (a UUID), not a mycpaas Account SID. {_SEPARATE}"
         )

@@ -99,9 +99,18 @@ class FailureThrottle:
 
     def retry_after(self, keys: Iterable[str]) -> int | None:
         """Seconds until the most throttled key may fail again, or None if none is throttled."""
+        limited = self.limited(keys)
+        return limited[1] if limited is not None else None
+
+    def limited(self, keys: Iterable[str]) -> tuple[str, int] | None:
+        """The most throttled key and the seconds until it may fail again, or None if none is throttled:
+        the refusal names the limit that was hit."""
         now = self._clock()
-        waits = [wait for key in keys if (wait := self._wait(key, now)) is not None]
-        return int(max(waits)) + 1 if waits else None
+        waits = [(wait, key) for key in keys if (wait := self._wait(key, now)) is not None]
+        if not waits:
+            return None
+        wait, key = max(waits)
+        return key, int(wait) + 1
 
     def _wait(self, key: str, now: float) -> float | None:
         """Seconds until enough of the key's failures have left the window for one more, if it is throttled."""

@@ -60,11 +60,16 @@ class SignInThrottle(FailureThrottle):
         """Refuse a throttled attempt; otherwise count it as failed until `succeeded` says otherwise (in
         every process: the count is shared before the password is checked)."""
         keys = [f"ip:{client}", f"ip-email:{client} {email}"]
-        retry_after = self.retry_after(keys)
-        if retry_after is not None:
+        limited = self.limited(keys)
+        if limited is not None:
+            key, retry_after = limited
+            which = "from this address" if key.startswith("ip:") else "for this email from this address"
             metrics.THROTTLED.labels("dashboard").inc()
             raise TooManyRequests(
-                retry_after, f"Too many failed attempts; try again in {retry_after} seconds."
+                retry_after,
+                f"Too many failed attempts {which}: {self.max_failures} in {self.window_seconds:g} "
+                f"seconds (settings MYCPAAS_SIGN_IN_MAX_FAILURES and MYCPAAS_SIGN_IN_FAILURE_WINDOW_SECONDS); "
+                f"try again in {retry_after} seconds.",
             )
         self.record_failure(keys)
         await self.settle()

@@ -57,7 +57,12 @@ def throttled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Throttled]:
 
 def assert_throttled(response: httpx.Response, *passwords: str) -> None:
     assert response.status_code == 429, f"{response.status_code} {response.text[:300]}"
-    assert re.search(r"Too many failed attempts; try again in \d+ seconds", response.text), response.text
+    limit = (
+        rf"Too many failed attempts (from this address|for this email from this address): {MAX_FAILURES} in "
+        r"900 seconds \(settings MYCPAAS_SIGN_IN_MAX_FAILURES and MYCPAAS_SIGN_IN_FAILURE_WINDOW_SECONDS\); "
+        r"try again in \d+ seconds"
+    )
+    assert re.search(limit, response.text), response.text
     assert not any(p in response.text for p in passwords)
     assert not any(name.endswith("mycpaas_session") for name in set_cookies(response))
 
