@@ -1,18 +1,22 @@
 """Each class of input that once made a 500, swept rather than sampled: dates a parser accepts but a datetime
 cannot hold, integers of any size, JSON nested past the parser's recursion limit, lone UTF-16 surrogates, and
-methods the dashboard's static files do not serve. Every answer is a 4xx in its router's shape (or a success),
+methods the dashboard's static files do not serve, U+0000 anywhere text reaches the database. Every answer is a 4xx in its router's shape (or a success),
 and the server log holds no traceback."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mycpaas.api.app import ROUTES as API_ROUTES
+from mycpaas.dashboard.app import PAGES as DASHBOARD_PAGES
 from tests.conftest import BACKENDS, dispose_server, make_server
+from tests.dashboard_support import create_user, csrf_of, signed_in
 from tests.server import ServerProcess
 
 SHAPE = {"code", "message", "more_info", "status"}
@@ -175,3 +179,29 @@ def test_static_files_answer_405_with_allow_not_500(server: ServerProcess) -> No
             assert client.get(f"/static/{name}").status_code == 200
             assert client.head(f"/static/{name}").status_code == 200
     assert "Traceback" not in server.log_text()
+
+
+def test_nul_in_api_paths_and_dashboard_forms_is_refused(server: ServerProcess, client: httpx.Client) -> None:
+    """U+0000 reaches PostgreSQL through any text: path segments of every API route, dashboard forms and
+    query strings of every dashboard page."""
+    for route in API_ROUTES:
+        if set(re.findall(r"\{(\w+)\}", route.path)) <= {"account_sid"}:
+            continue  # the account's SID is checked before anything else
+        path = re.sub(r"\{(?!account_sid)\w+\}", "x%00y", route.path)
+        path = path.replace("{account_sid}", server.account_sid)
+        for method in ("GET", "POST", "DELETE"):
+            response = client.request(method, path + ".json")
+            assert response.status_code in (400, 404, 405), (method, path, response.text)
+            _refused(response, response.status_code)
+    create_user(server, "nul@example.com")
+    dashboard = signed_in(server, "nul@example.com")
+    token = csrf_of(dashboard.get("/keys").text)
+    fields = ["friendly_name", "to", "from", "body", "phone_number", "sms_url", "status", "password", "name"]
+    for method, template, _ in DASHBOARD_PAGES:
+        path = template.replace("{sid}", "x%00y")
+        if method == "GET":
+            response = dashboard.get(path, params={"to": "+1555\x00", "status": "\x00", "x\x00": "1"})
+        else:
+            response = dashboard.post(path, data={"csrf_token": token, **{name: "a\x00b" for name in fields}})
+        assert response.status_code in (303, 400, 404), (method, path, response.status_code)
+    assert dashboard.get("/").status_code == 200  # the session survived every refusal

@@ -179,15 +179,16 @@ class ApiApp:
         handler = found[0].methods.get(request.method)
         if handler is None:
             raise InvalidRequest(ErrorCode.METHOD_NOT_ALLOWED)
+        _reject_unstorable(params)  # a path segment may spell %00 too
         request.params = params
         return await handler(self.platform, request, principal)
 
 
-def _reject_unstorable(params: MultiDict) -> None:
+def _reject_unstorable(params: MultiDict | dict[str, str]) -> None:
     """Text no database here can store is a 400 before it reaches one: U+0000 (PostgreSQL refuses it) and
     lone UTF-16 surrogates (a JSON string may spell "\\ud800"; not encodable as UTF-8, so SQLite and
     PostgreSQL both fail, and in a group commit the whole batch would be retried)."""
-    for name, value in params.items():
+    for name, value in list(params.items()):
         for text in (name, value):
             if "\x00" in text:
                 raise InvalidRequest(
