@@ -5,6 +5,7 @@ and the server log holds no traceback."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -205,3 +206,18 @@ def test_nul_in_api_paths_and_dashboard_forms_is_refused(server: ServerProcess, 
             response = dashboard.post(path, data={"csrf_token": token, **{name: "a\x00b" for name in fields}})
         assert response.status_code in (303, 400, 404), (method, path, response.status_code)
     assert dashboard.get("/").status_code == 200  # the session survived every refusal
+
+
+def test_odd_usernames_leave_the_shared_throttle_working(server: ServerProcess) -> None:
+    """Failed usernames are throttle keys written to a 255-character column: a longer one, or one with U+0000,
+    once failed every later flush of the process's shared failure counts."""
+    path = _messages(server)
+    for username in ("A" * 300, "SK" + "é" * 300, "AC\x00", "SK\x00", "x" * 4000):
+        basic = base64.b64encode(f"{username}:wrong".encode()).decode()
+        response = httpx.get(server.url + path, headers={"Authorization": f"Basic {basic}"}, timeout=30)
+        _refused(response, 401)
+    for email in ("a" * 300 + "@example.com", "b@example.com" + "\u00e9" * 250):
+        page = httpx.post(server.url + "/sign-in", data={"email": email, "password": "x"}, timeout=30)
+        assert page.status_code in (400, 401, 403), page.status_code
+    log = server.log_text()
+    assert "Traceback" not in log and "unreachable" not in log
