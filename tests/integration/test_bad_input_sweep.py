@@ -25,6 +25,22 @@ def _text(rng: random.Random, size: int | None = None) -> str:
     return "".join(rng.choice(ALPHABET) for _ in range(size))
 
 
+def _json_body(rng: random.Random, data: dict[str, str]) -> str:
+    """A JSON object of the sweep's values, some turned into what no parameter is: nested values, numbers
+    past a float or past int's 4,300 digits, lone surrogate escapes, nesting past the recursion limit."""
+    odd = [
+        lambda v: [v, v], lambda v: {"a": v}, lambda v: [[v]], lambda v: 1e308 * 10, lambda v: None,
+        lambda v: rng.random() < 0.5, lambda v: "\ud800" + v, lambda v: v + "\udfff",
+    ]  # fmt: skip
+    fields = {k: rng.choice(odd)(v) if rng.random() < 0.5 else v for k, v in data.items()}
+    text = json.dumps(fields)  # ASCII: a lone surrogate becomes a \ud800 escape
+    if rng.random() < 0.1:
+        text = text[:-1] + ', "Body": ' + "[" * 20_000 + "]" * 20_000 + "}" if fields else "[" * 20_000
+    elif rng.random() < 0.1:
+        text = '{"Page": ' + "9" * 5000 + "}"
+    return text
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_malformed_requests_never_cause_a_server_error(server: ServerProcess, seed: int) -> None:
     rng = random.Random(seed)
@@ -47,6 +63,10 @@ def test_malformed_requests_never_cause_a_server_error(server: ServerProcess, se
             method = rng.choice(["GET", "POST", "POST", "DELETE"])
             if method == "GET":
                 response = client.get(path, params=data)
+            elif method == "POST" and rng.random() < 0.3:
+                response = client.post(
+                    path, content=_json_body(rng, data), headers={"Content-Type": "application/json"}
+                )
             elif method == "POST" and rng.random() < 0.5:
                 raw = _text(rng, 30).encode("utf-8", "surrogatepass") + rng.choice([b"", b"\xff\xfe"])
                 response = client.post(path, content=raw, headers={"Content-Type": rng.choice(CONTENT_TYPES)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mycpaas.services.throttle import FailureThrottle
+from mycpaas.services.throttle import MAX_KEY_CHARS, FailureThrottle, storable
 
 
 class Clock:
@@ -204,3 +204,12 @@ def test_retry_after_counts_other_processes_failures_until_their_bucket_leaves_t
         assert b.retry_after(["k"]) == 7
 
     asyncio.run(scenario())
+
+
+def test_keys_the_shared_table_cannot_hold_are_stored_as_digests() -> None:
+    assert storable("account:AC" + "a" * 32) == "account:AC" + "a" * 32
+    assert storable("e" * MAX_KEY_CHARS) == "e" * MAX_KEY_CHARS
+    odd = ["e" * (MAX_KEY_CHARS + 1), "e" * (MAX_KEY_CHARS + 2), "a\x00", "a\x00b", "\ud800", "\udc00"]
+    stored = [storable(key) for key in odd]
+    assert all(len(key) <= MAX_KEY_CHARS and "\x00" not in key and key.isascii() for key in stored)
+    assert len(set(stored)) == len(odd)

@@ -143,8 +143,8 @@ class ApiApp:
         client = scope.get("client") or ("unknown", 0)
         query = MultiDict.parse(scope.get("query_string", b"").decode("latin-1"))
         form = _parse_form(headers.get("content-type", ""), bytes(body))
-        _reject_nul(query)
-        _reject_nul(form)
+        _reject_unstorable(query)
+        _reject_unstorable(form)
         return ApiRequest(
             method=scope["method"],
             path=path,
@@ -179,17 +179,33 @@ class ApiApp:
         handler = found[0].methods.get(request.method)
         if handler is None:
             raise InvalidRequest(ErrorCode.METHOD_NOT_ALLOWED)
+        _reject_unstorable(params)  # a path segment may spell %00 too
         request.params = params
         return await handler(self.platform, request, principal)
 
 
-def _reject_nul(params: MultiDict) -> None:
-    """U+0000 is not text any database here can store (PostgreSQL refuses it): a 400, not a 500."""
-    for name, value in params.items():
-        if "\x00" in value or "\x00" in name:
-            raise InvalidRequest(
-                ErrorCode.INVALID_PARAMETER, reason=f"Parameter {name[:64]!r} contains a NUL character"
-            )
+def _reject_unstorable(params: MultiDict | dict[str, str]) -> None:
+    """Text no database here can store is a 400 before it reaches one: U+0000 (PostgreSQL refuses it) and
+    lone UTF-16 surrogates (a JSON string may spell "\\ud800"; not encodable as UTF-8, so SQLite and
+    PostgreSQL both fail, and in a group commit the whole batch would be retried)."""
+    for name, value in list(params.items()):
+        for text in (name, value):
+            if "\x00" in text:
+                raise InvalidRequest(
+                    ErrorCode.INVALID_PARAMETER, reason=f"Parameter {_shown(name)} contains a NUL character"
+                )
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidRequest(
+                        ErrorCode.INVALID_PARAMETER,
+                        reason=f"Parameter {_shown(name)} contains a lone UTF-16 surrogate",
+                    ) from None
+
+
+def _shown(name: str) -> str:
+    return repr(name[:64])  # repr escapes surrogates and control characters
 
 
 def _parse_form(content_type: str, body: bytes) -> MultiDict:
@@ -203,20 +219,32 @@ def _parse_form(content_type: str, body: bytes) -> MultiDict:
             ErrorCode.INVALID_PARAMETER, reason="The request body is not valid UTF-8"
         ) from None
     if kind == "application/json":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body is not valid") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body must be an object")
-        items: list[tuple[str, str]] = []
-        for key, value in data.items():
-            values = value if isinstance(value, list) else [value]
-            items += [
-                (str(key), "" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
-                for v in values
-            ]
-        return MultiDict(items)
+        return MultiDict(_json_items(text))
     if kind in ("", "application/x-www-form-urlencoded", "text/plain"):
         return MultiDict.parse(text)
     raise InvalidRequest(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+
+
+def _json_items(text: str) -> list[tuple[str, str]]:
+    """A JSON object of scalars (or lists of scalars, for repeated parameters such as MediaUrl) as form items.
+
+    json.loads raises RecursionError on deep nesting ("[[[[..." fits thousands of levels in 1 MB) and
+    ValueError on anything else malformed (integers past 4,300 digits too); deeper values than a list of
+    scalars are no Twilio parameter, and refusing them keeps str() from recursing through them.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body is not valid") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body must be an object")
+    items: list[tuple[str, str]] = []
+    for key, value in data.items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, (dict, list)):
+                raise InvalidRequest(
+                    ErrorCode.INVALID_PARAMETER,
+                    reason=f"Parameter {_shown(key)} must be a string, number, boolean or a list of them",
+                )
+            items.append((key, "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)))
+    return items

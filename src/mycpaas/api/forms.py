@@ -32,28 +32,44 @@ def boolean(form: MultiDict, name: str) -> bool:
     return (form.get(name) or "").strip().lower() == "true"
 
 
+def _invalid(name: str, value: str) -> InvalidRequest:
+    return InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"{name} is not a valid date: {value[:64]}")
+
+
 def _parse_moment(name: str, raw: str) -> tuple[datetime, bool]:
-    """(UTC datetime, whether only a date was given)."""
+    """(UTC datetime, whether only a date was given).
+
+    Every parser here raises ValueError for an impossible date (2026-02-30, year 0, month 13) and
+    OverflowError when a time zone shifts a moment past year 1 or 9999: both are the client's mistake.
+    """
     value = raw.strip()
+    try:
+        return _parse(value)
+    except (ValueError, OverflowError, TypeError, IndexError):
+        raise _invalid(name, value) from None
+
+
+def _parse(value: str) -> tuple[datetime, bool]:
     if _DATE_ONLY.fullmatch(value):
-        try:
-            return datetime.strptime(value, "%Y-%m-%d"), True
-        except ValueError:
-            pass
-    else:
-        try:
-            return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00"))), False
-        except ValueError:
-            pass
-        if match := _US_DATETIME.fullmatch(value):
-            month, day, year, hour, minute, second, zone = match.groups()
-            moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-            return moment - timedelta(hours=_US_ZONES.get(zone or "UTC", 0)), False
-        try:
-            return as_utc(parsedate_to_datetime(value)), False
-        except (TypeError, ValueError, IndexError):
-            pass
-    raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"{name} is not a valid date: {value}")
+        return datetime.strptime(value, "%Y-%m-%d"), True
+    try:
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00"))), False
+    except ValueError:
+        pass
+    if match := _US_DATETIME.fullmatch(value):
+        month, day, year, hour, minute, second, zone = match.groups()
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+        return moment - timedelta(hours=_US_ZONES.get(zone or "UTC", 0)), False
+    return as_utc(parsedate_to_datetime(value)), False
+
+
+def _end(moment: datetime, step: timedelta) -> datetime | None:
+    """`moment + step` as an exclusive upper bound, or None (no bound) past 9999-12-31, the last day a
+    datetime holds: "before the end of 9999-12-31" is every message."""
+    try:
+        return moment + step
+    except OverflowError:
+        return None
 
 
 def message_filter(query: MultiDict) -> tuple[MessageFilter, list[tuple[str, str]]]:
@@ -71,7 +87,7 @@ def message_filter(query: MultiDict) -> tuple[MessageFilter, list[tuple[str, str
         moment, date_only = _parse_moment("DateSent", day)
         start = moment.replace(hour=0, minute=0, second=0, microsecond=0) if date_only else moment
         where.sent_at_or_after = start
-        where.sent_before = start + timedelta(days=1) if date_only else moment + timedelta(seconds=1)
+        where.sent_before = _end(start, timedelta(days=1) if date_only else timedelta(seconds=1))
         echoed.append(("DateSent", day))
     after = query.get("DateSent>")
     if after:
@@ -81,7 +97,9 @@ def message_filter(query: MultiDict) -> tuple[MessageFilter, list[tuple[str, str
     before = query.get("DateSent<")
     if before:
         moment, date_only = _parse_moment("DateSent<", before)
-        end = moment + timedelta(days=1) if date_only else moment + timedelta(microseconds=1)
-        where.sent_before = min(where.sent_before or end, end)
+        step = timedelta(days=1) if date_only else timedelta(microseconds=1)
+        end = _end(moment, step)
+        if end is not None:
+            where.sent_before = min(where.sent_before or end, end)
         echoed.append(("DateSent<", before))
     return where, echoed

@@ -7,6 +7,7 @@ carry every filter, so an SDK can GET them verbatim.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,25 +25,27 @@ class PageParams:
     page_token: str | None
 
 
-def _int(query: MultiDict, name: str, default: int) -> int:
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+MAX_PAGE = 1 << 31  # far past any list's end; keeps page arithmetic and page URIs small
+
+
+def _int(query: MultiDict, name: str, default: int, low: int, high: int) -> int:
+    """The parameter as an integer in [low, high]; any other text (hundreds of digits too) is a 400."""
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"{name} must be an integer") from None
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text):
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"{name} must be an integer")
+    value = int(text)
+    if not low <= value <= high:
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"{name} must be between {low} and {high}")
+    return value
 
 
 def page_params(query: MultiDict) -> PageParams:
-    page_size = _int(query, "PageSize", DEFAULT_PAGE_SIZE)
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidRequest(
-            ErrorCode.INVALID_PARAMETER, reason=f"PageSize must be between 1 and {MAX_PAGE_SIZE}"
-        )
-    page = _int(query, "Page", 0)
-    if page < 0:
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="Page must not be negative")
+    page_size = _int(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    page = _int(query, "Page", 0, 0, MAX_PAGE)
     return PageParams(page_size, page, query.get("PageToken") or None)
 
 

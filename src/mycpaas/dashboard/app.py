@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from jinja2 import Environment
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route, Router
@@ -19,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from mycpaas.dashboard import cookies
-from mycpaas.dashboard.forms import FormTooLarge, read_form
+from mycpaas.dashboard.forms import FormInvalid, FormTooLarge, has_nul, read_form
 from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
 from mycpaas.dashboard.pages import credentials, home, keys, messages, numbers, signin, subaccounts
 from mycpaas.domain.accounts import Account
@@ -81,7 +82,7 @@ class DashboardApp:
         self.templates: Environment = build_templates()
         self.throttle = users.new_throttle(platform)
         routes: list[Route | Mount] = [
-            Mount("/static", StaticFiles(packages=[("mycpaas.dashboard", "static")]), name="static"),
+            Mount("/static", _Static(self), name="static"),
             Route("/sign-in", self._public(signin.sign_in_form), methods=["GET"]),
             Route("/sign-in", self._public(signin.sign_in), methods=["POST"]),
             Route("/setup", self._public(signin.setup_form), methods=["GET"]),
@@ -118,9 +119,13 @@ class DashboardApp:
     async def _checked_form(self, request: Request, csrf_cookie: str) -> dict[str, str] | Response:
         """The posted form, or the error page when it is too large or its CSRF token or Origin do not match."""
         try:
+            if has_nul(request.query_params.multi_items()):
+                raise FormInvalid
             form = await read_form(request)
         except FormTooLarge:
             return self.error_page(413, "Form too large", "The form sent was too large.")
+        except FormInvalid:
+            return self.error_page(400, "Form not accepted", "The form or address contained a NUL character.")
         if request.method == "POST" and not (
             _same_origin(request, self.platform.settings.public_url)
             and cookies.csrf_matches(self.platform.secrets, csrf_cookie, form.get("csrf_token", ""))
@@ -196,3 +201,26 @@ def _same_origin(request: Request, public_url: str) -> bool:
     if public_url and origin == "/".join(public_url.split("/")[:3]):
         return True
     return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
+class _Static(StaticFiles):
+    """The dashboard's static files. Starlette's StaticFiles raises HTTPException for a missing file (404)
+    and for any method but GET/HEAD (405), expecting an ExceptionMiddleware that a bare Router does not
+    have: unanswered, each became a 500. Here they are the dashboard's error page, with Allow on a 405."""
+
+    def __init__(self, dashboard: DashboardApp) -> None:
+        super().__init__(packages=[("mycpaas.dashboard", "static")])
+        self.dashboard = dashboard
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as error:
+            if error.status_code == 405:
+                response = self.dashboard.error_page(405, "Method not allowed", "Static files are only read.")
+            else:
+                response = self.dashboard.error_page(
+                    404, "Page not found", "There is no page at this address."
+                )
+            response.headers.update(error.headers or {})
+            return response

@@ -17,6 +17,7 @@ with no database work, and other processes' failures leave that view as their bu
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -33,6 +34,22 @@ log = logging.getLogger("mycpaas.throttle")
 BUCKETS_PER_WINDOW = 10
 PRUNE_SECONDS = 60.0
 RETRY_FLUSH_SECONDS = 1.0
+
+
+MAX_KEY_CHARS = 255  # throttle_failures.key
+
+
+def storable(key: str) -> str:
+    """The key, or its digest when the shared table could not hold it (longer than its column, U+0000, a
+    lone surrogate). Keys are client-chosen text (the username of a Basic header, an email); one the table
+    refused would fail every later flush of this process, since a failed flush keeps what it could not write."""
+    if len(key) <= MAX_KEY_CHARS and "\x00" not in key:
+        try:
+            key.encode("utf-8")
+            return key
+        except UnicodeEncodeError:
+            pass
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class FailureCounts(Protocol):
@@ -106,7 +123,7 @@ class FailureThrottle:
         """The most throttled key and the seconds until it may fail again, or None if none is throttled:
         the refusal names the limit that was hit."""
         now = self._clock()
-        waits = [(wait, key) for key in keys if (wait := self._wait(key, now)) is not None]
+        waits = [(wait, key) for key in keys if (wait := self._wait(storable(key), now)) is not None]
         if not waits:
             return None
         wait, key = max(waits)
@@ -130,7 +147,7 @@ class FailureThrottle:
 
     def record_failure(self, keys: Iterable[str]) -> None:
         now = self._clock()
-        for key in keys:
+        for key in map(storable, keys):
             self._recent(key, now).append(now)
             self._count(key, now, 1)
         if len(self._failures) > 100_000:
@@ -138,7 +155,7 @@ class FailureThrottle:
 
     def withdraw(self, keys: Iterable[str]) -> None:
         """Take back the latest failure of each key (an attempt counted in advance that succeeded)."""
-        for key in keys:
+        for key in map(storable, keys):
             if window := self._failures.get(key):
                 self._count(key, window.pop(), -1)
 
