@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 import mycpaas.metrics as metrics
-from mycpaas.api import ops, plain_listener
+from mycpaas.api import last_resort, ops, plain_listener, unread_body
 from mycpaas.api.app import ApiApp, is_api_path
 from mycpaas.api.errors import error_response
 from mycpaas.dashboard.app import DashboardApp
@@ -76,7 +76,11 @@ class Application:
         self.dispatcher: WebhookDispatcher | None = None
         # /healthz, /readyz and /metrics, whatever the roles; every request is counted (mycpaas/metrics.py).
         self.ops = ops.OpsApp(self.platform, self.loop_problems, self.binds)
-        self._observed = metrics.http_observed(self._http)
+        # Any exception escaping the parts below is answered 500 here, and counted as one (api/last_resort.py);
+        # an answer that leaves the body unread closes the connection (api/unread_body.py).
+        self._observed = metrics.http_observed(
+            last_resort.guarded(unread_body.closing_if_unread(self._http), is_api_path)
+        )
         self._metrics_listener: asyncio.Server | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

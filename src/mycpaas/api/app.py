@@ -2,12 +2,12 @@
 
 Every route is served under both `/2010-04-01/...` (Twilio, and the SignalWire SDKs' default) and
 `/api/laml/2010-04-01/...` (SignalWire's documented prefix); URIs in responses follow the request's prefix.
-Authentication runs before routing, so an unauthenticated caller learns nothing about what exists.
+Authentication runs before routing, so an unauthenticated caller learns nothing about what exists, and before
+a byte of the body is read (api/body.py), so that a refused caller costs next to nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mycpaas.api import body
 from mycpaas.api.credentials import parse_basic
 from mycpaas.api.errors import error_response, internal_error
 from mycpaas.api.http import ApiRequest, JsonResponse, MultiDict, Scope
@@ -30,7 +31,6 @@ log = logging.getLogger("mycpaas.api")
 access_log = logging.getLogger("mycpaas.access")
 
 LAML_PREFIX = "/api/laml"
-MAX_BODY_BYTES = 1 << 20
 ADMIN = AuthScope.ACCOUNT_ADMIN
 _ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
 
@@ -94,23 +94,22 @@ class ApiApp:
         started = time.perf_counter()
         request_id = "RQ" + secrets.token_hex(16)
         try:
-            request = await self._read(scope, receive)
-            response = await self._handle(request, scope)
+            response = await self._handle(self._head(scope), scope, receive)
         except ApiError as error:
             response = error_response(error)
         except Exception:
             log.exception("unhandled error", extra={"action": "api_unhandled", "request_id": request_id})
             response = internal_error()
-        body = response.encode()
+        payload = response.encode()
         headers = [
             (b"content-type", b"application/json; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()),
+            (b"content-length", str(len(payload)).encode()),
             (b"twilio-request-id", request_id.encode()),
             *_CORS,
             *((k.lower().encode(), v.encode()) for k, v in response.headers.items()),
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": payload})
         if self.access_log:
             # The path only: query strings may carry what a careless client put there, and are not logged.
             client = (scope.get("client") or ("-", 0))[0]
@@ -124,39 +123,30 @@ class ApiApp:
                 request_id,
             )
 
-    async def _read(self, scope: Scope, receive: Any) -> ApiRequest:
+    def _head(self, scope: Scope) -> ApiRequest:
+        """The request as far as the path and headers tell; its parameters are read once it is authorized."""
         path: str = scope["path"]
         prefix = ""
         if path.startswith(LAML_PREFIX + "/"):
             prefix, path = LAML_PREFIX, path[len(LAML_PREFIX) :]
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        body = bytearray()
-        more = True
-        while more:
-            event = await receive()
-            body += event.get("body", b"")
-            more = event.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                raise InvalidRequest(
-                    ErrorCode.INVALID_PARAMETER, reason="The request body is larger than 1 MB"
-                )
         client = scope.get("client") or ("unknown", 0)
-        query = MultiDict.parse(scope.get("query_string", b"").decode("latin-1"))
-        form = _parse_form(headers.get("content-type", ""), bytes(body))
-        _reject_unstorable(query)
-        _reject_unstorable(form)
         return ApiRequest(
             method=scope["method"],
             path=path,
             prefix=prefix,
-            query=query,
-            form=form,
-            headers=headers,
+            query=MultiDict([]),
+            form=MultiDict([]),
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
             client=str(client[0]),
             scheme=scope.get("scheme", "http"),
         )
 
-    async def _handle(self, request: ApiRequest, asgi: Scope) -> JsonResponse:
+    async def _handle(self, request: ApiRequest, asgi: Scope, receive: Any) -> JsonResponse:
+        """Route, authenticate (and throttle) from the path and headers alone; only then read the body.
+
+        Every refusal up to the body's read (401, 429, 403, 404, 405, 415, a declared length past the limit)
+        leaves the body unread: a caller without credentials costs the header parse and one account lookup.
+        """
         if request.method == "OPTIONS":
             return JsonResponse(204)
         found = match(ROUTES, request.path)
@@ -179,72 +169,12 @@ class ApiApp:
         handler = found[0].methods.get(request.method)
         if handler is None:
             raise InvalidRequest(ErrorCode.METHOD_NOT_ALLOWED)
-        _reject_unstorable(params)  # a path segment may spell %00 too
+        body.check_declared(request.headers)
+        request.query = body.parse_query(asgi.get("query_string", b""))
+        request.form = body.parse_body(
+            request.headers, await body.read(receive), body.MAX_PARAMETERS - len(request.query.items())
+        )
+        for given in (request.query, request.form, params):  # a path segment may spell %00 too
+            body.reject_unstorable(given)
         request.params = params
         return await handler(self.platform, request, principal)
-
-
-def _reject_unstorable(params: MultiDict | dict[str, str]) -> None:
-    """Text no database here can store is a 400 before it reaches one: U+0000 (PostgreSQL refuses it) and
-    lone UTF-16 surrogates (a JSON string may spell "\\ud800"; not encodable as UTF-8, so SQLite and
-    PostgreSQL both fail, and in a group commit the whole batch would be retried)."""
-    for name, value in list(params.items()):
-        for text in (name, value):
-            if "\x00" in text:
-                raise InvalidRequest(
-                    ErrorCode.INVALID_PARAMETER, reason=f"Parameter {_shown(name)} contains a NUL character"
-                )
-            if not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise InvalidRequest(
-                        ErrorCode.INVALID_PARAMETER,
-                        reason=f"Parameter {_shown(name)} contains a lone UTF-16 surrogate",
-                    ) from None
-
-
-def _shown(name: str) -> str:
-    return repr(name[:64])  # repr escapes surrogates and control characters
-
-
-def _parse_form(content_type: str, body: bytes) -> MultiDict:
-    if not body:
-        return MultiDict([])
-    kind = content_type.split(";")[0].strip().lower()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidRequest(
-            ErrorCode.INVALID_PARAMETER, reason="The request body is not valid UTF-8"
-        ) from None
-    if kind == "application/json":
-        return MultiDict(_json_items(text))
-    if kind in ("", "application/x-www-form-urlencoded", "text/plain"):
-        return MultiDict.parse(text)
-    raise InvalidRequest(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
-
-
-def _json_items(text: str) -> list[tuple[str, str]]:
-    """A JSON object of scalars (or lists of scalars, for repeated parameters such as MediaUrl) as form items.
-
-    json.loads raises RecursionError on deep nesting ("[[[[..." fits thousands of levels in 1 MB) and
-    ValueError on anything else malformed (integers past 4,300 digits too); deeper values than a list of
-    scalars are no Twilio parameter, and refusing them keeps str() from recursing through them.
-    """
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body is not valid") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason="The JSON body must be an object")
-    items: list[tuple[str, str]] = []
-    for key, value in data.items():
-        for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, (dict, list)):
-                raise InvalidRequest(
-                    ErrorCode.INVALID_PARAMETER,
-                    reason=f"Parameter {_shown(key)} must be a string, number, boolean or a list of them",
-                )
-            items.append((key, "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)))
-    return items

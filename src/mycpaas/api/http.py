@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 Scope = dict[str, Any]
 
@@ -24,10 +23,6 @@ class MultiDict:
         self._first: dict[str, str] = {}
         for key, value in items:
             self._first.setdefault(key, value)
-
-    @classmethod
-    def parse(cls, raw: str) -> MultiDict:
-        return cls(parse_qsl(raw, keep_blank_values=True))
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self._first.get(key, default)

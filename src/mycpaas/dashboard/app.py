@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from mycpaas.dashboard import cookies
-from mycpaas.dashboard.forms import FormInvalid, FormTooLarge, has_nul, read_form
+from mycpaas.dashboard.forms import FormInvalid, FormTooLarge, check_query, read_form
 from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
 from mycpaas.dashboard.pages import credentials, home, keys, messages, numbers, signin, subaccounts
 from mycpaas.domain.accounts import Account
@@ -119,13 +119,12 @@ class DashboardApp:
     async def _checked_form(self, request: Request, csrf_cookie: str) -> dict[str, str] | Response:
         """The posted form, or the error page when it is too large or its CSRF token or Origin do not match."""
         try:
-            if has_nul(request.query_params.multi_items()):
-                raise FormInvalid
+            check_query(request)
             form = await read_form(request)
         except FormTooLarge:
             return self.error_page(413, "Form too large", "The form sent was too large.")
-        except FormInvalid:
-            return self.error_page(400, "Form not accepted", "The form or address contained a NUL character.")
+        except FormInvalid as error:
+            return self.error_page(400, "Form not accepted", str(error))
         if request.method == "POST" and not (
             _same_origin(request, self.platform.settings.public_url)
             and cookies.csrf_matches(self.platform.secrets, csrf_cookie, form.get("csrf_token", ""))
