@@ -10,3 +10,4 @@ command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk" >&2; 
 .venv/bin/python bench/http_clients.py
 .venv/bin/python bench/preauth.py
 .venv/bin/python bench/smpp_e2e.py
+.venv/bin/python bench/slow_clients.py

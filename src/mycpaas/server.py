@@ -2,7 +2,10 @@
 
 Chosen by measurement (bench/servers.py, docs/architecture.md): granian bounds the time to receive a request's
 headers and the size of the header block, which uvicorn does not, and serves N processes on one port.
-It has no body-read timeout, so `BodyTimeout` adds one in the ASGI layer.
+It has no body-read timeout, so `BodyTimeout` adds one in the ASGI layer. It serves HTTP/1.1 only: its
+HTTP/2 has none of these limits. Each process serves at most MYCPAAS_HTTP_MAX_CONNECTIONS connections
+(granian's `backpressure` holds one permit per connection, from accept to close); hyper's 100-header limit
+answers 431 to more headers, whatever their size.
 
 The listening socket is the one `serve` bound and checked before migrating. Granian would bind its own, with
 SO_REUSEPORT in every worker on Linux, which lets a second server join the same port silently; given ours,
@@ -22,6 +25,7 @@ import ctypes
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from granian._granian import SocketHolder
-from granian.constants import Interfaces, Loops, SSLProtocols
+from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.embed import Server as EmbeddedServer
@@ -53,6 +57,7 @@ LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "warning", "warning": 
               "critical": "critical"}  # fmt: skip
 PR_SET_PDEATHSIG = 1
 BACKLOG = 2048  # the socket's listen backlog, set where `serve` binds it
+SPARE_FILES = 1024  # files beside the connections: database, SMPP and webhook sockets, logs
 
 
 class BodyTimedOut(BaseException):
@@ -146,6 +151,7 @@ class NotifyStarted:
 def serve(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:
     """Serve on `sock` until SIGTERM or SIGINT; `ready()` once every process completed its start-up."""
     logging.getLogger("_granian").addFilter(_quiet_embedded_warning)
+    _allow_open_files(settings.http_max_connections + SPARE_FILES)
     if settings.workers == 1:
         return asyncio.run(_serve_embedded(settings, sock, ready))
     return _serve_processes(settings, sock, ready)
@@ -165,8 +171,15 @@ def _options(settings: Settings, sock: socket.socket) -> dict[str, Any]:
         "address": host,
         "port": port,
         "interface": Interfaces.ASGI,
+        # HTTP/1.1 only. With HTTP/2 on ("auto"), granian first waits, without any timeout, for bytes that tell
+        # the two apart, so a connection that sends nothing was held forever; and HTTP/2 requests escape the
+        # limits below (its header lists may reach 16 MB, it has no header timeout).
+        "http": HTTPModes.http1,
         "websockets": False,
         "backlog": BACKLOG,
+        # Connections served at once by each process; beyond them granian stops accepting, and new connections
+        # wait in the kernel's listen queue (BACKLOG) until a connection ends.
+        "backpressure": settings.http_max_connections,
         "http1_settings": HTTP1Settings(
             header_read_timeout=max(1, round(settings.http_header_timeout_seconds * 1000)),
             max_buffer_size=settings.http_max_header_bytes,
@@ -255,6 +268,25 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
     finally:
         os.close(started_w)
     return 0
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit of open files (inherited by workers) towards `wanted`.
+
+    Many systems start services with a soft limit of 1024. Reaching it while connections are below
+    MYCPAAS_HTTP_MAX_CONNECTIONS would refuse every new connection and fail database and webhook sockets too.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files are limited to %d, fewer than MYCPAAS_HTTP_MAX_CONNECTIONS + %d: raise the limit "
+            "(systemd: LimitNOFILE=) or lower MYCPAAS_HTTP_MAX_CONNECTIONS",
+            soft,
+            SPARE_FILES,
+        )
 
 
 def _die_with_parent(parent: int) -> None:

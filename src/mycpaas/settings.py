@@ -37,10 +37,12 @@ class Settings:
     metrics_port: int = 0
     metrics_token: str = field(default="", repr=False)
     # Limits of the HTTP server (granian): time to receive a request's headers, and the largest header block;
-    # the time to receive a request's whole body is enforced by mycpaas (server.BodyTimeout).
+    # the time to receive a request's whole body is enforced by mycpaas (server.BodyTimeout). Connections
+    # served at once, per process: more wait in the kernel's listen queue.
     http_header_timeout_seconds: float = 30.0
     http_max_header_bytes: int = 65536
     http_body_timeout_seconds: float = 30.0
+    http_max_connections: int = 1000
     log_level: str = "info"
     access_log: bool = False
     # Tokens carry 128 random bits: this throttle bounds the load of failures, not guessing, so its default is

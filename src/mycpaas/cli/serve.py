@@ -149,6 +149,8 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         raise Refusal("mycpaas: MYCPAAS_HTTP_MAX_HEADER_BYTES must be at least 8192", code=2)
     if settings.http_body_timeout_seconds <= 0:
         raise Refusal("mycpaas: MYCPAAS_HTTP_BODY_TIMEOUT_SECONDS must be more than 0", code=2)
+    if settings.http_max_connections < 1:
+        raise Refusal("mycpaas: MYCPAAS_HTTP_MAX_CONNECTIONS must be 1 or more", code=2)
     return settings
 
 
@@ -211,7 +213,9 @@ def register(commands: Subcommands) -> None:
         "latest schema. On the first start with an empty database, creates the owner account and prints its "
         "credentials; while no dashboard user exists, prints a one-time set-up link. On PostgreSQL, several "
         "processes may serve one port (--workers) and any number of `serve` processes may run the parts "
-        "separately (--no-api, --no-delivery-worker, ...); on SQLite one `serve` process runs per database.",
+        "separately (--no-api, --no-delivery-worker, ...); on SQLite one `serve` process runs per database. "
+        "Slow and oversized requests are cut off and connections are capped by the MYCPAAS_HTTP_* settings "
+        "(docs/configuration.md; docs/deployment.md, Facing the internet).",
     )
     common_options(serve_parser)
     serve_parser.add_argument("--host", help="address to listen on (default: $MYCPAAS_HOST or 127.0.0.1)")
