@@ -99,11 +99,12 @@ class Settings:
             "smpp_response_timeout_seconds",
             "smpp_enquire_link_seconds",
             "bind_lease_seconds",
-            "webhook_attempt_retention_days",
-            "unmatched_receipt_retention_days",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")
+        for name in ("webhook_attempt_retention_days", "unmatched_receipt_retention_days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Setting MYCPAAS_{name.upper()} must be a whole number of days, at least 1")
         if any(getattr(self, f"sender_mps_{kind}") < 0 for kind in SENDER_KINDS):
             raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
         if self.laml_max_messages < 0:
