@@ -19,7 +19,9 @@ import asyncpg
 import pytest
 from sqlalchemy import select
 
+from mycpaas.delivery.carriers.sandbox import SandboxCarrier
 from mycpaas.domain.messages import Direction, Message, MessageStatus
+from mycpaas.services import delivery
 from mycpaas.services.accounts import create_account
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
@@ -318,7 +320,7 @@ def test_duplicates_unknown_names_and_bad_updates(cli: CarrierCli) -> None:
     assert_never_shown(cli, PASSWORD, NEW_PASSWORD, "much-too-long")
 
 
-def send_through(cli: CarrierCli, carrier: str, sent_at: datetime) -> str:
+def send_through(cli: CarrierCli, carrier: str, sent_at: datetime, bound: bool = True) -> str:
     """A message the connector `carrier` accepted at `sent_at` and has not reported on (still `sent`), as the
     delivery worker records it; and a bind slot of the connector, as a delivery process leaves it. Its SID."""
     settings = Settings(data_dir=cli.data_dir, database_url=cli.database_url)
@@ -342,20 +344,26 @@ def send_through(cli: CarrierCli, carrier: str, sent_at: datetime) -> str:
                 conn, message.sid, MessageStatus.SENT, [MessageStatus.QUEUED], sent_at
             )
             await messages.update_message(conn, message.sid, sent_at, sent_at=sent_at)
+            await messages.set_carrier_ids(conn, [(message.sid, "1A2B")])
             await parts.insert_parts(conn, message.sid, carrier, ["1A2B"], sent_at)
-            await binds.ensure_slots(conn, carrier, 1)
+            if bound:
+                await binds.ensure_slots(conn, carrier, 1)
         return message.sid
 
     return run_on_platform(settings, scenario)
 
 
-def bind_slots_and_status(cli: CarrierCli, sid: str) -> tuple[list[str], str]:
-    async def scenario(platform: Platform) -> tuple[list[str], str]:
+def bind_slots_and_status(cli: CarrierCli, sid: str) -> tuple[list[str], str, bool]:
+    """The connectors with bind slots, the message's status, and whether a starting delivery worker would hand
+    it to the sandbox to re-arm its receipt (the sandbox must not take over an SMSC's messages)."""
+
+    async def scenario(platform: Platform) -> tuple[list[str], str, bool]:
         async with platform.db.read() as conn:
             slots = sorted((await conn.execute(select(carrier_binds.c.carrier))).scalars())
             message = await messages.get_message(conn, sid)
         assert message is not None
-        return slots, message.status.value
+        resumed = await delivery.awaiting_receipts(platform, SandboxCarrier.name)
+        return slots, message.status.value, sid in {m.sid for m in resumed}
 
     return run_on_platform(Settings(data_dir=cli.data_dir, database_url=cli.database_url), scenario)
 
@@ -372,7 +380,7 @@ def test_remove_warns_of_receipts_in_flight_and_forgets_its_binds(cli: CarrierCl
     assert "the oldest sent 2026-12-01T09:30:05Z" in said
     assert "they stay `sent`" in said and "give --force to remove it anyway" in said
     assert "uk-a" in cli.run("carriers", "list").stdout
-    assert bind_slots_and_status(cli, sid) == (["uk-a"], "sent")
+    assert bind_slots_and_status(cli, sid) == (["uk-a"], "sent", False)
 
     # A connector with nothing in flight goes without --force.
     assert "Removed carrier connector uk-b" in cli.run("carriers", "remove", "uk-b").stdout
@@ -381,8 +389,12 @@ def test_remove_warns_of_receipts_in_flight_and_forgets_its_binds(cli: CarrierCl
     said = " ".join(removed.stdout.split())
     assert "Removed carrier connector uk-a" in said
     assert "2 message(s) sent through it were awaiting delivery receipts" in said and "stay `sent`" in said
-    # Its bind slots went with it (one transaction); the message stays as it was.
-    assert bind_slots_and_status(cli, sid) == ([], "sent")
+    # Its bind slots went with it (one transaction); the message stays `sent`, even with no connector left
+    # (the sandbox re-arms only the receipts of messages it accepted itself).
+    assert cli.run("carriers", "list").stdout.startswith("No carrier connectors")
+    assert bind_slots_and_status(cli, sid) == ([], "sent", False)
+    sandboxed = send_through(cli, "sandbox", sent_at, bound=False)
+    assert bind_slots_and_status(cli, sandboxed) == ([], "sent", True)
     assert_never_shown(cli, PASSWORD)
 
 

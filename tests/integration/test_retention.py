@@ -18,19 +18,17 @@ from typing import TypeVar
 from sqlalchemy import func, select
 
 from mycpaas.bootstrap import build_platform
-from mycpaas.delivery.carriers.sandbox import SandboxCarrier
 from mycpaas.domain.clock import utcnow
-from mycpaas.domain.messages import Direction, Message, MessageStatus
 from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
-from mycpaas.services import delivery, housekeeping
-from mycpaas.services.accounts import create_account
+from mycpaas.services import housekeeping
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
-from mycpaas.storage import messages, parts, queue
+from mycpaas.storage import parts, queue
 from mycpaas.storage import platform_state as state
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection, Database
 from mycpaas.storage.tables import pending_receipts, webhook_attempts
+from tests.conftest import ALL_SERVERS, remember_secret
 from tests.platform_support import migrated_settings, run_on_platform
 from tests.server import ServerProcess
 
@@ -142,53 +140,15 @@ def test_one_process_of_several_takes_the_turn(platform_settings: Settings) -> N
     run_on_platform(platform_settings, scenario)
 
 
-async def sent_messages(db: Database, account_sid: str, now: datetime) -> dict[str, str]:
-    """A message the sandbox accepted and one an SMSC accepted through `uk-a` (a connector no longer there),
-    both still `sent`, as the delivery worker records them; their SIDs by carrier."""
-    sids: dict[str, str] = {}
-    async with db.write() as conn:
-        for carrier in ("sandbox", "uk-a"):
-            message = Message.outbound(
-                account_sid=account_sid,
-                direction=Direction.OUTBOUND_API,
-                from_number="+15005550006",
-                to_number="+15005550009",
-                body=f"through {carrier}",
-                num_media=0,
-                status_callback=None,
-                validity_period=None,
-                now=now,
-            )
-            await messages.insert_new(conn, [message])
-            await messages.advance_status(conn, message.sid, MessageStatus.SENT, [MessageStatus.QUEUED], now)
-            await messages.set_carrier_ids(conn, [(message.sid, f"{carrier}-1")])
-            await parts.insert_parts(conn, message.sid, carrier, [f"{carrier}-1"], now)
-            sids[carrier] = message.sid
-    return sids
-
-
-def test_only_what_the_sandbox_sent_is_handed_back_to_it_at_start(platform_settings: Settings) -> None:
-    """The sandbox re-arms the receipts of messages still `sent` at start: only of those it accepted itself.
-    A message an SMSC accepted (through a connector removed since) stays `sent`, as `carriers remove` says,
-    instead of leaving an unmatched receipt of the sandbox's at every start."""
-
-    async def scenario(platform: Platform) -> None:
-        account = await create_account(platform, "Sender")
-        sids = await sent_messages(platform.db, account.account.sid, utcnow())
-        handed = await delivery.awaiting_receipts(platform, SandboxCarrier.name)
-        assert [m.sid for m in handed] == [sids["sandbox"]]
-        assert [m.sid for m in await delivery.awaiting_receipts(platform, "uk-a")] == [sids["uk-a"]]
-
-    run_on_platform(platform_settings, scenario)
-
-
 def test_running_server_sweeps_counts_and_logs(backend_url: str, tmp_path: Path) -> None:
     """`mycpaas serve` (all roles) sweeps soon after it starts: the seeded old rows go, the others stay; the
     rows are counted in /metrics and each task that removed some logs one line."""
     (tmp_path / "data").mkdir()
     url = migrated_settings(tmp_path / "data", backend_url).effective_database_url
     on_database(url, seed_now)
-    server = ServerProcess(data_dir=tmp_path / "data", database_url=backend_url).start()
+    server = ServerProcess(data_dir=tmp_path / "data", database_url=backend_url)
+    ALL_SERVERS.append(server)  # its log is searched for secrets at the end of the run (tests/conftest.py)
+    remember_secret(server.start().auth_token)
     try:
         deadline = time.monotonic() + 30
         while (left := on_database(url, remaining)) != (["SMheld", "SMheld", "SMnew"], 1):
