@@ -6,7 +6,7 @@ with a large backlog does not hold the others back. A sweep stops after `SWEEP_S
 next turn, so it neither holds a long transaction nor runs into the next sweep.
 
 Every process that runs a worker role (delivery worker or webhook dispatcher) runs the loop, but only one of
-them sweeps per `INTERVAL_SECONDS`: the one that takes the turn, a `platform_state` row updated conditionally
+them sweeps about once a minute: the one that takes the turn, a `platform_state` row updated conditionally
 (storage/platform_state.take_turn) and timed on the database's clock. The others pay one small UPDATE a
 minute. Deletes are idempotent, so a sweep that overlaps another (a turn taken while a slow one still runs)
 does no harm.
@@ -39,10 +39,9 @@ log = logging.getLogger("mycpaas.housekeeping")
 
 TURN = "housekeeping"  # the platform_state row whose holder sweeps
 INTERVAL_SECONDS = 60.0  # how often each process asks for the turn (spread by ±10%)
-TURN_SECONDS = (
-    48.0  # a turn is due when nobody took one for this long: about one sweep a minute, all together
-)
-FIRST_TURN_SECONDS = 1.0  # after start-up, so a restarted server catches up at once
+# A turn is due when nobody took one for this long: about one sweep a minute, all processes together.
+TURN_SECONDS = 48.0
+FIRST_TURN_SECONDS = 1.0  # the first ask, soon after start-up (a fresh server sweeps at once)
 SWEEP_SECONDS = 30.0
 BATCH = 1000
 
