@@ -24,6 +24,7 @@ from mycpaas.errors import NotFound
 from mycpaas.forwarding import TrustedProxies
 from mycpaas.services import server_secret
 from mycpaas.services.changes import CARRIERS, ChangeWatcher
+from mycpaas.services.housekeeping import Housekeeper
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.smpp.session import Timers
@@ -74,6 +75,8 @@ class Application:
         # Built at start-up, once the carrier connectors have been read from the database.
         self.worker: DeliveryWorker | None = None
         self.dispatcher: WebhookDispatcher | None = None
+        # Retention (services/housekeeping.py): run by every process with a worker role, one sweeping at a time.
+        self.housekeeper: Housekeeper | None = None
         # /healthz, /readyz and /metrics, whatever the roles; every request is counted (mycpaas/metrics.py).
         self.ops = ops.OpsApp(self.platform, self.loop_problems, self.binds)
         # Any exception escaping the parts below is answered 500 here, and counted as one (api/last_resort.py);
@@ -124,6 +127,8 @@ class Application:
                 if self._metrics_listener is not None:
                     self._metrics_listener.close()
                 await self.changes.stop()
+                if self.housekeeper is not None:
+                    await self.housekeeper.stop()
                 if self.worker is not None:
                     await self.worker.stop()
                 if self.dispatcher is not None:
@@ -146,6 +151,9 @@ class Application:
             client = WebhookClient(settings.webhooks_refuse_private, settings.webhook_concurrency)
             self.dispatcher = WebhookDispatcher(self.platform, client)
             await self.dispatcher.start()
+        if settings.delivery_worker or settings.webhook_dispatcher:
+            self.housekeeper = Housekeeper(self.platform)
+            await self.housekeeper.start()
         if settings.metrics_port:
             private = ops.OpsApp(self.platform, self.loop_problems, self.binds, public=False)
             self._metrics_listener = await plain_listener.listen(
@@ -159,6 +167,8 @@ class Application:
             loops["delivery worker"] = self.worker.runner.running
         if self.dispatcher is not None:
             loops["webhook dispatcher"] = self.dispatcher.runner.running
+        if self.housekeeper is not None:
+            loops["housekeeping"] = self.housekeeper.running
         return [f"{name} is not running" for name, running in loops.items() if not running]
 
     def binds(self) -> dict[str, int]:

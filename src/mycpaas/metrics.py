@@ -151,6 +151,14 @@ SMPP_WINDOW = Gauge(
     multiprocess_mode="livesum",
 )
 
+# ---- housekeeping ---------------------------------------------------------------------------------------------
+
+HOUSEKEEPING_REMOVED = Counter(
+    "mycpaas_housekeeping_removed_total",
+    "Rows removed by housekeeping once past their retention, by task (webhook_attempts, unmatched_receipts).",
+    ["task"],
+)
+
 # ---- authentication --------------------------------------------------------------------------------------------
 
 AUTH_FAILURES = Counter(
@@ -223,6 +231,10 @@ def webhook_attempt(outcome: str, duration_ms: float | None) -> None:
     WEBHOOK_ATTEMPTS.labels(outcome).inc()
     if duration_ms is not None:
         WEBHOOK_DURATION.labels(outcome).observe(duration_ms / 1000)
+
+
+def housekept(task: str, removed: int) -> None:
+    HOUSEKEEPING_REMOVED.labels(task).inc(removed)  # 0 too: the series exists once the task has run
 
 
 # ---- exposition -----------------------------------------------------------------------------------------------

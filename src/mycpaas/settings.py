@@ -75,6 +75,10 @@ class Settings:
     webhook_timeout_seconds: float = 15.0
     webhook_retries: int = 3
     laml_max_messages: int = 10  # <Message> replies per inbound message, across <Redirect>s (Twilio: 10)
+    # Housekeeping (services/housekeeping.py): the webhook attempt log is kept this long (the console's charts
+    # read it), receipts that matched no submitted message this long.
+    webhook_attempt_retention_days: int = 30
+    unmatched_receipt_retention_days: int = 7
     dashboard: bool = True
     dashboard_session_seconds: float = 12 * 3600.0
     dashboard_unlock_seconds: float = 300.0
@@ -100,6 +104,9 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")
+        for name in ("webhook_attempt_retention_days", "unmatched_receipt_retention_days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Setting MYCPAAS_{name.upper()} must be a whole number of days, at least 1")
         if any(getattr(self, f"sender_mps_{kind}") < 0 for kind in SENDER_KINDS):
             raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
         if self.laml_max_messages < 0:

@@ -12,14 +12,25 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 
+from mycpaas.delivery.carriers.sandbox import SandboxCarrier
+from mycpaas.domain.messages import Direction, Message, MessageStatus
+from mycpaas.services import delivery
+from mycpaas.services.accounts import create_account
+from mycpaas.services.platform import Platform
+from mycpaas.settings import Settings
+from mycpaas.storage import binds, messages, parts
+from mycpaas.storage.tables import carrier_binds
 from tests.conftest import BACKENDS
 from tests.databases import create_postgres_database, drop_postgres_database, sqlite_url
 from tests.integration.cli_support import call, cli_environment, spawn_all
+from tests.platform_support import run_on_platform
 
 PASSWORD = "Pw7x!q2Z"  # 8 characters: the SMPP 3.4 maximum
 NEW_PASSWORD = "Zq9#k4Lm"
@@ -307,6 +318,84 @@ def test_duplicates_unknown_names_and_bad_updates(cli: CarrierCli) -> None:
     show = cli.run("carriers", "show", "dup").stdout
     assert "port:           2775" in show and "prefixes:       * (every destination)" in show
     assert_never_shown(cli, PASSWORD, NEW_PASSWORD, "much-too-long")
+
+
+def send_through(cli: CarrierCli, carrier: str, sent_at: datetime, bound: bool = True) -> str:
+    """A message the connector `carrier` accepted at `sent_at` and has not reported on (still `sent`), as the
+    delivery worker records it; and a bind slot of the connector, as a delivery process leaves it. Its SID."""
+    settings = Settings(data_dir=cli.data_dir, database_url=cli.database_url)
+
+    async def scenario(platform: Platform) -> str:
+        account = await create_account(platform, "Sender")
+        async with platform.db.write() as conn:
+            message = Message.outbound(
+                account_sid=account.account.sid,
+                direction=Direction.OUTBOUND_API,
+                from_number="+15005550006",
+                to_number="+447700900123",
+                body="hello",
+                num_media=0,
+                status_callback=None,
+                validity_period=None,
+                now=sent_at,
+            )
+            await messages.insert_new(conn, [message])
+            await messages.advance_status(
+                conn, message.sid, MessageStatus.SENT, [MessageStatus.QUEUED], sent_at
+            )
+            await messages.update_message(conn, message.sid, sent_at, sent_at=sent_at)
+            await messages.set_carrier_ids(conn, [(message.sid, "1A2B")])
+            await parts.insert_parts(conn, message.sid, carrier, ["1A2B"], sent_at)
+            if bound:
+                await binds.ensure_slots(conn, carrier, 1)
+        return message.sid
+
+    return run_on_platform(settings, scenario)
+
+
+def bind_slots_and_status(cli: CarrierCli, sid: str) -> tuple[list[str], str, bool]:
+    """The connectors with bind slots, the message's status, and whether a starting delivery worker would hand
+    it to the sandbox to re-arm its receipt (the sandbox must not take over an SMSC's messages)."""
+
+    async def scenario(platform: Platform) -> tuple[list[str], str, bool]:
+        async with platform.db.read() as conn:
+            slots = sorted((await conn.execute(select(carrier_binds.c.carrier))).scalars())
+            message = await messages.get_message(conn, sid)
+        assert message is not None
+        resumed = await delivery.awaiting_receipts(platform, SandboxCarrier.name)
+        return slots, message.status.value, sid in {m.sid for m in resumed}
+
+    return run_on_platform(Settings(data_dir=cli.data_dir, database_url=cli.database_url), scenario)
+
+
+def test_remove_warns_of_receipts_in_flight_and_forgets_its_binds(cli: CarrierCli) -> None:
+    cli.run_all([(add_args("uk-a"), PASSWORD), (add_args("uk-b"), PASSWORD)])
+    sent_at = datetime(2026, 12, 1, 9, 30, 5)
+    sid = send_through(cli, "uk-a", sent_at)
+    send_through(cli, "uk-a", sent_at + timedelta(hours=2))
+
+    refused = cli.run("carriers", "remove", "uk-a", expect=2)
+    said = " ".join(refused.stderr.split())
+    assert "2 message(s) sent through carrier connector 'uk-a' still await their delivery receipts" in said
+    assert "the oldest sent 2026-12-01T09:30:05Z" in said
+    assert "they stay `sent`" in said and "give --force to remove it anyway" in said
+    assert "uk-a" in cli.run("carriers", "list").stdout
+    assert bind_slots_and_status(cli, sid) == (["uk-a"], "sent", False)
+
+    # A connector with nothing in flight goes without --force.
+    assert "Removed carrier connector uk-b" in cli.run("carriers", "remove", "uk-b").stdout
+
+    removed = cli.run("carriers", "remove", "uk-a", "--force")
+    said = " ".join(removed.stdout.split())
+    assert "Removed carrier connector uk-a" in said
+    assert "2 message(s) sent through it were awaiting delivery receipts" in said and "stay `sent`" in said
+    # Its bind slots went with it (one transaction); the message stays `sent`, even with no connector left
+    # (the sandbox re-arms only the receipts of messages it accepted itself).
+    assert cli.run("carriers", "list").stdout.startswith("No carrier connectors")
+    assert bind_slots_and_status(cli, sid) == ([], "sent", False)
+    sandboxed = send_through(cli, "sandbox", sent_at, bound=False)
+    assert bind_slots_and_status(cli, sandboxed) == ([], "sent", True)
+    assert_never_shown(cli, PASSWORD)
 
 
 def test_help_explains_hot_reload_and_sandbox(tmp_path: Path) -> None:

@@ -67,6 +67,9 @@ def test_booleans(tmp_path: Path, raw: str, expected: bool) -> None:
         ("port", "80.5"),
         ("worker_lease_seconds", "soon"),
         ("print_credentials", "maybe"),
+        ("webhook_attempt_retention_days", "0"),  # at least a day: the console's charts read the log
+        ("webhook_attempt_retention_days", "0.5"),
+        ("unmatched_receipt_retention_days", "-1"),
     ],
 )
 def test_invalid_values_fail_with_the_variable_name(tmp_path: Path, name: str, raw: str) -> None:

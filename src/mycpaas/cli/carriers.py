@@ -6,6 +6,7 @@ The SMPP password comes from the terminal or one line of stdin, never from argv,
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from mycpaas.cli.carrier_options import connector_arguments, connector_changes, read_smpp_password
@@ -135,10 +136,28 @@ def _update_checked(args: argparse.Namespace) -> int:
     return on_platform(update, _ERRORS)(args)
 
 
+AFTER_REMOVAL = (
+    "their receipts can no longer arrive and they stay `sent` (adding a connector of the same name again lets "
+    "receipts its SMSC still holds be applied)"
+)
+
+
 async def remove(args: argparse.Namespace, platform: Platform) -> int:
-    if not await carriers.remove(platform, args.name):
+    try:
+        in_flight = await carriers.remove(platform, args.name, force=args.force)
+    except carriers.CarrierInFlight as refused:
+        print(
+            f"mycpaas: {refused}; once it is removed, {AFTER_REMOVAL}. Wait for them, or give --force to remove it anyway.",
+            file=sys.stderr,
+        )
+        return 2
+    if in_flight is None:
         raise carriers.CarrierNotFound(args.name)
     print(f"Removed carrier connector {args.name}. Running servers apply the change within a second.")
+    if in_flight.awaiting:
+        print(
+            f"{in_flight.awaiting} message(s) sent through it were awaiting delivery receipts: {AFTER_REMOVAL}."
+        )
     return 0
 
 
@@ -185,7 +204,18 @@ def register(commands: Subcommands) -> None:
     connector_arguments(change, adding=False)
     change.set_defaults(func=_update_checked)
 
-    gone = actions.add_parser("remove", help="remove a connector", description="Remove a connector.")
+    gone = actions.add_parser(
+        "remove",
+        help="remove a connector",
+        description="Remove a connector and its bind slots. While messages sent through it still await their "
+        "delivery receipts, removal is refused (it says how many, and since when) unless --force is given: "
+        f"once it is removed, {AFTER_REMOVAL}.",
+    )
     common_options(gone)
     gone.add_argument("name", metavar="NAME", help="the connector's name")
+    gone.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even though messages sent through it still await their delivery receipts",
+    )
     gone.set_defaults(func=on_platform(remove, _ERRORS))

@@ -17,6 +17,7 @@ from datetime import datetime
 from mycpaas.batching import Batcher
 from mycpaas.delivery.carriers.base import Carrier, CarrierRejected, CarrierUnavailable
 from mycpaas.delivery.carriers.routing import CarrierElsewhere
+from mycpaas.delivery.carriers.sandbox import SandboxCarrier
 from mycpaas.domain.carriage import Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE, Job
@@ -74,7 +75,10 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         await self.carrier.start(self._receipts.add, lambda sms: inbound.record_inbound(self.platform, sms))
-        pending = await delivery.awaiting_receipts(self.platform)
+        # Only the sandbox re-arms receipts (an SMSC redelivers them by itself at the next bind), so only the
+        # messages it accepted are handed back: not one an SMSC accepted through a connector removed since,
+        # whose sandbox receipt would match no part and be kept as unmatched, anew at every start.
+        pending = await delivery.awaiting_receipts(self.platform, SandboxCarrier.name)
         await self.carrier.resume([(submission(m), m.carrier_message_id or "") for m in pending])
         await self.runner.start()
         self._sweep_task = asyncio.create_task(self._sweep_receipts())

@@ -9,18 +9,23 @@ the change signal (services/changes.py), in the transaction that makes it, so ru
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 from mycpaas.domain.carriers import Coding, Concatenation, Connector, InvalidConnector, validate
 from mycpaas.domain.clock import utcnow
 from mycpaas.services.changes import CARRIERS, announce
 from mycpaas.services.platform import Platform
+from mycpaas.storage import binds as bind_store
 from mycpaas.storage import carriers as store
+from mycpaas.storage import parts
 
 __all__ = [
     "CarrierExists",
+    "CarrierInFlight",
     "CarrierNotFound",
     "CarrierPasswordUnreadable",
+    "InFlight",
     "InvalidConnector",
     "add",
     "get",
@@ -46,6 +51,28 @@ class CarrierNotFound(LookupError):
 
     def __str__(self) -> str:  # LookupError would quote the message
         return str(self.args[0])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InFlight:
+    """Messages sent through a connector that still await their delivery receipts (status `sent`)."""
+
+    awaiting: int
+    oldest_sent_at: datetime | None
+
+
+class CarrierInFlight(Exception):
+    """Removing the connector would cut off the receipts of messages sent through it (see `remove`)."""
+
+    def __init__(self, name: str, in_flight: InFlight) -> None:
+        oldest = in_flight.oldest_sent_at
+        since = f" (the oldest sent {oldest.isoformat(timespec='seconds')}Z)" if oldest else ""
+        super().__init__(
+            f"{in_flight.awaiting} message(s) sent through carrier connector {name!r} still await their delivery "
+            f"receipts{since}"
+        )
+        self.name = name
+        self.in_flight = in_flight
 
 
 class CarrierPasswordUnreadable(Exception):
@@ -140,13 +167,24 @@ async def update(platform: Platform, name: str, **changes: Any) -> Connector:
     return dataclasses.replace(changed, updated_at=now)
 
 
-async def remove(platform: Platform, name: str) -> bool:
-    """False if there was no such connector."""
+async def remove(platform: Platform, name: str, *, force: bool = False) -> InFlight | None:
+    """Remove the connector and its bind slots (`carrier_binds`) in one transaction. None if there was no such
+    connector; otherwise the messages sent through it that still awaited their receipts.
+
+    Their receipts can no longer arrive once no process binds the connector, so they stay `sent` (as on
+    Twilio, a message whose carrier never reported); adding a connector of the same name again lets receipts its
+    SMSC still holds be applied. So while there are any, removal is refused (CarrierInFlight) unless `force`."""
     async with platform.db.write() as conn:
-        removed = await store.delete(conn, name)
-        if removed:
-            await announce(conn, CARRIERS)
-    return removed
+        if await store.get(conn, name) is None:
+            return None
+        awaiting, oldest = await parts.awaiting_through(conn, name)
+        in_flight = InFlight(awaiting, oldest)
+        if awaiting and not force:
+            raise CarrierInFlight(name, in_flight)
+        await store.delete(conn, name)
+        await bind_store.forget(conn, name)
+        await announce(conn, CARRIERS)
+    return in_flight
 
 
 def _readable(platform: Platform, stored: Connector, with_password: bool) -> Connector:

@@ -206,6 +206,8 @@ async def record_failed(
         platform.wake_webhooks()
 
 
-async def awaiting_receipts(platform: Platform) -> list[Message]:
+async def awaiting_receipts(platform: Platform, through: str) -> list[Message]:
+    """Messages still awaiting a receipt from the carrier named `through` (the name its parts were recorded
+    under)."""
     async with platform.db.read() as conn:
-        return await store.list_awaiting_receipt(conn)
+        return await store.list_awaiting_receipt(conn, through)

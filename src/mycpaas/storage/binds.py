@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mycpaas.storage.database import Connection
@@ -129,3 +129,10 @@ async def live(conn: Connection, now: datetime) -> list[Held]:
         )
     )
     return [Held(row.carrier, row.slot, row.holder, bool(row.bound)) for row in rows]
+
+
+async def forget(conn: Connection, carrier: str) -> None:
+    """Remove every slot of a connector (it is being removed). A process still holding one finds its lease gone
+    at its next renewal and closes the session; the fence holds if the name is added again, since holder ids are
+    never reused."""
+    await conn.execute(delete(binds).where(binds.c.carrier == carrier))

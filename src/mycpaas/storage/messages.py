@@ -7,14 +7,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, Update, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Row, Table, Update, and_, bindparam, delete, exists, func, select, text, update
 
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage import queue
 from mycpaas.storage.database import Connection
 from mycpaas.storage.group_commit import insert_into as _insert_into
-from mycpaas.storage.tables import messages
+from mycpaas.storage.tables import message_parts, messages
 
 # The columns a Message is read from and written to, named: a field that is not a column (or a column that is
 # not a field) fails here at import, not as a shifted value in a running server.
@@ -103,11 +103,17 @@ async def count_queued_from(conn: Connection, from_number: str, limit: int) -> i
     return int((await conn.execute(select(func.count()).select_from(queued))).scalar_one())
 
 
-async def list_awaiting_receipt(conn: Connection) -> list[Message]:
-    """Messages a carrier accepted (`sent`) that have no final status yet."""
-    # A literal condition, so both databases can use the partial index ix_messages_awaiting_receipt.
+async def list_awaiting_receipt(conn: Connection, through: str) -> list[Message]:
+    """Messages the carrier `through` accepted (`sent`, a part submitted through it) with no final status yet."""
+    # A literal condition, so both databases can use the partial index ix_messages_awaiting_receipt; the parts
+    # are looked up by message (ix_message_parts_message_sid).
     rows = await conn.execute(
-        select(*_COLUMNS).where(text("messages.status = 'sent'")).order_by(messages.c.id)
+        select(*_COLUMNS)
+        .where(
+            text("messages.status = 'sent'"),
+            exists().where(message_parts.c.message_sid == messages.c.sid, message_parts.c.carrier == through),
+        )
+        .order_by(messages.c.id)
     )
     return [_message(row) for row in rows if row.carrier_message_id]
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 
 from mycpaas.storage.database import Connection
-from mycpaas.storage.tables import inbound_parts, message_parts, pending_receipts
+from mycpaas.storage.tables import inbound_parts, message_parts, messages, pending_receipts
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,23 @@ async def part_outcomes(conn: Connection, message_sid: str) -> list[str | None]:
     return [row.outcome for row in rows]
 
 
+async def awaiting_through(conn: Connection, carrier: str) -> tuple[int, datetime | None]:
+    """(how many, when the oldest was sent) of the messages still `sent` (awaiting a receipt) that have a part
+    submitted through `carrier`. Walks the messages awaiting a receipt (a small partial index), not the parts."""
+    row = (
+        await conn.execute(
+            select(
+                func.count(func.distinct(messages.c.id)).label("awaiting"),
+                func.min(messages.c.sent_at).label("oldest"),
+            )
+            .select_from(messages.join(message_parts, message_parts.c.message_sid == messages.c.sid))
+            # A literal condition, so both databases can use the partial index ix_messages_awaiting_receipt.
+            .where(text("messages.status = 'sent'"), message_parts.c.carrier == carrier)
+        )
+    ).one()
+    return int(row.awaiting), row.oldest
+
+
 _INSERT_PENDING = insert(pending_receipts)
 
 
@@ -185,6 +202,21 @@ async def oldest_pending(conn: Connection, limit: int) -> list[PendingReceipt]:
 async def forget_pending(conn: Connection, ids: Sequence[int]) -> None:
     if ids:
         await conn.execute(delete(pending_receipts).where(pending_receipts.c.id.in_(list(ids))))
+
+
+async def prune_pending(conn: Connection, before: datetime, limit: int) -> int:
+    """Remove up to `limit` kept receipts received before `before`, oldest first (they matched no submitted
+    part for that long, and never will). Returns how many were removed."""
+    old = (
+        select(pending_receipts.c.id)
+        .where(pending_receipts.c.received_at < before)
+        .order_by(pending_receipts.c.received_at)
+        .limit(limit)
+    )
+    result = await conn.execute(
+        delete(pending_receipts).where(pending_receipts.c.id.in_(old.scalar_subquery()))
+    )
+    return int(result.rowcount)
 
 
 async def count_attempt(conn: Connection, ids: Sequence[int]) -> None:

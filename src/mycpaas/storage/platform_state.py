@@ -1,14 +1,16 @@
 """Named values of the platform itself (`platform_state`), and the sealed values a new one is judged against.
 
 A value is set once: two processes setting the same name at once both try the insert, the primary key lets one
-win, and each then reads back the value that stands (services/server_secret.py).
+win, and each then reads back the value that stands (services/server_secret.py). A turn (`take_turn`) is a row
+whose `updated_at` says when some process last took it: a chore that one process of many should do now and
+then (services/housekeeping.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mycpaas.storage.database import Connection
@@ -31,6 +33,23 @@ async def insert_new(conn: Connection, name: str, value: str, now: datetime) -> 
         await conn.execute(insert(platform_state).values(name=name, value=value, updated_at=now))
     except IntegrityError:
         raise AlreadySet from None
+
+
+async def take_turn(conn: Connection, name: str, holder: str, now: datetime, due_before: datetime) -> bool:
+    """Take the turn `name` if nobody took it since `due_before` (the row then says `holder`, `now`). Of
+    processes trying at once, one gets it: the conditional UPDATE, or for the first turn the primary key
+    (AlreadySet, which ends the caller's transaction)."""
+    taken = await conn.execute(
+        update(platform_state)
+        .where(platform_state.c.name == name, platform_state.c.updated_at <= due_before)
+        .values(value=holder, updated_at=now)
+    )
+    if taken.rowcount:
+        return True
+    if await get(conn, name) is not None:
+        return False
+    await insert_new(conn, name, holder, now)
+    return True
 
 
 async def one_sealed_token(conn: Connection) -> tuple[str, str] | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, insert, or_, select, update
 
 from mycpaas.domain.jobs import Job
 from mycpaas.storage.database import Connection
@@ -204,3 +204,9 @@ async def set_payload(conn: Connection, job_id: int, payload: str) -> None:
 async def delete_for_ref(conn: Connection, kinds: Sequence[str], ref: str) -> None:
     """Drop pending jobs of these kinds about `ref` (e.g. a deleted message's webhooks)."""
     await conn.execute(delete(jobs).where(and_(jobs.c.ref == ref, jobs.c.kind.in_(kinds))))
+
+
+def queued_about(ref: ColumnElement[str], kinds: Sequence[str]) -> ColumnElement[bool]:
+    """A condition for another table's query: a job of these kinds is queued about `ref` (due, leased or
+    waiting to be retried). The (ref, id) index serves it."""
+    return exists().where(and_(jobs.c.ref == ref, jobs.c.kind.in_(kinds)))

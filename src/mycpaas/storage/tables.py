@@ -191,6 +191,8 @@ webhook_attempts = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_webhook_attempts_message_id", "message_sid", "id"),
     Index("ix_webhook_attempts_account_id", "account_sid", "id"),
+    # Housekeeping removes attempts older than the retention, oldest first (services/housekeeping.py).
+    Index("ix_webhook_attempts_created_at", "created_at"),
 )
 
 dashboard_users = Table(
@@ -284,7 +286,8 @@ message_parts = Table(
 )
 
 # Receipts whose message id was not (yet) known: a receipt can overtake its submit_sm_resp. Kept and
-# retried, never dropped.
+# retried; one that still matches nothing after MYCPAAS_UNMATCHED_RECEIPT_RETENTION_DAYS is removed by
+# housekeeping (services/housekeeping.py), counted and logged.
 pending_receipts = Table(
     "pending_receipts",
     metadata,
@@ -296,6 +299,7 @@ pending_receipts = Table(
     Column("received_at", DateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
     Index("ix_pending_receipts_carrier_id", "carrier", "carrier_message_id"),
+    Index("ix_pending_receipts_received_at", "received_at"),
 )
 
 # Parts of a concatenated inbound message, held until the last one arrives (acknowledged once stored).

@@ -60,6 +60,25 @@ async def delete_for_message(conn: Connection, message_sid: str) -> None:
     await conn.execute(delete(webhook_attempts).where(webhook_attempts.c.message_sid == message_sid))
 
 
+async def prune_attempts(conn: Connection, before: datetime, limit: int) -> int:
+    """Remove up to `limit` attempts made before `before`, oldest first, except those of messages that still
+    have a webhook event queued (being sent or waiting for a retry): their log is still being written.
+    Returns how many were removed."""
+    old = (
+        select(webhook_attempts.c.id)
+        .where(
+            webhook_attempts.c.created_at < before,
+            ~queue.queued_about(webhook_attempts.c.message_sid, EVENT_KINDS),
+        )
+        .order_by(webhook_attempts.c.created_at)
+        .limit(limit)
+    )
+    result = await conn.execute(
+        delete(webhook_attempts).where(webhook_attempts.c.id.in_(old.scalar_subquery()))
+    )
+    return int(result.rowcount)
+
+
 async def queue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
     """Queue webhook events (None entries are skipped) in the caller's transaction; True if there was any.
     A job's ref is the message SID, which keeps the events of one message in order."""
