@@ -30,6 +30,7 @@ log = logging.getLogger("mycpaas.worker")
 MAX_BACKOFF_SECONDS = 300.0
 RECEIPT_SWEEP_SECONDS = 5.0
 IDLE_SENDER_SWEEPS = 120  # every 10 minutes
+FINGERPRINT_SWEEPS = 12  # every minute
 STOP_GRACE_SECONDS = 10.0
 ELSEWHERE_DELAY_SECONDS = 0.2  # a job handed back for the process that holds its connector's bind
 
@@ -152,7 +153,8 @@ class DeliveryWorker:
 
     async def _sweep_receipts(self) -> None:
         """Receipts that came before their part was known are kept; apply them once it is. Now and then,
-        senders idle for an hour lose their timelines (a later message starts a new one)."""
+        senders idle for an hour lose their timelines (a later message starts a new one). Each sweep also
+        tidies inbound bookkeeping (`_tidy_inbound`)."""
         swept = 0
         while True:
             await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
@@ -162,6 +164,7 @@ class DeliveryWorker:
                     await delivery.forget_idle_senders(self.platform)
                 except Exception:
                     log.exception("forgetting idle senders failed", extra={"action": "sender_sweep_failed"})
+            await self._tidy_inbound(prune=swept % FINGERPRINT_SWEEPS == 0)
             try:
                 applied, waiting = await receipts.retry_pending_receipts(self.platform, self._overtaken)
             except Exception:
@@ -174,3 +177,15 @@ class DeliveryWorker:
                     applied,
                     extra={"action": "receipts_unmatched"},
                 )
+
+    async def _tidy_inbound(self, prune: bool) -> None:
+        """Deliver concatenated inbound messages whose parts stopped coming (one read when there are none) and,
+        if `prune`, forget MO fingerprints past the dedupe window. Both are safe in every delivery process at
+        once; they belong with any other periodic housekeeping."""
+        settings = self.platform.settings
+        try:
+            await inbound.flush_stale_inbound_parts(self.platform, settings.inbound_parts_timeout_seconds)
+            if prune:
+                await inbound.forget_old_fingerprints(self.platform)
+        except Exception:
+            log.exception("tidying inbound parts failed", extra={"action": "inbound_sweep_failed"})
