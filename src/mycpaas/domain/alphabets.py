@@ -71,10 +71,10 @@ def decode(data: bytes, coding: int) -> str:
     return data.decode("latin-1")  # IA5, Latin-1, binary and unknown codings: every byte maps to a character
 
 
-def assemble(pieces: Sequence[Piece]) -> str:
+def assemble(pieces: Sequence[Piece | None]) -> str:
     """The text of a message from its parts in order: each run of consecutive payloads in one alphabet is
-    joined and decoded once (so an escape or a surrogate pair split across parts is read whole); NULs, which
-    some SMSCs pad with, are dropped."""
+    joined and decoded once (so an escape or a surrogate pair split across parts is read whole); a missing
+    part (None) ends a run, since nothing joins across it; NULs, which some SMSCs pad with, are dropped."""
     out: list[str] = []
     run: bytearray = bytearray()
     run_coding: int | None = None
@@ -87,7 +87,7 @@ def assemble(pieces: Sequence[Piece]) -> str:
             run, run_coding = bytearray(), None
         if isinstance(piece, tuple):
             run, run_coding = bytearray(piece[0]), piece[1]
-        else:
+        elif piece is not None:
             out.append(piece)
     return "".join(out).replace("\x00", "")
 

@@ -100,11 +100,12 @@ async def flush_stale_inbound_parts(platform: Platform, older_than: float) -> in
             taken = await inbound_parts.take_group(conn, group)
             if taken is None:
                 return None, False, []
-            missing = [n for n in range(1, group.total + 1) if n not in taken.numbers]
+            in_order = [taken.get(n) for n in range(1, group.total + 1)]
+            missing = [n for n, piece in enumerate(in_order, 1) if piece is None]
             if number is None:
                 return None, False, missing  # the number was released meanwhile: as for any inbound message
             carrier_id = f"incomplete-{secrets.token_hex(10)}"
-            kept = await _keep(conn, number, group.source, assemble(taken.pieces), carrier_id, utcnow())
+            kept = await _keep(conn, number, group.source, assemble(in_order), carrier_id, utcnow())
             return *kept, missing
 
         message, notify, missing = await platform.committer.run(work)

@@ -23,12 +23,6 @@ class PartGroup:
     total: int
 
 
-@dataclass(frozen=True, slots=True)
-class TakenGroup:
-    pieces: list[Piece]  # the parts that arrived, in order
-    numbers: list[int]  # their part numbers
-
-
 def _same(group: PartGroup) -> ColumnElement[bool]:
     return and_(
         inbound_parts.c.carrier == group.carrier,
@@ -104,9 +98,9 @@ async def stale_groups(conn: Connection, received_before: datetime, limit: int) 
     return [PartGroup(r.carrier, r.source, r.destination, r.reference, r.total) for r in rows]
 
 
-async def take_group(conn: Connection, group: PartGroup) -> TakenGroup | None:
-    """Remove a group's parts and return what they hold, in order (a part stored twice counts once); None if
-    another transaction took them first."""
+async def take_group(conn: Connection, group: PartGroup) -> dict[int, Piece] | None:
+    """Remove a group's parts and return what they hold by part number (a part stored twice counts once);
+    None if another transaction took them first."""
     rows = (
         await conn.execute(
             select(*_COLUMNS).where(_same(group)).order_by(inbound_parts.c.seqnum, inbound_parts.c.id)
@@ -117,6 +111,4 @@ async def take_group(conn: Connection, group: PartGroup) -> TakenGroup | None:
     deleted = await conn.execute(delete(inbound_parts).where(inbound_parts.c.id.in_([r.id for r in rows])))
     if deleted.rowcount != len(rows):
         return None  # another process flushed or completed this group meanwhile; its transaction wins
-    pieces: dict[int, Piece] = {row.seqnum: _piece(row) for row in rows}
-    numbers = sorted(pieces)
-    return TakenGroup([pieces[n] for n in numbers], numbers)
+    return {row.seqnum: _piece(row) for row in rows}
