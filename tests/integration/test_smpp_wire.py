@@ -60,7 +60,10 @@ def numbers(prefix: str, count: int, suffix: str = "9") -> list[str]:
 @pytest.fixture(scope="module")
 def smsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smsc]:
     tmp = tmp_path_factory.mktemp("wire-smsc")
-    with Smsc(tmp / "smsc", DLR_DELAY_MS=20, RECORD_FILE=str(tmp / "records.jsonl")) as instance:
+    # DELIVER_RETRY_MS: a deliver_sm whose answer was lost (lose_resp) comes again after 0.1 s, not 1 s.
+    with Smsc(
+        tmp / "smsc", DLR_DELAY_MS=20, DELIVER_RETRY_MS=100, RECORD_FILE=str(tmp / "records.jsonl")
+    ) as instance:
         yield instance
 
 
