@@ -48,7 +48,8 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             return None
     window = platform.settings.smpp_mo_dedupe_seconds
 
-    async def work(conn: Connection) -> tuple[Message | None, bool]:
+    async def work(conn: Connection) -> tuple[Message | None, bool] | None:
+        """The message and whether a webhook was queued; None for a redelivery (counted once committed)."""
         number = await _active_number(conn, sms.destination, lock=sms.part is not None)
         if number is None:
             return None, False
@@ -60,9 +61,7 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             and window > 0
             and not await inbound_seen.claim(conn, sms.fingerprint, now, cutoff)
         ):
-            metrics.INBOUND_DUPLICATES.labels(sms.carrier).inc()
-            log.info("a redelivered inbound message was dropped", extra={"action": "inbound_duplicate"})
-            return None, False
+            return None
         body = sms.text
         if sms.part is not None:
             reference, total, seqnum = sms.part
@@ -75,7 +74,12 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             body = assemble(pieces)
         return await _keep(conn, number, sms.source, body, sms.carrier_message_id, now)
 
-    message, notify = await platform.committer.run(work)
+    outcome = await platform.committer.run(work)
+    if outcome is None:
+        metrics.INBOUND_DUPLICATES.labels(sms.carrier).inc()
+        log.info("a redelivered inbound message was dropped", extra={"action": "inbound_duplicate"})
+        return None
+    message, notify = outcome
     if message is not None:
         metrics.message_created(message.direction.value, message.num_segments)
     if notify:
