@@ -188,9 +188,15 @@ class Smsc:
         sar: bool = False,
         system_id: str | None = None,
         udh16: bool = False,
+        naive: bool = False,
+        lose_resp: bool = False,
+        skip: int | None = None,
+        umr: int | None = None,
     ) -> dict[str, Any]:
         """Send a mobile-originated message; long texts go out as concatenated parts (a UDH with an 8-bit
-        reference, or a 16-bit one with `udh16`, or SAR TLVs)."""
+        reference, or a 16-bit one with `udh16`, or SAR TLVs). `naive`: parts cut inside an escape or a
+        surrogate pair; `lose_resp`: each part delivered again after our OK (as if the OK were lost); `skip`:
+        part number never sent; `umr`: the user_message_reference TLV."""
         result: dict[str, Any] = self._get(
             "/mo",
             to=to,
@@ -199,6 +205,10 @@ class Smsc:
             ucs2="1" if ucs2 else None,
             sar="1" if sar else None,
             udh16="1" if udh16 else None,
+            naive="1" if naive else None,
+            lose_resp="1" if lose_resp else None,
+            skip=skip,
+            umr=umr,
             **{"from": from_},
         )
         return result

@@ -144,6 +144,18 @@ SMPP_RECEIPTS = Counter(
 SMPP_INBOUND = Counter(
     "mycpaas_smpp_inbound_total", "Mobile-originated messages (parts) received, by connector.", ["connector"]
 )
+INBOUND_DUPLICATES = Counter(
+    "mycpaas_inbound_duplicates_total",
+    "Inbound deliveries (messages or parts) acknowledged and dropped as redeliveries of one already recorded, "
+    "by carrier (an SMSC account: system_id@host:port).",
+    ["carrier"],
+)
+INBOUND_INCOMPLETE = Counter(
+    "mycpaas_inbound_incomplete_total",
+    "Concatenated inbound messages kept without some parts after MYCPAAS_INBOUND_PARTS_TIMEOUT_SECONDS, by "
+    "carrier.",
+    ["carrier"],
+)
 SMPP_WINDOW = Gauge(
     "mycpaas_smpp_window_in_use",
     "Messages holding a slot of the connector's window now (submitted, answer not yet recorded).",

@@ -64,6 +64,12 @@ class Settings:
     sender_queue_seconds: float = 4 * 3600.0  # a From may queue this many seconds of sending (then 21611)
     smpp_response_timeout_seconds: float = 30.0
     smpp_enquire_link_seconds: float = 30.0
+    # An inbound deliver_sm equal to one recorded this recently is taken for the SMSC's redelivery (our
+    # acknowledgement lost) and dropped; 0: never (docs/carriers.md weighs it against honest repeats).
+    smpp_mo_dedupe_seconds: float = 300.0
+    # Parts of a concatenated inbound message still incomplete this long after the first arrived are delivered
+    # as what arrived (Kannel's sms-combine-concatenated-mo-timeout is the same 1800 s).
+    inbound_parts_timeout_seconds: float = 1800.0
     sandbox_send_delay_seconds: float = 0.2
     sandbox_delivery_delay_seconds: float = 1.0
     print_credentials: bool = True
@@ -101,6 +107,7 @@ class Settings:
             "smpp_response_timeout_seconds",
             "smpp_enquire_link_seconds",
             "bind_lease_seconds",
+            "inbound_parts_timeout_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be greater than 0")
@@ -109,6 +116,8 @@ class Settings:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be a whole number of days, at least 1")
         if any(getattr(self, f"sender_mps_{kind}") < 0 for kind in SENDER_KINDS):
             raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
+        if self.smpp_mo_dedupe_seconds < 0:
+            raise ValueError("Setting MYCPAAS_SMPP_MO_DEDUPE_SECONDS must be 0 (off) or more")
         if self.laml_max_messages < 0:
             raise ValueError("Setting MYCPAAS_LAML_MAX_MESSAGES must be 0 (no replies) or more")
         if self.webhook_private_networks not in ("", "allow", "refuse"):

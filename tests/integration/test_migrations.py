@@ -391,9 +391,12 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "total": 2,
                 "seqnum": 1,
                 "text": "first half",
+                "payload": b"first half",
+                "data_coding": 0,
                 "received_at": T0,
             }
         ],
+        "inbound_seen": [{"fingerprint": "f" * 64, "received_at": T0}],
     }
 
 

@@ -23,7 +23,7 @@ from mycpaas.domain.webhooks import AttemptOutcome, EventKind, WebhookAttempt
 from mycpaas.services import housekeeping
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
-from mycpaas.storage import parts, queue
+from mycpaas.storage import inbound_seen, parts, queue
 from mycpaas.storage import platform_state as state
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection, Database
@@ -58,7 +58,8 @@ def attempt(message_sid: str, created_at: datetime) -> WebhookAttempt:
 
 async def seed(conn: Connection, now: datetime) -> None:
     """Past retention: 5 attempts of SMold, 2 of SMheld (whose status webhook is still queued for a retry in an
-    hour) and 3 unmatched receipts; within it: 1 attempt of SMnew and 1 receipt."""
+    hour), 3 unmatched receipts and 3 inbound fingerprints; within it: 1 attempt of SMnew, 1 receipt and 1
+    fingerprint."""
     old, recent = now - timedelta(days=31), now - timedelta(days=29)
     await webhook_store.insert_attempts(
         conn,
@@ -71,6 +72,8 @@ async def seed(conn: Connection, now: datetime) -> None:
     )
     for received, ids in ((now - timedelta(days=8), ["A1", "B2", "C3"]), (now - timedelta(days=6), ["D4"])):
         await parts.keep_pending(conn, [("uk-a", (i,), "delivered") for i in ids], received)
+    for n, seen in enumerate([now - timedelta(minutes=10 + n) for n in range(3)] + [now]):
+        await inbound_seen.claim(conn, f"fingerprint-{n}", seen, seen)
 
 
 async def remaining(db: Database) -> tuple[list[str], int]:
@@ -102,13 +105,25 @@ def test_sweep_removes_what_is_past_retention_in_batches(platform_settings: Sett
         async with platform.db.write() as conn:
             await seed(conn, utcnow())
         # Batches of 2: several per task, the tasks taking turns.
-        assert await housekeeping.sweep(platform, batch=2) == {"webhook_attempts": 5, "unmatched_receipts": 3}
+        assert await housekeeping.sweep(platform, batch=2) == {
+            "webhook_attempts": 5,
+            "unmatched_receipts": 3,
+            "inbound_fingerprints": 3,
+        }
         assert await remaining(platform.db) == (["SMheld", "SMheld", "SMnew"], 1)
-        assert await housekeeping.sweep(platform) == {"webhook_attempts": 0, "unmatched_receipts": 0}
+        assert await housekeeping.sweep(platform) == {
+            "webhook_attempts": 0,
+            "unmatched_receipts": 0,
+            "inbound_fingerprints": 0,
+        }
         # Once the queued webhook is gone (delivered or given up), its message's old attempts go too.
         async with platform.db.write() as conn:
             await queue.delete_for_ref(conn, [EventKind.STATUS_CALLBACK.value], "SMheld")
-        assert await housekeeping.sweep(platform) == {"webhook_attempts": 2, "unmatched_receipts": 0}
+        assert await housekeeping.sweep(platform) == {
+            "webhook_attempts": 2,
+            "unmatched_receipts": 0,
+            "inbound_fingerprints": 0,
+        }
         assert await remaining(platform.db) == (["SMnew"], 1)
 
     run_on_platform(platform_settings, scenario)
@@ -140,6 +155,12 @@ def test_one_process_of_several_takes_the_turn(platform_settings: Settings) -> N
     run_on_platform(platform_settings, scenario)
 
 
+def removed_counts(server: ServerProcess) -> dict[str, str]:
+    with server.client() as client:
+        exposition = client.get("/metrics").text
+    return dict(re.findall(r'mycpaas_housekeeping_removed_total\{task="(\w+)"\} (\S+)', exposition))
+
+
 def test_running_server_sweeps_counts_and_logs(backend_url: str, tmp_path: Path) -> None:
     """`mycpaas serve` (all roles) sweeps soon after it starts: the seeded old rows go, the others stay; the
     rows are counted in /metrics and each task that removed some logs one line."""
@@ -154,10 +175,11 @@ def test_running_server_sweeps_counts_and_logs(backend_url: str, tmp_path: Path)
         while (left := on_database(url, remaining)) != (["SMheld", "SMheld", "SMnew"], 1):
             assert time.monotonic() < deadline, f"not swept: {left}"
             time.sleep(0.2)
-        with server.client() as client:
-            exposition = client.get("/metrics").text
-        counted = dict(re.findall(r'mycpaas_housekeeping_removed_total\{task="(\w+)"\} (\S+)', exposition))
-        assert counted == {"webhook_attempts": "5.0", "unmatched_receipts": "3.0"}
+        # The sweep counts its rows once it has ended, a moment after the last delete.
+        expected = {"webhook_attempts": "5.0", "unmatched_receipts": "3.0", "inbound_fingerprints": "3.0"}
+        while (counted := removed_counts(server)) != expected:
+            assert time.monotonic() < deadline, f"not counted: {counted}"
+            time.sleep(0.2)
     finally:
         server.stop()
     log = server.log_text()

@@ -1,7 +1,11 @@
 """What a connector's settings and the SMPP client's rules look like at the SMSC: the window, `--max-mps`,
 enquire_link keepalive, the codings and an alphanumeric sender, every refusal mapping of docs/carriers.md,
-retry exhaustion, and an inbound message with a 16-bit UDH reference. One server per backend with one
-simulator; each connector is a prefix of its own, so each test reads the SMSC's view of one bind.
+retry exhaustion, and inbound messages: a 16-bit UDH reference; a deliver_sm whose acknowledgement is lost and
+delivered again is one message and one webhook (a handset's honest repeat, told apart by its
+user_message_reference, is two); parts cut inside a GSM escape or a surrogate pair are joined before they are
+decoded; parts whose message never completes are delivered as what arrived after
+MYCPAAS_INBOUND_PARTS_TIMEOUT_SECONDS. One server per backend with one simulator; each connector is a prefix
+of its own, so each test reads the SMSC's view of one bind; each MO test has senders of its own.
 
 Nothing here is timed against the wall clock except lower bounds the platform must respect however slow the
 machine (a late process only sends later)."""
@@ -14,7 +18,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import BACKENDS
 from tests.integration.smpp_support import (
@@ -35,6 +41,12 @@ WINDOW = 3
 MAX_MPS = 4
 ENQUIRE_LINK_SECONDS = 1
 SERIAL = itertools.count(100)  # destinations unique across both backends' runs against the one simulator
+PARTS_TIMEOUT_SECONDS = 3  # long enough that parts sent together always complete, even on a busy machine
+SENDERS = itertools.count(100)  # MO senders unique across both backends' runs against the one simulator
+
+
+def sender() -> str:
+    return f"44770091{next(SENDERS):04d}"
 
 
 def numbers(prefix: str, count: int, suffix: str = "9") -> list[str]:
@@ -48,7 +60,10 @@ def numbers(prefix: str, count: int, suffix: str = "9") -> list[str]:
 @pytest.fixture(scope="module")
 def smsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smsc]:
     tmp = tmp_path_factory.mktemp("wire-smsc")
-    with Smsc(tmp / "smsc", DLR_DELAY_MS=20, RECORD_FILE=str(tmp / "records.jsonl")) as instance:
+    # DELIVER_RETRY_MS: a deliver_sm whose answer was lost (lose_resp) comes again after 0.1 s, not 1 s.
+    with Smsc(
+        tmp / "smsc", DLR_DELAY_MS=20, DELIVER_RETRY_MS=100, RECORD_FILE=str(tmp / "records.jsonl")
+    ) as instance:
         yield instance
 
 
@@ -66,6 +81,7 @@ def server(
     env = {
         "MYCPAAS_SMPP_ENQUIRE_LINK_SECONDS": str(ENQUIRE_LINK_SECONDS),
         "MYCPAAS_MAX_SEND_ATTEMPTS": "2",
+        "MYCPAAS_INBOUND_PARTS_TIMEOUT_SECONDS": str(PARTS_TIMEOUT_SECONDS),
     }
     tmp = tmp_path_factory.mktemp(f"wire-server-{request.param}")
     with smpp_server(tmp, request.param, carriers, **env) as instance:
@@ -252,3 +268,96 @@ def test_an_inbound_message_with_a_16_bit_udh_reference(
     assert (arrived.params["Body"], arrived.params["From"]) == (text, "+447700900777")
     deliveries = [d for d in smsc.deliveries() if d["kind"] == "mo" and d.get("text") == text]
     assert len(deliveries) == 3 and all(d["status"] == 0 for d in deliveries)
+
+
+def inbound_from(server: ServerProcess, source: str) -> list[dict[str, Any]]:
+    with server.client() as http:
+        response = http.get(f"{server.accounts_path()}/Messages.json", params={"From": f"+{source}"})
+    assert response.status_code == 200, response.text
+    return [m for m in response.json()["messages"] if m["direction"] == "inbound"]
+
+
+def counter(server: ServerProcess, name: str) -> float:
+    response = httpx.get(f"{server.url}/metrics", timeout=30, verify=False)
+    assert response.status_code == 200, response.text
+    text = response.text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+def mo_deliveries(smsc: Smsc, text: str) -> list[dict[str, Any]]:
+    return [d for d in smsc.deliveries() if d["kind"] == "mo" and d["text"] == text]
+
+
+def test_a_redelivered_mo_is_one_message_and_one_webhook(
+    server: ServerProcess, smsc: Smsc, receiver: Receiver
+) -> None:
+    path = unique_path("mo-redelivered")
+    with server.client() as http:
+        number = own_number(server, http, SmsUrl=receiver.url(path)).lstrip("+")
+    duplicates_before = counter(server, "mycpaas_inbound_duplicates_total")
+    short, long = sender(), sender()
+    short_text, long_text = f"Yes {short}", f"Two parts from {long}. " * 9
+    smsc.mo(short, number, short_text, lose_resp=True)
+    assert smsc.mo(long, number, long_text, lose_resp=True)["parts"] == 2
+
+    def answered_twice(text: str, parts: int) -> bool:
+        statuses = [d["status"] for d in mo_deliveries(smsc, text)]
+        return statuses.count("lost") == parts and statuses.count(0) == parts
+
+    # Our OK to the redelivery is sent only after the decision about it is committed.
+    wait_until(lambda: answered_twice(short_text, 1) and answered_twice(long_text, 2), what="redeliveries")
+    assert [m["body"] for m in inbound_from(server, short)] == [short_text]
+    assert [m["body"] for m in inbound_from(server, long)] == [long_text]
+    got = receiver.wait_for(lambda found: len(found) >= 2, path=path)
+    assert sorted(r.params["Body"] for r in got) == sorted([short_text, long_text])
+    assert counter(server, "mycpaas_inbound_duplicates_total") - duplicates_before == 3
+
+    # A handset sending the same text again gives it another message reference (TP-MR): two messages.
+    honest = sender()
+    smsc.mo(honest, number, "OK", umr=7)
+    smsc.mo(honest, number, "OK", umr=8)
+    wait_until(lambda: len(inbound_from(server, honest)) == 2, what="both honest repeats")
+    assert len(receiver.wait_for(lambda found: len(found) >= 4, path=path)) == 4
+
+
+def test_parts_cut_inside_an_escape_or_a_surrogate_pair_are_joined_before_decoding(
+    server: ServerProcess, smsc: Smsc, receiver: Receiver
+) -> None:
+    path = unique_path("mo-straddling")
+    with server.client() as http:
+        number = own_number(server, http, SmsUrl=receiver.url(path)).lstrip("+")
+    gsm, ucs2, sar = sender(), sender(), sender()
+    gsm_text = "x" * 152 + "€ costs an escape"  # part 1 ends with the escape, part 2 starts with its 0x65
+    ucs2_text = "y" * 66 + "😀 a surrogate pair"  # part 1 ends with the high surrogate
+    sar_text = "z" * 152 + "[SAR] over SAR TLVs"
+    assert smsc.mo(gsm, number, gsm_text, naive=True)["parts"] == 2
+    assert smsc.mo(ucs2, number, ucs2_text, ucs2=True, naive=True)["parts"] == 2
+    assert smsc.mo(sar, number, sar_text, sar=True, naive=True)["parts"] == 2
+    got = receiver.wait_for(lambda found: len(found) >= 3, path=path)
+    assert {r.params["From"]: r.params["Body"] for r in got} == {
+        f"+{gsm}": gsm_text,
+        f"+{ucs2}": ucs2_text,
+        f"+{sar}": sar_text,
+    }
+
+
+def test_parts_that_never_complete_are_delivered_after_the_timeout(
+    server: ServerProcess, smsc: Smsc, receiver: Receiver
+) -> None:
+    path = unique_path("mo-incomplete")
+    with server.client() as http:
+        number = own_number(server, http, SmsUrl=receiver.url(path)).lstrip("+")
+    incomplete_before = counter(server, "mycpaas_inbound_incomplete_total")
+    source = sender()
+    text = "A" * 153 + "B" * 153 + "C" * 20
+    assert smsc.mo(source, number, text, skip=2)["parts"] == 3
+    [got] = receiver.wait_for(lambda found: len(found) >= 1, path=path, timeout=60)
+    assert got.params["Body"] == "A" * 153 + "C" * 20
+    assert [m["body"] for m in inbound_from(server, source)] == ["A" * 153 + "C" * 20]
+    assert counter(server, "mycpaas_inbound_incomplete_total") - incomplete_before == 1
+    assert "without part(s) 2 of 3" in server.log_text()

@@ -11,7 +11,9 @@
 // and {"malformed": ...} (a malformed PDU written to the session), each with the simulator's pid.
 // Destination suffixes inject failures: 0001 RINVDSTADR, 0002 UNDELIV receipt, 0003 no receipt, 0004 EXPIRED,
 // 0005 REJECTD, 0006 RTHROTTLED, 0007 RMSGQFUL twice then accepted, 0008 RSYSERR, and 0990NNN refuses with
-// command_status NNN (decimal: ...0990072 is 0x48 RINVSRCTON). Text "ECHO x" comes back as MO "x". RECORD_FILE also gets {"bind": ...}
+// command_status NNN (decimal: ...0990072 is 0x48 RINVSRCTON). Text "ECHO x" comes back as MO "x". /mo takes
+// naive=1 (cut parts inside an escape or surrogate pair), lose_resp=1 (deliver each part again after our OK, as if
+// it were lost), skip=N (never send part N) and umr=N (user_message_reference). RECORD_FILE also gets {"bind": ...}
 // (every bind attempt and its status), {"unbind": ...} and {"enquire_link": ...} (each received from the ESME).
 'use strict';
 
@@ -114,7 +116,7 @@ let idCounter = 0x100000 + Math.floor(Math.random() * 0xE00000);
 
 function freshStats() {
 	return {submits: 0, submits_ok: 0, submits_rejected: 0, throttled: 0, receipts_sent: 0, receipts_acked: 0,
-		mo_sent: 0, mo_acked: 0, deliver_retries: 0, deliver_failed: 0, malformed_sent: 0, drops: 0,
+		mo_sent: 0, mo_acked: 0, resps_lost: 0, deliver_retries: 0, deliver_failed: 0, malformed_sent: 0, drops: 0,
 		binds_total: 0, bind_failures: 0, enquire_links_received: 0, unbinds_received: 0, max_inflight: 0};
 }
 let stats = freshStats();
@@ -326,7 +328,13 @@ function sendDelivery(d, onWritten) {
 	});
 	const ok = st.session.send(pdu, (resp) => {
 		if (!settle(resp.command_status)) return;
-		if (resp.command_status === 0) {
+		if (resp.command_status === 0 && d.loseResp > 0) {
+			d.loseResp--;
+			entry.status = 'lost';
+			stats.resps_lost++;
+			log(`deliver_sm_resp for seq ${pdu.sequence_number} taken as lost; delivering again`);
+			scheduleRetry(d);
+		} else if (resp.command_status === 0) {
 			if (d.kind === 'receipt') recordLine({receipt_acked: true, pid: process.pid, message_id: d.message_id});
 			if (d.kind === 'receipt') stats.receipts_acked++;
 			else stats.mo_acked++;
@@ -383,7 +391,9 @@ function spreadSession(systemId, from, step) {
 }
 
 // Splits an MO into parts; returns [{bytes, udh|null, seq, total, ref}].
-function splitMo(text, ucs2) {
+// With `naive`, parts are cut at the size limit even inside a GSM escape pair or a UTF-16 surrogate pair, as some
+// handsets and SMSCs do: the receiver must join the parts before it decodes them.
+function splitMo(text, ucs2, naive) {
 	const bytes = ucs2 ? ucs2Bytes(text) : GSM.encode(text);
 	const single = ucs2 ? 140 : 160;
 	if (bytes.length <= single) return [{bytes, seq: 1, total: 1}];
@@ -394,7 +404,7 @@ function splitMo(text, ucs2) {
 		while (start < units) {
 			let end = Math.min(start + 67, units);
 			const last = bytes.readUInt16BE((end - 1) * 2);
-			if (end < units && last >= 0xD800 && last <= 0xDBFF) end--; // keep a surrogate pair together
+			if (!naive && end < units && last >= 0xD800 && last <= 0xDBFF) end--; // keep a surrogate pair together
 			parts.push(bytes.subarray(start * 2, end * 2));
 			start = end;
 		}
@@ -403,7 +413,7 @@ function splitMo(text, ucs2) {
 			let end = Math.min(start + 153, bytes.length);
 			for (let i = start; i < end; i++) {
 				if (bytes[i] === 0x1B) {
-					if (i + 1 === end && end < bytes.length) {
+					if (!naive && i + 1 === end && end < bytes.length) {
 						end = i; // never split an escape pair
 						break;
 					}
@@ -417,8 +427,11 @@ function splitMo(text, ucs2) {
 	return parts.map((b, i) => ({bytes: b, seq: i + 1, total: parts.length}));
 }
 
-function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, ton}) {
-	const parts = splitMo(text, ucs2);
+// `loseResp`: the ESME's first OK answer to each part is taken as lost and the part is delivered again (a new
+// sequence number, after DELIVER_RETRY_MS), as an SMSC does when a deliver_sm_resp never reaches it. `skip`: the
+// part with that number is never sent. `umr`: the user_message_reference TLV (the handset's TP-MR).
+function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, ton, naive, loseResp, skip, umr}) {
+	const parts = splitMo(text, ucs2, naive);
 	concatRef = (concatRef + 1) % 65536;
 	const ref8 = concatRef & 0xFF;
 	let target = null;
@@ -443,10 +456,12 @@ function sendMo({from, to, text, ucs2, sar, udh16, systemId, preferredSession, t
 			options.esm_class = 0x40;
 			options.short_message = Buffer.concat([Buffer.from([5, 0, 3, ref8, part.total, part.seq]), part.bytes]);
 		}
+		if (umr !== undefined && umr !== null) options.user_message_reference = umr;
+		if (part.seq === skip) continue;
 		let session = target ? target.id : preferredSession;
 		if (target && config.spread_deliveries) session = spreadSession(target.systemId, target.id, part.seq - 1);
 		const d = {kind: 'mo', system_id: target ? target.systemId : systemId,
-			preferredSession: session, options, attempts: 0, text,
+			preferredSession: session, options, attempts: 0, text, loseResp: loseResp ? 1 : 0,
 			part: part.total > 1 ? `${part.seq}/${part.total}` : null};
 		sendDelivery(d);
 	}
@@ -789,7 +804,8 @@ function handleControl(req, res) {
 					systemId = USERS.keys().next().value;
 				}
 				const result = sendMo({from, to, text, ucs2: q.get('ucs2') === '1', sar: q.get('sar') === '1', udh16: q.get('udh16') === '1',
-					systemId, preferredSession: undefined});
+					systemId, preferredSession: undefined, naive: q.get('naive') === '1', loseResp: q.get('lose_resp') === '1',
+					skip: q.get('skip') ? Number(q.get('skip')) : null, umr: q.get('umr') ? Number(q.get('umr')) : null});
 				return send(200, result);
 			}
 			case '/dlr': {

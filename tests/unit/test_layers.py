@@ -212,7 +212,7 @@ LAYERS: dict[str, set[str] | str] = {
     "batching": set(),
     "metrics": set(),  # prometheus_client and the standard library only
     "domain": {"errors"},
-    "smpp": {"domain.segments"},
+    "smpp": {"domain.segments", "domain.alphabets"},
     "storage": {"domain", "errors", "batching"},
     "services": {"domain", "storage", "errors", "settings", "metrics"},
     "runner": {"domain", "services", "metrics"},

@@ -156,7 +156,8 @@ class DeliveryWorker:
 
     async def _sweep_receipts(self) -> None:
         """Receipts that came before their part was known are kept; apply them once it is. Now and then,
-        senders idle for an hour lose their timelines (a later message starts a new one)."""
+        senders idle for an hour lose their timelines (a later message starts a new one). Each sweep also
+        delivers concatenated inbound messages whose parts stopped coming (`_flush_stale_parts`)."""
         swept = 0
         while True:
             await asyncio.sleep(RECEIPT_SWEEP_SECONDS)
@@ -166,6 +167,7 @@ class DeliveryWorker:
                     await delivery.forget_idle_senders(self.platform)
                 except Exception:
                     log.exception("forgetting idle senders failed", extra={"action": "sender_sweep_failed"})
+            await self._flush_stale_parts()
             try:
                 applied, waiting = await receipts.retry_pending_receipts(self.platform, self._overtaken)
             except Exception:
@@ -178,3 +180,14 @@ class DeliveryWorker:
                     applied,
                     extra={"action": "receipts_unmatched"},
                 )
+
+    async def _flush_stale_parts(self) -> None:
+        """Deliver concatenated inbound messages whose parts stopped coming: one read when there are none, safe
+        in every delivery process at once. Here rather than in housekeeping (which runs once a minute) so that
+        the message goes within seconds of its timeout; the fingerprints of the dedupe window are housekeeping's."""
+        try:
+            await inbound.flush_stale_inbound_parts(
+                self.platform, self.platform.settings.inbound_parts_timeout_seconds
+            )
+        except Exception:
+            log.exception("tidying inbound parts failed", extra={"action": "inbound_sweep_failed"})

@@ -61,6 +61,13 @@ class InboundSms:
     destination: str
     text: str
     part: tuple[int, int, int] | None = None  # (reference, total, number) of a concatenated message's part
+    # A part's user data and data_coding as received: the parts are joined before they are decoded
+    # (domain/alphabets.assemble), since an escape or a surrogate pair may straddle two parts.
+    payload: bytes | None = None
+    coding: int = 0
+    # The same for a redelivery of this delivery (e.g. a digest of the PDU without its sequence number): a
+    # second one within MYCPAAS_SMPP_MO_DEDUPE_SECONDS is acknowledged and dropped. None: no such check.
+    fingerprint: str | None = None
 
 
 OUTCOMES: dict[Outcome, tuple[MessageStatus, ErrorCode | None]] = {

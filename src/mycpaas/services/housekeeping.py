@@ -30,7 +30,7 @@ import mycpaas.metrics as metrics
 from mycpaas.services.binds import holder_id
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
-from mycpaas.storage import parts
+from mycpaas.storage import inbound_seen, parts
 from mycpaas.storage import platform_state as state
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
@@ -73,6 +73,14 @@ TASKS: tuple[Task, ...] = (
         parts.prune_pending,
         logging.WARNING,
     ),
+    # Fingerprints of inbound deliveries past MYCPAAS_SMPP_MO_DEDUPE_SECONDS stop no redelivery any more.
+    Task(
+        "inbound_fingerprints",
+        "inbound message fingerprints",
+        lambda s: timedelta(seconds=s.smpp_mo_dedupe_seconds),
+        inbound_seen.prune,
+        logging.DEBUG,
+    ),
 )
 
 
@@ -101,16 +109,21 @@ async def sweep(
     for task in tasks:
         metrics.housekept(task.name, removed[task.name])
         if removed[task.name]:
-            days = task.retention(platform.settings).days
             log.log(
                 task.level,
-                "housekeeping removed %d %s older than %d days",
+                "housekeeping removed %d %s older than %s",
                 removed[task.name],
                 task.rows,
-                days,
+                _age(task.retention(platform.settings)),
                 extra={"action": "housekeeping_removed", "task": task.name, "removed": removed[task.name]},
             )
     return removed
+
+
+def _age(retention: timedelta) -> str:
+    if retention.days and not retention.seconds:
+        return f"{retention.days} day{'s' if retention.days != 1 else ''}"
+    return f"{int(retention.total_seconds())} seconds"
 
 
 async def take_turn(platform: Platform, holder: str, interval: float = TURN_SECONDS) -> bool:

@@ -1,21 +1,36 @@
 """Use case of an inbound message: a carrier's mobile-originated SMS becomes a message of the number's
-account, and its SmsUrl webhook is queued in the same transaction."""
+account, and its SmsUrl webhook is queued in the same transaction.
+
+Three things make one delivery one message: a redelivery (the SMSC's acknowledgement lost) is recognised by its
+fingerprint for MYCPAAS_SMPP_MO_DEDUPE_SECONDS; the parts of a concatenated message are joined before they are
+decoded; and parts whose message never completes are delivered as what arrived after
+MYCPAAS_INBOUND_PARTS_TIMEOUT_SECONDS (`flush_stale_inbound_parts`), instead of being kept for ever."""
 
 from __future__ import annotations
 
+import logging
+import secrets
+from datetime import datetime, timedelta
+
 import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import AccountStatus
+from mycpaas.domain.alphabets import assemble
 from mycpaas.domain.carriage import InboundSms
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import Message
+from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.domain.webhooks import incoming_message_event
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
+from mycpaas.storage import inbound_parts, inbound_seen
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
-from mycpaas.storage import parts
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
+
+log = logging.getLogger("mycpaas.inbound")
+
+STALE_GROUPS_PER_SWEEP = 100
 
 
 async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
@@ -25,50 +40,122 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
     Parts of one message can arrive together, on two binds or in two processes: each transaction that adds
     a part first locks the destination number's row, so the second one sees the first one's part and no
     message is left waiting for a part that was stored beside it (as two concurrent READ COMMITTED
-    transactions could). SQLite serialises every write transaction anyway."""
+    transactions could). SQLite serialises every write transaction anyway. The fingerprint is claimed in the
+    same transaction: if it fails, the SMSC's redelivery is not mistaken for a duplicate."""
     now = utcnow()
     async with platform.db.read() as conn:
         if await number_store.owner_of(conn, sms.destination) is None:
             return None
+    window = platform.settings.smpp_mo_dedupe_seconds
 
-    async def work(conn: Connection) -> tuple[Message | None, bool]:
-        number = await number_store.find_by_phone_number(
-            conn, sms.destination, for_update=sms.part is not None
-        )
+    async def work(conn: Connection) -> tuple[Message | None, bool] | None:
+        """The message and whether a webhook was queued; None for a redelivery (counted once committed)."""
+        number = await _active_number(conn, sms.destination, lock=sms.part is not None)
         if number is None:
-            return None, False
-        found = await account_store.get_account(conn, number.account_sid)
-        if found is None or found[0].status is not AccountStatus.ACTIVE:
             return None, False
         if await store.get_by_carrier_id(conn, sms.carrier_message_id) is not None:
             return None, False
+        cutoff = now - timedelta(seconds=window)
+        if (
+            sms.fingerprint
+            and window > 0
+            and not await inbound_seen.claim(conn, sms.fingerprint, now, cutoff)
+        ):
+            return None
         body = sms.text
         if sms.part is not None:
-            texts = await parts.add_inbound_part(
-                conn, sms.carrier, sms.source, sms.destination, sms.part, sms.text, now
-            )
-            if texts is None:
+            reference, total, seqnum = sms.part
+            group = inbound_parts.PartGroup(sms.carrier, sms.source, sms.destination, reference, total)
+            payload = sms.payload if sms.payload is not None else sms.text.encode("utf-16-be")
+            coding = sms.coding if sms.payload is not None else 8
+            pieces = await inbound_parts.add_inbound_part(conn, group, seqnum, payload, coding, now)
+            if pieces is None:
                 return None, False
-            body = "".join(texts)
-        message = Message.inbound(
-            account_sid=number.account_sid,
-            from_number=sms.source,
-            to_number=sms.destination,
-            body=body,
-            carrier_message_id=sms.carrier_message_id,
-            now=now,
-        )
-        await store.insert_new(conn, [message])
-        if not number.sms_url:
-            return message, False
-        event = incoming_message_event(
-            message, number.sms_url, number.sms_method, number.sms_fallback_url, number.sms_fallback_method
-        )
-        return message, await webhook_store.queue_events(conn, [event], now)
+            body = assemble(pieces)
+        return await _keep(conn, number, sms.source, body, sms.carrier_message_id, now)
 
-    message, notify = await platform.committer.run(work)
+    outcome = await platform.committer.run(work)
+    if outcome is None:
+        metrics.INBOUND_DUPLICATES.labels(sms.carrier).inc()
+        log.info("a redelivered inbound message was dropped", extra={"action": "inbound_duplicate"})
+        return None
+    message, notify = outcome
     if message is not None:
         metrics.message_created(message.direction.value, message.num_segments)
     if notify:
         platform.wake_webhooks()
     return message
+
+
+async def flush_stale_inbound_parts(platform: Platform, older_than: float) -> int:
+    """Deliver the parts of every concatenated message whose first part came over `older_than` seconds ago as
+    one message (the parts that arrived, in order; a warning names the missing ones) and remove them. Returns
+    how many messages were created. Safe in several processes at once: a group is taken by one transaction."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    async with platform.db.read() as conn:
+        groups = await inbound_parts.stale_groups(conn, cutoff, STALE_GROUPS_PER_SWEEP)
+    created = 0
+    for group in groups:
+
+        async def work(
+            conn: Connection, group: inbound_parts.PartGroup = group
+        ) -> tuple[Message | None, bool, list[int]]:
+            number = await _active_number(conn, group.destination, lock=True)
+            taken = await inbound_parts.take_group(conn, group)
+            if taken is None:
+                return None, False, []
+            in_order = [taken.get(n) for n in range(1, group.total + 1)]
+            missing = [n for n, piece in enumerate(in_order, 1) if piece is None]
+            if number is None:
+                return None, False, missing  # the number was released meanwhile: as for any inbound message
+            carrier_id = f"incomplete-{secrets.token_hex(10)}"
+            kept = await _keep(conn, number, group.source, assemble(in_order), carrier_id, utcnow())
+            return *kept, missing
+
+        message, notify, missing = await platform.committer.run(work)
+        if message is None:
+            continue
+        created += 1
+        metrics.message_created(message.direction.value, message.num_segments)
+        metrics.INBOUND_INCOMPLETE.labels(group.carrier).inc()
+        log.warning(
+            "inbound message %s kept without part(s) %s of %d: they did not arrive within %g s",
+            message.sid,
+            ",".join(map(str, missing)),
+            group.total,
+            older_than,
+            extra={"action": "inbound_incomplete"},
+        )
+        if notify:
+            platform.wake_webhooks()
+    return created
+
+
+async def _active_number(conn: Connection, phone_number: str, lock: bool) -> IncomingNumber | None:
+    number = await number_store.find_by_phone_number(conn, phone_number, for_update=lock)
+    if number is None:
+        return None
+    found = await account_store.get_account(conn, number.account_sid)
+    if found is None or found[0].status is not AccountStatus.ACTIVE:
+        return None
+    return number
+
+
+async def _keep(
+    conn: Connection, number: IncomingNumber, source: str, body: str, carrier_message_id: str, now: datetime
+) -> tuple[Message | None, bool]:
+    message = Message.inbound(
+        account_sid=number.account_sid,
+        from_number=source,
+        to_number=number.phone_number,
+        body=body,
+        carrier_message_id=carrier_message_id,
+        now=now,
+    )
+    await store.insert_new(conn, [message])
+    if not number.sms_url:
+        return message, False
+    event = incoming_message_event(
+        message, number.sms_url, number.sms_method, number.sms_fallback_url, number.sms_fallback_method
+    )
+    return message, await webhook_store.queue_events(conn, [event], now)

@@ -1,5 +1,5 @@
-"""Carrier-side bookkeeping: the id of every submitted part, receipts that came before their part was known,
-and the parts of concatenated inbound messages awaiting the rest."""
+"""Carrier-side bookkeeping: the id of every submitted part, and receipts that came before their part was known
+(the parts of concatenated inbound messages are storage/inbound_parts.py's)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 
 from mycpaas.storage.database import Connection
-from mycpaas.storage.tables import inbound_parts, message_parts, messages, pending_receipts
+from mycpaas.storage.tables import message_parts, messages, pending_receipts
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,50 +226,3 @@ async def count_attempt(conn: Connection, ids: Sequence[int]) -> None:
             .where(pending_receipts.c.id.in_(list(ids)))
             .values(attempts=pending_receipts.c.attempts + 1)
         )
-
-
-async def add_inbound_part(
-    conn: Connection,
-    carrier: str,
-    source: str,
-    destination: str,
-    part: tuple[int, int, int],
-    text: str,
-    now: datetime,
-) -> list[str] | None:
-    """Store one part; when every part of its message is here, remove them and return their texts in order."""
-    reference, total, number = part
-    await conn.execute(
-        insert(inbound_parts),
-        {
-            "carrier": carrier,
-            "source": source,
-            "destination": destination,
-            "reference": reference,
-            "total": total,
-            "seqnum": number,
-            "text": text,
-            "received_at": now,
-        },
-    )
-    same = and_(
-        inbound_parts.c.carrier == carrier,
-        inbound_parts.c.source == source,
-        inbound_parts.c.destination == destination,
-        inbound_parts.c.reference == reference,
-        inbound_parts.c.total == total,
-    )
-    rows = (
-        await conn.execute(
-            select(inbound_parts.c.id, inbound_parts.c.seqnum, inbound_parts.c.text)
-            .where(same)
-            .order_by(inbound_parts.c.seqnum, inbound_parts.c.id)
-        )
-    ).all()
-    texts: dict[int, str] = {}
-    for row in rows:
-        texts[row.seqnum] = row.text  # a redelivered part counts once; the newest wins over a stale one
-    if set(texts) != set(range(1, total + 1)):
-        return None
-    await conn.execute(delete(inbound_parts).where(inbound_parts.c.id.in_([row.id for row in rows])))
-    return [texts[n] for n in range(1, total + 1)]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -313,7 +314,11 @@ inbound_parts = Table(
     Column("reference", Integer, nullable=False),
     Column("total", Integer, nullable=False),
     Column("seqnum", Integer, nullable=False),
-    Column("text", Text, nullable=False),
+    # Since 0008 the part's user data and data_coding, decoded once the message is whole; `text` is left from
+    # parts stored before (decoded alone), and NULL on newer ones.
+    Column("text", Text, nullable=True),
+    Column("payload", LargeBinary, nullable=True),
+    Column("data_coding", Integer, nullable=True),
     Column("received_at", DateTime, nullable=False),
     Index(
         "ix_inbound_parts_carrier_source_destination_reference",
@@ -322,6 +327,17 @@ inbound_parts = Table(
         "destination",
         "reference",
     ),
+    Index("ix_inbound_parts_received_at", "received_at"),
+)
+
+# Fingerprints of the inbound deliveries recorded lately (MYCPAAS_SMPP_MO_DEDUPE_SECONDS): the primary key makes
+# a redelivery of one (its acknowledgement lost) a no-op in every process; older rows are pruned.
+inbound_seen = Table(
+    "inbound_seen",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+    Index("ix_inbound_seen_received_at", "received_at"),
 )
 
 # Issue 12, scale-out: what processes sharing one PostgreSQL coordinate through.

@@ -9,6 +9,7 @@ deliver it again (ESME_RX_T_APPN).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import secrets
@@ -23,6 +24,7 @@ from mycpaas.delivery.carriers.base import (
     RecordSink,
 )
 from mycpaas.delivery.pacing import Pacer
+from mycpaas.domain.alphabets import assemble
 from mycpaas.domain.carriage import InboundSms, Outcome, Receipt, Submission, Submitted
 from mycpaas.domain.carriers import Connector
 from mycpaas.smpp import concatenation, encoding
@@ -287,16 +289,29 @@ class SmppCarrier:
             )
         if part is not None and not (part[1] > 1 and 1 <= part[2] <= part[1]):
             part = None  # a lone message, or numbering no reassembly could complete
+        coding = pdu.number("data_coding")
         await self._on_inbound(
             InboundSms(
                 carrier=self.account,
                 carrier_message_id=f"smpp-{secrets.token_hex(10)}",
                 source=international(pdu.text("source_addr"), pdu.number("source_addr_ton")),
                 destination=international(pdu.text("destination_addr"), pdu.number("dest_addr_ton")),
-                text=encoding.decode(data, pdu.number("data_coding")).replace("\x00", ""),
+                text=assemble([(data, coding)]),
                 part=part,
+                payload=data if part is not None else None,
+                coding=coding,
+                fingerprint=fingerprint(self.account, pdu),
             )
         )
+
+
+def fingerprint(account: str, pdu: Pdu) -> str:
+    """What a redelivery of this deliver_sm has in common with it: every field and TLV (in tag order) of the
+    SMSC account's PDU, but not the sequence number, which the SMSC may renumber when it tries again (on
+    another bind, too). A TLV that tells honest repeats apart, such as the handset's user_message_reference,
+    is part of it; SMPP 3.4 gives an MO no id of the SMSC's own."""
+    canonical = Pdu(pdu.command, 0, 0, pdu.fields, dict(sorted(pdu.tlvs.items())))
+    return hashlib.sha256(account.encode() + b"\x00" + canonical.encode()[16:]).hexdigest()
 
 
 def _concatenation_element(header: bytes) -> tuple[int, int, int] | None:
