@@ -327,7 +327,7 @@ def send(client: httpx.Client, world: World, request: tuple[str, str, dict[str, 
 def test_served_operation_under_generated_requests(world: World, operation: Operation) -> None:
     with httpx.Client(base_url=world.server.url, timeout=30) as client:
 
-        @settings(max_examples=examples(20))
+        @settings(max_examples=examples(30))
         @given(st.data())
         def fuzz(data: st.DataObject) -> None:
             request = data.draw(requests(world, operation))
