@@ -170,6 +170,28 @@ def test_receipt_text_of_any_shape_parses(text: str) -> None:
         assert value is None or value in text
 
 
+RECEIPT_KEYS = ["id", "sub", "dlvrd", "submit date", "done date", "stat", "err"]
+receipt_values = st.text(st.sampled_from("abcdefXYZ0123456789-_ ."), max_size=12).map(str.strip)
+
+
+@given(
+    st.permutations(RECEIPT_KEYS),
+    st.lists(receipt_values, min_size=7, max_size=7),
+    st.text(max_size=40),
+    st.booleans(),
+)
+def test_receipt_fields_read_back_in_any_order_and_case(
+    keys: list[str], values: list[str], quoted: str, upper: bool
+) -> None:
+    """Appendix B text with its fields in any order and key case, `text:` last and holding anything."""
+    fields = dict(zip(keys, values, strict=True))
+    rendered = " ".join(f"{k.upper() if upper else k}:{v}" for k, v in fields.items()) + f" text:{quoted}"
+    receipt = parse_receipt(rendered)
+    read = (receipt.message_id, receipt.sub, receipt.dlvrd, receipt.submit_date, receipt.done_date)
+    assert read == tuple(fields[k] for k in RECEIPT_KEYS[:5])
+    assert (receipt.stat, receipt.err, receipt.text) == (fields["stat"], fields["err"], quoted.strip())
+
+
 @given(st.text())
 def test_message_id_forms_of_any_text(raw: str) -> None:
     forms = message_id_forms(raw)
