@@ -14,7 +14,7 @@ from tests.databases import create_postgres_database, drop_postgres_database, sq
 from tests.server import OPEN_CLIENTS, ServerProcess
 
 # The platform without a server (sqlite_platform, platform_settings fixtures): tests/platform_support.py.
-pytest_plugins = ["tests.platform_support"]
+pytest_plugins = ["tests.platform_support", "tests.fuzz_profile"]
 
 BACKENDS = ["sqlite", "postgres"]
 

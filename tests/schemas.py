@@ -62,3 +62,45 @@ def list_validator(path: str, spec: str = "twilio_api_v2010.json") -> Draft20201
 def assert_valid(validator: Draft202012Validator, body: Any) -> None:
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
     assert not errors, "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+def operation(path: str, method: str, spec: str = "twilio_api_v2010.json") -> dict[str, Any]:
+    """The spec's operation object, e.g. operation("/2010-04-01/Accounts.json", "post")."""
+    return dict(_spec(spec)["paths"][path][method])
+
+
+def response_validator(
+    path: str, method: str, status: str, spec: str = "twilio_api_v2010.json"
+) -> Draft202012Validator | None:
+    """The `status` response of `method path` as a strict validator; None when the response has no body."""
+    document = _spec(spec)
+    content = document["paths"][path][method]["responses"][status].get("content")
+    if not content:
+        return None
+    schema = content["application/json"]["schema"]
+    return Draft202012Validator(
+        _convert(copy.deepcopy(schema), document["components"]["schemas"], strict=True)
+    )
+
+
+def request_schemas(
+    path: str, method: str, spec: str = "twilio_api_v2010.json"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(query parameters, form body) of an operation as two JSON Schemas of objects, none of their properties
+    required, `format`s dropped: the shapes a generator fills with values of the right JSON types."""
+    document = _spec(spec)
+    components = document["components"]["schemas"]
+    op = document["paths"][path][method]
+    query = {
+        p["name"]: _convert(copy.deepcopy(p.get("schema", {})), components, strict=False)
+        for p in op.get("parameters", [])
+        if p.get("in") == "query"
+    }
+    form = {}
+    body = op.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded")
+    if body:
+        form = _convert(copy.deepcopy(body["schema"]), components, strict=False).get("properties", {})
+    return (
+        {"type": "object", "properties": query, "additionalProperties": False},
+        {"type": "object", "properties": form, "additionalProperties": False},
+    )

@@ -111,8 +111,10 @@ def key_json(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
     return body
 
 
-def number_json(number: IncomingNumber, prefix: str) -> dict[str, Any]:
-    return {
+def number_json(number: IncomingNumber, prefix: str, typed: bool = True) -> dict[str, Any]:
+    """An IncomingPhoneNumber. `typed=False` for the Local, Mobile and TollFree lists, whose resources have no
+    `type` in Twilio's schema. Applications do not exist here: their SIDs are null, as the schema allows."""
+    body: dict[str, Any] = {
         "account_sid": number.account_sid,
         "address_requirements": "none",
         "address_sid": None,
@@ -130,7 +132,7 @@ def number_json(number: IncomingNumber, prefix: str) -> dict[str, Any]:
         "origin": "hosted",
         "phone_number": number.phone_number,
         "sid": number.sid,
-        "sms_application_sid": "",
+        "sms_application_sid": None,
         "sms_fallback_method": number.sms_fallback_method,
         "sms_fallback_url": number.sms_fallback_url,
         "sms_method": number.sms_method,
@@ -141,7 +143,7 @@ def number_json(number: IncomingNumber, prefix: str) -> dict[str, Any]:
         "trunk_sid": None,
         "type": "local",
         "uri": f"{base_uri(prefix)}/Accounts/{number.account_sid}/IncomingPhoneNumbers/{number.sid}.json",
-        "voice_application_sid": "",
+        "voice_application_sid": None,
         "voice_caller_id_lookup": number.voice_caller_id_lookup,
         "voice_fallback_method": number.voice_fallback_method,
         "voice_fallback_url": number.voice_fallback_url,
@@ -149,6 +151,9 @@ def number_json(number: IncomingNumber, prefix: str) -> dict[str, Any]:
         "voice_receive_mode": "voice",
         "voice_url": number.voice_url,
     }
+    if not typed:
+        del body["type"]
+    return body
 
 
 def webhook_attempt_json(attempt: WebhookAttempt, prefix: str) -> dict[str, Any]:

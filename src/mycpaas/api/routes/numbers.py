@@ -16,9 +16,14 @@ def _params(request: ApiRequest) -> dict[str, str]:
     return dict(request.form.items())
 
 
+def _typed(request: ApiRequest) -> bool:
+    """Resources under /IncomingPhoneNumbers/Local (Mobile, TollFree) have no `type` in Twilio's schema."""
+    return "number_type" not in request.params
+
+
 async def create(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
     number = await numbers.create_number(platform, principal.target, _params(request))
-    return JsonResponse(201, number_json(number, request.prefix))
+    return JsonResponse(201, number_json(number, request.prefix, _typed(request)))
 
 
 async def list_(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
@@ -43,7 +48,7 @@ async def list_(platform: Platform, request: ApiRequest, principal: Principal) -
         200,
         envelope(
             "incoming_phone_numbers",
-            [number_json(n, request.prefix) for n in page],
+            [number_json(n, request.prefix, _typed(request)) for n in page],
             list_uri,
             echoed,
             params,
