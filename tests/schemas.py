@@ -15,6 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 _DATA = Path(__file__).parent / "data" / "twilio-oai"
+# Fields whose pattern Twilio's own answers do not keep: an IncomingPhoneNumber without an Application has
+# `"sms_application_sid": ""` in Twilio's documented responses (and in what clients have seen), not null.
+_EMPTY_AS_TWILIO_SENDS = frozenset({"sms_application_sid", "voice_application_sid"})
 
 
 @cache
@@ -39,6 +42,8 @@ def _convert(node: Any, components: dict[str, Any], strict: bool) -> Any:
             out["type"] = [out["type"], "null"]
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
+    for name in _EMPTY_AS_TWILIO_SENDS & set(out.get("properties", {})):
+        out["properties"][name] = {"anyOf": [out["properties"][name], {"const": ""}]}
     if out.get("type") in ("object", ["object", "null"]) and "properties" in out and strict:
         out["required"] = sorted(out["properties"])
         out["additionalProperties"] = False

@@ -113,7 +113,8 @@ def key_json(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
 
 def number_json(number: IncomingNumber, prefix: str, typed: bool = True) -> dict[str, Any]:
     """An IncomingPhoneNumber. `typed=False` for the Local, Mobile and TollFree lists, whose resources have no
-    `type` in Twilio's schema. Applications do not exist here: their SIDs are null, as the schema allows."""
+    `type` in Twilio's schema. Applications do not exist here: their SIDs are "", as
+    Twilio answers for a number without one (the spec's pattern would want null)."""
     body: dict[str, Any] = {
         "account_sid": number.account_sid,
         "address_requirements": "none",
@@ -132,7 +133,7 @@ def number_json(number: IncomingNumber, prefix: str, typed: bool = True) -> dict
         "origin": "hosted",
         "phone_number": number.phone_number,
         "sid": number.sid,
-        "sms_application_sid": None,
+        "sms_application_sid": "",
         "sms_fallback_method": number.sms_fallback_method,
         "sms_fallback_url": number.sms_fallback_url,
         "sms_method": number.sms_method,
@@ -143,7 +144,7 @@ def number_json(number: IncomingNumber, prefix: str, typed: bool = True) -> dict
         "trunk_sid": None,
         "type": "local",
         "uri": f"{base_uri(prefix)}/Accounts/{number.account_sid}/IncomingPhoneNumbers/{number.sid}.json",
-        "voice_application_sid": None,
+        "voice_application_sid": "",
         "voice_caller_id_lookup": number.voice_caller_id_lookup,
         "voice_fallback_method": number.voice_fallback_method,
         "voice_fallback_url": number.voice_fallback_url,
