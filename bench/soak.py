@@ -65,6 +65,7 @@ from tests.smsc_support import Smsc  # noqa: E402
 # The server's own defaults everywhere except the sandbox's pace and sender rate limits (a steady load from
 # one number would otherwise queue for hours at Twilio's 1 message/s per long code).
 UNSET = ("MYCPAAS_AUTH_MAX_FAILURES",)
+FLOOD = 200  # silent connections opened at once every 5 minutes (the first after 1 minute)
 GSM_WORDS = ["hello", "your", "code", "is", "ready", "see", "you", "at", "the", "station", "tomorrow"]
 UCS2_WORDS = ["Grüße", "привет", "こんにちは", "😀", "ça va", "Ωmega"]
 
@@ -382,6 +383,28 @@ async def idle_after(port: int, first: bytes, give_up: float = 70) -> str:
         writer.close()
 
 
+async def flood(port: int, count: int, hold: float = 45) -> str:
+    """`count` connections opened at once that send nothing: how many the server closed within `hold` s."""
+
+    async def one() -> str:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return "refused"
+        try:
+            await asyncio.wait_for(reader.read(1), timeout=hold)
+            return "closed"
+        except TimeoutError:
+            return "open"
+        except OSError:
+            return "closed"
+        finally:
+            writer.close()
+
+    ends = Counter(await asyncio.gather(*(one() for _ in range(count))))
+    return f"{ends['closed']} closed, {ends['refused']} refused, {ends['open']} not closed after {hold:.0f}s"
+
+
 def request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -494,8 +517,14 @@ async def bad_clients(url: str, sid: str, token: str, until: float, events: Any)
                 await report(kind, await oversized[kind]())
                 await asyncio.sleep(pause)
 
+        async def floods(pause: float) -> None:
+            await asyncio.sleep(60)
+            while time.time() < until:
+                await report(f"{FLOOD} silent connections at once", await flood(port, FLOOD))
+                await asyncio.sleep(pause)
+
         tasks = [looped(kind, probe, 0.5) for kind, probe in slow_cases().items() for _ in range(2)]
-        tasks += [rotate(wrong, 0.5), rotate(malformed, 1.0), rotate_raw(10.0)]
+        tasks += [rotate(wrong, 0.5), rotate(malformed, 1.0), rotate_raw(10.0), floods(300.0)]
         await asyncio.gather(*tasks)
 
 
@@ -645,7 +674,9 @@ def report(
         + f"; bad-client 5xx {bad_5xx}; tracebacks in the server log {tracebacks}"
     )
     never_cut = sorted(
-        kind for kind, outcomes in bad_counts.items() if any("still open" in o for o in outcomes)
+        kind
+        for kind, outcomes in bad_counts.items()
+        if any("still open" in o or re.search(r"\b[1-9]\d* not closed", o) for o in outcomes)
     )
     lines.append("slow clients the server never cut off: " + (", ".join(never_cut) or "none"))
     failed = died or bad_5xx > 0 or bool(good.fatal)
