@@ -15,9 +15,10 @@ sandbox carrier) on SQLite by default; `--postgres` makes a throwaway database o
   second pages) and dashboard page views by a signed-in user. Latency, count and errors per minute.
 - Bad clients (a second process, so that their work does not delay the good clients' measurements): slowloris
   headers (a header line every 5 s), connections that send nothing or go idle after one request, 200 silent
-  connections at once every 5 minutes, bodies trickled a byte every 2 s or withheld, a 16 MB header line, 10,000 headers, bodies past 1 MB (declared and chunked), a 1 MB form of
-  100,000 parameters, wrong credentials, and malformed input. Each outcome is counted by kind (status and how
-  long the server took to answer or close).
+  connections at once every 5 minutes, bodies trickled a byte every 2 s or withheld, a 16 MB header line,
+  10,000 headers, bodies past 1 MB (declared, chunked, without credentials), a 1 MB form of 100,000
+  parameters, wrong credentials, and malformed input. Each outcome is counted by kind (status, or how the
+  connection ended, and after how long).
 - Every --sample-seconds: the server's RSS (its whole process tree), open file descriptors, threads, the jobs
   table's rows and its oldest job's age, messages, webhook attempts, the database's size (SQLite file + WAL,
   or pg_database_size) and the good clients' p99 since the previous sample.
