@@ -182,10 +182,23 @@ class DatabaseStats:
         age = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() if oldest else 0.0
         return jobs, age, messages, attempts, size / 1e6
 
-    def _sqlite(self) -> tuple[Any, ...]:
+    async def mix(self) -> str:
+        """Messages by segment count and by status, at the end: the load's mix and what became of it."""
+        parts = []
+        for column in ("num_segments", "status"):
+            sql = f"select {column}, count(*) from messages group by {column} order by {column}"
+            if self.pg is not None:
+                rows = [tuple(r) for r in await self.pg.fetch(sql)]
+            else:
+                rows = await asyncio.to_thread(self._sqlite, sql, True)
+            parts.append(f"by {column}: " + ", ".join(f"{value} {count}" for value, count in rows))
+        return "messages " + "; ".join(parts)
+
+    def _sqlite(self, sql: str = STATS_SQL, every: bool = False) -> Any:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
-            return tuple(conn.execute(STATS_SQL).fetchone())
+            cursor = conn.execute(sql)
+            return cursor.fetchall() if every else tuple(cursor.fetchone())
         finally:
             conn.close()
 
@@ -607,8 +620,9 @@ async def soak(
             break
         bad_counts[kind][outcome] += 1
     await good.close()
+    mix = await stats.mix() if not died else "messages: not read (the server died)"
     await stats.close()
-    return report(args, header, samples, good, bad_counts, died, server)
+    return report(args, header, samples, good, bad_counts, died, server, mix)
 
 
 def report(
@@ -619,6 +633,7 @@ def report(
     bad_counts: dict[str, Counter[str]],
     died: bool,
     server: ServerProcess,
+    mix: str,
 ) -> tuple[list[str], bool]:
     lines = ["## Samples", header]
     for row in samples:
@@ -674,6 +689,7 @@ def report(
         + ", ".join(f"{r[0]} ({r[3]} bad signatures of {r[2]} checked)" for r in callbacks)
         + f"; bad-client 5xx {bad_5xx}; tracebacks in the server log {tracebacks}"
     )
+    lines.append(mix)
     never_cut = sorted(
         kind
         for kind, outcomes in bad_counts.items()
