@@ -352,27 +352,26 @@ async def raw(port: int, first: bytes, drip: bytes = b"", every: float = 0, give
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError as error:
         return f"connect failed ({error.strerror})"
+    # Reading from the start: a server that answers 431 and closes while we still send is heard.
+    reading = asyncio.ensure_future(reader.readline())
     try:
         writer.write(first)
         await writer.drain()
-        while time.monotonic() - began < give_up:
-            wait = every if drip else give_up - (time.monotonic() - began)
-            try:
-                line = await asyncio.wait_for(reader.readline(), timeout=wait)
-            except TimeoutError:
-                writer.write(drip)
-                await writer.drain()
-                continue
-            return f"{status_of(line) or 'closed'} {bucket(time.monotonic() - began)}"
+        while (left := give_up - (time.monotonic() - began)) > 0:
+            await asyncio.wait({reading}, timeout=min(every, left) if drip else left)
+            if reading.done():
+                return f"{status_of(reading.result()) or 'closed'} {bucket(time.monotonic() - began)}"
+            writer.write(drip)
+            await writer.drain()
         return f"still open at {give_up:.0f}s"
     except OSError as error:  # closed while we were still sending: a refusal, with an answer or without
         took = bucket(time.monotonic() - began)
-        try:
-            answer = status_of(await asyncio.wait_for(reader.readline(), timeout=1))
-        except (OSError, TimeoutError):
-            answer = ""
+        await asyncio.wait({reading}, timeout=1)
+        heard = reading.done() and not reading.cancelled() and reading.exception() is None
+        answer = status_of(reading.result()) if heard else ""
         return f"{answer or 'no answer'}, reset ({error.strerror or type(error).__name__}) {took}"
     finally:
+        reading.cancel()
         writer.close()
 
 
