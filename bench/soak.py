@@ -625,6 +625,27 @@ async def soak(
     return report(args, header, samples, good, bad_counts, died, server, mix)
 
 
+def growth(samples: list[tuple[float, ...]]) -> str:
+    """RSS, fds and threads of the first sixth of the run against the last sixth: means for RSS, the least for
+    fds (a window's baseline: a sample can fall in a flood of silent connections, which ends), and the
+    database's size at the first and last sample."""
+    size = max(1, len(samples) // 6)
+    head, tail = samples[:size], samples[-size:]
+
+    def mean(rows: list[tuple[float, ...]], column: int) -> float:
+        return sum(r[column] for r in rows) / len(rows)
+
+    rss = (mean(head, 1), mean(tail, 1))
+    fds = (min(r[2] for r in head), min(r[2] for r in tail))
+    threads = (max(r[3] for r in head), max(r[3] for r in tail))
+    return (
+        f"first vs last {size} sample(s): RSS {rss[0]:.1f} -> {rss[1]:.1f} MB ({rss[1] - rss[0]:+.1f} MB, mean);"
+        f" fds {fds[0]:.0f} -> {fds[1]:.0f} ({fds[1] - fds[0]:+.0f}, least; most seen"
+        f" {max(r[2] for r in samples):.0f}); threads {threads[0]:.0f} -> {threads[1]:.0f};"
+        f" db {samples[0][8]:.1f} -> {samples[-1][8]:.1f} MB"
+    )
+
+
 def report(
     args: argparse.Namespace,
     header: str,
@@ -666,12 +687,8 @@ def report(
     tracebacks = server.log_text().count("Traceback (most recent call last)")
     lines += ["", "## Summary"]
     if len(samples) >= 2:
-        first, last = samples[0], samples[-1]
-        lines.append(
-            f"RSS {first[1]:.1f} -> {last[1]:.1f} MB ({last[1] - first[1]:+.1f} MB); fds {first[2]:.0f} ->"
-            f" {last[2]:.0f} ({last[2] - first[2]:+.0f}); threads {first[3]:.0f} -> {last[3]:.0f}; db"
-            f" {first[8]:.1f} -> {last[8]:.1f} MB (first vs last sample)"
-        )
+        last = samples[-1]
+        lines.append(growth(samples))
         lines.append(
             f"jobs backlog max {max(r[4] for r in samples):.0f} rows, oldest job max"
             f" {max(r[5] for r in samples):.1f} s; messages {last[6]:.0f}, webhook attempts {last[7]:.0f}"
