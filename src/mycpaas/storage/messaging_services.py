@@ -144,3 +144,10 @@ async def lock_number_owner(conn: Connection, phone_number_sid: str) -> str | No
         select(phone_numbers.c.account_sid).where(phone_numbers.c.sid == phone_number_sid).with_for_update()
     )
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def remove_account_numbers(conn: Connection, account_sid: str) -> None:
+    """Every number of the account leaves its pool, with its sticky assignments (before the numbers are released)."""
+    owned = select(phone_numbers.c.sid).where(phone_numbers.c.account_sid == account_sid).scalar_subquery()
+    await conn.execute(delete(sticky).where(sticky.c.phone_number_sid.in_(owned)))
+    await conn.execute(delete(links).where(links.c.phone_number_sid.in_(owned)))
