@@ -271,4 +271,6 @@ def test_unknown_services_and_sub_resources_are_404(server: ServerProcess) -> No
             response = http.get(path)
             assert (response.status_code, response.json()["code"]) == (404, 20404), path
         assert http.get("/v1/Services?PageToken=bogus").json()["code"] == 21481
+        laml = http.get(f"/api/laml/v1/Services/{service}").json()  # SignalWire's prefix is served too
+        assert laml["url"] == f"{server.url}/api/laml/v1/Services/{service}"
         assert http.put(f"/v1/Services/{service}").json()["code"] == 20004
