@@ -33,6 +33,7 @@ class ErrorCode(IntEnum):
         obj.template = template
         return obj
 
+    MISSING_PARAMETER = (20001, 400, "Missing required parameter {param} in the post body")
     INVALID_FRIENDLY_NAME = (20002, 400, "Invalid FriendlyName")
     AUTHENTICATE = (20003, 401, "Authenticate")
     METHOD_NOT_ALLOWED = (20004, 405, "Method not allowed")
@@ -88,6 +89,7 @@ class ErrorCode(IntEnum):
     VALIDITY_PERIOD_INVALID = (21624, 400, "Invalid validity period value")
     CONTENT_SID_REQUIRED = (21654, 400, "ContentSid Required")
     MESSAGING_SERVICE_NOT_FOUND = (21701, 400, "The Messaging Service {sid} does not exist")
+    NUMBER_IN_SERVICE = (21710, 400, "Phone Number {sid} is already in a Messaging Service")
     UPDATE_INVALID = (30400, 400, "Parameters are not valid: {reason}")
     NOT_CANCELABLE = (30409, 400, "This message cannot be canceled")
     SCHEDULING_REQUIRES_SERVICE = (35118, 400, "MessagingServiceSid is required to schedule a message")

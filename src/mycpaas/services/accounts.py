@@ -19,6 +19,7 @@ from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
 from mycpaas.services import audit, changes
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
+from mycpaas.storage import messaging_services as pools
 from mycpaas.storage.database import Connection
 
 FRIENDLY_NAME_MAX = 64
@@ -173,6 +174,7 @@ async def update_account(
         if values:
             await store.update_account(conn, target.sid, now, **values)
         if values.get("status") == AccountStatus.CLOSED.value:
+            await pools.remove_account_numbers(conn, target.sid)  # pools reference the numbers
             await store.release_numbers(conn, target.sid)
         if "status" in values:
             await audit.record(
