@@ -89,9 +89,13 @@ class ErrorCode(IntEnum):
     VALIDITY_PERIOD_INVALID = (21624, 400, "Invalid validity period value")
     CONTENT_SID_REQUIRED = (21654, 400, "ContentSid Required")
     MESSAGING_SERVICE_NOT_FOUND = (21701, 400, "The Messaging Service {sid} does not exist")
+    MESSAGING_SERVICE_NO_NUMBERS = (21704, 400, "The Messaging Service {sid} contains no phone numbers")
     NUMBER_IN_SERVICE = (21710, 400, "Phone Number {sid} is already in a Messaging Service")
     UPDATE_INVALID = (30400, 400, "Parameters are not valid: {reason}")
     NOT_CANCELABLE = (30409, 400, "This message cannot be canceled")
+    SEND_AT_MISSING = (35111, 400, "SendAt timestamp is missing")
+    SEND_AT_NOT_SUPPORTED = (35114, 400, "Scheduling does not support this timestamp: {reason}")
+    SEND_AT_TOO_FAR = (35115, 400, "Scheduling does not support this timestamp: {reason}")
     SCHEDULING_REQUIRES_SERVICE = (35118, 400, "MessagingServiceSid is required to schedule a message")
 
     # Delivery-time codes: stored on the message, never returned as HTTP errors.

@@ -84,7 +84,7 @@ class Message:
         *,
         account_sid: str,
         direction: Direction,
-        from_number: str,
+        from_number: str | None,
         to_number: str,
         body: str,
         num_media: int,

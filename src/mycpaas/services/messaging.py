@@ -7,7 +7,8 @@ that gets its 201 has been committed together with its delivery job before the r
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus
@@ -15,10 +16,13 @@ from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
+from mycpaas.domain.scheduling import parse_send_at, send_time
 from mycpaas.domain.senders import sender_kind
+from mycpaas.domain.sids import Prefix, is_sid
 from mycpaas.domain.urls import callback_url_problem, url_problem
-from mycpaas.domain.webhooks import status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services import scheduling
+from mycpaas.services.messaging_services import pool_for
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
@@ -69,6 +73,7 @@ class SendRequest:
     validity_period: str | None = None
     smart_encoded: bool = False
     schedule_type: str | None = None
+    send_at: str | None = None
     content_sid: str | None = None
     content_variables: str | None = None
     direction: Direction = Direction.OUTBOUND_API
@@ -83,7 +88,7 @@ def _require(request: SendRequest) -> None:
         raise InvalidRequest(ErrorCode.BODY_REQUIRED)
 
 
-def _parse_addresses(request: SendRequest) -> tuple[str, str]:
+def _parse_addresses(request: SendRequest) -> tuple[str, str | None]:
     raw_to = (request.to or "").strip()
     to = parse_e164(request.to or "")
     if to in MAGIC_TO_ERRORS:
@@ -98,8 +103,10 @@ def _parse_addresses(request: SendRequest) -> tuple[str, str]:
             raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
         if sender is None:
             raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
+    if request.messaging_service_sid and request.schedule_type:
+        return to, sender  # a scheduled message: its service is checked with its schedule (_check_schedule)
     if request.messaging_service_sid or sender is None:
-        # No Messaging Services exist on this platform yet, so any MessagingServiceSid is unknown.
+        # Sending through a service is not built yet, so any other MessagingServiceSid is refused.
         raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
     return to, sender
 
@@ -128,8 +135,6 @@ def _check_options(request: SendRequest) -> int | None:
             raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID)
     if request.status_callback and (problem := callback_url_problem(request.status_callback)):
         raise InvalidRequest(ErrorCode.STATUS_CALLBACK_INVALID, reason=problem)
-    if request.schedule_type:
-        raise InvalidRequest(ErrorCode.SCHEDULING_REQUIRES_SERVICE)
     if request.content_variables and not request.content_sid:
         raise InvalidRequest(ErrorCode.CONTENT_SID_REQUIRED)
     if request.content_sid:
@@ -142,7 +147,7 @@ def _check_options(request: SendRequest) -> int | None:
 async def send_message(platform: Platform, account: Account, request: SendRequest) -> Message:
     message = await compose(platform, account, request)
     # The message and its delivery job commit together, or not at all.
-    await platform.committer.insert(*store.new_message_rows(message))
+    await platform.committer.insert(*store.new_message_rows(message, _send_at(message, request)))
     metrics.message_created(message.direction.value, message.num_segments)
     platform.wake_worker()
     return message
@@ -156,7 +161,7 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
     _require(request)
     to, sender = _parse_addresses(request)
     number_callback = None
-    if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+    if sender is not None and sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
         async with platform.db.read() as conn:
             number = await number_store.find_by_phone_number(conn, sender)
         # A number belongs to one account: not its parent's, nor its subaccounts' (Twilio's rule, 21606).
@@ -165,10 +170,12 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         number_callback = number.status_callback or None
     body = _check_content(request)
     validity = _check_options(request)
-    await _check_sender_queue(platform, sender)
-    if is_alphanumeric_sender(sender) and is_nanp(to):
+    scheduled = await _check_schedule(platform, account, request)
+    if sender is not None and not scheduled:
+        await _check_sender_queue(platform, sender)
+    if sender is not None and is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
-    return Message.outbound(
+    message = Message.outbound(
         account_sid=account.sid,
         direction=request.direction,
         from_number=sender,
@@ -179,6 +186,7 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         validity_period=validity,
         now=utcnow(),
     )
+    return _as_scheduled(message, request) if scheduled else message
 
 
 async def _check_sender_queue(platform: Platform, sender: str) -> None:
@@ -247,20 +255,7 @@ async def update_message(
         return message
     if status != MessageStatus.CANCELED.value:
         raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Status may only be set to canceled")
-    async with platform.db.write() as conn:
-        changed = await store.advance_status(
-            conn, message.sid, MessageStatus.CANCELED, [MessageStatus.SCHEDULED], now
-        )
-        if changed:
-            await webhook_store.queue_events(
-                conn, [status_callback_event(message, MessageStatus.CANCELED)], now
-            )
-    if not changed:
-        raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
-    platform.wake_webhooks()
-    metrics.message_finished(MessageStatus.CANCELED.value)
-    message.status, message.updated_at = MessageStatus.CANCELED, now
-    return message
+    return await scheduling.cancel(platform, message)
 
 
 async def delete_message(platform: Platform, message: Message) -> None:
@@ -270,3 +265,39 @@ async def delete_message(platform: Platform, message: Message) -> None:
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
         await webhook_store.drop_queued_events(conn, message.sid)
+
+
+# ---- scheduled messages (ScheduleType=fixed, SendAt): services/scheduling.py takes over at SendAt ----------
+
+
+async def _check_schedule(platform: Platform, account: Account, request: SendRequest) -> bool:
+    """Whether the request schedules its message: Twilio's codes (domain/scheduling.send_time) in their place in
+    the validation order, then its Messaging Service: the account's (else 21701), with numbers (else 21704)."""
+    now = utcnow()
+    min_lead = platform.settings.schedule_min_lead_seconds
+    has_service = bool(request.messaging_service_sid)
+    if send_time(request.schedule_type, request.send_at, has_service, now, min_lead) is None:
+        return False
+    sid = (request.messaging_service_sid or "").strip()
+    async with platform.db.read() as conn:
+        pool = await pool_for(conn, account.sid, sid) if is_sid(sid, Prefix.MESSAGING_SERVICE) else None
+    if pool is None:
+        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=sid)
+    if not pool.numbers:
+        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NO_NUMBERS, sid=sid)
+    return True
+
+
+def _as_scheduled(message: Message, request: SendRequest) -> Message:
+    return replace(
+        message,
+        status=MessageStatus.SCHEDULED,
+        messaging_service_sid=(request.messaging_service_sid or "").strip(),
+    )
+
+
+def _send_at(message: Message, request: SendRequest) -> datetime | None:
+    """A scheduled message's SendAt (checked by compose), when its send job is due."""
+    if message.status is not MessageStatus.SCHEDULED:
+        return None
+    return parse_send_at(request.send_at or "")
