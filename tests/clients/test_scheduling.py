@@ -101,9 +101,10 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
         schedule_type="fixed",
         send_at=send_at,
         status_callback=receiver.url(path),
+        validity_period=1,  # counted from SendAt, not from the creation (else it would expire at once)
     )
     assert (message.status, message.from_, message.messaging_service_sid) == ("scheduled", None, service_sid)
-    assert message.date_sent is None
+    assert (message.date_sent, message.num_segments) == (None, "0")  # as Twilio shows a scheduled message
     body = raw_message(server, message.sid)
     assert body["status"] in ("scheduled", "queued", "sending", "sent", "delivered")  # its time may have come
 
@@ -113,7 +114,7 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
     assert [m["sid"] for m in listed.json()["messages"]] == [message.sid]
 
     delivered = wait_for(lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered")
-    assert delivered.from_ == sender  # the pool's number
+    assert (delivered.from_, delivered.num_segments) == (sender, "1")  # the pool's number
     assert delivered.date_sent is not None and delivered.date_sent >= send_at.replace(microsecond=0)
     receiver.wait_for(lambda found: "delivered" in [r.params["MessageStatus"] for r in found], path=path)
     assert statuses(receiver, path) == ["queued", "sending", "sent", "delivered"]

@@ -289,9 +289,11 @@ async def _check_schedule(platform: Platform, account: Account, request: SendReq
 
 
 def _as_scheduled(message: Message, request: SendRequest) -> Message:
+    """As Twilio shows a scheduled message: `num_segments` 0 until it goes (services/scheduling.release)."""
     return replace(
         message,
         status=MessageStatus.SCHEDULED,
+        num_segments=0,
         messaging_service_sid=(request.messaging_service_sid or "").strip(),
     )
 

@@ -17,7 +17,7 @@ import mycpaas.metrics as metrics
 from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE
-from mycpaas.domain.messages import Message, MessageStatus
+from mycpaas.domain.messages import Message, MessageStatus, segments_to_send
 from mycpaas.domain.webhooks import WebhookEvent, status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services import audit
@@ -38,8 +38,9 @@ async def send_time(platform: Platform, message: Message) -> datetime | None:
 
 
 async def release(conn: Connection, message: Message, now: datetime) -> tuple[Message, WebhookEvent | None]:
-    """A scheduled message whose job runs now enters the send path: `queued` with its sender, or `failed`
-    (21704) when its service has no number left. Returns the message as it now is and the callback owed.
+    """A scheduled message whose job runs now enters the send path: `queued` with its sender, its segments
+    counted and its ValidityPeriod starting now; or `failed` (21704) when its service has no number left.
+    Returns the message as it now is and the callback owed.
 
     HAND-OVER: until "sending through a service" chooses a sender when a service message's job runs, a
     message scheduled without From takes its pool's first number here. With that in place, this should
@@ -56,7 +57,13 @@ async def release(conn: Connection, message: Message, now: datetime) -> tuple[Me
         }
         status = MessageStatus.FAILED
     else:
-        values, status = {"from_number": sender}, MessageStatus.QUEUED
+        values = {"from_number": sender, "num_segments": segments_to_send(message.body)}
+        if message.validity_period is not None:
+            # ValidityPeriod is how long a message may wait in the queue, which it enters now: the period is
+            # counted from the message's creation (services/delivery.is_expired), so the wait until now is added.
+            waited = int((now - message.created_at).total_seconds())
+            values["validity_period"] = message.validity_period + max(0, waited)
+        status = MessageStatus.QUEUED
     if not await store.advance_status(conn, message.sid, status, [MessageStatus.SCHEDULED], now, **values):
         return message, None
     released = replace(message, status=status, updated_at=now, **values)  # type: ignore[arg-type]
