@@ -1,6 +1,7 @@
 """Scheduled messages at the depth of the use cases, on a migrated database of each test's own (SQLite and
 PostgreSQL): a cancel racing the send job's start (services/delivery.start_sending, under the job's claim) has
-exactly one winner, and deleting a service cancels its scheduled messages in the same transaction. The HTTP
+exactly one winner; a message whose pool emptied fails at SendAt (21704); deleting a scheduled message takes
+its job along; deleting a service cancels its scheduled messages in the same transaction. The HTTP
 shape, the send at SendAt and restarts are tested through twilio-python in tests/clients/test_scheduling.py."""
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ ACTOR = Actor("tester@example.com", "127.0.0.9")
 
 
 def _soon(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, schedule_min_lead_seconds=0.0)
+    """SendAt may be any time ahead; senders are not paced (a paced one would keep a released message queued
+    for its slot, and these tests look at who won, not at pacing)."""
+    return dataclasses.replace(settings, schedule_min_lead_seconds=0.0, sender_mps_long_code=0.0)
 
 
 async def _schedule(platform: Platform, account: Account, service_sid: str) -> Message:
@@ -52,10 +55,12 @@ async def _status(platform: Platform, account: Account, sid: str) -> MessageStat
 
 
 async def _claim_due(platform: Platform, message: Message) -> list[Job]:
-    """Claim the message's send job as a delivery worker would once SendAt has come (the clock moved on)."""
+    """Claim the message's send job as a delivery worker would once SendAt has come (the clock moved on);
+    other due jobs claimed with it stay leased, untouched."""
     later = utcnow() + timedelta(hours=1)
     async with platform.db.write() as conn:
-        return list(await queue.claim(conn, [SEND_MESSAGE], later, later + timedelta(minutes=1), 100))
+        claimed = await queue.claim(conn, [SEND_MESSAGE], later, later + timedelta(minutes=1), 100)
+    return [job for job in claimed if job.ref == message.sid]
 
 
 async def _jobs_of(platform: Platform, sid: str) -> int:
@@ -127,12 +132,35 @@ def test_a_cancel_racing_the_send_has_exactly_one_winner(platform_settings: Sett
     run_on_platform(_soon(platform_settings), scenario)
 
 
-def test_deleting_a_service_cancels_its_scheduled_messages(platform_settings: Settings) -> None:
+def test_scheduled_messages_when_their_pool_empties_they_are_deleted_or_their_service_is(
+    platform_settings: Settings,
+) -> None:
     async def scenario(platform: Platform) -> None:
         account, service_sid, _ = await _setup(platform)
         other_account, other_sid, _ = await _setup(platform)
+        emptied_account, emptied_sid, _ = await _setup(platform)
         doomed = [await _schedule(platform, account, service_sid) for _ in range(3)]
         kept = await _schedule(platform, other_account, other_sid)
+        orphan = await _schedule(platform, emptied_account, emptied_sid)
+        deleted = await _schedule(platform, emptied_account, emptied_sid)
+
+        # Its pool emptied before SendAt: at SendAt it fails, 21704.
+        emptied = await services.get_service(platform, emptied_account, emptied_sid)
+        assert emptied is not None
+        [number] = await services.list_pool_numbers(platform, emptied, None, 10)
+        await services.remove_number(platform, number)
+        assert await delivery.start_sending(platform, await _claim_due(platform, orphan)) == []
+        stored = await messaging.get_message(platform, emptied_account, orphan.sid)
+        assert stored is not None and stored.status is MessageStatus.FAILED
+        assert (stored.error_code, stored.from_number) == (21704, None)
+        assert await _jobs_of(platform, orphan.sid) == 0
+
+        # Deleted (DELETE …/Messages/{SM}): its job goes with it.
+        await messaging.delete_message(platform, deleted)
+        assert await messaging.get_message(platform, emptied_account, deleted.sid) is None
+        assert await _jobs_of(platform, deleted.sid) == 0
+
+        # Its service deleted: canceled with it; another service's message is untouched.
         service = await services.get_service(platform, account, service_sid)
         assert service is not None
         await services.delete_service(platform, service)

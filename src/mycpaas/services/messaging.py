@@ -14,6 +14,7 @@ import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
+from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.scheduling import parse_send_at, send_time
@@ -26,6 +27,7 @@ from mycpaas.services.messaging_services import pool_for
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
+from mycpaas.storage import queue
 from mycpaas.storage import webhooks as webhook_store
 
 BODY_MAX_CHARS = 1600
@@ -262,6 +264,8 @@ async def delete_message(platform: Platform, message: Message) -> None:
     if message.status in IN_FLIGHT_STATUSES:
         raise InvalidRequest(ErrorCode.DELETE_IN_PROGRESS)
     async with platform.db.write() as conn:
+        if message.status is MessageStatus.SCHEDULED:  # its job first, in the order start_sending locks
+            await queue.delete_for_ref(conn, [SEND_MESSAGE], message.sid)
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
         await webhook_store.drop_queued_events(conn, message.sid)
