@@ -78,6 +78,19 @@ def raw_message(server: ServerProcess, sid: str) -> Any:
     return response.json()
 
 
+def listed_with_status(server: ServerProcess, status: str) -> list[str]:
+    """The sids of the list's first page filtered by Status (SignalWire's extension), each checked to have it."""
+    with server.client() as http:
+        path = f"{server.accounts_path(server.account_sid)}/Messages.json"
+        response = http.get(path, params={"Status": status, "PageSize": "1000"})
+        refused = http.get(path, params={"Status": "later"})
+    assert (refused.status_code, refused.json()["code"]) == (400, 20422)
+    assert_valid(MESSAGE_LIST, response.json())
+    assert "Status=" + status in response.json()["uri"]
+    assert {m["status"] for m in response.json()["messages"]} <= {status}
+    return [m["sid"] for m in response.json()["messages"]]
+
+
 def refused(call: Any) -> tuple[int, int, str]:
     with pytest.raises(TwilioRestException) as error:
         call()
@@ -132,9 +145,12 @@ def test_cancel_a_scheduled_message(server: ServerProcess, receiver: Receiver) -
         send_at=in_seconds(3600),
         status_callback=receiver.url(path),
     )
+    assert message.sid in listed_with_status(server, "scheduled")
     canceled = client.messages(message.sid).update(status="canceled")
     assert (canceled.status, canceled.date_sent) == ("canceled", None)
     assert raw_message(server, message.sid)["status"] == "canceled"
+    assert message.sid not in listed_with_status(server, "scheduled")
+    assert message.sid in listed_with_status(server, "canceled")
     receiver.wait_for(lambda found: len(found) >= 1, path=path)
     assert statuses(receiver, path) == ["canceled"]
 
