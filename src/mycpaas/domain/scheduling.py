@@ -26,7 +26,7 @@ def parse_send_at(raw: str) -> datetime | None:
         return None
 
 
-def send_time(
+def requested_send_time(
     schedule_type: str | None, send_at: str | None, has_service: bool, now: datetime, min_lead_seconds: float
 ) -> datetime | None:
     """When a message should go: None to send it now, else SendAt, checked in Twilio's order.

@@ -17,7 +17,7 @@ from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
-from mycpaas.domain.scheduling import parse_send_at, send_time
+from mycpaas.domain.scheduling import parse_send_at, requested_send_time
 from mycpaas.domain.senders import sender_kind
 from mycpaas.domain.sids import Prefix, is_sid
 from mycpaas.domain.urls import callback_url_problem, url_problem
@@ -275,12 +275,13 @@ async def delete_message(platform: Platform, message: Message) -> None:
 
 
 async def _check_schedule(platform: Platform, account: Account, request: SendRequest) -> bool:
-    """Whether the request schedules its message: Twilio's codes (domain/scheduling.send_time) in their place in
-    the validation order, then its Messaging Service: the account's (else 21701), with numbers (else 21704)."""
+    """Whether the request schedules its message: Twilio's codes (domain/scheduling.requested_send_time) in
+    their place in the validation order, then its Messaging Service: the account's (else 21701), with numbers
+    (else 21704)."""
     now = utcnow()
     min_lead = platform.settings.schedule_min_lead_seconds
     has_service = bool(request.messaging_service_sid)
-    if send_time(request.schedule_type, request.send_at, has_service, now, min_lead) is None:
+    if requested_send_time(request.schedule_type, request.send_at, has_service, now, min_lead) is None:
         return False
     sid = (request.messaging_service_sid or "").strip()
     async with platform.db.read() as conn:
