@@ -4,6 +4,7 @@ wait Twilio's five minutes)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from mycpaas.domain.clock import as_utc
@@ -14,11 +15,18 @@ MAX_LEAD = timedelta(days=35)  # Twilio's: 3,024,000 seconds
 DEFAULT_MIN_LEAD_SECONDS = 300.0  # Twilio's: SendAt at least 5 minutes after the request
 
 
+# ISO 8601's extended form: a date, optionally a time (seconds and fraction optional) and Z or an offset.
+_ISO_8601 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
+
+
 def parse_send_at(raw: str) -> datetime | None:
     """An ISO 8601 timestamp (`2026-01-02T03:04:05Z`, an offset, or none for UTC) as naive UTC; None if it
-    is not one. Twilio asks for `YYYY-MM-DDTHH:MM:SSZ`; twilio-python sends exactly that."""
+    is not one. Twilio asks for `YYYY-MM-DDTHH:MM:SSZ`; twilio-python and twilio-node send exactly that.
+    The pattern comes first: `datetime.fromisoformat` alone also takes week dates and the basic form."""
     text = raw.strip()
-    if len(text) < 10 or not text[:4].isdigit():  # fromisoformat also takes week dates and compact forms
+    if not _ISO_8601.fullmatch(text):
         return None
     try:
         return as_utc(datetime.fromisoformat(text))
