@@ -157,10 +157,12 @@ async def settle_with_replies(
     platform: Platform, settlement: Settlement, event: WebhookEvent, replies: Sequence[ReplyRequest]
 ) -> list[Message]:
     """Create the messages an inbound message's LaML asked for, and finish its job, in one transaction: a
-    crash cannot send a reply twice or lose it. A reply that fails validation is recorded, not sent."""
+    crash cannot send a reply twice or lose it. A reply that fails validation is recorded, not sent. A reply
+    to a message a Messaging Service received carries the service's sid when it goes from the same number."""
     async with platform.db.read() as conn:
         found = await account_store.get_account(conn, event.account_sid)
     messages: list[Message] = []
+    service_sid = event.params.get("MessagingServiceSid")
     if found is not None:
         account = found[0]
         for reply in replies:
@@ -174,11 +176,16 @@ async def settle_with_replies(
                 direction=Direction.OUTBOUND_REPLY,
             )
             try:
-                messages.append(await messaging.compose(platform, account, request))
+                reply_message = await messaging.compose(platform, account, request)
             except InvalidRequest as refused:
                 attempt = skipped(event, f"reply not sent: {refused.message}")
                 attempt.error_code = int(refused.code)
                 settlement.attempts.append(attempt)
+                continue
+            # A reply from the pool number that received the message is the service's, as at Twilio.
+            if service_sid and reply_message.from_number == event.params.get("To"):
+                reply_message.messaging_service_sid = service_sid
+            messages.append(reply_message)
     now = utcnow()
 
     async def work(conn: Connection) -> None:
