@@ -46,6 +46,7 @@ def test_the_services_url_answers_with_its_method_and_a_laml_reply_comes_from_th
 ) -> None:
     client = server.client()
     service_path, number_path, reply_path = unique_path("svc"), unique_path("own"), unique_path("reply")
+    status_path = unique_path("svc-status")
     sender = _number(server, client, SmsUrl=receiver.script(reply_path, laml("")))["phone_number"]
     pooled = _number(server, client, SmsUrl=receiver.script(number_path, laml("")))
     service_sid = _service_with(
@@ -55,6 +56,7 @@ def test_the_services_url_answers_with_its_method_and_a_laml_reply_comes_from_th
             service_path + "?app=svc", laml("<Message>the service says hi</Message>")
         ),
         InboundMethod="GET",
+        StatusCallback=receiver.url(status_path),
     )
 
     send(server, client, To=pooled["phone_number"], From=sender, Body="to the pool")
@@ -84,6 +86,11 @@ def test_the_services_url_answers_with_its_method_and_a_laml_reply_comes_from_th
     assert set(by_direction) == {"outbound-reply", "inbound"}
     assert by_direction["outbound-reply"]["messaging_service_sid"] == service_sid
     assert by_direction["inbound"]["messaging_service_sid"] is None
+    # The reply named no status callback: the service's applies, with the service's sid in it.
+    callbacks = receiver.wait_for(lambda found: len(found) >= 3, path=status_path)
+    assert {r.params["MessageSid"] for r in callbacks} == {by_direction["outbound-reply"]["sid"]}
+    assert {r.params["MessagingServiceSid"] for r in callbacks} == {service_sid}
+    assert all(is_valid(server.auth_token, r, receiver.url(status_path)) for r in callbacks)
     assert receiver.received(number_path) == []  # the number's own SmsUrl was not the one called
 
 

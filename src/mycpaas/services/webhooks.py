@@ -29,6 +29,7 @@ from mycpaas.services import messaging
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as message_store
+from mycpaas.storage import messaging_services as service_store
 from mycpaas.storage import queue
 from mycpaas.storage import webhooks as store
 from mycpaas.storage.database import Connection
@@ -158,11 +159,13 @@ async def settle_with_replies(
 ) -> list[Message]:
     """Create the messages an inbound message's LaML asked for, and finish its job, in one transaction: a
     crash cannot send a reply twice or lose it. A reply that fails validation is recorded, not sent. A reply
-    to a message a Messaging Service received carries the service's sid when it goes from the same number."""
+    to a message a Messaging Service received carries the service's sid when it goes from the same number, and
+    the service's status callback when the reply names none (as a message sent through the service would)."""
+    service_sid = event.params.get("MessagingServiceSid")
     async with platform.db.read() as conn:
         found = await account_store.get_account(conn, event.account_sid)
+        service = await service_store.get_service(conn, service_sid) if service_sid else None
     messages: list[Message] = []
-    service_sid = event.params.get("MessagingServiceSid")
     if found is not None:
         account = found[0]
         for reply in replies:
@@ -183,8 +186,10 @@ async def settle_with_replies(
                 settlement.attempts.append(attempt)
                 continue
             # A reply from the pool number that received the message is the service's, as at Twilio.
-            if service_sid and reply_message.from_number == event.params.get("To"):
-                reply_message.messaging_service_sid = service_sid
+            if service and reply_message.from_number == event.params.get("To"):
+                reply_message.messaging_service_sid = service.sid
+                if not reply.status_callback and service.status_callback:
+                    reply_message.status_callback = service.status_callback
             messages.append(reply_message)
     now = utcnow()
 
