@@ -121,8 +121,10 @@ class Message:
         body: str,
         carrier_message_id: str,
         now: datetime,
+        messaging_service_sid: str | None = None,
     ) -> Message:
-        """A message a carrier delivered to one of the platform's numbers, `received`."""
+        """A message a carrier delivered to one of the platform's numbers, `received`; a number in a Messaging
+        Service's pool receives it for the service (Twilio's messaging_service_sid on inbound messages)."""
         segmentation = split_parts(body)
         return cls(
             sid=new_sid(Prefix.MESSAGE),
@@ -135,6 +137,7 @@ class Message:
             num_segments=segmentation.count,
             encoding=segmentation.encoding.value,
             carrier_message_id=carrier_message_id,
+            messaging_service_sid=messaging_service_sid,
             created_at=now,
             updated_at=now,
             sent_at=now,
