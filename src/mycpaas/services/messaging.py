@@ -150,8 +150,9 @@ async def send_message(platform: Platform, account: Account, request: SendReques
 
 
 async def compose(platform: Platform, account: Account, request: SendRequest) -> Message:
-    """Validate a send request in Twilio's order and build its message (not yet stored). Without a
-    StatusCallback, the sending number's status callback URL applies."""
+    """Validate a send request in Twilio's order and build its message (not yet stored). Through a Messaging
+    Service with no From, the message is `accepted` with no sender: the delivery worker picks one
+    (services/service_sending.py)."""
     if account.status is not AccountStatus.ACTIVE:
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
@@ -173,49 +174,12 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         service_sending.check_from_in_pool(pool, sender)
     body = _check_content(request, pool is not None and pool.service.smart_encoding)
     validity = _check_options(request)
-    if pool is not None:
-        return await _through_service(
-            platform, account, request, pool, sender, to, body, validity, number_callback
-        )
-    assert sender is not None  # _require: a From, or a MessagingServiceSid
-    await _check_sender_queue(platform, sender)
-    if is_alphanumeric_sender(sender) and is_nanp(to):
-        raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
-    return Message.outbound(
-        account_sid=account.sid,
-        direction=request.direction,
-        from_number=sender,
-        to_number=to,
-        body=body,
-        num_media=len(request.media_urls),
-        status_callback=request.status_callback or number_callback,
-        validity_period=validity,
-        now=utcnow(),
-    )
-
-
-async def _through_service(
-    platform: Platform,
-    account: Account,
-    request: SendRequest,
-    pool: ServicePool,
-    sender: str | None,
-    to: str,
-    body: str,
-    validity: int | None,
-    number_callback: str | None,
-) -> Message:
-    """A message sent through a Messaging Service: the service's StatusCallback and ValidityPeriod apply when
-    the message gives none. Without a From it is `accepted`, its sender picked when it goes
-    (services/service_sending.py); with one (in the pool) it goes from that From, like any other."""
-    service = pool.service
-    status_callback = request.status_callback or service.status_callback or number_callback
-    validity = validity if validity is not None else service.validity_period
-    if sender is None:
+    status_callback, validity = _callback_and_validity(request, pool, number_callback, validity)
+    if pool is not None and sender is None:
         return Message.accepted(
             account_sid=account.sid,
             direction=request.direction,
-            messaging_service_sid=service.sid,
+            messaging_service_sid=pool.service.sid,
             to_number=to,
             body=body,
             num_media=len(request.media_urls),
@@ -223,6 +187,7 @@ async def _through_service(
             validity_period=validity,
             now=utcnow(),
         )
+    assert sender is not None  # _require: a From, or a MessagingServiceSid
     await _check_sender_queue(platform, sender)
     if is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
@@ -236,8 +201,20 @@ async def _through_service(
         status_callback=status_callback,
         validity_period=validity,
         now=utcnow(),
-        messaging_service_sid=service.sid,
+        messaging_service_sid=pool.service.sid if pool else None,
     )
+
+
+def _callback_and_validity(
+    request: SendRequest, pool: ServicePool | None, number_callback: str | None, validity: int | None
+) -> tuple[str | None, int | None]:
+    """The message's own StatusCallback, else its Messaging Service's, else the sending number's; its own
+    ValidityPeriod, else its Messaging Service's."""
+    if pool is None:
+        return request.status_callback or number_callback, validity
+    service = pool.service
+    callback = request.status_callback or service.status_callback or number_callback
+    return callback, validity if validity is not None else service.validity_period
 
 
 async def _check_sender_queue(platform: Platform, sender: str) -> None:
