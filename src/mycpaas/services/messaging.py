@@ -14,11 +14,13 @@ from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
-from mycpaas.domain.senders import sender_kind
+from mycpaas.domain.senders import queue_limit, sender_kind
 from mycpaas.domain.urls import callback_url_problem, url_problem
 from mycpaas.domain.webhooks import status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services import service_sending
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
@@ -83,7 +85,8 @@ def _require(request: SendRequest) -> None:
         raise InvalidRequest(ErrorCode.BODY_REQUIRED)
 
 
-def _parse_addresses(request: SendRequest) -> tuple[str, str]:
+def _parse_addresses(request: SendRequest) -> tuple[str, str | None]:
+    """To, and From when given (None: the Messaging Service's pool provides it)."""
     raw_to = (request.to or "").strip()
     to = parse_e164(request.to or "")
     if to in MAGIC_TO_ERRORS:
@@ -98,15 +101,13 @@ def _parse_addresses(request: SendRequest) -> tuple[str, str]:
             raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
         if sender is None:
             raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
-    if request.messaging_service_sid or sender is None:
-        # No Messaging Services exist on this platform yet, so any MessagingServiceSid is unknown.
-        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
     return to, sender
 
 
-def _check_content(request: SendRequest) -> str:
+def _check_content(request: SendRequest, smart_encoding: bool = False) -> str:
+    """The body to send; `smart_encoding` is the Messaging Service's setting (SmartEncoded=true is the message's)."""
     body = request.body or ""
-    if request.smart_encoded:
+    if request.smart_encoded or smart_encoding:
         body = unicodedata.normalize("NFC", body).translate(_SMART_REPLACEMENTS)
     if len(body) > BODY_MAX_CHARS:
         raise InvalidRequest(ErrorCode.BODY_TOO_LONG)
@@ -149,22 +150,44 @@ async def send_message(platform: Platform, account: Account, request: SendReques
 
 
 async def compose(platform: Platform, account: Account, request: SendRequest) -> Message:
-    """Validate a send request in Twilio's order and build its message (not yet stored). Without a
-    StatusCallback, the sending number's status callback URL applies."""
+    """Validate a send request in Twilio's order and build its message (not yet stored). Through a Messaging
+    Service with no From, the message is `accepted` with no sender: the delivery worker picks one
+    (services/service_sending.py)."""
     if account.status is not AccountStatus.ACTIVE:
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
     to, sender = _parse_addresses(request)
+    pool = None
+    if request.messaging_service_sid:
+        pool = await service_sending.service_to_send(
+            platform, account, request.messaging_service_sid, sender, to
+        )
     number_callback = None
-    if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+    if sender is not None and sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
         async with platform.db.read() as conn:
             number = await number_store.find_by_phone_number(conn, sender)
         # A number belongs to one account: not its parent's, nor its subaccounts' (Twilio's rule, 21606).
         if number is None or number.account_sid != account.sid:
             raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
         number_callback = number.status_callback or None
-    body = _check_content(request)
+    if pool is not None and sender is not None:
+        service_sending.check_from_in_pool(pool, sender)
+    body = _check_content(request, pool is not None and pool.service.smart_encoding)
     validity = _check_options(request)
+    status_callback, validity = _callback_and_validity(request, pool, number_callback, validity)
+    if pool is not None and sender is None:
+        return Message.accepted(
+            account_sid=account.sid,
+            direction=request.direction,
+            messaging_service_sid=pool.service.sid,
+            to_number=to,
+            body=body,
+            num_media=len(request.media_urls),
+            status_callback=status_callback,
+            validity_period=validity,
+            now=utcnow(),
+        )
+    assert sender is not None  # _require: a From, or a MessagingServiceSid
     await _check_sender_queue(platform, sender)
     if is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
@@ -175,19 +198,32 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         to_number=to,
         body=body,
         num_media=len(request.media_urls),
-        status_callback=request.status_callback or number_callback,
+        status_callback=status_callback,
         validity_period=validity,
         now=utcnow(),
+        messaging_service_sid=pool.service.sid if pool else None,
     )
+
+
+def _callback_and_validity(
+    request: SendRequest, pool: ServicePool | None, number_callback: str | None, validity: int | None
+) -> tuple[str | None, int | None]:
+    """The message's own StatusCallback, else its Messaging Service's, else the sending number's; its own
+    ValidityPeriod, else its Messaging Service's."""
+    if pool is None:
+        return request.status_callback or number_callback, validity
+    service = pool.service
+    callback = request.status_callback or service.status_callback or number_callback
+    return callback, validity if validity is not None else service.validity_period
 
 
 async def _check_sender_queue(platform: Platform, sender: str) -> None:
     """Twilio's rule: a From may have as many messages queued as it can send in `sender_queue_seconds`
     (4 hours) at its rate; beyond that, 21611."""
-    rate = platform.settings.sender_mps(sender_kind(sender))
-    if rate <= 0:
+    settings = platform.settings
+    limit = queue_limit(settings.sender_mps(sender_kind(sender)), settings.sender_queue_seconds)
+    if limit is None:
         return
-    limit = max(1, int(rate * platform.settings.sender_queue_seconds))
     async with platform.db.read() as conn:
         queued = await store.count_queued_from(conn, sender, limit)
     if queued >= limit:

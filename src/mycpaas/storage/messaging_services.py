@@ -182,3 +182,32 @@ async def remove_account_numbers(conn: Connection, account_sid: str) -> None:
     owned = select(phone_numbers.c.sid).where(phone_numbers.c.account_sid == account_sid).scalar_subquery()
     await conn.execute(delete(sticky).where(sticky.c.phone_number_sid.in_(owned)))
     await conn.execute(delete(links).where(links.c.phone_number_sid.in_(owned)))
+
+
+async def sticky_numbers(conn: Connection, service_sid: str, to_numbers: list[str]) -> dict[str, str]:
+    """Destination -> the pool number (PN…) that last served it through the service."""
+    query = select(sticky.c.to_number, sticky.c.phone_number_sid).where(
+        sticky.c.service_sid == service_sid, sticky.c.to_number.in_(to_numbers)
+    )
+    return {row.to_number: row.phone_number_sid for row in (await conn.execute(query)).all()}
+
+
+async def set_sticky(
+    conn: Connection, service_sid: str, to_number: str, phone_number_sid: str, now: datetime
+) -> None:
+    """Record which number served `to_number`. The caller holds the service's row lock (`get_service(...,
+    for_update=True)`), so no other transaction inserts the same destination between the two statements."""
+    changed = await conn.execute(
+        update(sticky)
+        .where(sticky.c.service_sid == service_sid, sticky.c.to_number == to_number)
+        .values(phone_number_sid=phone_number_sid, last_used_at=now)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(
+            insert(sticky).values(
+                service_sid=service_sid,
+                to_number=to_number,
+                phone_number_sid=phone_number_sid,
+                last_used_at=now,
+            )
+        )
