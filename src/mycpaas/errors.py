@@ -89,8 +89,19 @@ class ErrorCode(IntEnum):
     VALIDITY_PERIOD_INVALID = (21624, 400, "Invalid validity period value")
     CONTENT_SID_REQUIRED = (21654, 400, "ContentSid Required")
     MESSAGING_SERVICE_NOT_FOUND = (21701, 400, "The Messaging Service {sid} does not exist")
-    MESSAGING_SERVICE_NO_NUMBERS = (21704, 400, "The Messaging Service {sid} contains no phone numbers")
+    NO_USABLE_SENDER = (
+        21703,
+        400,
+        "The Messaging Service does not have a phone number available to send a message to {to}",
+    )
+    SERVICE_HAS_NO_SENDERS = (21704, 400, "The Messaging Service {sid} contains no phone numbers")
+    MESSAGING_SERVICE_INVALID = (21705, 400, "The Messaging Service {sid} is invalid")
     NUMBER_IN_SERVICE = (21710, 400, "Phone Number {sid} is already in a Messaging Service")
+    FROM_NOT_IN_SERVICE = (
+        21711,
+        400,
+        "The 'From' {from_} is not associated to the specified Messaging Service {sid}",
+    )
     UPDATE_INVALID = (30400, 400, "Parameters are not valid: {reason}")
     NOT_CANCELABLE = (30409, 400, "This message cannot be canceled")
     SEND_AT_MISSING = (35111, 400, "SendAt timestamp is missing")

@@ -182,6 +182,21 @@ def test_twilio_node_unauthorized(twilio_run: dict[str, Any]) -> None:
     assert twilio_run["wrong_token_is_rest_exception"] is True, "instanceof require('twilio').RestException"
 
 
+def test_twilio_node_sends_through_a_messaging_service(twilio_run: dict[str, Any]) -> None:
+    service = twilio_run["service"]
+    assert service["created"] == {
+        "status": "accepted",
+        "from": None,
+        "num_segments": "0",
+        "messaging_service_sid": service["sid"],
+    }
+    assert service["final"]["status"] == "delivered" and service["final"]["num_segments"] == "1"
+    assert service["final"]["from"] in service["pool"]
+    assert service["again"] == {"status": "delivered", "from": service["final"]["from"]}, "sticky sender"
+    unknown = service["unknown"]
+    assert (unknown["type"], unknown["status"], unknown["code"]) == ("RestException", 400, 21701)
+
+
 # npm @signalwire/compatibility-api 3.x, https -----------------------------------------------------------------
 
 

@@ -206,7 +206,10 @@ def test_every_refusal_has_twilios_code(server: ServerProcess) -> None:
         assert refused(schedule(schedule_type="fixed", send_at=not_iso))[:2] == (400, 35114), not_iso
     assert refused(schedule(schedule_type="fixed", send_at=in_seconds(36 * 86400)))[:2] == (400, 35115)
     assert refused(schedule(schedule_type="recurring", send_at=in_seconds(3600)))[:2] == (400, 20422)
-    for unknown in ("MG" + "0" * 32, "MGnope", theirs):
+    assert refused(schedule(schedule_type="fixed", send_at=in_seconds(3600), messaging_service_sid="MGnope"))[
+        :2
+    ] == (400, 21705)
+    for unknown in ("MG" + "0" * 32, theirs):
         status, code, _ = refused(
             schedule(schedule_type="fixed", send_at=in_seconds(3600), messaging_service_sid=unknown)
         )

@@ -1,6 +1,6 @@
 """Scheduled messages at the depth of the use cases, on a migrated database of each test's own (SQLite and
 PostgreSQL): a cancel racing the send job's start (services/delivery.start_sending, under the job's claim) has
-exactly one winner; a message whose pool emptied fails at SendAt (21704); deleting a scheduled message takes
+exactly one winner; a message whose pool emptied fails at SendAt (21703); deleting a scheduled message takes
 its job along; deleting a service cancels its scheduled messages in the same transaction. The HTTP
 shape, the send at SendAt and restarts are tested through twilio-python in tests/clients/test_scheduling.py."""
 
@@ -144,7 +144,7 @@ def test_scheduled_messages_when_their_pool_empties_they_are_deleted_or_their_se
         orphan = await _schedule(platform, emptied_account, emptied_sid)
         deleted = await _schedule(platform, emptied_account, emptied_sid)
 
-        # Its pool emptied before SendAt: at SendAt it fails, 21704.
+        # Its pool emptied before SendAt: at SendAt it fails as an accepted message does, 21703.
         emptied = await services.get_service(platform, emptied_account, emptied_sid)
         assert emptied is not None
         [number] = await services.list_pool_numbers(platform, emptied, None, 10)
@@ -152,7 +152,7 @@ def test_scheduled_messages_when_their_pool_empties_they_are_deleted_or_their_se
         assert await delivery.start_sending(platform, await _claim_due(platform, orphan)) == []
         stored = await messaging.get_message(platform, emptied_account, orphan.sid)
         assert stored is not None and stored.status is MessageStatus.FAILED
-        assert (stored.error_code, stored.from_number) == (21704, None)
+        assert (stored.error_code, stored.from_number) == (21703, None)
         assert await _jobs_of(platform, orphan.sid) == 0
 
         # Deleted (DELETE …/Messages/{SM}): its job goes with it.

@@ -37,6 +37,7 @@ S = MessageStatus
 
 # Status changes only move forward: a late "sent" after "delivered" must never regress the record.
 ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message without a sender, at SendAt
     S.QUEUED: frozenset({S.ACCEPTED, S.SCHEDULED}),
     S.SENDING: frozenset({S.QUEUED}),
     S.SENT: frozenset({S.QUEUED, S.SENDING}),
@@ -97,6 +98,7 @@ class Message:
         status_callback: str | None,
         validity_period: int | None,
         now: datetime,
+        messaging_service_sid: str | None = None,
     ) -> Message:
         """A new message to send, `queued` (its send job is written with it: storage/messages.insert_new)."""
         segmentation = split_parts(body)
@@ -113,9 +115,42 @@ class Message:
             encoding=segmentation.encoding.value,
             status_callback=status_callback,
             validity_period=validity_period,
+            messaging_service_sid=messaging_service_sid,
             created_at=now,
             updated_at=now,
         )
+
+    @classmethod
+    def accepted(
+        cls,
+        *,
+        account_sid: str,
+        direction: Direction,
+        messaging_service_sid: str,
+        to_number: str,
+        body: str,
+        num_media: int,
+        status_callback: str | None,
+        validity_period: int | None,
+        now: datetime,
+    ) -> Message:
+        """A new message sent through a Messaging Service with no From: `accepted`, with no sender and no
+        segments yet (Twilio's `"from": null`, `"num_segments": "0"`); the delivery worker picks its sender
+        and counts its segments (services/service_sending.py). Its send job is written with it."""
+        message = cls.outbound(
+            account_sid=account_sid,
+            direction=direction,
+            from_number="",
+            to_number=to_number,
+            body=body,
+            num_media=num_media,
+            status_callback=status_callback,
+            validity_period=validity_period,
+            now=now,
+            messaging_service_sid=messaging_service_sid,
+        )
+        message.from_number, message.status, message.num_segments = None, MessageStatus.ACCEPTED, 0
+        return message
 
     @classmethod
     def inbound(
@@ -127,8 +162,10 @@ class Message:
         body: str,
         carrier_message_id: str,
         now: datetime,
+        messaging_service_sid: str | None = None,
     ) -> Message:
-        """A message a carrier delivered to one of the platform's numbers, `received`."""
+        """A message a carrier delivered to one of the platform's numbers, `received`; a number in a Messaging
+        Service's pool receives it for the service (Twilio's messaging_service_sid on inbound messages)."""
         segmentation = split_parts(body)
         return cls(
             sid=new_sid(Prefix.MESSAGE),
@@ -141,6 +178,7 @@ class Message:
             num_segments=segmentation.count,
             encoding=segmentation.encoding.value,
             carrier_message_id=carrier_message_id,
+            messaging_service_sid=messaging_service_sid,
             created_at=now,
             updated_at=now,
             sent_at=now,

@@ -99,6 +99,16 @@ class ServicePool:
     alpha_sender: AlphaSender | None
 
 
+@dataclass(frozen=True, slots=True)
+class StickySender:
+    """Which pool number served a destination last (sticky sender): what the dashboard shows of a service."""
+
+    to_number: str
+    phone_number_sid: str
+    phone_number: str
+    last_used_at: datetime
+
+
 # Form parameter -> (field, kind). Kinds: url (None when empty), method, bool, int, or a tuple of choices.
 SETTINGS: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "InboundRequestUrl": ("inbound_request_url", "url"),

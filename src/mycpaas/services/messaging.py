@@ -16,14 +16,13 @@ from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.scheduling import parse_send_at, requested_send_time
-from mycpaas.domain.senders import sender_kind
-from mycpaas.domain.sids import Prefix, is_sid
+from mycpaas.domain.senders import queue_limit, sender_kind
 from mycpaas.domain.urls import callback_url_problem, url_problem
 from mycpaas.errors import ErrorCode, InvalidRequest
-from mycpaas.services import scheduling
-from mycpaas.services.messaging_services import pool_for
+from mycpaas.services import scheduling, service_sending
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
@@ -91,6 +90,7 @@ def _require(request: SendRequest) -> None:
 
 
 def _parse_addresses(request: SendRequest) -> tuple[str, str | None]:
+    """To, and From when given (None: the Messaging Service's pool provides it)."""
     raw_to = (request.to or "").strip()
     to = parse_e164(request.to or "")
     if to in MAGIC_TO_ERRORS:
@@ -105,17 +105,13 @@ def _parse_addresses(request: SendRequest) -> tuple[str, str | None]:
             raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
         if sender is None:
             raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
-    if request.messaging_service_sid and request.schedule_type:
-        return to, sender  # a scheduled message: its service is checked with its schedule (_check_schedule)
-    if request.messaging_service_sid or sender is None:
-        # Sending through a service is not built yet, so any other MessagingServiceSid is refused.
-        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
     return to, sender
 
 
-def _check_content(request: SendRequest) -> str:
+def _check_content(request: SendRequest, smart_encoding: bool = False) -> str:
+    """The body to send; `smart_encoding` is the Messaging Service's setting (SmartEncoded=true is the message's)."""
     body = request.body or ""
-    if request.smart_encoded:
+    if request.smart_encoded or smart_encoding:
         body = unicodedata.normalize("NFC", body).translate(_SMART_REPLACEMENTS)
     if len(body) > BODY_MAX_CHARS:
         raise InvalidRequest(ErrorCode.BODY_TOO_LONG)
@@ -156,12 +152,18 @@ async def send_message(platform: Platform, account: Account, request: SendReques
 
 
 async def compose(platform: Platform, account: Account, request: SendRequest) -> Message:
-    """Validate a send request in Twilio's order and build its message (not yet stored). Without a
-    StatusCallback, the sending number's status callback URL applies."""
+    """Validate a send request in Twilio's order and build its message (not yet stored). Through a Messaging
+    Service with no From, the message is `accepted` with no sender: the delivery worker picks one
+    (services/service_sending.py)."""
     if account.status is not AccountStatus.ACTIVE:
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
     to, sender = _parse_addresses(request)
+    pool = None
+    if request.messaging_service_sid:
+        pool = await service_sending.service_to_send(
+            platform, account, request.messaging_service_sid, sender, to
+        )
     number_callback = None
     if sender is not None and sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
         async with platform.db.read() as conn:
@@ -170,12 +172,29 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         if number is None or number.account_sid != account.sid:
             raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
         number_callback = number.status_callback or None
-    body = _check_content(request)
+    if pool is not None and sender is not None:
+        service_sending.check_from_in_pool(pool, sender)
+    body = _check_content(request, pool is not None and pool.service.smart_encoding)
     validity = _check_options(request)
-    scheduled = await _check_schedule(platform, account, request)
-    if sender is not None and not scheduled:
+    status_callback, validity = _callback_and_validity(request, pool, number_callback, validity)
+    scheduled = _check_schedule(platform, request, pool is not None)
+    if pool is not None and sender is None:
+        accepted = Message.accepted(
+            account_sid=account.sid,
+            direction=request.direction,
+            messaging_service_sid=pool.service.sid,
+            to_number=to,
+            body=body,
+            num_media=len(request.media_urls),
+            status_callback=status_callback,
+            validity_period=validity,
+            now=utcnow(),
+        )
+        return _as_scheduled(accepted) if scheduled else accepted
+    assert sender is not None  # _require: a From, or a MessagingServiceSid
+    if not scheduled:  # a scheduled message queues nothing until SendAt
         await _check_sender_queue(platform, sender)
-    if sender is not None and is_alphanumeric_sender(sender) and is_nanp(to):
+    if is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
     message = Message.outbound(
         account_sid=account.sid,
@@ -184,20 +203,33 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         to_number=to,
         body=body,
         num_media=len(request.media_urls),
-        status_callback=request.status_callback or number_callback,
+        status_callback=status_callback,
         validity_period=validity,
         now=utcnow(),
+        messaging_service_sid=pool.service.sid if pool else None,
     )
-    return _as_scheduled(message, request) if scheduled else message
+    return _as_scheduled(message) if scheduled else message
+
+
+def _callback_and_validity(
+    request: SendRequest, pool: ServicePool | None, number_callback: str | None, validity: int | None
+) -> tuple[str | None, int | None]:
+    """The message's own StatusCallback, else its Messaging Service's, else the sending number's; its own
+    ValidityPeriod, else its Messaging Service's."""
+    if pool is None:
+        return request.status_callback or number_callback, validity
+    service = pool.service
+    callback = request.status_callback or service.status_callback or number_callback
+    return callback, validity if validity is not None else service.validity_period
 
 
 async def _check_sender_queue(platform: Platform, sender: str) -> None:
     """Twilio's rule: a From may have as many messages queued as it can send in `sender_queue_seconds`
     (4 hours) at its rate; beyond that, 21611."""
-    rate = platform.settings.sender_mps(sender_kind(sender))
-    if rate <= 0:
+    settings = platform.settings
+    limit = queue_limit(settings.sender_mps(sender_kind(sender)), settings.sender_queue_seconds)
+    if limit is None:
         return
-    limit = max(1, int(rate * platform.settings.sender_queue_seconds))
     async with platform.db.read() as conn:
         queued = await store.count_queued_from(conn, sender, limit)
     if queued >= limit:
@@ -274,33 +306,25 @@ async def delete_message(platform: Platform, message: Message) -> None:
 # ---- scheduled messages (ScheduleType=fixed, SendAt): services/scheduling.py takes over at SendAt ----------
 
 
-async def _check_schedule(platform: Platform, account: Account, request: SendRequest) -> bool:
+def _check_schedule(platform: Platform, request: SendRequest, has_service: bool) -> bool:
     """Whether the request schedules its message: Twilio's codes (domain/scheduling.requested_send_time) in
-    their place in the validation order, then its Messaging Service: the account's (else 21701), with numbers
-    (else 21704)."""
-    now = utcnow()
-    min_lead = platform.settings.schedule_min_lead_seconds
-    has_service = bool(request.messaging_service_sid)
-    if requested_send_time(request.schedule_type, request.send_at, has_service, now, min_lead) is None:
-        return False
-    sid = (request.messaging_service_sid or "").strip()
-    async with platform.db.read() as conn:
-        pool = await pool_for(conn, account.sid, sid) if is_sid(sid, Prefix.MESSAGING_SERVICE) else None
-    if pool is None:
-        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=sid)
-    if not pool.numbers:
-        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NO_NUMBERS, sid=sid)
-    return True
-
-
-def _as_scheduled(message: Message, request: SendRequest) -> Message:
-    """As Twilio shows a scheduled message: `num_segments` 0 until it goes (services/scheduling.release)."""
-    return replace(
-        message,
-        status=MessageStatus.SCHEDULED,
-        num_segments=0,
-        messaging_service_sid=(request.messaging_service_sid or "").strip(),
+    their place in the validation order; the service itself was checked before (service_to_send)."""
+    return (
+        requested_send_time(
+            request.schedule_type,
+            request.send_at,
+            has_service,
+            utcnow(),
+            platform.settings.schedule_min_lead_seconds,
+        )
+        is not None
     )
+
+
+def _as_scheduled(message: Message) -> Message:
+    """As Twilio shows a scheduled message: `num_segments` 0 until it goes (its sender, if it has none yet,
+    is picked then: services/scheduling.release)."""
+    return replace(message, status=MessageStatus.SCHEDULED, num_segments=0)
 
 
 def _send_at(message: Message, request: SendRequest) -> datetime | None:

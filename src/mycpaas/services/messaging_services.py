@@ -21,6 +21,7 @@ from mycpaas.domain.messaging_services import (
     MessagingService,
     PoolNumber,
     ServicePool,
+    StickySender,
     alpha_sender_problem,
     new_service,
     parse_settings,
@@ -142,6 +143,20 @@ async def remove_number(platform: Platform, number: PoolNumber) -> None:
 async def leave_pool(conn: Connection, phone_number_sid: str) -> None:
     """The number leaves its pool (if any) with its sticky assignments; a no-op for a number in none."""
     await store.remove_number(conn, phone_number_sid)
+
+
+async def numbers_outside_pools(platform: Platform, account: Account, limit: int) -> list[tuple[str, str]]:
+    """(sid, phone number) of the account's numbers that could join a pool (those in none), for a chooser."""
+    async with platform.db.read() as conn:
+        return await store.numbers_outside_pools(conn, account.sid, limit)
+
+
+async def recent_sticky_senders(
+    platform: Platform, service: MessagingService, limit: int
+) -> list[StickySender]:
+    """Which pool number served each of the service's most recent destinations (sticky sender)."""
+    async with platform.db.read() as conn:
+        return await store.recent_sticky_senders(conn, service.sid, limit)
 
 
 async def add_alpha_sender(platform: Platform, service: MessagingService, value: str | None) -> AlphaSender:

@@ -23,7 +23,6 @@ from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services import audit
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
-from mycpaas.storage import messaging_services as service_store
 from mycpaas.storage import queue
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
@@ -38,38 +37,26 @@ async def send_time(platform: Platform, message: Message) -> datetime | None:
 
 
 async def release(conn: Connection, message: Message, now: datetime) -> tuple[Message, WebhookEvent | None]:
-    """A scheduled message whose job runs now enters the send path: `queued` with its sender, its segments
-    counted and its ValidityPeriod starting now; or `failed` (21704) when its service has no number left.
-    Returns the message as it now is and the callback owed.
-
-    HAND-OVER: until "sending through a service" chooses a sender when a service message's job runs, a
-    message scheduled without From takes its pool's first number here. With that in place, this should
-    move the message to `accepted` (from stays null) and let that choice run on it, in this transaction."""
-    sender = message.from_number
-    if sender is None and message.messaging_service_sid:
-        first = await service_store.list_pool_numbers(conn, message.messaging_service_sid, limit=1)
-        sender = first[0].phone_number if first else None
-    if sender is None:
-        error = ErrorCode.MESSAGING_SERVICE_NO_NUMBERS
-        values: dict[str, object] = {
-            "error_code": int(error),
-            "error_message": error.render(sid=message.messaging_service_sid),
-        }
-        status = MessageStatus.FAILED
+    """A scheduled message whose job runs now enters the send path, its ValidityPeriod starting now: with a
+    From, `queued` (its segments counted); without one, `accepted`, and the caller (start_sending) has its
+    pool pick its sender in this same transaction (services/service_sending.assign_senders, which sends the
+    `queued` callback or fails it). Returns the message as it now is and the callback owed."""
+    values: dict[str, object] = {}
+    if message.validity_period is not None:
+        # ValidityPeriod is how long a message may wait in the queue, which it enters now: the period is
+        # counted from the message's creation (services/delivery.is_expired), so the wait until now is added.
+        waited = int((now - message.created_at).total_seconds())
+        values["validity_period"] = message.validity_period + max(0, waited)
+    if message.from_number is None:
+        status = MessageStatus.ACCEPTED
     else:
-        values = {"from_number": sender, "num_segments": segments_to_send(message.body)}
-        if message.validity_period is not None:
-            # ValidityPeriod is how long a message may wait in the queue, which it enters now: the period is
-            # counted from the message's creation (services/delivery.is_expired), so the wait until now is added.
-            waited = int((now - message.created_at).total_seconds())
-            values["validity_period"] = message.validity_period + max(0, waited)
         status = MessageStatus.QUEUED
+        values["num_segments"] = segments_to_send(message.body)
     if not await store.advance_status(conn, message.sid, status, [MessageStatus.SCHEDULED], now, **values):
         return message, None
     released = replace(message, status=status, updated_at=now, **values)  # type: ignore[arg-type]
-    if status is MessageStatus.FAILED:
-        metrics.message_finished(status.value, released.error_code)
-    return released, status_callback_event(released, status)
+    # `accepted` is where a message without a sender waits for one, not news: no callback for it.
+    return released, status_callback_event(released, status) if status is MessageStatus.QUEUED else None
 
 
 async def cancel(platform: Platform, message: Message, actor: Actor | None = None) -> Message:

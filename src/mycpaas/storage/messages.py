@@ -45,7 +45,7 @@ def new_message_rows(
     GroupCommitter.insert (merged with other messages' rows into one executemany per table) and insert_new
     inside a transaction of its own."""
     rows: tuple[tuple[Table, dict[str, object]], ...] = ((messages, _values(message)),)
-    if message.status is MessageStatus.QUEUED:
+    if message.status in (MessageStatus.QUEUED, MessageStatus.ACCEPTED):
         rows += (queue.job_row(SEND_MESSAGE, message.sid, message.created_at),)
     elif message.status is MessageStatus.SCHEDULED and send_at is not None:
         rows += (queue.job_row(SEND_MESSAGE, message.sid, send_at),)
@@ -106,6 +106,27 @@ async def count_queued_from(conn: Connection, from_number: str, limit: int) -> i
         .subquery()
     )
     return int((await conn.execute(select(func.count()).select_from(queued))).scalar_one())
+
+
+async def sender_loads(conn: Connection, account_sid: str, senders: list[str]) -> dict[str, tuple[int, int]]:
+    """For each of the account's `senders`: (its queued messages, the id of its latest message; 0: none).
+    Both are index lookups (ix_messages_queued_from, ix_messages_account_from_id)."""
+    loads = {sender: (0, 0) for sender in senders}
+    queued = (
+        select(messages.c.from_number, func.count().label("n"))
+        .where(messages.c.from_number.in_(senders), text("messages.status = 'queued'"))
+        .group_by(messages.c.from_number)
+    )
+    for row in (await conn.execute(queued)).all():
+        loads[row.from_number] = (int(row.n), 0)
+    latest = (
+        select(messages.c.from_number, func.max(messages.c.id).label("n"))
+        .where(messages.c.account_sid == account_sid, messages.c.from_number.in_(senders))
+        .group_by(messages.c.from_number)
+    )
+    for row in (await conn.execute(latest)).all():
+        loads[row.from_number] = (loads[row.from_number][0], int(row.n or 0))
+    return loads
 
 
 async def list_awaiting_receipt(conn: Connection, through: str) -> list[Message]:

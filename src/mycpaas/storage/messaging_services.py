@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
 
-from mycpaas.domain.messaging_services import AlphaSender, MessagingService, PoolNumber
+from mycpaas.domain.messaging_services import AlphaSender, MessagingService, PoolNumber, StickySender
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import (
     messaging_service_alpha_senders as alphas,
@@ -113,6 +113,37 @@ async def remove_number(conn: Connection, phone_number_sid: str) -> None:
     await conn.execute(delete(links).where(links.c.phone_number_sid == phone_number_sid))
 
 
+async def numbers_outside_pools(conn: Connection, account_sid: str, limit: int) -> list[tuple[str, str]]:
+    """(sid, phone number) of up to `limit` of the account's numbers that are in no pool, in number order."""
+    query = (
+        select(phone_numbers.c.sid, phone_numbers.c.phone_number)
+        .where(
+            phone_numbers.c.account_sid == account_sid,
+            phone_numbers.c.sid.not_in(select(links.c.phone_number_sid)),
+        )
+        .order_by(phone_numbers.c.phone_number)
+        .limit(limit)
+    )
+    return [(row.sid, row.phone_number) for row in (await conn.execute(query)).all()]
+
+
+async def recent_sticky_senders(conn: Connection, service_sid: str, limit: int) -> list[StickySender]:
+    """The service's sticky assignments, most recently used first."""
+    query = (
+        select(
+            sticky.c.to_number, sticky.c.phone_number_sid, phone_numbers.c.phone_number, sticky.c.last_used_at
+        )
+        .join_from(sticky, phone_numbers, sticky.c.phone_number_sid == phone_numbers.c.sid)
+        .where(sticky.c.service_sid == service_sid)
+        .order_by(sticky.c.last_used_at.desc(), sticky.c.to_number)
+        .limit(limit)
+    )
+    return [
+        StickySender(row.to_number, row.phone_number_sid, row.phone_number, row.last_used_at)
+        for row in (await conn.execute(query)).all()
+    ]
+
+
 def _alpha(row: Row[Any], account_sid: str) -> AlphaSender:
     return AlphaSender(row.sid, account_sid, row.service_sid, row.alpha_sender, row.created_at)
 
@@ -151,3 +182,32 @@ async def remove_account_numbers(conn: Connection, account_sid: str) -> None:
     owned = select(phone_numbers.c.sid).where(phone_numbers.c.account_sid == account_sid).scalar_subquery()
     await conn.execute(delete(sticky).where(sticky.c.phone_number_sid.in_(owned)))
     await conn.execute(delete(links).where(links.c.phone_number_sid.in_(owned)))
+
+
+async def sticky_numbers(conn: Connection, service_sid: str, to_numbers: list[str]) -> dict[str, str]:
+    """Destination -> the pool number (PN…) that last served it through the service."""
+    query = select(sticky.c.to_number, sticky.c.phone_number_sid).where(
+        sticky.c.service_sid == service_sid, sticky.c.to_number.in_(to_numbers)
+    )
+    return {row.to_number: row.phone_number_sid for row in (await conn.execute(query)).all()}
+
+
+async def set_sticky(
+    conn: Connection, service_sid: str, to_number: str, phone_number_sid: str, now: datetime
+) -> None:
+    """Record which number served `to_number`. The caller holds the service's row lock (`get_service(...,
+    for_update=True)`), so no other transaction inserts the same destination between the two statements."""
+    changed = await conn.execute(
+        update(sticky)
+        .where(sticky.c.service_sid == service_sid, sticky.c.to_number == to_number)
+        .values(phone_number_sid=phone_number_sid, last_used_at=now)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(
+            insert(sticky).values(
+                service_sid=service_sid,
+                to_number=to_number,
+                phone_number_sid=phone_number_sid,
+                last_used_at=now,
+            )
+        )

@@ -177,8 +177,7 @@ async function unauthorized(makeClient, sender, out) {
 
 // A message scheduled through a Messaging Service (the messaging domain pointed at the server too): created
 // `scheduled` with sendAt as a Date, canceled, and canceled again (Twilio's 30409).
-async function scheduling(client, base, out) {
-  client.messaging.baseUrl = base;
+async function scheduling(client, out) {
   const numberSid = (await client.incomingPhoneNumbers.create({ phoneNumber: number() })).sid;
   const service = await client.messaging.v1.services.create({ friendlyName: 'twilio-node later' });
   await client.messaging.v1.services(service.sid).phoneNumbers.create({ phoneNumberSid: numberSid });
@@ -198,12 +197,43 @@ async function scheduling(client, base, out) {
   };
 }
 
+// Sending through a Messaging Service: `messagingServiceSid` and no `from` (the messaging domain is pointed at
+// the server like the api one).
+async function messagingService(client, out) {
+  const service = await client.messaging.v1.services.create({ friendlyName: 'node pool', areaCodeGeomatch: false });
+  const pool = [];
+  for (let i = 0; i < 2; i += 1) {
+    const owned = await client.incomingPhoneNumbers.create({ phoneNumber: number() });
+    await client.messaging.v1.services(service.sid).phoneNumbers.create({ phoneNumberSid: owned.sid });
+    pool.push(owned.phoneNumber);
+  }
+  const to = number();
+  const send = (body) => client.messages.create({ to, messagingServiceSid: service.sid, body });
+  const created = await send('through a service');
+  const final = await waitFinal(client, created.sid);
+  const again = await waitFinal(client, (await send('again')).sid);
+  out.service = {
+    sid: service.sid,
+    pool,
+    created: {
+      status: created.status,
+      from: created.from,
+      num_segments: created.numSegments,
+      messaging_service_sid: created.messagingServiceSid,
+    },
+    final: { status: final.status, from: final.from, num_segments: final.numSegments },
+    again: { status: again.status, from: again.from },
+    unknown: await restError(() => client.messages.create({ to, messagingServiceSid: 'MG' + '0'.repeat(32), body: 'x' })),
+  };
+}
+
 async function runTwilio(out) {
   const twilio = require('twilio');
   const base = process.env.DRIVER_BASE_URL;
   const makeClient = (username, password) => {
     const made = twilio(username, password);
     made.api.baseUrl = base;
+    made.messaging.baseUrl = base;
     return made;
   };
   out.versions = { twilio: packageVersion('twilio') };
@@ -212,7 +242,7 @@ async function runTwilio(out) {
   out.base_url = client.api.baseUrl;
   const sender = await messageLifecycle(client, calls, 'twilio-node', out);
   const target = await paging(client, calls, sender, out);
-  await scheduling(client, base, out);
+  await scheduling(client, out);
 
   // The SignalWire-style prefix in the version: requests and followed pages stay under /api/laml.
   const laml = makeClient(SID, TOKEN);
@@ -230,6 +260,7 @@ async function runTwilio(out) {
       return error instanceof twilio.RestException;
     }
   })();
+  await messagingService(client, out);
   out.calls = calls;
 }
 
