@@ -104,6 +104,9 @@ class ErrorCode(IntEnum):
     )
     UPDATE_INVALID = (30400, 400, "Parameters are not valid: {reason}")
     NOT_CANCELABLE = (30409, 400, "This message cannot be canceled")
+    SEND_AT_MISSING = (35111, 400, "SendAt timestamp is missing")
+    SEND_AT_NOT_SUPPORTED = (35114, 400, "Scheduling does not support this timestamp: {reason}")
+    SEND_AT_TOO_FAR = (35115, 400, "Scheduling does not support this timestamp: {reason}")
     SCHEDULING_REQUIRES_SERVICE = (35118, 400, "MessagingServiceSid is required to schedule a message")
 
     # Delivery-time codes: stored on the message, never returned as HTTP errors.

@@ -169,6 +169,13 @@ def test_twilio_node_laml_prefix_in_the_version(twilio_run: dict[str, Any], serv
     assert all(uri.startswith(prefix + "?") for uri in laml["gets"][1:]), laml["gets"]
 
 
+def test_twilio_node_schedules_and_cancels(twilio_run: dict[str, Any]) -> None:
+    run = twilio_run["scheduling"]
+    assert run["created"] == {"status": "scheduled", "from": None, "service": run["service"]}
+    assert run["canceled"]["status"] == "canceled" and run["canceled"]["date_sent"] is None
+    assert (run["again"]["status"], run["again"]["code"]) == (400, 30409)
+
+
 def test_twilio_node_unauthorized(twilio_run: dict[str, Any]) -> None:
     for call in ("create", "fetch", "list"):
         assert twilio_run["wrong_token"][call] == UNAUTHORIZED, call

@@ -14,7 +14,7 @@ from tests.server import ServerProcess
 ALPHABET = string.printable + "€😀é\u0000\ud7ff\uffff%+&=;/?#[]"
 KEYS = [
     "To", "From", "Body", "MediaUrl", "StatusCallback", "ValidityPeriod", "SmartEncoded", "MessagingServiceSid",
-    "ContentSid", "ContentVariables", "ScheduleType", "PageSize", "Page", "PageToken", "DateSent", "DateSent>",
+    "ContentSid", "ContentVariables", "ScheduleType", "SendAt", "PageSize", "Page", "PageToken", "DateSent", "DateSent>",
     "DateSent<", "Status", "FriendlyName", "PhoneNumber", "AreaCode", "SmsUrl", "SmsMethod", "AccountSid",
     "InboundRequestUrl", "StickySender", "ValidityPeriod", "Usecase", "PhoneNumberSid", "AlphaSender",
 ]  # fmt: skip

@@ -72,6 +72,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/messages/new", messages.new),
     ("POST", "/messages/new", messages.send),
     ("GET", "/messages/{sid}", messages.detail),
+    ("POST", "/messages/{sid}/cancel", messages.cancel),
     ("POST", "/sign-out", signin.sign_out),
 ]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from mycpaas.domain.segments import split_parts
+from mycpaas.domain.segments import Segmentation, split_parts
 from mycpaas.domain.sids import Prefix, new_sid
 
 
@@ -37,6 +37,7 @@ S = MessageStatus
 
 # Status changes only move forward: a late "sent" after "delivered" must never regress the record.
 ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message without a sender, at SendAt
     S.QUEUED: frozenset({S.ACCEPTED, S.SCHEDULED}),
     S.SENDING: frozenset({S.QUEUED}),
     S.SENT: frozenset({S.QUEUED, S.SENDING}),
@@ -50,6 +51,12 @@ ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
 
 FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.RECEIVED, S.READ})
 IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
+
+
+def segments_to_send(body: str, parts: Segmentation | None = None) -> int:
+    """The segments an outbound message takes: its body's (`parts`, if already split), or one for a
+    media-only message."""
+    return (parts or split_parts(body)).count if body else 1
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,7 +91,7 @@ class Message:
         *,
         account_sid: str,
         direction: Direction,
-        from_number: str,
+        from_number: str | None,
         to_number: str,
         body: str,
         num_media: int,
@@ -103,7 +110,7 @@ class Message:
             to_number=to_number,
             body=body,
             status=MessageStatus.QUEUED,
-            num_segments=segmentation.count if body else 1,  # a media-only message costs one
+            num_segments=segments_to_send(body, segmentation),
             num_media=num_media,
             encoding=segmentation.encoding.value,
             status_callback=status_callback,

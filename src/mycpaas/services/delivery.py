@@ -18,7 +18,7 @@ from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Message, MessageStatus
 from mycpaas.domain.senders import kept_payload, kept_slot, sender_kind, take_slot
 from mycpaas.domain.webhooks import WebhookEvent, status_callback_event
-from mycpaas.services import receipts, service_sending
+from mycpaas.services import receipts, scheduling, service_sending
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import parts, queue, senders
@@ -71,6 +71,9 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
         events: list[WebhookEvent | None] = []
         for job in (job for job in jobs if job.id in ours):
             message = found.get(job.ref)
+            if message is not None and message.status is MessageStatus.SCHEDULED:
+                message, event = await scheduling.release(conn, message, now)  # its SendAt has come
+                events.append(event)
             if message is None or (
                 message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
                 and not service_sending.awaits_sender(message)

@@ -7,23 +7,26 @@ that gets its 201 has been committed together with its delivery job before the r
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
+from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
+from mycpaas.domain.scheduling import parse_send_at, requested_send_time
 from mycpaas.domain.senders import queue_limit, sender_kind
 from mycpaas.domain.urls import callback_url_problem, url_problem
-from mycpaas.domain.webhooks import status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
-from mycpaas.services import service_sending
+from mycpaas.services import scheduling, service_sending
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
+from mycpaas.storage import queue
 from mycpaas.storage import webhooks as webhook_store
 
 BODY_MAX_CHARS = 1600
@@ -71,6 +74,7 @@ class SendRequest:
     validity_period: str | None = None
     smart_encoded: bool = False
     schedule_type: str | None = None
+    send_at: str | None = None
     content_sid: str | None = None
     content_variables: str | None = None
     direction: Direction = Direction.OUTBOUND_API
@@ -129,8 +133,6 @@ def _check_options(request: SendRequest) -> int | None:
             raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID)
     if request.status_callback and (problem := callback_url_problem(request.status_callback)):
         raise InvalidRequest(ErrorCode.STATUS_CALLBACK_INVALID, reason=problem)
-    if request.schedule_type:
-        raise InvalidRequest(ErrorCode.SCHEDULING_REQUIRES_SERVICE)
     if request.content_variables and not request.content_sid:
         raise InvalidRequest(ErrorCode.CONTENT_SID_REQUIRED)
     if request.content_sid:
@@ -143,7 +145,7 @@ def _check_options(request: SendRequest) -> int | None:
 async def send_message(platform: Platform, account: Account, request: SendRequest) -> Message:
     message = await compose(platform, account, request)
     # The message and its delivery job commit together, or not at all.
-    await platform.committer.insert(*store.new_message_rows(message))
+    await platform.committer.insert(*store.new_message_rows(message, _send_at(message, request)))
     metrics.message_created(message.direction.value, message.num_segments)
     platform.wake_worker()
     return message
@@ -175,8 +177,9 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
     body = _check_content(request, pool is not None and pool.service.smart_encoding)
     validity = _check_options(request)
     status_callback, validity = _callback_and_validity(request, pool, number_callback, validity)
+    scheduled = _check_schedule(platform, request, pool is not None)
     if pool is not None and sender is None:
-        return Message.accepted(
+        accepted = Message.accepted(
             account_sid=account.sid,
             direction=request.direction,
             messaging_service_sid=pool.service.sid,
@@ -187,11 +190,13 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
             validity_period=validity,
             now=utcnow(),
         )
+        return _as_scheduled(accepted) if scheduled else accepted
     assert sender is not None  # _require: a From, or a MessagingServiceSid
-    await _check_sender_queue(platform, sender)
+    if not scheduled:  # a scheduled message queues nothing until SendAt
+        await _check_sender_queue(platform, sender)
     if is_alphanumeric_sender(sender) and is_nanp(to):
         raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
-    return Message.outbound(
+    message = Message.outbound(
         account_sid=account.sid,
         direction=request.direction,
         from_number=sender,
@@ -203,6 +208,7 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         now=utcnow(),
         messaging_service_sid=pool.service.sid if pool else None,
     )
+    return _as_scheduled(message) if scheduled else message
 
 
 def _callback_and_validity(
@@ -283,26 +289,46 @@ async def update_message(
         return message
     if status != MessageStatus.CANCELED.value:
         raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Status may only be set to canceled")
-    async with platform.db.write() as conn:
-        changed = await store.advance_status(
-            conn, message.sid, MessageStatus.CANCELED, [MessageStatus.SCHEDULED], now
-        )
-        if changed:
-            await webhook_store.queue_events(
-                conn, [status_callback_event(message, MessageStatus.CANCELED)], now
-            )
-    if not changed:
-        raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
-    platform.wake_webhooks()
-    metrics.message_finished(MessageStatus.CANCELED.value)
-    message.status, message.updated_at = MessageStatus.CANCELED, now
-    return message
+    return await scheduling.cancel(platform, message)
 
 
 async def delete_message(platform: Platform, message: Message) -> None:
     if message.status in IN_FLIGHT_STATUSES:
         raise InvalidRequest(ErrorCode.DELETE_IN_PROGRESS)
     async with platform.db.write() as conn:
+        if message.status is MessageStatus.SCHEDULED:  # its job first, in the order start_sending locks
+            await queue.delete_for_ref(conn, [SEND_MESSAGE], message.sid)
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
         await webhook_store.drop_queued_events(conn, message.sid)
+
+
+# ---- scheduled messages (ScheduleType=fixed, SendAt): services/scheduling.py takes over at SendAt ----------
+
+
+def _check_schedule(platform: Platform, request: SendRequest, has_service: bool) -> bool:
+    """Whether the request schedules its message: Twilio's codes (domain/scheduling.requested_send_time) in
+    their place in the validation order; the service itself was checked before (service_to_send)."""
+    return (
+        requested_send_time(
+            request.schedule_type,
+            request.send_at,
+            has_service,
+            utcnow(),
+            platform.settings.schedule_min_lead_seconds,
+        )
+        is not None
+    )
+
+
+def _as_scheduled(message: Message) -> Message:
+    """As Twilio shows a scheduled message: `num_segments` 0 until it goes (its sender, if it has none yet,
+    is picked then: services/scheduling.release)."""
+    return replace(message, status=MessageStatus.SCHEDULED, num_segments=0)
+
+
+def _send_at(message: Message, request: SendRequest) -> datetime | None:
+    """A scheduled message's SendAt (checked by compose), when its send job is due."""
+    if message.status is not MessageStatus.SCHEDULED:
+        return None
+    return parse_send_at(request.send_at or "")

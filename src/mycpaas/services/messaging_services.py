@@ -28,6 +28,7 @@ from mycpaas.domain.messaging_services import (
 )
 from mycpaas.domain.sids import Prefix, is_sid, new_sid
 from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services import scheduling
 from mycpaas.services.accounts import check_friendly_name, require_open
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messaging_services as store
@@ -89,10 +90,14 @@ async def update_service(
 
 
 async def delete_service(platform: Platform, service: MessagingService) -> None:
-    """The service goes with its pool links, alpha sender and sticky assignments; the numbers stay the account's."""
+    """The service goes with its pool links, alpha sender and sticky assignments; the numbers stay the account's.
+    Its scheduled messages are canceled in the same transaction (services/scheduling.py)."""
     async with platform.db.write() as conn:
         await require_open(conn, service.account_sid)
+        canceled = await scheduling.cancel_for_service(conn, service.sid, utcnow())
         await store.delete_service(conn, service.sid)
+    if canceled:
+        platform.wake_webhooks()
 
 
 async def add_number(platform: Platform, service: MessagingService, phone_number_sid: str) -> PoolNumber:

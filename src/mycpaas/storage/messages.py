@@ -14,7 +14,7 @@ from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageSt
 from mycpaas.storage import queue
 from mycpaas.storage.database import Connection
 from mycpaas.storage.group_commit import insert_into as _insert_into
-from mycpaas.storage.tables import message_parts, messages
+from mycpaas.storage.tables import jobs, message_parts, messages
 
 # The columns a Message is read from and written to, named: a field that is not a column (or a column that is
 # not a field) fails here at import, not as a shifted value in a running server.
@@ -37,13 +37,18 @@ def _values(message: Message) -> dict[str, object]:
     return values
 
 
-def new_message_rows(message: Message) -> tuple[tuple[Table, dict[str, object]], ...]:
-    """What storing a new message writes: its row and, for one to send, its send job, to commit together.
-    The one definition behind both ways of writing it: GroupCommitter.insert (merged with other messages'
-    rows into one executemany per table) and insert_new inside a transaction of its own."""
+def new_message_rows(
+    message: Message, send_at: datetime | None = None
+) -> tuple[tuple[Table, dict[str, object]], ...]:
+    """What storing a new message writes: its row and, for one to send, its send job, to commit together
+    (a scheduled message's job runs at its `send_at`). The one definition behind both ways of writing it:
+    GroupCommitter.insert (merged with other messages' rows into one executemany per table) and insert_new
+    inside a transaction of its own."""
     rows: tuple[tuple[Table, dict[str, object]], ...] = ((messages, _values(message)),)
     if message.status in (MessageStatus.QUEUED, MessageStatus.ACCEPTED):
         rows += (queue.job_row(SEND_MESSAGE, message.sid, message.created_at),)
+    elif message.status is MessageStatus.SCHEDULED and send_at is not None:
+        rows += (queue.job_row(SEND_MESSAGE, message.sid, send_at),)
     return rows
 
 
@@ -180,6 +185,32 @@ async def list_page(
     if before_id is not None:
         query = query.where(messages.c.id < before_id)
     rows = (await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))).all()
+    return [_message(row) for row in rows]
+
+
+async def send_time(conn: Connection, sid: str) -> datetime | None:
+    """When a message's send job is due (a scheduled message's SendAt); None if it has none."""
+    return (
+        await conn.execute(
+            select(func.min(jobs.c.run_at)).where(and_(jobs.c.ref == sid, jobs.c.kind == SEND_MESSAGE))
+        )
+    ).scalar_one_or_none()
+
+
+async def scheduled_of_service(conn: Connection, service_sid: str) -> list[Message]:
+    """The service's messages still `scheduled`, found through their send jobs (the queue is small, the
+    messages table is not, and it has no index on the service)."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .join(jobs, and_(jobs.c.ref == messages.c.sid, jobs.c.kind == SEND_MESSAGE))
+        .where(
+            and_(
+                messages.c.messaging_service_sid == service_sid,
+                messages.c.status == MessageStatus.SCHEDULED.value,
+            )
+        )
+        .order_by(messages.c.id)
+    )
     return [_message(row) for row in rows]
 
 

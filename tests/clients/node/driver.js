@@ -175,6 +175,28 @@ async function unauthorized(makeClient, sender, out) {
   };
 }
 
+// A message scheduled through a Messaging Service (the messaging domain pointed at the server too): created
+// `scheduled` with sendAt as a Date, canceled, and canceled again (Twilio's 30409).
+async function scheduling(client, out) {
+  const numberSid = (await client.incomingPhoneNumbers.create({ phoneNumber: number() })).sid;
+  const service = await client.messaging.v1.services.create({ friendlyName: 'twilio-node later' });
+  await client.messaging.v1.services(service.sid).phoneNumbers.create({ phoneNumberSid: numberSid });
+  const created = await client.messages.create({
+    to: number(),
+    messagingServiceSid: service.sid,
+    body: 'later',
+    scheduleType: 'fixed',
+    sendAt: new Date(Date.now() + 3600 * 1000),
+  });
+  const canceled = await client.messages(created.sid).update({ status: 'canceled' });
+  out.scheduling = {
+    service: service.sid,
+    created: { status: created.status, from: created.from, service: created.messagingServiceSid },
+    canceled: { sid: canceled.sid, status: canceled.status, date_sent: canceled.dateSent },
+    again: await restError(() => client.messages(created.sid).update({ status: 'canceled' })),
+  };
+}
+
 // Sending through a Messaging Service: `messagingServiceSid` and no `from` (the messaging domain is pointed at
 // the server like the api one).
 async function messagingService(client, out) {
@@ -220,6 +242,7 @@ async function runTwilio(out) {
   out.base_url = client.api.baseUrl;
   const sender = await messageLifecycle(client, calls, 'twilio-node', out);
   const target = await paging(client, calls, sender, out);
+  await scheduling(client, out);
 
   // The SignalWire-style prefix in the version: requests and followed pages stay under /api/laml.
   const laml = makeClient(SID, TOKEN);

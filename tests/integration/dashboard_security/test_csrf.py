@@ -7,6 +7,7 @@ conftest.py of this package."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -208,6 +209,33 @@ def _send_message(s: Sandbox) -> Case:
     )
 
 
+def _cancel_scheduled(s: Sandbox) -> Case:
+    number = s.new_number()
+    sub = (s.sub.username, s.sub.password)
+    with s.server.client(*sub) as api:
+        service = api.post("/v1/Services", data={"FriendlyName": "csrf"}).json()["sid"]
+        added = api.post(f"/v1/Services/{service}/PhoneNumbers", data={"PhoneNumberSid": number})
+        assert added.status_code == 201, added.text
+        send_at = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        response = api.post(
+            f"{s.base}/Messages.json",
+            data={
+                "To": TO,
+                "MessagingServiceSid": service,
+                "Body": "x",
+                "ScheduleType": "fixed",
+                "SendAt": send_at,
+            },
+        )
+    assert response.status_code == 201, response.text
+    path = f"{s.base}/Messages/{response.json()['sid']}.json"
+    return Case(
+        f"/messages/{response.json()['sid']}/cancel",
+        {},
+        lambda: s.api_get(path).json()["status"] == "canceled",
+    )
+
+
 def _create_service(s: Sandbox) -> Case:
     name = f"csrf created service {hex_tag()}"
     return Case(
@@ -258,6 +286,7 @@ PRIVATE_CASES: dict[str, Callable[[Sandbox], Case]] = {
     "/numbers/{sid}": _save_number,
     "/numbers/{sid}/release": _release_number,
     "/messages/new": _send_message,
+    "/messages/{sid}/cancel": _cancel_scheduled,
     "/services": _create_service,
     "/services/{sid}": _save_service,
     "/services/{sid}/senders": _change_senders,
