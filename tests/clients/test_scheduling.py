@@ -202,6 +202,8 @@ def test_every_refusal_has_twilios_code(server: ServerProcess) -> None:
         "12/24/2030 10:00",
         "Wed, 19 Jun 2030 22:04:00 -0000",
         "2030-13-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # out of datetime's range once in UTC
+        "9999-12-31T23:59:59-23:59",
     ):
         assert refused(schedule(schedule_type="fixed", send_at=not_iso))[:2] == (400, 35114), not_iso
     assert refused(schedule(schedule_type="fixed", send_at=in_seconds(36 * 86400)))[:2] == (400, 35115)
