@@ -70,7 +70,8 @@ def test_numbers_leave_their_pool_with_their_sticky_rows(platform_settings: Sett
         assert await _count(platform, tables.messaging_service_sticky_senders) == 1
 
         # Deleting the service frees the last number and its sticky row; the number stays the account's.
-        await services.delete_service(platform, service)
+        assert await services.delete_service(platform, service) is True
+        assert await services.delete_service(platform, service) is False  # gone: the API's 404
         assert await _count(platform, tables.messaging_service_numbers) == 0
         assert await _count(platform, tables.messaging_service_sticky_senders) == 0
         assert await numbers.get_number(platform, parent, pooled[3].sid) is not None
