@@ -146,7 +146,10 @@ async def remove_number(platform: Platform, number: PoolNumber) -> None:
 
 
 async def leave_pool(conn: Connection, phone_number_sid: str) -> None:
-    """The number leaves its pool (if any) with its sticky assignments; a no-op for a number in none."""
+    """The number leaves its pool (if any) with its sticky assignments; a no-op for a number in none. Its row is
+    locked first, as add_number locks it, so an add racing a release or transfer waits for it and then sees
+    the number's new owner (or none) instead of putting it back in a pool."""
+    await store.lock_number_owner(conn, phone_number_sid)
     await store.remove_number(conn, phone_number_sid)
 
 
