@@ -146,6 +146,9 @@ def test_cancel_a_scheduled_message(server: ServerProcess, receiver: Receiver) -
         status_callback=receiver.url(path),
     )
     assert message.sid in listed_with_status(server, "scheduled")
+    # Redacting it would leave an empty message to go at SendAt: refused as for a message in flight.
+    assert refused(lambda: client.messages(message.sid).update(body=""))[:2] == (400, 30400)
+    assert raw_message(server, message.sid)["body"] == "never mind"
     canceled = client.messages(message.sid).update(status="canceled")
     assert (canceled.status, canceled.date_sent) == ("canceled", None)
     assert raw_message(server, message.sid)["status"] == "canceled"

@@ -51,6 +51,9 @@ ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
 
 FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.RECEIVED, S.READ})
 IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
+# A message whose body may still go out cannot be redacted: in flight, or scheduled (its body is sent at SendAt;
+# a scheduled message can be canceled or deleted instead).
+UNREDACTABLE_STATUSES = IN_FLIGHT_STATUSES | {S.SCHEDULED}
 
 
 def segments_to_send(body: str, parts: Segmentation | None = None) -> int:

@@ -15,7 +15,14 @@ from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE
-from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.messages import (
+    IN_FLIGHT_STATUSES,
+    UNREDACTABLE_STATUSES,
+    Direction,
+    Message,
+    MessageFilter,
+    MessageStatus,
+)
 from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.scheduling import parse_send_at, requested_send_time
@@ -278,9 +285,10 @@ async def update_message(
     if body is not None:
         if body != "":
             raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Body may only be set to an empty string")
-        if message.status in IN_FLIGHT_STATUSES:
+        if message.status in UNREDACTABLE_STATUSES:
             raise InvalidRequest(
-                ErrorCode.UPDATE_INVALID, reason="a message cannot be redacted while it is still in flight"
+                ErrorCode.UPDATE_INVALID,
+                reason=f"a message cannot be redacted while it is still {message.status.value}",
             )
         async with platform.db.write() as conn:
             await store.update_message(conn, message.sid, now, body="")
