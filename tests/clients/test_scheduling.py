@@ -114,7 +114,7 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
         schedule_type="fixed",
         send_at=send_at,
         status_callback=receiver.url(path),
-        validity_period=1,  # counted from SendAt, not from the creation (else it would expire at once)
+        validity_period=10,  # counted from SendAt, not from the creation (else it would expire at once)
     )
     assert (message.status, message.from_, message.messaging_service_sid) == ("scheduled", None, service_sid)
     assert (message.date_sent, message.num_segments) == (None, "0")  # as Twilio shows a scheduled message

@@ -10,6 +10,7 @@ locks the job row first, so when a cancel races the job exactly one of them wins
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime
 
@@ -45,7 +46,8 @@ async def release(conn: Connection, message: Message, now: datetime) -> tuple[Me
     if message.validity_period is not None:
         # ValidityPeriod is how long a message may wait in the queue, which it enters now: the period is
         # counted from the message's creation (services/delivery.is_expired), so the wait until now is added.
-        waited = int((now - message.created_at).total_seconds())
+        # Rounded up, so that the period left is never shorter than asked; `now` is the one is_expired is given.
+        waited = math.ceil((now - message.created_at).total_seconds())
         values["validity_period"] = message.validity_period + max(0, waited)
     if message.from_number is None:
         status = MessageStatus.ACCEPTED
