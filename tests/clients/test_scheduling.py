@@ -105,7 +105,7 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
     client = sdk(server)
     service_sid, sender = pool(client)
     path = f"/status/{service_sid}"
-    send_at = in_seconds(3)
+    send_at = in_seconds(10)  # twilio-python sends SendAt to the second: a lead well over one
     to = unique_number()
     message = client.messages.create(
         to=to,
@@ -126,7 +126,9 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
     assert_valid(MESSAGE_LIST, listed.json())
     assert [m["sid"] for m in listed.json()["messages"]] == [message.sid]
 
-    delivered = wait_for(lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered")
+    delivered = wait_for(
+        lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered", timeout=60
+    )
     assert (delivered.from_, delivered.num_segments) == (sender, "1")  # the pool's number
     assert delivered.date_sent is not None and delivered.date_sent >= send_at.replace(microsecond=0)
     receiver.wait_for(lambda found: "delivered" in [r.params["MessageStatus"] for r in found], path=path)
@@ -271,7 +273,9 @@ def test_a_scheduled_message_survives_a_restart_and_goes_once(
             time.sleep(0.1)
     finally:
         server.start()
-    delivered = wait_for(lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered")
+    delivered = wait_for(
+        lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered", timeout=60
+    )
     assert delivered.from_ == sender
     receiver.wait_for(lambda found: "delivered" in [r.params["MessageStatus"] for r in found], path=path)
     assert statuses(receiver, path) == ["queued", "sending", "sent", "delivered"]
