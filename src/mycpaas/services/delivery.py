@@ -74,8 +74,7 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
         for job in (job for job in jobs if job.id in ours):
             message = found.get(job.ref)
             if message is not None and message.status is MessageStatus.SCHEDULED:
-                message, event = await scheduling.release(conn, message, now)  # its SendAt has come
-                events.append(event)
+                message = await scheduling.release(conn, message, now)  # its SendAt has come
             if message is None or (
                 message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
                 and not service_sending.awaits_sender(message)
