@@ -37,7 +37,7 @@ S = MessageStatus
 
 # Status changes only move forward: a late "sent" after "delivered" must never regress the record.
 ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message at SendAt: its sender is picked or checked next
+    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message at SendAt (its sender is picked next)
     S.QUEUED: frozenset({S.ACCEPTED, S.SCHEDULED}),
     S.SENDING: frozenset({S.QUEUED}),
     S.SENT: frozenset({S.QUEUED, S.SENDING}),
