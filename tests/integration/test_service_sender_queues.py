@@ -1,7 +1,8 @@
 """Sender pacing applies to the sender a Messaging Service's pool provides: with every pool number over its queue
 limit (21611 at create time for a From), a message through the service ends `failed` with 21611, and its
-callback says so, on SQLite and PostgreSQL. A real server whose long codes send 0.01 message/s with 1 s of queue: one queued message
-fills a number (its first message goes at once; the next waits 100 s for its slot, queued)."""
+callback says so, on SQLite and PostgreSQL. A real server whose long codes send 0.01 message/s with 1 s of
+queue: one queued message fills a number (its first message goes at once; the next waits 100 s for its slot,
+queued)."""
 
 from __future__ import annotations
 
