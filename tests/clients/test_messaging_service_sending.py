@@ -154,9 +154,15 @@ def test_alpha_sender_outside_plus_one_and_a_given_from(server: ServerProcess) -
     client.messaging.v1.services(service.sid).alpha_senders.create(alpha_sender="Acme")
     abroad = client.messages.create(to="+447700900123", messaging_service_sid=service.sid, body="hello")
     home = client.messages.create(to=unique_number(), messaging_service_sid=service.sid, body="hello")
-    # Both From and MessagingServiceSid: it goes from that From (in the pool), `queued` at once.
+    # Both From and MessagingServiceSid: `accepted` like any message through a service (Twilio's), its From
+    # kept; it goes from that From (in the pool, checked again when it goes).
     given = create_raw(server, To=unique_number(), From=phone, MessagingServiceSid=service.sid, Body="x")
-    assert (given["status"], given["from"], given["messaging_service_sid"]) == ("queued", phone, service.sid)
+    assert (given["status"], given["from"], given["num_segments"], given["messaging_service_sid"]) == (
+        "accepted",
+        phone,
+        "0",
+        service.sid,
+    )
     done = finals(client, [abroad.sid, home.sid, given["sid"]])
     assert [(m.status, m.from_) for m in done] == [
         ("delivered", "Acme"),

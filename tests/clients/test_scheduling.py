@@ -105,7 +105,7 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
     client = sdk(server)
     service_sid, sender = pool(client)
     path = f"/status/{service_sid}"
-    send_at = in_seconds(3)
+    send_at = in_seconds(10)  # twilio-python sends SendAt to the second: a lead well over one
     to = unique_number()
     message = client.messages.create(
         to=to,
@@ -114,7 +114,7 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
         schedule_type="fixed",
         send_at=send_at,
         status_callback=receiver.url(path),
-        validity_period=1,  # counted from SendAt, not from the creation (else it would expire at once)
+        validity_period=10,  # counted from SendAt, not from the creation (else it would expire at once)
     )
     assert (message.status, message.from_, message.messaging_service_sid) == ("scheduled", None, service_sid)
     assert (message.date_sent, message.num_segments) == (None, "0")  # as Twilio shows a scheduled message
@@ -126,7 +126,9 @@ def test_a_scheduled_message_goes_at_send_at(server: ServerProcess, receiver: Re
     assert_valid(MESSAGE_LIST, listed.json())
     assert [m["sid"] for m in listed.json()["messages"]] == [message.sid]
 
-    delivered = wait_for(lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered")
+    delivered = wait_for(
+        lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered", timeout=60
+    )
     assert (delivered.from_, delivered.num_segments) == (sender, "1")  # the pool's number
     assert delivered.date_sent is not None and delivered.date_sent >= send_at.replace(microsecond=0)
     receiver.wait_for(lambda found: "delivered" in [r.params["MessageStatus"] for r in found], path=path)
@@ -146,6 +148,9 @@ def test_cancel_a_scheduled_message(server: ServerProcess, receiver: Receiver) -
         status_callback=receiver.url(path),
     )
     assert message.sid in listed_with_status(server, "scheduled")
+    # Redacting it would leave an empty message to go at SendAt: refused as for a message in flight.
+    assert refused(lambda: client.messages(message.sid).update(body=""))[:2] == (400, 30400)
+    assert raw_message(server, message.sid)["body"] == "never mind"
     canceled = client.messages(message.sid).update(status="canceled")
     assert (canceled.status, canceled.date_sent) == ("canceled", None)
     assert raw_message(server, message.sid)["status"] == "canceled"
@@ -202,6 +207,8 @@ def test_every_refusal_has_twilios_code(server: ServerProcess) -> None:
         "12/24/2030 10:00",
         "Wed, 19 Jun 2030 22:04:00 -0000",
         "2030-13-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # out of datetime's range once in UTC
+        "9999-12-31T23:59:59-23:59",
     ):
         assert refused(schedule(schedule_type="fixed", send_at=not_iso))[:2] == (400, 35114), not_iso
     assert refused(schedule(schedule_type="fixed", send_at=in_seconds(36 * 86400)))[:2] == (400, 35115)
@@ -266,7 +273,9 @@ def test_a_scheduled_message_survives_a_restart_and_goes_once(
             time.sleep(0.1)
     finally:
         server.start()
-    delivered = wait_for(lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered")
+    delivered = wait_for(
+        lambda: client.messages(message.sid).fetch(), lambda m: m.status == "delivered", timeout=60
+    )
     assert delivered.from_ == sender
     receiver.wait_for(lambda found: "delivered" in [r.params["MessageStatus"] for r in found], path=path)
     assert statuses(receiver, path) == ["queued", "sending", "sent", "delivered"]

@@ -67,10 +67,22 @@ def test_numbers_leave_their_pool_with_their_sticky_rows(platform_settings: Sett
         await numbers.update_number(platform, parent, pooled[2], {"AccountSid": child.sid})
         left = await services.list_pool_numbers(platform, service, None, 10)
         assert [n.sid for n in left] == [pooled[3].sid]
+        # A link to a number now another account's (as a transfer racing an add could once leave) is never read.
+        async with platform.db.write() as conn:
+            await conn.execute(
+                insert(tables.messaging_service_numbers).values(
+                    service_sid=service.sid, phone_number_sid=pooled[2].sid, created_at=utcnow()
+                )
+            )
+        async with platform.db.read() as conn:
+            stale = await services.pool_for(conn, parent.sid, service.sid)
+        assert stale is not None and [n.sid for n in stale.numbers] == [pooled[3].sid]
+        assert await services.get_pool_number(platform, service, pooled[2].sid) is None
         assert await _count(platform, tables.messaging_service_sticky_senders) == 1
 
         # Deleting the service frees the last number and its sticky row; the number stays the account's.
-        await services.delete_service(platform, service)
+        assert await services.delete_service(platform, service) is True
+        assert await services.delete_service(platform, service) is False  # gone: the API's 404
         assert await _count(platform, tables.messaging_service_numbers) == 0
         assert await _count(platform, tables.messaging_service_sticky_senders) == 0
         assert await numbers.get_number(platform, parent, pooled[3].sid) is not None

@@ -35,11 +35,13 @@ def _soon(settings: Settings) -> Settings:
     return dataclasses.replace(settings, schedule_min_lead_seconds=0.0, sender_mps_long_code=0.0)
 
 
-async def _schedule(platform: Platform, account: Account, service_sid: str) -> Message:
+async def _schedule(
+    platform: Platform, account: Account, service_sid: str, from_: str | None = None
+) -> Message:
     send_at = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
     request = messaging.SendRequest(
         to=unique_number(),
-        from_=None,
+        from_=from_,
         messaging_service_sid=service_sid,
         body="later",
         schedule_type="fixed",
@@ -171,3 +173,73 @@ def test_scheduled_messages_when_their_pool_empties_they_are_deleted_or_their_se
         assert await _jobs_of(platform, kept.sid) == 1
 
     run_on_platform(_soon(platform_settings), scenario)
+
+
+async def _claim(platform: Platform, messages: list[Message]) -> list[Job]:
+    """Claim these messages' send jobs at once, as a delivery worker would once their SendAt has come."""
+    later = utcnow() + timedelta(hours=1)
+    async with platform.db.write() as conn:
+        claimed = await queue.claim(conn, [SEND_MESSAGE], later, later + timedelta(minutes=1), 1000)
+    return [job for job in claimed if job.ref in {m.sid for m in messages}]
+
+
+def test_scheduled_messages_are_checked_again_when_they_go_and_canceled_when_their_account_closes(
+    platform_settings: Settings,
+) -> None:
+    """What changed between scheduling and SendAt counts at SendAt: the From released, moved to another
+    account, removed from the pool or over its queue limit, the account suspended; closing the account cancels
+    what is still scheduled. Nothing of it goes out."""
+
+    async def scenario(platform: Platform) -> None:
+        parent = (await accounts.create_account(platform, "parent")).account
+        child = (await accounts.create_subaccount(platform, parent, "child")).account
+        other = (await accounts.create_subaccount(platform, parent, "other")).account
+        service = await services.create_service(platform, child, {"FriendlyName": "later"})
+        pool = [
+            await numbers.create_number(platform, child, {"PhoneNumber": unique_number()}) for _ in range(5)
+        ]
+        for number in pool:
+            await services.add_number(platform, service, number.sid)
+        released, moved, removed, busy, _ = pool  # the last stays: `unsent` fails for its account, not 21703
+        by_from = {
+            n.sid: await _schedule(platform, child, service.sid, n.phone_number)
+            for n in (released, moved, removed, busy)
+        }
+        assert {m.status for m in by_from.values()} == {MessageStatus.SCHEDULED}
+        unsent = await _schedule(platform, child, service.sid)
+        closed_over = await _schedule(platform, child, service.sid)
+
+        await numbers.release_number(platform, released)
+        await numbers.update_number(platform, parent, moved, {"AccountSid": other.sid})
+        other_service = await services.create_service(platform, other, {"FriendlyName": "theirs"})
+        await services.add_number(platform, other_service, moved.sid)  # in another account's pool now
+        [link] = [
+            n for n in await services.list_pool_numbers(platform, service, None, 10) if n.sid == removed.sid
+        ]
+        await services.remove_number(platform, link)
+        plain = messaging.SendRequest(unique_number(), busy.phone_number, None, "now")
+        assert (await messaging.send_message(platform, child, plain)).status is MessageStatus.QUEUED  # its 1
+
+        claimed = await _claim(platform, [*by_from.values(), unsent])  # a claim holds every due job
+        first = [job for job in claimed if job.ref != unsent.sid]
+        assert await delivery.start_sending(platform, first) == []
+        expected = {released.sid: 21606, moved.sid: 21606, removed.sid: 21711, busy.sid: 21611}
+        for number_sid, message in by_from.items():
+            stored = await messaging.get_message(platform, child, message.sid)
+            assert stored is not None and stored.status is MessageStatus.FAILED, number_sid
+            assert stored.error_code == expected[number_sid], number_sid
+            assert await _jobs_of(platform, message.sid) == 0
+
+        await accounts.update_account(platform, parent, child, None, "suspended", ACTOR)
+        assert await delivery.start_sending(platform, [j for j in claimed if j.ref == unsent.sid]) == []
+        stored = await messaging.get_message(platform, child, unsent.sid)
+        assert stored is not None and (stored.status, stored.error_code) == (MessageStatus.FAILED, 20005)
+        assert stored.from_number is None
+
+        await accounts.update_account(platform, parent, child, None, "closed", ACTOR)
+        assert await _status(platform, child, closed_over.sid) is MessageStatus.CANCELED
+        assert await _jobs_of(platform, closed_over.sid) == 0
+
+    # One message queued fills a long code's queue (1 msg/s for 1 s), so `busy` is over its limit.
+    limited = dataclasses.replace(platform_settings, schedule_min_lead_seconds=0.0, sender_queue_seconds=1.0)
+    run_on_platform(limited, scenario)

@@ -1,22 +1,25 @@
 """Sender pacing applies to the sender a Messaging Service's pool provides: with every pool number over its queue
 limit (21611 at create time for a From), a message through the service ends `failed` with 21611, and its
-callback says so. A real server whose long codes send 0.01 message/s with 1 s of queue: one queued message
-fills a number (its first message goes at once; the next waits 100 s for its slot, queued)."""
+callback says so, on SQLite and PostgreSQL. A real server whose long codes send 0.01 message/s with 1 s of
+queue: one queued message fills a number (its first message goes at once; the next waits 100 s for its slot,
+queued)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from twilio.rest import Client
 
 from tests.clients.conftest import wait_for
-from tests.conftest import dispose_server, make_server
+from tests.conftest import BACKENDS, dispose_server, make_server
 from tests.receiver import Receiver
 
 
-def test_a_message_fails_with_21611_when_every_pool_sender_is_full(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_message_fails_with_21611_when_every_pool_sender_is_full(tmp_path: Path, backend: str) -> None:
     env = {"MYCPAAS_SENDER_MPS_LONG_CODE": "0.01", "MYCPAAS_SENDER_QUEUE_SECONDS": "1"}
-    server = make_server(tmp_path, "sqlite", env=env)
+    server = make_server(tmp_path, backend, env=env)
     receiver = Receiver()
     try:
         client = Client(server.account_sid, server.auth_token)

@@ -40,7 +40,8 @@ def test_iso_8601_forms_are_read_as_utc(raw: str, expected: datetime) -> None:
 @pytest.mark.parametrize(
     "raw",
     ["", "tomorrow", "2030-W18-3", "20300501T121000Z", "05/01/2030 12:10:00", "Wed, 01 May 2030 12:10:00 +0000",
-     "2030-02-30T00:00:00Z", "2030-05-01T25:00:00Z", "2030-05-01T12:10:00Z\u0000", "１２３４-05-01"],
+     "2030-02-30T00:00:00Z", "2030-05-01T25:00:00Z",
+     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59", "2030-05-01T12:10:00Z\u0000", "１２３４-05-01"],
 )  # fmt: skip
 def test_other_forms_are_not_send_times(raw: str) -> None:
     assert parse_send_at(raw) is None

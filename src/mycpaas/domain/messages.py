@@ -37,7 +37,7 @@ S = MessageStatus
 
 # Status changes only move forward: a late "sent" after "delivered" must never regress the record.
 ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message without a sender, at SendAt
+    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message at SendAt (its sender is picked next)
     S.QUEUED: frozenset({S.ACCEPTED, S.SCHEDULED}),
     S.SENDING: frozenset({S.QUEUED}),
     S.SENT: frozenset({S.QUEUED, S.SENDING}),
@@ -51,6 +51,9 @@ ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
 
 FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.RECEIVED, S.READ})
 IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
+# A message whose body may still go out cannot be redacted: in flight, or scheduled (its body is sent at SendAt;
+# a scheduled message can be canceled or deleted instead).
+UNREDACTABLE_STATUSES = IN_FLIGHT_STATUSES | {S.SCHEDULED}
 
 
 def segments_to_send(body: str, parts: Segmentation | None = None) -> int:
@@ -133,10 +136,12 @@ class Message:
         status_callback: str | None,
         validity_period: int | None,
         now: datetime,
+        from_number: str | None = None,
     ) -> Message:
-        """A new message sent through a Messaging Service with no From: `accepted`, with no sender and no
-        segments yet (Twilio's `"from": null`, `"num_segments": "0"`); the delivery worker picks its sender
-        and counts its segments (services/service_sending.py). Its send job is written with it."""
+        """A new message sent through a Messaging Service: `accepted` (as at Twilio, From or not), with no
+        segments yet (`"num_segments": "0"`) and no sender unless the request named one (`"from": null`); the
+        delivery worker picks its sender, or checks the one named, and counts its segments
+        (services/service_sending.py). Its send job is written with it."""
         message = cls.outbound(
             account_sid=account_sid,
             direction=direction,
@@ -149,7 +154,7 @@ class Message:
             now=now,
             messaging_service_sid=messaging_service_sid,
         )
-        message.from_number, message.status, message.num_segments = None, MessageStatus.ACCEPTED, 0
+        message.from_number, message.status, message.num_segments = from_number, MessageStatus.ACCEPTED, 0
         return message
 
     @classmethod

@@ -24,13 +24,14 @@ _ISO_8601 = re.compile(
 def parse_send_at(raw: str) -> datetime | None:
     """An ISO 8601 timestamp (`2026-01-02T03:04:05Z`, an offset, or none for UTC) as naive UTC; None if it
     is not one. Twilio asks for `YYYY-MM-DDTHH:MM:SSZ`; twilio-python and twilio-node send exactly that.
-    The pattern comes first: `datetime.fromisoformat` alone also takes week dates and the basic form."""
+    The pattern comes first: `datetime.fromisoformat` alone also takes week dates and the basic form. A time
+    whose UTC falls outside datetime's years 1-9999 (`0001-01-01T00:00:00+01:00`) is none either."""
     text = raw.strip()
     if not _ISO_8601.fullmatch(text):
         return None
     try:
         return as_utc(datetime.fromisoformat(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

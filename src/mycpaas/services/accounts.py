@@ -16,7 +16,7 @@ from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_auth_token
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
-from mycpaas.services import audit, changes
+from mycpaas.services import audit, changes, scheduling
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
 from mycpaas.storage import messaging_services as pools
@@ -170,10 +170,12 @@ async def update_account(
                 raise InvalidRequest(ErrorCode.SUBACCOUNT_CLOSED)
             values["status"] = new_status.value
     now = utcnow()
+    canceled = 0
     async with platform.db.write() as conn:
         if values:
             await store.update_account(conn, target.sid, now, **values)
         if values.get("status") == AccountStatus.CLOSED.value:
+            canceled = await scheduling.cancel_for_account(conn, target.sid, now)
             await pools.remove_account_numbers(conn, target.sid)  # pools reference the numbers
             await store.release_numbers(conn, target.sid)
         if "status" in values:
@@ -183,6 +185,8 @@ async def update_account(
             await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, target.sid)
     assert found is not None
+    if canceled:
+        platform.wake_webhooks()  # the canceled messages' callbacks
     return _view(platform, *found)
 
 

@@ -26,10 +26,12 @@ from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
 
 
-def is_expired(message: Message) -> bool:
+def is_expired(message: Message, now: datetime) -> bool:
+    """Whether the message's ValidityPeriod, counted from its creation, ended before `now` (the batch's clock,
+    the same one a scheduled message's release counted its wait with)."""
     if message.validity_period is None:
         return False
-    return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
+    return now > message.created_at + timedelta(seconds=message.validity_period)
 
 
 IDLE_SENDER = timedelta(hours=1)
@@ -72,14 +74,13 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
         for job in (job for job in jobs if job.id in ours):
             message = found.get(job.ref)
             if message is not None and message.status is MessageStatus.SCHEDULED:
-                message, event = await scheduling.release(conn, message, now)  # its SendAt has come
-                events.append(event)
+                message = await scheduling.release(conn, message, now)  # its SendAt has come
             if message is None or (
                 message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
                 and not service_sending.awaits_sender(message)
             ):
                 done.append(job)
-            elif is_expired(message):
+            elif is_expired(message, now):
                 if await store.advance_status(
                     conn,
                     message.sid,

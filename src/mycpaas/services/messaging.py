@@ -15,7 +15,14 @@ from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE
-from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.messages import (
+    IN_FLIGHT_STATUSES,
+    UNREDACTABLE_STATUSES,
+    Direction,
+    Message,
+    MessageFilter,
+    MessageStatus,
+)
 from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
 from mycpaas.domain.scheduling import parse_send_at, requested_send_time
@@ -153,8 +160,8 @@ async def send_message(platform: Platform, account: Account, request: SendReques
 
 async def compose(platform: Platform, account: Account, request: SendRequest) -> Message:
     """Validate a send request in Twilio's order and build its message (not yet stored). Through a Messaging
-    Service with no From, the message is `accepted` with no sender: the delivery worker picks one
-    (services/service_sending.py)."""
+    Service the message is `accepted` (`scheduled` when scheduled): the delivery worker picks its sender, or
+    checks the From it names, when it goes (services/service_sending.py)."""
     if account.status is not AccountStatus.ACTIVE:
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
@@ -178,7 +185,13 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
     validity = _check_options(request)
     status_callback, validity = _callback_and_validity(request, pool, number_callback, validity)
     scheduled = _check_schedule(platform, request, pool is not None)
-    if pool is not None and sender is None:
+    if sender is not None:
+        if not scheduled:  # a scheduled message queues nothing until SendAt
+            await _check_sender_queue(platform, sender)
+        if is_alphanumeric_sender(sender) and is_nanp(to):
+            raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
+    if pool is not None:
+        # Through a service, From or not: `accepted` as at Twilio; the worker picks or checks its sender.
         accepted = Message.accepted(
             account_sid=account.sid,
             direction=request.direction,
@@ -189,13 +202,10 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
             status_callback=status_callback,
             validity_period=validity,
             now=utcnow(),
+            from_number=sender,
         )
         return _as_scheduled(accepted) if scheduled else accepted
     assert sender is not None  # _require: a From, or a MessagingServiceSid
-    if not scheduled:  # a scheduled message queues nothing until SendAt
-        await _check_sender_queue(platform, sender)
-    if is_alphanumeric_sender(sender) and is_nanp(to):
-        raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
     message = Message.outbound(
         account_sid=account.sid,
         direction=request.direction,
@@ -206,9 +216,8 @@ async def compose(platform: Platform, account: Account, request: SendRequest) ->
         status_callback=status_callback,
         validity_period=validity,
         now=utcnow(),
-        messaging_service_sid=pool.service.sid if pool else None,
     )
-    return _as_scheduled(message) if scheduled else message
+    return message
 
 
 def _callback_and_validity(
@@ -278,9 +287,10 @@ async def update_message(
     if body is not None:
         if body != "":
             raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Body may only be set to an empty string")
-        if message.status in IN_FLIGHT_STATUSES:
+        if message.status in UNREDACTABLE_STATUSES:
             raise InvalidRequest(
-                ErrorCode.UPDATE_INVALID, reason="a message cannot be redacted while it is still in flight"
+                ErrorCode.UPDATE_INVALID,
+                reason=f"a message cannot be redacted while it is still {message.status.value}",
             )
         async with platform.db.write() as conn:
             await store.update_message(conn, message.sid, now, body="")

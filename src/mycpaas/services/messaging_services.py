@@ -89,15 +89,20 @@ async def update_service(
     return updated
 
 
-async def delete_service(platform: Platform, service: MessagingService) -> None:
+async def delete_service(platform: Platform, service: MessagingService) -> bool:
     """The service goes with its pool links, alpha sender and sticky assignments; the numbers stay the account's.
-    Its scheduled messages are canceled in the same transaction (services/scheduling.py)."""
+    Its scheduled messages are canceled in the same transaction (services/scheduling.py). The service's row is
+    locked first, as add_number and the sender choice lock it, so none of them can add a pool link or sticky
+    row between the deletion of the children and of the service (a foreign-key error). False if it was gone."""
     async with platform.db.write() as conn:
         await require_open(conn, service.account_sid)
+        if await store.get_service(conn, service.sid, for_update=True) is None:
+            return False
         canceled = await scheduling.cancel_for_service(conn, service.sid, utcnow())
         await store.delete_service(conn, service.sid)
     if canceled:
         platform.wake_webhooks()
+    return True
 
 
 async def add_number(platform: Platform, service: MessagingService, phone_number_sid: str) -> PoolNumber:
@@ -141,7 +146,10 @@ async def remove_number(platform: Platform, number: PoolNumber) -> None:
 
 
 async def leave_pool(conn: Connection, phone_number_sid: str) -> None:
-    """The number leaves its pool (if any) with its sticky assignments; a no-op for a number in none."""
+    """The number leaves its pool (if any) with its sticky assignments; a no-op for a number in none. Its row is
+    locked first, as add_number locks it, so an add racing a release or transfer waits for it and then sees
+    the number's new owner (or none) instead of putting it back in a pool."""
+    await store.lock_number_owner(conn, phone_number_sid)
     await store.remove_number(conn, phone_number_sid)
 
 

@@ -10,6 +10,7 @@ locks the job row first, so when a cancel races the job exactly one of them wins
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,7 +18,7 @@ import mycpaas.metrics as metrics
 from mycpaas.domain.audit import Actor, AuditAction
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.jobs import SEND_MESSAGE
-from mycpaas.domain.messages import Message, MessageStatus, segments_to_send
+from mycpaas.domain.messages import Message, MessageStatus
 from mycpaas.domain.webhooks import WebhookEvent, status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services import audit
@@ -36,27 +37,23 @@ async def send_time(platform: Platform, message: Message) -> datetime | None:
         return await store.send_time(conn, message.sid)
 
 
-async def release(conn: Connection, message: Message, now: datetime) -> tuple[Message, WebhookEvent | None]:
-    """A scheduled message whose job runs now enters the send path, its ValidityPeriod starting now: with a
-    From, `queued` (its segments counted); without one, `accepted`, and the caller (start_sending) has its
-    pool pick its sender in this same transaction (services/service_sending.assign_senders, which sends the
-    `queued` callback or fails it). Returns the message as it now is and the callback owed."""
+async def release(conn: Connection, message: Message, now: datetime) -> Message | None:
+    """A scheduled message whose job runs now enters the send path, its ValidityPeriod starting now: it goes
+    `accepted`, as a message sent through its service now would, and the caller (start_sending) has the pool
+    pick or check its sender in this same transaction (services/service_sending.assign_senders: the account
+    must still be active and a From still in the pool, else it fails with its callback). None if it was no
+    longer scheduled. `accepted` is where a message waits for its sender, not news: no callback for it."""
     values: dict[str, object] = {}
     if message.validity_period is not None:
         # ValidityPeriod is how long a message may wait in the queue, which it enters now: the period is
         # counted from the message's creation (services/delivery.is_expired), so the wait until now is added.
-        waited = int((now - message.created_at).total_seconds())
+        # Rounded up, so that the period left is never shorter than asked; `now` is the one is_expired is given.
+        waited = math.ceil((now - message.created_at).total_seconds())
         values["validity_period"] = message.validity_period + max(0, waited)
-    if message.from_number is None:
-        status = MessageStatus.ACCEPTED
-    else:
-        status = MessageStatus.QUEUED
-        values["num_segments"] = segments_to_send(message.body)
+    status = MessageStatus.ACCEPTED
     if not await store.advance_status(conn, message.sid, status, [MessageStatus.SCHEDULED], now, **values):
-        return message, None
-    released = replace(message, status=status, updated_at=now, **values)  # type: ignore[arg-type]
-    # `accepted` is where a message without a sender waits for one, not news: no callback for it.
-    return released, status_callback_event(released, status) if status is MessageStatus.QUEUED else None
+        return None
+    return replace(message, status=status, updated_at=now, **values)  # type: ignore[arg-type]
 
 
 async def cancel(platform: Platform, message: Message, actor: Actor | None = None) -> Message:
@@ -86,8 +83,18 @@ async def cancel(platform: Platform, message: Message, actor: Actor | None = Non
 async def cancel_for_service(conn: Connection, service_sid: str, now: datetime) -> int:
     """In the transaction that deletes a service: its scheduled messages are canceled (they could no longer
     get a sender). Returns how many; their callbacks are queued with them (the caller wakes the webhooks)."""
+    return await _cancel_all(conn, await store.scheduled_of_service(conn, service_sid), now)
+
+
+async def cancel_for_account(conn: Connection, account_sid: str, now: datetime) -> int:
+    """In the transaction that closes an account: its scheduled messages are canceled (a closed account sends
+    nothing, and its numbers are released). Returns how many, as `cancel_for_service`."""
+    return await _cancel_all(conn, await store.scheduled_of_account(conn, account_sid), now)
+
+
+async def _cancel_all(conn: Connection, scheduled: list[Message], now: datetime) -> int:
     events: list[WebhookEvent | None] = []
-    for message in await store.scheduled_of_service(conn, service_sid):
+    for message in scheduled:
         canceled = await _cancel(conn, message, now)
         if canceled is not None:
             events.append(status_callback_event(canceled, canceled.status))

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import mycpaas.metrics as metrics
-from mycpaas.domain.accounts import Account
+from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_nanp
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Message, MessageStatus
 from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.segments import split_parts
-from mycpaas.domain.sender_choice import SenderLoad, choose_sender
+from mycpaas.domain.sender_choice import Choice, SenderLoad, choose_sender
 from mycpaas.domain.senders import queue_limit, sender_kind
 from mycpaas.domain.sids import Prefix, is_sid
 from mycpaas.domain.webhooks import WebhookEvent, status_callback_event
@@ -28,8 +28,10 @@ from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.messaging_services import pool_for
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
+from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as message_store
 from mycpaas.storage import messaging_services as store
+from mycpaas.storage import numbers as number_store
 from mycpaas.storage.database import Connection
 
 
@@ -63,11 +65,11 @@ def check_from_in_pool(pool: ServicePool, sender: str) -> None:
 
 
 def awaits_sender(message: Message) -> bool:
-    """A message whose sender the service's pool is to provide when its send job runs."""
-    return (
-        message.from_number is None
-        and message.messaging_service_sid is not None
-        and message.status in (MessageStatus.ACCEPTED, MessageStatus.SCHEDULED)
+    """A message sent through a service that is still `accepted`: when its send job runs, the service's pool
+    provides its sender, or checks the From it named (`assign_senders`)."""
+    return message.messaging_service_sid is not None and message.status in (
+        MessageStatus.ACCEPTED,
+        MessageStatus.SCHEDULED,
     )
 
 
@@ -84,10 +86,12 @@ class Assigned:
 async def assign_senders(
     conn: Connection, settings: Settings, messages: list[Message], now: datetime
 ) -> Assigned:
-    """Pick a sender for each message (`awaits_sender`) in the caller's transaction: the message goes
-    `queued` with its From, segments and encoding set (Twilio sends a `queued` callback then), or `failed`:
-    21701 when its service is gone, 21703 when the pool has no sender for it any more, 21611 when every sender
-    that could take it is over its queue limit. A message that moved on meanwhile is left out of both.
+    """Pick a sender for each message (`awaits_sender`) in the caller's transaction, or check the From it
+    named: the message goes `queued` with its From, segments and encoding set (Twilio sends a `queued`
+    callback then), or `failed`: 20005 when its account is no longer active, 21701 when its service is gone,
+    21703 when the pool has no sender for it any more, 21606 / 21711 when the From it named is no longer the
+    account's / in the pool (released, transferred or removed since), 21611 when every sender that could take
+    it (or the one it named) is over its queue limit. A message that moved on meanwhile is left out of both.
 
     Each service's row is locked while its messages are assigned (PostgreSQL), in sid order: two delivery
     processes see each other's sticky assignments and queue counts instead of racing them."""
@@ -97,6 +101,10 @@ async def assign_senders(
         groups[(message.messaging_service_sid or "", message.account_sid)].append(message)
     for service_sid, account_sid in sorted(groups):
         group = groups[(service_sid, account_sid)]
+        if await account_store.status(conn, account_sid) is not AccountStatus.ACTIVE:
+            for message in group:  # closed or suspended since it was accepted or scheduled
+                await _fail(conn, done, message, ErrorCode.ACCOUNT_NOT_ACTIVE, now)
+            continue
         locked = await store.get_service(conn, service_sid, for_update=True)
         pool = await pool_for(conn, account_sid, service_sid) if locked else None
         if pool is None:
@@ -135,7 +143,14 @@ async def _assign_group(
         sticky = await store.sticky_numbers(conn, service.sid, sorted({m.to_number for m in group}))
     for message in group:
         current = sticky.get(message.to_number)
-        choice = choose_sender(pool, message.to_number, current, loads)
+        if message.from_number is not None:
+            refusal = await _named_sender_problem(conn, pool, message.from_number, loads)
+            if refusal is not None:
+                await _fail(conn, done, message, refusal, now, from_=message.from_number, sid=service.sid)
+                continue
+            choice = Choice(message.from_number)  # the From it named: no choice, no sticky assignment
+        else:
+            choice = choose_sender(pool, message.to_number, current, loads)
         if choice.sender is None:
             await _fail(
                 conn, done, message, choice.error or ErrorCode.NO_USABLE_SENDER, now, to=message.to_number
@@ -155,7 +170,7 @@ async def _assign_group(
         queued = replace(message, status=MessageStatus.QUEUED, updated_at=now, **values)  # type: ignore[arg-type]
         done.queued.append(queued)
         done.events.append(status_callback_event(queued, MessageStatus.QUEUED))
-        loads[choice.sender].took(turn)
+        loads.setdefault(choice.sender, SenderLoad()).took(turn)
         turn += 1
         # A sticky number that is only full keeps its destination; one that left the pool gives it up.
         if (
@@ -165,6 +180,22 @@ async def _assign_group(
         ):
             await store.set_sticky(conn, service.sid, message.to_number, choice.number_sid, now)
             sticky[message.to_number] = choice.number_sid
+
+
+async def _named_sender_problem(
+    conn: Connection, pool: ServicePool, sender: str, loads: dict[str, SenderLoad]
+) -> ErrorCode | None:
+    """Why the From a message named (checked in the pool when it was created) cannot send it now: no longer the
+    account's number (21606: released, or moved to another account, whose pool it may be in now), no longer in
+    the pool (21711), or over its queue limit (21611); None if it can."""
+    alpha = pool.alpha_sender.alpha_sender if pool.alpha_sender else None
+    if sender != alpha and sender not in {n.phone_number for n in pool.numbers}:
+        number = await number_store.find_by_phone_number(conn, sender)
+        if number is None or number.account_sid != pool.service.account_sid:
+            return ErrorCode.FROM_NOT_OWNED
+        return ErrorCode.FROM_NOT_IN_SERVICE
+    load = loads.get(sender)
+    return ErrorCode.QUEUE_FULL if load is not None and load.full else None
 
 
 async def _fail(

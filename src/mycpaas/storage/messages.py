@@ -7,7 +7,20 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, Update, and_, bindparam, delete, exists, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
@@ -200,15 +213,19 @@ async def send_time(conn: Connection, sid: str) -> datetime | None:
 async def scheduled_of_service(conn: Connection, service_sid: str) -> list[Message]:
     """The service's messages still `scheduled`, found through their send jobs (the queue is small, the
     messages table is not, and it has no index on the service)."""
+    return await _scheduled(conn, messages.c.messaging_service_sid == service_sid)
+
+
+async def scheduled_of_account(conn: Connection, account_sid: str) -> list[Message]:
+    """The account's messages still `scheduled` (through their send jobs, as `scheduled_of_service`)."""
+    return await _scheduled(conn, messages.c.account_sid == account_sid)
+
+
+async def _scheduled(conn: Connection, whose: ColumnElement[bool]) -> list[Message]:
     rows = await conn.execute(
         select(*_COLUMNS)
         .join(jobs, and_(jobs.c.ref == messages.c.sid, jobs.c.kind == SEND_MESSAGE))
-        .where(
-            and_(
-                messages.c.messaging_service_sid == service_sid,
-                messages.c.status == MessageStatus.SCHEDULED.value,
-            )
-        )
+        .where(and_(whose, messages.c.status == MessageStatus.SCHEDULED.value))
         .order_by(messages.c.id)
     )
     return [_message(row) for row in rows]

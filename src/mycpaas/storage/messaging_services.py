@@ -65,13 +65,22 @@ async def delete_service(conn: Connection, sid: str) -> None:
     await conn.execute(delete(services).where(services.c.sid == sid))
 
 
-_POOL = select(
-    phone_numbers.c.sid,
-    phone_numbers.c.account_sid,
-    links.c.service_sid,
-    phone_numbers.c.phone_number,
-    links.c.created_at,
-).join_from(links, phone_numbers, links.c.phone_number_sid == phone_numbers.c.sid)
+# A pool's numbers are its service's account's only: a link whose number moved to another account (which the
+# transfer's leave_pool prevents) is never read, so the old account's service can never send from it.
+_POOL = (
+    select(
+        phone_numbers.c.sid,
+        phone_numbers.c.account_sid,
+        links.c.service_sid,
+        phone_numbers.c.phone_number,
+        links.c.created_at,
+    )
+    .join_from(links, phone_numbers, links.c.phone_number_sid == phone_numbers.c.sid)
+    .join(
+        services,
+        (services.c.sid == links.c.service_sid) & (services.c.account_sid == phone_numbers.c.account_sid),
+    )
+)
 
 
 def _pool_number(row: Row[Any]) -> PoolNumber:
@@ -179,7 +188,9 @@ async def lock_number_owner(conn: Connection, phone_number_sid: str) -> str | No
 
 async def remove_account_numbers(conn: Connection, account_sid: str) -> None:
     """Every number of the account leaves its pool, with its sticky assignments (before the numbers are released)."""
-    owned = select(phone_numbers.c.sid).where(phone_numbers.c.account_sid == account_sid).scalar_subquery()
+    owned_rows = select(phone_numbers.c.sid).where(phone_numbers.c.account_sid == account_sid)
+    await conn.execute(owned_rows.with_for_update())  # as lock_number_owner: an add_number racing this waits
+    owned = owned_rows.scalar_subquery()
     await conn.execute(delete(sticky).where(sticky.c.phone_number_sid.in_(owned)))
     await conn.execute(delete(links).where(links.c.phone_number_sid.in_(owned)))
 

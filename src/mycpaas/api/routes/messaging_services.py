@@ -50,7 +50,8 @@ async def update(platform: Platform, request: ApiRequest, principal: Principal) 
 
 
 async def delete(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
-    await services.delete_service(platform, await _service(platform, request, principal))
+    if not await services.delete_service(platform, await _service(platform, request, principal)):
+        raise NotFound(request.full_path)  # deleted meanwhile
     return JsonResponse(204)
 
 
