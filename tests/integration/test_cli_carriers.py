@@ -320,9 +320,12 @@ def test_duplicates_unknown_names_and_bad_updates(cli: CarrierCli) -> None:
     assert_never_shown(cli, PASSWORD, NEW_PASSWORD, "much-too-long")
 
 
-def send_through(cli: CarrierCli, carrier: str, sent_at: datetime, bound: bool = True) -> str:
-    """A message the connector `carrier` accepted at `sent_at` and has not reported on (still `sent`), as the
-    delivery worker records it; and a bind slot of the connector, as a delivery process leaves it. Its SID."""
+def send_through(
+    cli: CarrierCli, carrier: str, sent_at: datetime, bound: bool = True, smsc: str | None = None
+) -> str:
+    """A message the connector `carrier` accepted at `sent_at` and has not reported on (still `sent`), with its
+    part recorded as the delivery worker does, under the SMSC account `smsc` (`Connector.smsc_account`; the sandbox
+    records under its name); and a bind slot of the connector, as a delivery process leaves it. Its SID."""
     settings = Settings(data_dir=cli.data_dir, database_url=cli.database_url)
 
     async def scenario(platform: Platform) -> str:
@@ -345,7 +348,7 @@ def send_through(cli: CarrierCli, carrier: str, sent_at: datetime, bound: bool =
             )
             await messages.update_message(conn, message.sid, sent_at, sent_at=sent_at)
             await messages.set_carrier_ids(conn, [(message.sid, "1A2B")])
-            await parts.insert_parts(conn, message.sid, carrier, ["1A2B"], sent_at)
+            await parts.insert_parts(conn, message.sid, smsc or carrier, ["1A2B"], sent_at)
             if bound:
                 await binds.ensure_slots(conn, carrier, 1)
         return message.sid
@@ -368,11 +371,23 @@ def bind_slots_and_status(cli: CarrierCli, sid: str) -> tuple[list[str], str, bo
     return run_on_platform(Settings(data_dir=cli.data_dir, database_url=cli.database_url), scenario)
 
 
+UK_A = "acme@smsc.example.net:2775"  # what SmppCarrier records uk-a's parts under (Connector.smsc_account)
+
+
 def test_remove_warns_of_receipts_in_flight_and_forgets_its_binds(cli: CarrierCli) -> None:
-    cli.run_all([(add_args("uk-a"), PASSWORD), (add_args("uk-b"), PASSWORD)])
+    cli.run_all(
+        [
+            (add_args("uk-a"), PASSWORD),
+            (add_args("uk-b", "--system-id", "other"), PASSWORD),
+            (add_args("uk-a2"), PASSWORD),  # the same SMSC account as uk-a
+        ]
+    )
     sent_at = datetime(2026, 12, 1, 9, 30, 5)
-    sid = send_through(cli, "uk-a", sent_at)
-    send_through(cli, "uk-a", sent_at + timedelta(hours=2))
+    sid = send_through(cli, "uk-a", sent_at, smsc=UK_A)
+    send_through(cli, "uk-a", sent_at + timedelta(hours=2), smsc=UK_A)
+
+    # While uk-a2 binds the same SMSC account, the receipts still arrive: nothing is in flight for uk-a2 alone.
+    assert "Removed carrier connector uk-a2" in cli.run("carriers", "remove", "uk-a2").stdout
 
     refused = cli.run("carriers", "remove", "uk-a", expect=2)
     said = " ".join(refused.stderr.split())

@@ -3,12 +3,17 @@ redelivered deliver_sm from a new one (delivery/carriers/smpp.fingerprint)."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from mycpaas.delivery.carriers.smpp import fingerprint
 from mycpaas.domain.alphabets import assemble, decode
 from mycpaas.smpp.encoding import DataCoding, encode
-from mycpaas.smpp.pdu import Command, Pdu, Tag, int_tlv
+from mycpaas.smpp.pdu import Command, Pdu, PduError, Tag, int_tlv
+from mycpaas.smpp.pdu import decode as pdu_decode
 
 GSM, UCS2 = int(DataCoding.SMSC_DEFAULT), int(DataCoding.UCS2)
 
@@ -71,3 +76,15 @@ def test_a_fingerprint_ignores_the_sequence_number_and_tlv_order_but_nothing_els
     other_part = deliver_sm(1)
     other_part.fields["short_message"] = bytes((5, 0, 3, 7, 2, 2)) + b"Hello"
     assert fingerprint(account, other_part) != base
+
+
+@given(st.binary(max_size=300))
+@example(bytes(16) + b"\xff" + b"x" * 255)  # a 255-octet short_message: decodes, but our encoder refuses it
+def test_every_deliver_sm_that_decodes_has_a_fingerprint(body: bytes) -> None:
+    """A fingerprint that raised would refuse the MO, and the SMSC would deliver it again for ever."""
+    data = struct.pack(">IIII", 16 + len(body), Command.DELIVER_SM, 0, 1) + body
+    try:
+        pdu = pdu_decode(data)
+    except PduError:
+        return
+    assert len(fingerprint("test@127.0.0.1:2775", pdu)) == 64

@@ -137,8 +137,8 @@ def _update_checked(args: argparse.Namespace) -> int:
 
 
 AFTER_REMOVAL = (
-    "their receipts can no longer arrive and they stay `sent` (adding a connector of the same name again lets "
-    "receipts its SMSC still holds be applied)"
+    "their receipts can no longer arrive and they stay `sent` (adding a connector for the same SMSC account, "
+    "system id, host and port, again lets receipts its SMSC still holds be applied)"
 )
 
 

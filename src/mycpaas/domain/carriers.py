@@ -60,6 +60,13 @@ class Connector:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @property
+    def smsc_account(self) -> str:
+        """What submitted parts and receipts are recorded under: the SMSC account, not the connector. An SMSC
+        may deliver a receipt on any bind of the account (a transmitter and a receiver, or several
+        transceivers), and two connectors may be one account."""
+        return f"{self.system_id}@{self.host}:{self.port}"[:64]
+
     def __repr__(self) -> str:  # the password stays out of logs and tracebacks
         return f"Connector({self.name!r}, {self.system_id}@{self.host}:{self.port})"
 

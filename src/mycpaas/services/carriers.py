@@ -172,12 +172,17 @@ async def remove(platform: Platform, name: str, *, force: bool = False) -> InFli
     connector; otherwise the messages sent through it that still awaited their receipts.
 
     Their receipts can no longer arrive once no process binds the connector, so they stay `sent` (as on
-    Twilio, a message whose carrier never reported); adding a connector of the same name again lets receipts its
-    SMSC still holds be applied. So while there are any, removal is refused (CarrierInFlight) unless `force`."""
+    Twilio, a message whose carrier never reported); adding a connector for the same SMSC account again lets
+    receipts its SMSC still holds be applied. So while there are any, removal is refused (CarrierInFlight) unless `force`.
+    Parts are recorded under the SMSC account (`Connector.smsc_account`): while another connector binds the
+    same account, its receipts still arrive, and nothing is in flight for this one alone."""
     async with platform.db.write() as conn:
-        if await store.get(conn, name) is None:
+        connector = await store.get(conn, name)
+        if connector is None:
             return None
-        awaiting, oldest = await parts.awaiting_through(conn, name)
+        account = connector.smsc_account
+        shared = any(c.smsc_account == account for c in await store.list_all(conn) if c.name != name)
+        awaiting, oldest = (0, None) if shared else await parts.awaiting_through(conn, account)
         in_flight = InFlight(awaiting, oldest)
         if awaiting and not force:
             raise CarrierInFlight(name, in_flight)

@@ -100,7 +100,9 @@ async def stale_groups(conn: Connection, received_before: datetime, limit: int) 
 
 async def take_group(conn: Connection, group: PartGroup) -> dict[int, Piece] | None:
     """Remove a group's parts and return what they hold by part number (a part stored twice counts once);
-    None if another transaction took them first."""
+    None if another transaction took them first. Taking only some of them (another transaction took the rest
+    meanwhile) raises, so that the caller's transaction rolls back rather than commit deleted parts that no
+    message holds; the number row's lock makes that unreachable in practice."""
     rows = (
         await conn.execute(
             select(*_COLUMNS).where(_same(group)).order_by(inbound_parts.c.seqnum, inbound_parts.c.id)
@@ -109,6 +111,8 @@ async def take_group(conn: Connection, group: PartGroup) -> dict[int, Piece] | N
     if not rows:
         return None
     deleted = await conn.execute(delete(inbound_parts).where(inbound_parts.c.id.in_([r.id for r in rows])))
-    if deleted.rowcount != len(rows):
+    if deleted.rowcount == 0:
         return None  # another process flushed or completed this group meanwhile; its transaction wins
+    if deleted.rowcount != len(rows):
+        raise RuntimeError("inbound parts were taken by two transactions at once; rolled back")
     return {row.seqnum: _piece(row) for row in rows}

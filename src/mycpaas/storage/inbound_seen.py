@@ -32,7 +32,9 @@ async def claim(conn: Connection, fingerprint: str, now: datetime, cutoff: datet
 
 async def prune(conn: Connection, before: datetime, limit: int) -> int:
     """Forget up to `limit` fingerprints seen before `before`, oldest first (past the dedupe window they stop
-    nothing); a housekeeping task. Returns how many."""
+    nothing); a housekeeping task. Returns how many. The age is checked again on the row deleted: a claim may
+    renew a fingerprint between the subquery's snapshot and the delete (PostgreSQL re-checks only the outer
+    condition), and a renewed one must stay."""
     old = (
         select(inbound_seen.c.fingerprint)
         .where(inbound_seen.c.received_at < before)
@@ -40,6 +42,8 @@ async def prune(conn: Connection, before: datetime, limit: int) -> int:
         .limit(limit)
     )
     result = await conn.execute(
-        delete(inbound_seen).where(inbound_seen.c.fingerprint.in_(old.scalar_subquery()))
+        delete(inbound_seen).where(
+            inbound_seen.c.fingerprint.in_(old.scalar_subquery()), inbound_seen.c.received_at < before
+        )
     )
     return int(result.rowcount or 0)

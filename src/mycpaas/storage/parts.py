@@ -112,7 +112,7 @@ async def part_outcomes(conn: Connection, message_sid: str) -> list[str | None]:
 
 async def awaiting_through(conn: Connection, carrier: str) -> tuple[int, datetime | None]:
     """(how many, when the oldest was sent) of the messages still `sent` (awaiting a receipt) that have a part
-    submitted through `carrier`. Walks the messages awaiting a receipt (a small partial index), not the parts."""
+    submitted through `carrier` (an SMSC account, `Connector.smsc_account`, or the sandbox). Walks the messages awaiting a receipt (a small partial index), not the parts."""
     row = (
         await conn.execute(
             select(

@@ -92,9 +92,7 @@ def international(address: str, ton: int) -> str:
 class SmppCarrier:
     def __init__(self, connector: Connector, timers: Timers | None = None) -> None:
         self.name = connector.name
-        # Receipts are correlated per SMSC account, not per connector: an SMSC may deliver a receipt on any
-        # bind of the account (a transmitter and a receiver, or several transceivers).
-        self.account = f"{connector.system_id}@{connector.host}:{connector.port}"[:64]
+        self.account = connector.smsc_account  # what parts and receipts are recorded under
         self.connector = connector
         config = BindConfig(
             host=connector.host,
@@ -309,9 +307,16 @@ def fingerprint(account: str, pdu: Pdu) -> str:
     """What a redelivery of this deliver_sm has in common with it: every field and TLV (in tag order) of the
     SMSC account's PDU, but not the sequence number, which the SMSC may renumber when it tries again (on
     another bind, too). A TLV that tells honest repeats apart, such as the handset's user_message_reference,
-    is part of it; SMPP 3.4 gives an MO no id of the SMSC's own."""
-    canonical = Pdu(pdu.command, 0, 0, pdu.fields, dict(sorted(pdu.tlvs.items())))
-    return hashlib.sha256(account.encode() + b"\x00" + canonical.encode()[16:]).hexdigest()
+    is part of it; SMPP 3.4 gives an MO no id of the SMSC's own.
+
+    Hashed from the decoded values, each length-prefixed, not from a re-encoding: whatever decoded has a
+    fingerprint (a 255-octet short_message decodes, but our encoder, made for what we send, refuses it; a
+    fingerprint that raised would refuse the MO, and the SMSC would deliver it again for ever)."""
+    digest = hashlib.sha256()
+    for item in (account, pdu.command, *sorted(pdu.fields.items()), *sorted(pdu.tlvs.items())):
+        raw = repr(item).encode("utf-8", "backslashreplace")
+        digest.update(len(raw).to_bytes(4, "big") + raw)
+    return digest.hexdigest()
 
 
 def _concatenation_element(header: bytes) -> tuple[int, int, int] | None:

@@ -1,7 +1,7 @@
 """retention: indexes by age for housekeeping (webhook attempts, unmatched receipts)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 04:50:00.000000
 """
 
