@@ -33,6 +33,7 @@ class ErrorCode(IntEnum):
         obj.template = template
         return obj
 
+    MISSING_PARAMETER = (20001, 400, "Missing required parameter {param} in the post body")
     INVALID_FRIENDLY_NAME = (20002, 400, "Invalid FriendlyName")
     AUTHENTICATE = (20003, 401, "Authenticate")
     METHOD_NOT_ALLOWED = (20004, 405, "Method not allowed")
@@ -88,8 +89,24 @@ class ErrorCode(IntEnum):
     VALIDITY_PERIOD_INVALID = (21624, 400, "Invalid validity period value")
     CONTENT_SID_REQUIRED = (21654, 400, "ContentSid Required")
     MESSAGING_SERVICE_NOT_FOUND = (21701, 400, "The Messaging Service {sid} does not exist")
+    NO_USABLE_SENDER = (
+        21703,
+        400,
+        "The Messaging Service does not have a phone number available to send a message to {to}",
+    )
+    SERVICE_HAS_NO_SENDERS = (21704, 400, "The Messaging Service {sid} contains no phone numbers")
+    MESSAGING_SERVICE_INVALID = (21705, 400, "The Messaging Service {sid} is invalid")
+    NUMBER_IN_SERVICE = (21710, 400, "Phone Number {sid} is already in a Messaging Service")
+    FROM_NOT_IN_SERVICE = (
+        21711,
+        400,
+        "The 'From' {from_} is not associated to the specified Messaging Service {sid}",
+    )
     UPDATE_INVALID = (30400, 400, "Parameters are not valid: {reason}")
     NOT_CANCELABLE = (30409, 400, "This message cannot be canceled")
+    SEND_AT_MISSING = (35111, 400, "SendAt timestamp is missing")
+    SEND_AT_NOT_SUPPORTED = (35114, 400, "Scheduling does not support this timestamp: {reason}")
+    SEND_AT_TOO_FAR = (35115, 400, "Scheduling does not support this timestamp: {reason}")
     SCHEDULING_REQUIRES_SERVICE = (35118, 400, "MessagingServiceSid is required to schedule a message")
 
     # Delivery-time codes: stored on the message, never returned as HTTP errors.

@@ -62,6 +62,8 @@ class Settings:
     sender_mps_short_code: float = 100.0
     sender_mps_alphanumeric: float = 10.0
     sender_queue_seconds: float = 4 * 3600.0  # a From may queue this many seconds of sending (then 21611)
+    # SendAt must be at least this far ahead (35114): Twilio's 300 s. Lower only for tests, which cannot wait.
+    schedule_min_lead_seconds: float = 300.0
     smpp_response_timeout_seconds: float = 30.0
     smpp_enquire_link_seconds: float = 30.0
     # An inbound deliver_sm equal to one recorded this recently is taken for the SMSC's redelivery (our
@@ -116,6 +118,8 @@ class Settings:
                 raise ValueError(f"Setting MYCPAAS_{name.upper()} must be a whole number of days, at least 1")
         if any(getattr(self, f"sender_mps_{kind}") < 0 for kind in SENDER_KINDS):
             raise ValueError("Settings MYCPAAS_SENDER_MPS_* must be 0 (no limit) or more")
+        if self.schedule_min_lead_seconds < 0:
+            raise ValueError("Setting MYCPAAS_SCHEDULE_MIN_LEAD_SECONDS must be 0 or more")
         if self.smpp_mo_dedupe_seconds < 0:
             raise ValueError("Setting MYCPAAS_SMPP_MO_DEDUPE_SECONDS must be 0 (off) or more")
         if self.laml_max_messages < 0:

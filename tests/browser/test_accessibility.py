@@ -30,6 +30,12 @@ def test_pages_fit_a_phone_screen(server: ServerProcess, user: str, open_dashboa
         to="+15558675310", from_="+15005550006", body="A long body without spaces: " + "x" * 300
     )
     client.api.v2010.accounts.create(friendly_name="Subaccount with a long friendly name, for wrapping")
+    client.messaging.base_url = server.url
+    service = client.messaging.v1.services.create(
+        friendly_name="A Messaging Service with a long friendly name",
+        inbound_request_url="https://hooks.example.com/a/very/long/path/that/does/not/break/nicely/inbound?x=1",
+    )
+    service.phone_numbers.create(phone_number_sid=number.sid)
 
     dash = open_dashboard(server, **PHONE)
     page = dash.page
@@ -51,7 +57,8 @@ def test_pages_fit_a_phone_screen(server: ServerProcess, user: str, open_dashboa
     dash.no_horizontal_overflow()
     dash.screenshot("phone-messages")
 
-    for path in ("/", "/keys", "/subaccounts", "/numbers", f"/numbers/{number.sid}", "/messages/new"):
+    pages = ("/", "/keys", "/subaccounts", "/numbers", f"/numbers/{number.sid}", "/messages/new", "/services")
+    for path in (*pages, f"/services/{service.sid}"):
         dash.goto(path)
         dash.no_horizontal_overflow()
     dash.goto(f"/messages/{message.sid}")

@@ -1,10 +1,13 @@
 """Messages: send a test message from the dashboard, follow its status timeline, find it in the log with
-filters, and page through a log longer than one page."""
+filters, and page through a log longer than one page; a scheduled message's page says when it will go and has
+a Cancel button (a confirmed POST with the dashboard's CSRF token)."""
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -153,3 +156,47 @@ def test_paging_through_the_log(server: ServerProcess, user: str, dash: Dashboar
     assert message_sids(page) == first
     expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
     expect(page.get_by_role("link", name="Older →")).to_be_visible()
+
+
+def test_cancel_a_scheduled_message_from_its_page(server: ServerProcess, user: str, dash: Dashboard) -> None:
+    client = twilio(server, server.account_sid, server.auth_token)
+    client.messaging.base_url = server.url
+    number = client.incoming_phone_numbers.create(phone_number=f"+1415{secrets.randbelow(10**7):07d}")
+    service = client.messaging.v1.services.create(friendly_name="browser")
+    client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number.sid)
+    send_at = datetime.now(UTC) + timedelta(hours=2)
+    scheduled = [
+        client.messages.create(
+            to="+15558675310",
+            messaging_service_sid=service.sid,
+            body=f"later {n}",
+            schedule_type="fixed",
+            send_at=send_at,
+        ).sid
+        for n in range(2)
+    ]
+
+    page = dash.page
+    dash.sign_in(user)
+    page.goto(f"{server.url}/messages/{scheduled[0]}")
+    facts = page.locator("dl.facts")
+    expect(facts.locator(".status")).to_have_text("scheduled")
+    expect(facts).to_contain_text(service.sid)
+    expect(page.locator("#send-at")).to_have_text(DATE)
+    expect(page.locator("#send-at")).to_have_text(send_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    cancel = page.get_by_role("button", name="Cancel message")
+    dash.answer_next_dialog(accept=False)
+    cancel.click()
+    expect(facts.locator(".status")).to_have_text("scheduled")  # not confirmed: nothing sent
+    dash.answer_next_dialog(accept=True)
+    cancel.click()
+    expect(dash.notice()).to_have_text("Scheduled message canceled; it will not be sent.")
+    expect(facts.locator(".status")).to_have_text("canceled")
+    expect(page.get_by_role("button", name="Cancel message")).to_have_count(0)
+    expect(page.locator("#send-at")).to_have_count(0)
+    assert client.messages(scheduled[0]).fetch().status == "canceled"
+
+    page.goto(f"{server.url}/messages")
+    filter_log(page, Status="scheduled")
+    assert scheduled[1] in message_sids(page) and scheduled[0] not in message_sids(page)

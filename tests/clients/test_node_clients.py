@@ -2,20 +2,25 @@
 
 - npm `twilio` 6.3.1 over plain http: `client.api.baseUrl` is the server root (and, once, the `/api/laml` prefix
   goes in `client.api.v2010._version`), as the client reference CLIENTS.md, section 3a, describes.
+- npm `twilio`'s Messaging v1 domain (`client.messaging.baseUrl`, as docs/clients.md says) in a second run of its
+  own: Services, their PhoneNumbers and AlphaSenders, every raw response validated against Twilio's Messaging v1
+  OpenAPI schemas (tests/data/twilio-oai/twilio_messaging_v1.json).
 - npm `@signalwire/compatibility-api` 3.2.0 over https: `RestClient(sid, token, {signalwireSpaceUrl})` with the
   server's self-signed certificate in NODE_EXTRA_CA_CERTS (section 3b). It sends `Connection: close` on Node's
   keep-alive agent, needs 204 from DELETE for `remove()` to be true, and JSON.parses error bodies.
 
 Both are pinned in tests/clients/node/package.json + package-lock.json; scripts/test.sh runs `npm ci` there.
 tests/clients/node/driver.js runs under `node`, prints what it saw as JSON, and the assertions are made here.
-The driver creates no credentials: the only secret it uses is the owner's Auth Token, which make_server()
-already registered with remember_secret().
+The driver creates no credentials: the secrets it uses are the owner's Auth Token, which make_server() already
+registered with remember_secret(), and a subaccount's, made and registered here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import remember_secret
+from tests.schemas import assert_valid, response_validator
 from tests.server import ServerProcess
 
 NODE = shutil.which("node")
@@ -72,6 +79,24 @@ def run_driver(client: str, server: ServerProcess, **extra: str) -> dict[str, An
 @pytest.fixture(scope="module")
 def twilio_run(server: ServerProcess) -> dict[str, Any]:
     return run_driver("twilio", server, DRIVER_BASE_URL=server.url)
+
+
+@pytest.fixture(scope="module")
+def messaging_run(server: ServerProcess) -> dict[str, Any]:
+    """The Messaging v1 run, on a new subaccount of the owner: its service list holds only what the run makes."""
+    with server.client() as http:
+        made = http.post(
+            "/2010-04-01/Accounts.json", data={"FriendlyName": f"node-mg-{secrets.token_hex(4)}"}
+        )
+    assert made.status_code == 201, made.text
+    sub = made.json()
+    return run_driver(
+        "twilio-messaging",
+        server,
+        DRIVER_BASE_URL=server.url,
+        DRIVER_SUB_SID=sub["sid"],
+        DRIVER_SUB_TOKEN=remember_secret(sub["auth_token"]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +194,153 @@ def test_twilio_node_laml_prefix_in_the_version(twilio_run: dict[str, Any], serv
     assert all(uri.startswith(prefix + "?") for uri in laml["gets"][1:]), laml["gets"]
 
 
+def test_twilio_node_schedules_and_cancels(twilio_run: dict[str, Any]) -> None:
+    run = twilio_run["scheduling"]
+    assert run["created"] == {"status": "scheduled", "from": None, "service": run["service"]}
+    assert run["canceled"]["status"] == "canceled" and run["canceled"]["date_sent"] is None
+    assert (run["again"]["status"], run["again"]["code"]) == (400, 30409)
+
+
 def test_twilio_node_unauthorized(twilio_run: dict[str, Any]) -> None:
     for call in ("create", "fetch", "list"):
         assert twilio_run["wrong_token"][call] == UNAUTHORIZED, call
     assert twilio_run["wrong_token_is_rest_exception"] is True, "instanceof require('twilio').RestException"
+
+
+def test_twilio_node_sends_through_a_messaging_service(twilio_run: dict[str, Any]) -> None:
+    service = twilio_run["service"]
+    assert service["created"] == {
+        "status": "accepted",
+        "from": None,
+        "num_segments": "0",
+        "messaging_service_sid": service["sid"],
+    }
+    assert service["final"]["status"] == "delivered" and service["final"]["num_segments"] == "1"
+    assert service["final"]["from"] in service["pool"]
+    assert service["again"] == {"status": "delivered", "from": service["final"]["from"]}, "sticky sender"
+    unknown = service["unknown"]
+    assert (unknown["type"], unknown["status"], unknown["code"]) == ("RestException", 400, 21701)
+
+
+# npm twilio 6.x, the Messaging v1 domain ---------------------------------------------------------------------
+
+MESSAGING_SPEC = "twilio_messaging_v1.json"
+
+
+def spec_path(uri: str, server: ServerProcess) -> str:
+    """/v1/Services/MG…/PhoneNumbers/PN…?PageSize=2 -> /v1/Services/{ServiceSid}/PhoneNumbers/{Sid}."""
+    path = uri.removeprefix(server.url).split("?")[0]
+    path = re.sub(r"/Services/MG[0-9a-f]{32}(?=/)", "/Services/{ServiceSid}", path)
+    return re.sub(r"/(MG|PN|AI)[0-9a-f]{32}$", "/{Sid}", path)
+
+
+def test_twilio_node_messaging_v1_responses_match_the_schema(
+    messaging_run: dict[str, Any], server: ServerProcess
+) -> None:
+    assert messaging_run["messaging_base_url"] == server.url
+    v1 = [call for call in messaging_run["calls"] if "/v1/" in call["uri"]]
+    assert len(v1) >= 25
+    for call in v1:
+        assert call["uri"].startswith(f"{server.url}/v1/Services"), call["uri"]
+        status, body = call["status"], call["body"]
+        if status >= 400:
+            assert set(body) == {"code", "message", "more_info", "status"}, body
+            assert body["status"] == status
+            continue
+        validator = response_validator(
+            spec_path(call["uri"], server), call["method"].lower(), str(status), MESSAGING_SPEC
+        )
+        if validator is None:
+            assert (status, body) == (204, None), call
+        else:
+            assert body is not None, call
+            assert_valid(validator, body)
+
+
+def test_twilio_node_service_lifecycle(messaging_run: dict[str, Any], server: ServerProcess) -> None:
+    created = messaging_run["created"]
+    sid = created["sid"]
+    assert sid.startswith("MG") and len(sid) == 34
+    assert created["accountSid"].startswith("AC") and created["accountSid"] != server.account_sid
+    assert {key: created[key] for key in ("friendlyName", "inboundRequestUrl", "inboundMethod")} == {
+        "friendlyName": "node alerts",
+        "inboundRequestUrl": "https://app.example/inbound",
+        "inboundMethod": "GET",
+    }
+    assert (created["statusCallback"], created["validityPeriod"]) == ("https://app.example/status", 600)
+    assert (created["stickySender"], created["useInboundWebhookOnNumber"], created["areaCodeGeomatch"]) == (
+        False,
+        True,
+        False,
+    )
+    assert created["url"] == f"{server.url}/v1/Services/{sid}"
+    assert messaging_run["fetched"] == created
+    updated = messaging_run["updated"]
+    assert (updated["friendlyName"], updated["stickySender"], updated["inboundRequestUrl"]) == (
+        "node renamed",
+        True,
+        None,
+    )
+    assert updated["statusCallback"] == "https://app.example/status", "an update leaves omitted fields alone"
+    assert messaging_run["refetched"] == updated
+
+    deleted = messaging_run["deleted"]
+    assert (deleted["remove"], deleted["remove_status"]) == (True, 204)
+    gone = deleted["fetch_removed"]
+    assert (gone["type"], gone["status"], gone["code"]) == ("RestException", 404, 20404)
+    made = messaging_run["made"]
+    assert sorted(deleted["listed_after"]) == sorted(made[:2])
+
+
+def test_twilio_node_lists_services_following_next_page_url(
+    messaging_run: dict[str, Any], server: ServerProcess
+) -> None:
+    listing = messaging_run["list"]
+    assert sorted(listing["sids"]) == sorted(messaging_run["made"]), "exactly the subaccount's 3 services"
+    gets = listing["gets"]
+    assert [(get["method"], get["status"]) for get in gets] == [("GET", 200), ("GET", 200)]
+    assert gets[0]["uri"] == f"{server.url}/v1/Services" and gets[0]["params"] == {"PageSize": 2}
+    first, last = gets[0]["body"]["meta"], gets[1]["body"]["meta"]
+    assert gets[1]["uri"] == first["next_page_url"], "the SDK follows meta.next_page_url verbatim"
+    assert (len(gets[0]["body"]["services"]), len(gets[1]["body"]["services"])) == (2, 1)
+    assert (first["key"], last["next_page_url"]) == ("services", None)
+    assert messaging_run["page_sizes"] == [2, 1]
+
+
+def test_twilio_node_service_phone_numbers(messaging_run: dict[str, Any]) -> None:
+    pool = messaging_run["pool"]
+    service, (first, second) = messaging_run["created"]["sid"], pool["owned"]
+    assert [(n["sid"], n["serviceSid"]) for n in pool["added"]] == [(first, service), (second, service)]
+    assert pool["added"][0]["phoneNumber"].startswith("+1415") and pool["added"][0]["countryCode"] == "US"
+    assert sorted(pool["listed"]) == sorted([first, second])
+    assert pool["fetched"] == pool["added"][0]
+    taken = pool["taken"]
+    assert (taken["type"], taken["status"], taken["code"]) == ("RestException", 400, 21710)
+    assert (pool["remove"], pool["remove_status"]) == (True, 204)
+    gone = pool["fetch_removed"]
+    assert (gone["status"], gone["code"]) == (404, 20404)
+    assert pool["listed_after"] == [second]
+
+
+def test_twilio_node_service_alpha_senders(messaging_run: dict[str, Any]) -> None:
+    alpha = messaging_run["alpha"]
+    created = alpha["created"]
+    assert created["sid"].startswith("AI") and created["alphaSender"] == "NodeCo"
+    assert created["serviceSid"] == messaging_run["created"]["sid"]
+    assert alpha["listed"] == [created["sid"]]
+    assert alpha["fetched"] == created
+    assert (alpha["remove"], alpha["remove_status"]) == (True, 204)
+    gone = alpha["fetch_removed"]
+    assert (gone["status"], gone["code"]) == (404, 20404)
+    assert alpha["listed_after"] == []
+
+
+def test_twilio_node_another_accounts_service(messaging_run: dict[str, Any]) -> None:
+    """The owner cannot see its subaccount's service on the v1 API (404) nor send through it (21701)."""
+    fetch, send = messaging_run["foreign"]["fetch"], messaging_run["foreign"]["send"]
+    assert (fetch["type"], fetch["status"], fetch["code"]) == ("RestException", 404, 20404)
+    assert (send["type"], send["status"], send["code"]) == ("RestException", 400, 21701)
+    assert send["moreInfo"] == "https://www.twilio.com/docs/errors/21701"
 
 
 # npm @signalwire/compatibility-api 3.x, https -----------------------------------------------------------------

@@ -14,8 +14,9 @@ from tests.server import ServerProcess
 ALPHABET = string.printable + "€😀é\u0000\ud7ff\uffff%+&=;/?#[]"
 KEYS = [
     "To", "From", "Body", "MediaUrl", "StatusCallback", "ValidityPeriod", "SmartEncoded", "MessagingServiceSid",
-    "ContentSid", "ContentVariables", "ScheduleType", "PageSize", "Page", "PageToken", "DateSent", "DateSent>",
+    "ContentSid", "ContentVariables", "ScheduleType", "SendAt", "PageSize", "Page", "PageToken", "DateSent", "DateSent>",
     "DateSent<", "Status", "FriendlyName", "PhoneNumber", "AreaCode", "SmsUrl", "SmsMethod", "AccountSid",
+    "InboundRequestUrl", "StickySender", "ValidityPeriod", "Usecase", "PhoneNumberSid", "AlphaSender",
 ]  # fmt: skip
 CONTENT_TYPES = ["application/x-www-form-urlencoded", "application/json", "multipart/form-data", "text/plain"]
 
@@ -45,6 +46,8 @@ def _json_body(rng: random.Random, data: dict[str, str]) -> str:
 def test_malformed_requests_never_cause_a_server_error(server: ServerProcess, seed: int) -> None:
     rng = random.Random(seed)
     sid = server.account_sid
+    with server.client() as client:
+        service = client.post("/v1/Services", data={"FriendlyName": "sweep"}).json()["sid"]
     paths = [
         f"/2010-04-01/Accounts/{sid}/Messages.json",
         f"/2010-04-01/Accounts/{sid}/Messages/SM{'a' * 32}.json",
@@ -54,6 +57,10 @@ def test_malformed_requests_never_cause_a_server_error(server: ServerProcess, se
         "/2010-04-01/Accounts.json",
         f"/api/laml/2010-04-01/Accounts/{sid}/Messages",
         "/v1/AuthTokens/Secondary",
+        "/v1/Services",
+        f"/v1/Services/{service}",
+        f"/v1/Services/{service}/PhoneNumbers",
+        f"/v1/Services/{service}/AlphaSenders",
     ]
     failures = []
     with server.client() as client:

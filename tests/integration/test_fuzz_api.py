@@ -36,9 +36,17 @@ from tests.server import ServerProcess
 
 API = "twilio_api_v2010.json"
 ACCOUNTS = "twilio_accounts_v1.json"
+MESSAGING = "twilio_messaging_v1.json"
 METHODS = ("get", "post", "delete")
 ERROR_KEYS = {"code", "message", "more_info", "status"}
-PREFIXES = {"AccountSid": "AC", "MessageSid": "MM", "ResourceSid": "PN", "CallSid": "CA"}
+PREFIXES = {
+    "AccountSid": "AC",
+    "MessageSid": "MM",
+    "ResourceSid": "PN",
+    "CallSid": "CA",
+    "ServiceSid": "MG",
+    "MessagingServiceSid": "MG",
+}
 SANDBOX_TO = ["+15005550006", "+15005550010", "+15005550001", "+15005550004", "+14155550123"]
 
 
@@ -62,9 +70,15 @@ def _placeholder(name: str, path: str) -> str:
 def _sid_prefix(path: str) -> str:
     """The prefix of the `{Sid}` in `path`, read from the collection it follows."""
     collection = path.rsplit("/{Sid}", 1)[0].rsplit("/", 1)[-1]
-    return {"Accounts": "AC", "Messages": "SM", "IncomingPhoneNumbers": "PN", "Keys": "SK"}.get(
-        collection, "XX"
-    )
+    return {
+        "Accounts": "AC",
+        "Messages": "SM",
+        "IncomingPhoneNumbers": "PN",
+        "Keys": "SK",
+        "Services": "MG",
+        "PhoneNumbers": "PN",
+        "AlphaSenders": "AI",
+    }.get(collection, "XX")
 
 
 def _concrete(path: str) -> str:
@@ -74,7 +88,7 @@ def _concrete(path: str) -> str:
 def _all_operations() -> list[Operation]:
     return [
         Operation(spec, path, method)
-        for spec in (API, ACCOUNTS)
+        for spec in (API, ACCOUNTS, MESSAGING)
         for path, item in _spec(spec)["paths"].items()
         for method in METHODS
         if method in item
@@ -119,7 +133,7 @@ class World:
         """Follow token rotation, so later requests still carry the owner's working token, add what a
         request created to the SIDs later ones use, and have the run's leak check look for every secret the
         server handed out (tests/conftest.py)."""
-        if response.status_code == 201 and operation.spec == API:
+        if response.status_code == 201 and operation.spec in (API, MESSAGING):
             body = response.json()
             for name in ("auth_token", "secret"):
                 if isinstance(body.get(name), str):
@@ -172,6 +186,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             own.setdefault("SK", []).append(key["sid"])
             if account == owner[0]:
                 world.key = (key["sid"], remember_secret(key["secret"]))
+            # The account's credentials choose its Messaging Services (the v1 paths name no account).
+            caller = owner if account == owner[0] else sub
+            service = _check(
+                client, "POST", "/v1/Services", {"data": {"FriendlyName": "fuzz"}, "auth": caller}
+            )
+            own.setdefault("MG", []).append(service.json()["sid"])
     yield world
     dispose_server(server)
 
@@ -235,6 +255,15 @@ def realistic(world: World, account: str | None) -> dict[str, st.SearchStrategy[
         "Page": st.integers(-1, 3),
         "DateSent": st.sampled_from(["2026-12-07", "Mon, 07 Dec 2026 00:00:00 +0000", "2026-13-01"]),
         "Status": st.sampled_from(["active", "suspended", "closed", "canceled", "bogus"]),
+        "PhoneNumberSid": st.sampled_from(
+            [
+                sid
+                for sids in ([world.sids[account]] if account else world.sids.values())
+                for sid in sids["PN"]
+            ]
+        ),
+        "AlphaSender": st.sampled_from(["MyBrand", "Shop 24", "12345", "far too long a name", ""]),
+        "FriendlyName": st.sampled_from(["fuzzed", "x" * 70, ""]),
     }
 
 

@@ -130,7 +130,18 @@ def test_message_reaches_delivered_through_the_sandbox(server: ServerProcess) ->
         ({"To": "+15558675310", "From": "+15005550008", "Body": "x"}, 21611, ""),
         ({"To": "+15558675310", "From": "MyBrand", "Body": "x"}, 21612, ""),
         ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "ContentVariables": "{}"}, 21654, ""),
-        ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "ScheduleType": "fixed"}, 35118, ""),
+        ({"To": "+15558675310", "From": "+15005550006", "Body": "x", "ScheduleType": "fixed"}, 35111, ""),
+        (
+            {
+                "To": "+15558675310",
+                "From": "+15005550006",
+                "Body": "x",
+                "ScheduleType": "fixed",
+                "SendAt": "2030-01-01T00:00:00Z",
+            },
+            35118,
+            "",
+        ),
     ],
 )
 def test_validation_errors_use_twilio_codes(

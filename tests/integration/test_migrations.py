@@ -125,6 +125,7 @@ def test_processes_migrating_at_once_do_not_collide(database_url: str) -> None:
 
 T0 = datetime(2026, 11, 28, 12, 0, 0)
 ACCOUNT = "AC" + "a" * 32
+SERVICE = "MG" + "f" * 32
 
 
 def representative_rows() -> dict[str, list[dict[str, Any]]]:
@@ -397,6 +398,44 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "inbound_seen": [{"fingerprint": "f" * 64, "received_at": T0}],
+        "messaging_services": [
+            {
+                "sid": SERVICE,
+                "account_sid": ACCOUNT,
+                "friendly_name": "pool",
+                "inbound_request_url": "https://app.example/inbound",
+                "inbound_method": "GET",
+                "fallback_url": None,
+                "fallback_method": "POST",
+                "status_callback": "https://app.example/status",
+                "sticky_sender": True,
+                "mms_converter": True,
+                "smart_encoding": False,
+                "scan_message_content": "inherit",
+                "fallback_to_long_code": False,
+                "area_code_geomatch": True,
+                "validity_period": 600,
+                "synchronous_validation": False,
+                "usecase": "marketing",
+                "use_inbound_webhook_on_number": False,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+        "messaging_service_numbers": [
+            {"phone_number_sid": "PN" + "d" * 32, "service_sid": SERVICE, "created_at": T0}
+        ],
+        "messaging_service_alpha_senders": [
+            {"sid": "AI" + "e" * 32, "service_sid": SERVICE, "alpha_sender": "Acme 1", "created_at": T0}
+        ],
+        "messaging_service_sticky_senders": [
+            {
+                "service_sid": SERVICE,
+                "to_number": "+15558675310",
+                "phone_number_sid": "PN" + "d" * 32,
+                "last_used_at": T0,
+            }
+        ],
     }
 
 

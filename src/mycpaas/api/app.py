@@ -20,7 +20,7 @@ from mycpaas.api.credentials import parse_basic
 from mycpaas.api.errors import error_response, internal_error
 from mycpaas.api.http import ApiRequest, JsonResponse, MultiDict, Scope
 from mycpaas.api.router import Route, match, route
-from mycpaas.api.routes import accounts, keys, messages, numbers
+from mycpaas.api.routes import accounts, keys, messages, messaging_services, numbers
 from mycpaas.domain.sids import Prefix, is_sid
 from mycpaas.errors import ApiError, ErrorCode, InvalidRequest, NotFound
 from mycpaas.services.auth import Authenticator
@@ -62,6 +62,33 @@ ROUTES: list[Route] = [
         ADMIN,
     ),
     route("/v1/AuthTokens/Promote", {"POST": accounts.promote}, ADMIN),
+    # Messaging v1: scoped to the credentials' own account. Sub-resources not listed (ShortCodes, ChannelSenders,
+    # DestinationAlphaSenders, Compliance) match no route and answer 404 in the error shape.
+    route("/v1/Services", {"GET": messaging_services.list_, "POST": messaging_services.create}),
+    route(
+        "/v1/Services/{service_sid}",
+        {
+            "GET": messaging_services.fetch,
+            "POST": messaging_services.update,
+            "DELETE": messaging_services.delete,
+        },
+    ),
+    route(
+        "/v1/Services/{service_sid}/PhoneNumbers",
+        {"GET": messaging_services.list_numbers, "POST": messaging_services.add_number},
+    ),
+    route(
+        "/v1/Services/{service_sid}/PhoneNumbers/{sid}",
+        {"GET": messaging_services.fetch_number, "DELETE": messaging_services.remove_number},
+    ),
+    route(
+        "/v1/Services/{service_sid}/AlphaSenders",
+        {"GET": messaging_services.list_alpha_senders, "POST": messaging_services.add_alpha_sender},
+    ),
+    route(
+        "/v1/Services/{service_sid}/AlphaSenders/{sid}",
+        {"GET": messaging_services.fetch_alpha_sender, "DELETE": messaging_services.remove_alpha_sender},
+    ),
 ]
 
 _ACCOUNT_IN_PATH = re.compile(r"^/2010-04-01/Accounts/([^/.]+)")

@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 from mycpaas.api.http import MultiDict
 from mycpaas.domain.addresses import parse_sender
 from mycpaas.domain.clock import as_utc
-from mycpaas.domain.messages import MessageFilter
+from mycpaas.domain.messages import MessageFilter, MessageStatus
 from mycpaas.errors import ErrorCode, InvalidRequest
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -102,4 +102,11 @@ def message_filter(query: MultiDict) -> tuple[MessageFilter, list[tuple[str, str
         if end is not None:
             where.sent_before = min(where.sent_before or end, end)
         echoed.append(("DateSent<", before))
+    status = (query.get("Status") or "").strip()
+    if status:  # SignalWire's extension; Twilio has no such filter
+        if status not in MessageStatus.__members__.values():
+            names = ", ".join(MessageStatus)
+            raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=f"Status must be one of {names}")
+        where.status = MessageStatus(status)
+        echoed.append(("Status", status))
     return where, echoed

@@ -78,3 +78,38 @@ def envelope(
         "next_page_uri": uri(params.page + 1, next_token) if next_token else None,
         "page": params.page,
     }
+
+
+def keyset_after(params: PageParams) -> str | None:
+    """The sid a keyset page starts after: page tokens are `PA` + the last sid of the page before."""
+    if not params.page_token:
+        return None
+    if not params.page_token.startswith("PA"):
+        raise InvalidRequest(ErrorCode.INVALID_PAGE_TOKEN)
+    return params.page_token[2:]
+
+
+def v1_envelope(
+    key: str, records: list[dict[str, Any]], list_url: str, params: PageParams, next_token: str | None
+) -> dict[str, Any]:
+    """The list shape of Twilio's v1 APIs (Messaging, Accounts): the records and a `meta` object whose
+    `next_page_url` (absolute, null on the last page) the SDKs follow verbatim."""
+
+    def url(page: int, token: str | None = None) -> str:
+        query = [("PageSize", str(params.page_size)), ("Page", str(page))]
+        if token:
+            query.append(("PageToken", token))
+        return f"{list_url}?{urlencode(query, quote_via=quote, safe='')}"
+
+    return {
+        key: records,
+        "meta": {
+            "page": params.page,
+            "page_size": params.page_size,
+            "first_page_url": url(0),
+            "previous_page_url": None,
+            "url": url(params.page, params.page_token),
+            "next_page_url": url(params.page + 1, next_token) if next_token else None,
+            "key": key,
+        },
+    }

@@ -22,7 +22,16 @@ from starlette.types import Receive, Scope, Send
 from mycpaas.dashboard import cookies
 from mycpaas.dashboard.forms import FormInvalid, FormTooLarge, check_query, read_form
 from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
-from mycpaas.dashboard.pages import credentials, home, keys, messages, numbers, signin, subaccounts
+from mycpaas.dashboard.pages import (
+    credentials,
+    home,
+    keys,
+    messages,
+    messaging_services,
+    numbers,
+    signin,
+    subaccounts,
+)
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.users import Session
 from mycpaas.errors import MycpaasError, NotFound
@@ -54,10 +63,16 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("GET", "/numbers/{sid}", numbers.edit),
     ("POST", "/numbers/{sid}", numbers.save),
     ("POST", "/numbers/{sid}/release", numbers.release),
+    ("GET", "/services", messaging_services.show),
+    ("POST", "/services", messaging_services.create),
+    ("GET", "/services/{sid}", messaging_services.edit),
+    ("POST", "/services/{sid}", messaging_services.save),
+    ("POST", "/services/{sid}/senders", messaging_services.change_senders),
     ("GET", "/messages", messages.show),
     ("GET", "/messages/new", messages.new),
     ("POST", "/messages/new", messages.send),
     ("GET", "/messages/{sid}", messages.detail),
+    ("POST", "/messages/{sid}/cancel", messages.cancel),
     ("POST", "/sign-out", signin.sign_out),
 ]
 

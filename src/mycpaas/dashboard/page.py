@@ -40,6 +40,14 @@ NOTICES = {
     "number-saved": "Phone number configuration saved.",
     "number-released": "Phone number released.",
     "message-sent": "Test message accepted and queued.",
+    "message-canceled": "Scheduled message canceled; it will not be sent.",
+    "message-not-cancelable": "This message is no longer scheduled, so it cannot be canceled.",
+    "service-created": "Messaging Service created. Add numbers to its pool below.",
+    "service-saved": "Messaging Service settings saved.",
+    "service-number-added": "Number added to the pool.",
+    "service-number-removed": "Number removed from the pool; it stays in the account.",
+    "service-alpha-added": "Alpha sender added.",
+    "service-alpha-removed": "Alpha sender removed.",
 }
 
 

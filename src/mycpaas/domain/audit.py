@@ -16,6 +16,7 @@ class AuditAction(StrEnum):
     KEY_REVOKED = "api_key.revoked"
     ACCOUNT_STATUS_CHANGED = "account.status_changed"
     USER_CREATED = "user.created"
+    MESSAGE_CANCELED = "message.canceled"
 
 
 @dataclass(slots=True, frozen=True)

@@ -30,3 +30,8 @@ def rfc2822(value: datetime) -> str:
         f"{_DAYS[v.weekday()]}, {v.day:02d} {_MONTHS[v.month]} {v.year:04d} "
         f"{v.hour:02d}:{v.minute:02d}:{v.second:02d} +0000"
     )
+
+
+def iso8601(value: datetime) -> str:
+    """The date format of Twilio's v1 APIs (Messaging, Accounts): ISO 8601 in UTC, to the second, with Z."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from mycpaas.domain.segments import split_parts
+from mycpaas.domain.segments import Segmentation, split_parts
 from mycpaas.domain.sids import Prefix, new_sid
 
 
@@ -37,6 +37,7 @@ S = MessageStatus
 
 # Status changes only move forward: a late "sent" after "delivered" must never regress the record.
 ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.ACCEPTED: frozenset({S.SCHEDULED}),  # a scheduled message at SendAt (its sender is picked next)
     S.QUEUED: frozenset({S.ACCEPTED, S.SCHEDULED}),
     S.SENDING: frozenset({S.QUEUED}),
     S.SENT: frozenset({S.QUEUED, S.SENDING}),
@@ -50,6 +51,15 @@ ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
 
 FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.RECEIVED, S.READ})
 IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
+# A message whose body may still go out cannot be redacted: in flight, or scheduled (its body is sent at SendAt;
+# a scheduled message can be canceled or deleted instead).
+UNREDACTABLE_STATUSES = IN_FLIGHT_STATUSES | {S.SCHEDULED}
+
+
+def segments_to_send(body: str, parts: Segmentation | None = None) -> int:
+    """The segments an outbound message takes: its body's (`parts`, if already split), or one for a
+    media-only message."""
+    return (parts or split_parts(body)).count if body else 1
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,13 +94,14 @@ class Message:
         *,
         account_sid: str,
         direction: Direction,
-        from_number: str,
+        from_number: str | None,
         to_number: str,
         body: str,
         num_media: int,
         status_callback: str | None,
         validity_period: int | None,
         now: datetime,
+        messaging_service_sid: str | None = None,
     ) -> Message:
         """A new message to send, `queued` (its send job is written with it: storage/messages.insert_new)."""
         segmentation = split_parts(body)
@@ -102,14 +113,49 @@ class Message:
             to_number=to_number,
             body=body,
             status=MessageStatus.QUEUED,
-            num_segments=segmentation.count if body else 1,  # a media-only message costs one
+            num_segments=segments_to_send(body, segmentation),
             num_media=num_media,
             encoding=segmentation.encoding.value,
             status_callback=status_callback,
             validity_period=validity_period,
+            messaging_service_sid=messaging_service_sid,
             created_at=now,
             updated_at=now,
         )
+
+    @classmethod
+    def accepted(
+        cls,
+        *,
+        account_sid: str,
+        direction: Direction,
+        messaging_service_sid: str,
+        to_number: str,
+        body: str,
+        num_media: int,
+        status_callback: str | None,
+        validity_period: int | None,
+        now: datetime,
+        from_number: str | None = None,
+    ) -> Message:
+        """A new message sent through a Messaging Service: `accepted` (as at Twilio, From or not), with no
+        segments yet (`"num_segments": "0"`) and no sender unless the request named one (`"from": null`); the
+        delivery worker picks its sender, or checks the one named, and counts its segments
+        (services/service_sending.py). Its send job is written with it."""
+        message = cls.outbound(
+            account_sid=account_sid,
+            direction=direction,
+            from_number="",
+            to_number=to_number,
+            body=body,
+            num_media=num_media,
+            status_callback=status_callback,
+            validity_period=validity_period,
+            now=now,
+            messaging_service_sid=messaging_service_sid,
+        )
+        message.from_number, message.status, message.num_segments = from_number, MessageStatus.ACCEPTED, 0
+        return message
 
     @classmethod
     def inbound(
@@ -121,8 +167,10 @@ class Message:
         body: str,
         carrier_message_id: str,
         now: datetime,
+        messaging_service_sid: str | None = None,
     ) -> Message:
-        """A message a carrier delivered to one of the platform's numbers, `received`."""
+        """A message a carrier delivered to one of the platform's numbers, `received`; a number in a Messaging
+        Service's pool receives it for the service (Twilio's messaging_service_sid on inbound messages)."""
         segmentation = split_parts(body)
         return cls(
             sid=new_sid(Prefix.MESSAGE),
@@ -135,6 +183,7 @@ class Message:
             num_segments=segmentation.count,
             encoding=segmentation.encoding.value,
             carrier_message_id=carrier_message_id,
+            messaging_service_sid=messaging_service_sid,
             created_at=now,
             updated_at=now,
             sent_at=now,

@@ -22,6 +22,12 @@ def sender_kind(from_number: str) -> str:
     return "long_code"
 
 
+def queue_limit(rate: float, queue_seconds: float) -> int | None:
+    """Twilio's rule: a sender may have as many messages queued as it sends in `queue_seconds` at its `rate`
+    (then 21611); None for an unlimited sender (rate 0)."""
+    return max(1, int(rate * queue_seconds)) if rate > 0 else None
+
+
 PATIENCE = timedelta(seconds=1)  # a message whose slot is further off than this is postponed, not held
 _KEPT = "slot="
 

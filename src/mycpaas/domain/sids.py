@@ -14,6 +14,7 @@ class Prefix(StrEnum):
     API_KEY = "SK"
     MEDIA = "ME"
     MESSAGING_SERVICE = "MG"
+    ALPHA_SENDER = "AI"  # a Messaging Service's alphanumeric sender ID
     NOTIFICATION = "NO"  # a webhook attempt record
 
 

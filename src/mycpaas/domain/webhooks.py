@@ -133,7 +133,8 @@ def status_callback_event(message: Message, status: MessageStatus) -> WebhookEve
 def incoming_message_event(
     message: Message, url: str, method: str, fallback_url: str, fallback_method: str
 ) -> WebhookEvent:
-    """Twilio's inbound-message parameters; geographic fields it cannot know are present and empty."""
+    """Twilio's inbound-message parameters; geographic fields it cannot know are present and empty, and
+    MessagingServiceSid only when the number is in a service's pool (as Twilio sends it)."""
     sender = message.from_number or ""
     params = {
         "ApiVersion": API_VERSION,
@@ -156,6 +157,8 @@ def incoming_message_event(
         "ToZip": "",
         "ToCountry": region_of(message.to_number),
     }
+    if message.messaging_service_sid:
+        params["MessagingServiceSid"] = message.messaging_service_sid
     return WebhookEvent(
         EventKind.INCOMING_MESSAGE,
         new_idempotency_token(),

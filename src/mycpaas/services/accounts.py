@@ -16,9 +16,10 @@ from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import new_auth_token
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.errors import ErrorCode, InvalidRequest, NotFound
-from mycpaas.services import audit, changes
+from mycpaas.services import audit, changes, scheduling
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as store
+from mycpaas.storage import messaging_services as pools
 from mycpaas.storage.database import Connection
 
 FRIENDLY_NAME_MAX = 64
@@ -169,10 +170,13 @@ async def update_account(
                 raise InvalidRequest(ErrorCode.SUBACCOUNT_CLOSED)
             values["status"] = new_status.value
     now = utcnow()
+    canceled = 0
     async with platform.db.write() as conn:
         if values:
             await store.update_account(conn, target.sid, now, **values)
         if values.get("status") == AccountStatus.CLOSED.value:
+            canceled = await scheduling.cancel_for_account(conn, target.sid, now)
+            await pools.remove_account_numbers(conn, target.sid)  # pools reference the numbers
             await store.release_numbers(conn, target.sid)
         if "status" in values:
             await audit.record(
@@ -181,6 +185,8 @@ async def update_account(
             await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, target.sid)
     assert found is not None
+    if canceled:
+        platform.wake_webhooks()  # the canceled messages' callbacks
     return _view(platform, *found)
 
 

@@ -18,7 +18,7 @@ from mycpaas.domain.jobs import Job
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Message, MessageStatus
 from mycpaas.domain.senders import kept_payload, kept_slot, sender_kind, take_slot
 from mycpaas.domain.webhooks import WebhookEvent, status_callback_event
-from mycpaas.services import receipts
+from mycpaas.services import receipts, scheduling, service_sending
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import parts, queue, senders
@@ -26,10 +26,12 @@ from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
 
 
-def is_expired(message: Message) -> bool:
+def is_expired(message: Message, now: datetime) -> bool:
+    """Whether the message's ValidityPeriod, counted from its creation, ended before `now` (the batch's clock,
+    the same one a scheduled message's release counted its wait with)."""
     if message.validity_period is None:
         return False
-    return utcnow() > message.created_at + timedelta(seconds=message.validity_period)
+    return now > message.created_at + timedelta(seconds=message.validity_period)
 
 
 IDLE_SENDER = timedelta(hours=1)
@@ -46,7 +48,8 @@ class Sending:
 
 
 async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
-    """Take a batch of claimed send jobs: the messages still to send move to `sending` together; jobs whose
+    """Take a batch of claimed send jobs: the messages still to send move to `sending` together (those sent
+    through a Messaging Service with no sender yet get one first: services/service_sending.py); jobs whose
     message is gone or already past sending are finished, messages whose ValidityPeriod ran out fail with
     30001, and messages whose sender is over its rate stay queued with their job postponed to the slot kept
     for it. Returns what the carrier should be given; every other job of the batch is ended.
@@ -65,13 +68,19 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
         ours = set(await queue.owned(conn, jobs))  # a claim that lapsed since is another runner's to start
         found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs if job.id in ours])}
         candidates: list[tuple[Job, Message]] = []
+        unassigned: list[tuple[Job, Message]] = []
         done: list[Job] = []
         events: list[WebhookEvent | None] = []
         for job in (job for job in jobs if job.id in ours):
             message = found.get(job.ref)
-            if message is None or message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
+            if message is not None and message.status is MessageStatus.SCHEDULED:
+                message = await scheduling.release(conn, message, now)  # its SendAt has come
+            if message is None or (
+                message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+                and not service_sending.awaits_sender(message)
+            ):
                 done.append(job)
-            elif is_expired(message):
+            elif is_expired(message, now):
                 if await store.advance_status(
                     conn,
                     message.sid,
@@ -83,8 +92,22 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
                     events.append(status_callback_event(replace(message, **expired_values), expired_status))  # type: ignore[arg-type]
                     metrics.message_finished(expired_status.value, expired_values.get("error_code"))
                 done.append(job)
+            elif service_sending.awaits_sender(message):
+                unassigned.append((job, message))
             else:
                 candidates.append((job, message))
+        if unassigned:
+            # Messages sent through a Messaging Service get their sender now, then go on like the others.
+            assigned = await service_sending.assign_senders(
+                conn, platform.settings, [m for _, m in unassigned], now
+            )
+            events += assigned.events
+            queued = {m.sid: m for m in assigned.queued}
+            for job, message in unassigned:
+                if message.sid in queued:
+                    candidates.append((job, queued[message.sid]))
+                else:
+                    done.append(job)
         clock = await platform.clock.now()
         # Unlimited senders (rate 0) touch no timeline.
         lines = await senders.lock(

@@ -1,5 +1,6 @@
 """Use case of an inbound message: a carrier's mobile-originated SMS becomes a message of the number's
-account, and its SmsUrl webhook is queued in the same transaction.
+account, and its webhook is queued in the same transaction: the number's SmsUrl, or its Messaging Service's
+inbound URL when the number is in a pool (`domain/inbound_routes.py`).
 
 Three things make one delivery one message: a redelivery (the SMSC's acknowledgement lost) is recognised by its
 fingerprint for MYCPAAS_SMPP_MO_DEDUPE_SECONDS; the parts of a concatenated message are joined before they are
@@ -17,6 +18,7 @@ from mycpaas.domain.accounts import AccountStatus
 from mycpaas.domain.alphabets import assemble
 from mycpaas.domain.carriage import InboundSms
 from mycpaas.domain.clock import utcnow
+from mycpaas.domain.inbound_routes import inbound_route
 from mycpaas.domain.messages import Message
 from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.domain.webhooks import incoming_message_event
@@ -24,6 +26,7 @@ from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import inbound_parts, inbound_seen
 from mycpaas.storage import messages as store
+from mycpaas.storage import messaging_services as service_store
 from mycpaas.storage import numbers as number_store
 from mycpaas.storage import webhooks as webhook_store
 from mycpaas.storage.database import Connection
@@ -144,6 +147,8 @@ async def _active_number(conn: Connection, phone_number: str, lock: bool) -> Inc
 async def _keep(
     conn: Connection, number: IncomingNumber, source: str, body: str, carrier_message_id: str, now: datetime
 ) -> tuple[Message | None, bool]:
+    service_sid = await service_store.service_of_number(conn, number.sid)
+    service = await service_store.get_service(conn, service_sid) if service_sid else None
     message = Message.inbound(
         account_sid=number.account_sid,
         from_number=source,
@@ -151,11 +156,13 @@ async def _keep(
         body=body,
         carrier_message_id=carrier_message_id,
         now=now,
+        messaging_service_sid=service.sid if service else None,
     )
     await store.insert_new(conn, [message])
-    if not number.sms_url:
+    route = inbound_route(number, service)
+    if route is None:
         return message, False
     event = incoming_message_event(
-        message, number.sms_url, number.sms_method, number.sms_fallback_url, number.sms_fallback_method
+        message, route.url, route.method, route.fallback_url, route.fallback_method
     )
     return message, await webhook_store.queue_events(conn, [event], now)

@@ -7,21 +7,33 @@ that gets its 201 has been committed together with its delivery job before the r
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import mycpaas.metrics as metrics
 from mycpaas.domain.accounts import Account, AccountStatus
 from mycpaas.domain.addresses import is_alphanumeric_sender, is_nanp, parse_e164, parse_sender
 from mycpaas.domain.clock import utcnow
-from mycpaas.domain.messages import IN_FLIGHT_STATUSES, Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.jobs import SEND_MESSAGE
+from mycpaas.domain.messages import (
+    IN_FLIGHT_STATUSES,
+    UNREDACTABLE_STATUSES,
+    Direction,
+    Message,
+    MessageFilter,
+    MessageStatus,
+)
+from mycpaas.domain.messaging_services import ServicePool
 from mycpaas.domain.sandbox_numbers import MAGIC_FROM_ERRORS, MAGIC_TO_ERRORS, MAGIC_VALID_FROM
-from mycpaas.domain.senders import sender_kind
+from mycpaas.domain.scheduling import parse_send_at, requested_send_time
+from mycpaas.domain.senders import queue_limit, sender_kind
 from mycpaas.domain.urls import callback_url_problem, url_problem
-from mycpaas.domain.webhooks import status_callback_event
 from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services import scheduling, service_sending
 from mycpaas.services.platform import Platform
 from mycpaas.storage import messages as store
 from mycpaas.storage import numbers as number_store
+from mycpaas.storage import queue
 from mycpaas.storage import webhooks as webhook_store
 
 BODY_MAX_CHARS = 1600
@@ -69,6 +81,7 @@ class SendRequest:
     validity_period: str | None = None
     smart_encoded: bool = False
     schedule_type: str | None = None
+    send_at: str | None = None
     content_sid: str | None = None
     content_variables: str | None = None
     direction: Direction = Direction.OUTBOUND_API
@@ -83,7 +96,8 @@ def _require(request: SendRequest) -> None:
         raise InvalidRequest(ErrorCode.BODY_REQUIRED)
 
 
-def _parse_addresses(request: SendRequest) -> tuple[str, str]:
+def _parse_addresses(request: SendRequest) -> tuple[str, str | None]:
+    """To, and From when given (None: the Messaging Service's pool provides it)."""
     raw_to = (request.to or "").strip()
     to = parse_e164(request.to or "")
     if to in MAGIC_TO_ERRORS:
@@ -98,15 +112,13 @@ def _parse_addresses(request: SendRequest) -> tuple[str, str]:
             raise InvalidRequest(MAGIC_FROM_ERRORS[sender], from_=sender)
         if sender is None:
             raise InvalidRequest(ErrorCode.FROM_INVALID, from_=raw_from)
-    if request.messaging_service_sid or sender is None:
-        # No Messaging Services exist on this platform yet, so any MessagingServiceSid is unknown.
-        raise InvalidRequest(ErrorCode.MESSAGING_SERVICE_NOT_FOUND, sid=request.messaging_service_sid)
     return to, sender
 
 
-def _check_content(request: SendRequest) -> str:
+def _check_content(request: SendRequest, smart_encoding: bool = False) -> str:
+    """The body to send; `smart_encoding` is the Messaging Service's setting (SmartEncoded=true is the message's)."""
     body = request.body or ""
-    if request.smart_encoded:
+    if request.smart_encoded or smart_encoding:
         body = unicodedata.normalize("NFC", body).translate(_SMART_REPLACEMENTS)
     if len(body) > BODY_MAX_CHARS:
         raise InvalidRequest(ErrorCode.BODY_TOO_LONG)
@@ -128,8 +140,6 @@ def _check_options(request: SendRequest) -> int | None:
             raise InvalidRequest(ErrorCode.VALIDITY_PERIOD_INVALID)
     if request.status_callback and (problem := callback_url_problem(request.status_callback)):
         raise InvalidRequest(ErrorCode.STATUS_CALLBACK_INVALID, reason=problem)
-    if request.schedule_type:
-        raise InvalidRequest(ErrorCode.SCHEDULING_REQUIRES_SERVICE)
     if request.content_variables and not request.content_sid:
         raise InvalidRequest(ErrorCode.CONTENT_SID_REQUIRED)
     if request.content_sid:
@@ -142,52 +152,93 @@ def _check_options(request: SendRequest) -> int | None:
 async def send_message(platform: Platform, account: Account, request: SendRequest) -> Message:
     message = await compose(platform, account, request)
     # The message and its delivery job commit together, or not at all.
-    await platform.committer.insert(*store.new_message_rows(message))
+    await platform.committer.insert(*store.new_message_rows(message, _send_at(message, request)))
     metrics.message_created(message.direction.value, message.num_segments)
     platform.wake_worker()
     return message
 
 
 async def compose(platform: Platform, account: Account, request: SendRequest) -> Message:
-    """Validate a send request in Twilio's order and build its message (not yet stored). Without a
-    StatusCallback, the sending number's status callback URL applies."""
+    """Validate a send request in Twilio's order and build its message (not yet stored). Through a Messaging
+    Service the message is `accepted` (`scheduled` when scheduled): the delivery worker picks its sender, or
+    checks the From it names, when it goes (services/service_sending.py)."""
     if account.status is not AccountStatus.ACTIVE:
         raise InvalidRequest(ErrorCode.ACCOUNT_NOT_ACTIVE)
     _require(request)
     to, sender = _parse_addresses(request)
+    pool = None
+    if request.messaging_service_sid:
+        pool = await service_sending.service_to_send(
+            platform, account, request.messaging_service_sid, sender, to
+        )
     number_callback = None
-    if sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
+    if sender is not None and sender != MAGIC_VALID_FROM and not is_alphanumeric_sender(sender):
         async with platform.db.read() as conn:
             number = await number_store.find_by_phone_number(conn, sender)
         # A number belongs to one account: not its parent's, nor its subaccounts' (Twilio's rule, 21606).
         if number is None or number.account_sid != account.sid:
             raise InvalidRequest(ErrorCode.FROM_NOT_OWNED, from_=sender)
         number_callback = number.status_callback or None
-    body = _check_content(request)
+    if pool is not None and sender is not None:
+        service_sending.check_from_in_pool(pool, sender)
+    body = _check_content(request, pool is not None and pool.service.smart_encoding)
     validity = _check_options(request)
-    await _check_sender_queue(platform, sender)
-    if is_alphanumeric_sender(sender) and is_nanp(to):
-        raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
-    return Message.outbound(
+    status_callback, validity = _callback_and_validity(request, pool, number_callback, validity)
+    scheduled = _check_schedule(platform, request, pool is not None)
+    if sender is not None:
+        if not scheduled:  # a scheduled message queues nothing until SendAt
+            await _check_sender_queue(platform, sender)
+        if is_alphanumeric_sender(sender) and is_nanp(to):
+            raise InvalidRequest(ErrorCode.TO_UNREACHABLE, to=to)
+    if pool is not None:
+        # Through a service, From or not: `accepted` as at Twilio; the worker picks or checks its sender.
+        accepted = Message.accepted(
+            account_sid=account.sid,
+            direction=request.direction,
+            messaging_service_sid=pool.service.sid,
+            to_number=to,
+            body=body,
+            num_media=len(request.media_urls),
+            status_callback=status_callback,
+            validity_period=validity,
+            now=utcnow(),
+            from_number=sender,
+        )
+        return _as_scheduled(accepted) if scheduled else accepted
+    assert sender is not None  # _require: a From, or a MessagingServiceSid
+    message = Message.outbound(
         account_sid=account.sid,
         direction=request.direction,
         from_number=sender,
         to_number=to,
         body=body,
         num_media=len(request.media_urls),
-        status_callback=request.status_callback or number_callback,
+        status_callback=status_callback,
         validity_period=validity,
         now=utcnow(),
     )
+    return message
+
+
+def _callback_and_validity(
+    request: SendRequest, pool: ServicePool | None, number_callback: str | None, validity: int | None
+) -> tuple[str | None, int | None]:
+    """The message's own StatusCallback, else its Messaging Service's, else the sending number's; its own
+    ValidityPeriod, else its Messaging Service's."""
+    if pool is None:
+        return request.status_callback or number_callback, validity
+    service = pool.service
+    callback = request.status_callback or service.status_callback or number_callback
+    return callback, validity if validity is not None else service.validity_period
 
 
 async def _check_sender_queue(platform: Platform, sender: str) -> None:
     """Twilio's rule: a From may have as many messages queued as it can send in `sender_queue_seconds`
     (4 hours) at its rate; beyond that, 21611."""
-    rate = platform.settings.sender_mps(sender_kind(sender))
-    if rate <= 0:
+    settings = platform.settings
+    limit = queue_limit(settings.sender_mps(sender_kind(sender)), settings.sender_queue_seconds)
+    if limit is None:
         return
-    limit = max(1, int(rate * platform.settings.sender_queue_seconds))
     async with platform.db.read() as conn:
         queued = await store.count_queued_from(conn, sender, limit)
     if queued >= limit:
@@ -236,9 +287,10 @@ async def update_message(
     if body is not None:
         if body != "":
             raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Body may only be set to an empty string")
-        if message.status in IN_FLIGHT_STATUSES:
+        if message.status in UNREDACTABLE_STATUSES:
             raise InvalidRequest(
-                ErrorCode.UPDATE_INVALID, reason="a message cannot be redacted while it is still in flight"
+                ErrorCode.UPDATE_INVALID,
+                reason=f"a message cannot be redacted while it is still {message.status.value}",
             )
         async with platform.db.write() as conn:
             await store.update_message(conn, message.sid, now, body="")
@@ -247,26 +299,46 @@ async def update_message(
         return message
     if status != MessageStatus.CANCELED.value:
         raise InvalidRequest(ErrorCode.UPDATE_INVALID, reason="Status may only be set to canceled")
-    async with platform.db.write() as conn:
-        changed = await store.advance_status(
-            conn, message.sid, MessageStatus.CANCELED, [MessageStatus.SCHEDULED], now
-        )
-        if changed:
-            await webhook_store.queue_events(
-                conn, [status_callback_event(message, MessageStatus.CANCELED)], now
-            )
-    if not changed:
-        raise InvalidRequest(ErrorCode.NOT_CANCELABLE)
-    platform.wake_webhooks()
-    metrics.message_finished(MessageStatus.CANCELED.value)
-    message.status, message.updated_at = MessageStatus.CANCELED, now
-    return message
+    return await scheduling.cancel(platform, message)
 
 
 async def delete_message(platform: Platform, message: Message) -> None:
     if message.status in IN_FLIGHT_STATUSES:
         raise InvalidRequest(ErrorCode.DELETE_IN_PROGRESS)
     async with platform.db.write() as conn:
+        if message.status is MessageStatus.SCHEDULED:  # its job first, in the order start_sending locks
+            await queue.delete_for_ref(conn, [SEND_MESSAGE], message.sid)
         await store.delete_message(conn, message.sid)
         await webhook_store.delete_for_message(conn, message.sid)
         await webhook_store.drop_queued_events(conn, message.sid)
+
+
+# ---- scheduled messages (ScheduleType=fixed, SendAt): services/scheduling.py takes over at SendAt ----------
+
+
+def _check_schedule(platform: Platform, request: SendRequest, has_service: bool) -> bool:
+    """Whether the request schedules its message: Twilio's codes (domain/scheduling.requested_send_time) in
+    their place in the validation order; the service itself was checked before (service_to_send)."""
+    return (
+        requested_send_time(
+            request.schedule_type,
+            request.send_at,
+            has_service,
+            utcnow(),
+            platform.settings.schedule_min_lead_seconds,
+        )
+        is not None
+    )
+
+
+def _as_scheduled(message: Message) -> Message:
+    """As Twilio shows a scheduled message: `num_segments` 0 until it goes (its sender, if it has none yet,
+    is picked then: services/scheduling.release)."""
+    return replace(message, status=MessageStatus.SCHEDULED, num_segments=0)
+
+
+def _send_at(message: Message, request: SendRequest) -> datetime | None:
+    """A scheduled message's SendAt (checked by compose), when its send job is due."""
+    if message.status is not MessageStatus.SCHEDULED:
+        return None
+    return parse_send_at(request.send_at or "")

@@ -13,6 +13,7 @@ from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.urls import callback_url_problem
 from mycpaas.errors import ErrorCode, InvalidRequest
 from mycpaas.services.accounts import check_friendly_name, require_open
+from mycpaas.services.messaging_services import leave_pool
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import numbers as store
@@ -159,6 +160,7 @@ async def update_number(
         await require_open(conn, number.account_sid)
         if "account_sid" in values:
             await require_open(conn, new_owner)
+            await leave_pool(conn, number.sid)  # a pool holds its own account's numbers only
         await store.update_number(conn, number.sid, **values)
         updated = await store.get_number(conn, number.sid)
     assert updated is not None
@@ -168,4 +170,5 @@ async def update_number(
 async def release_number(platform: Platform, number: IncomingNumber) -> None:
     async with platform.db.write() as conn:
         await require_open(conn, number.account_sid)
+        await leave_pool(conn, number.sid)
         await store.delete_number(conn, number.sid)

@@ -29,6 +29,7 @@ from mycpaas.services import messaging
 from mycpaas.services.platform import Platform
 from mycpaas.storage import accounts as account_store
 from mycpaas.storage import messages as message_store
+from mycpaas.storage import messaging_services as service_store
 from mycpaas.storage import queue
 from mycpaas.storage import webhooks as store
 from mycpaas.storage.database import Connection
@@ -157,9 +158,13 @@ async def settle_with_replies(
     platform: Platform, settlement: Settlement, event: WebhookEvent, replies: Sequence[ReplyRequest]
 ) -> list[Message]:
     """Create the messages an inbound message's LaML asked for, and finish its job, in one transaction: a
-    crash cannot send a reply twice or lose it. A reply that fails validation is recorded, not sent."""
+    crash cannot send a reply twice or lose it. A reply that fails validation is recorded, not sent. A reply
+    to a message a Messaging Service received carries the service's sid when it goes from the same number, and
+    the service's status callback when the reply names none (as a message sent through the service would)."""
+    service_sid = event.params.get("MessagingServiceSid")
     async with platform.db.read() as conn:
         found = await account_store.get_account(conn, event.account_sid)
+        service = await service_store.get_service(conn, service_sid) if service_sid else None
     messages: list[Message] = []
     if found is not None:
         account = found[0]
@@ -174,11 +179,18 @@ async def settle_with_replies(
                 direction=Direction.OUTBOUND_REPLY,
             )
             try:
-                messages.append(await messaging.compose(platform, account, request))
+                reply_message = await messaging.compose(platform, account, request)
             except InvalidRequest as refused:
                 attempt = skipped(event, f"reply not sent: {refused.message}")
                 attempt.error_code = int(refused.code)
                 settlement.attempts.append(attempt)
+                continue
+            # A reply from the pool number that received the message is the service's, as at Twilio.
+            if service and reply_message.from_number == event.params.get("To"):
+                reply_message.messaging_service_sid = service.sid
+                if not reply.status_callback and service.status_callback:
+                    reply_message.status_callback = service.status_callback
+            messages.append(reply_message)
     now = utcnow()
 
     async def work(conn: Connection) -> None:

@@ -84,6 +84,13 @@ async def get_account(conn: Connection, sid: str) -> tuple[Account, StoredTokens
     return (_account(row), _tokens(row)) if row else None
 
 
+async def status(conn: Connection, sid: str) -> AccountStatus | None:
+    """The account's status, read without a lock (the delivery worker's check; the account's closing cancels
+    what is still scheduled in its own transaction)."""
+    found = (await conn.execute(select(accounts.c.status).where(accounts.c.sid == sid))).scalar_one_or_none()
+    return AccountStatus(found) if found is not None else None
+
+
 async def status_for_update(conn: Connection, sid: str) -> AccountStatus | None:
     """The account's status, its row locked until the transaction ends (PostgreSQL; SQLite's write
     transactions are exclusive already), so a change that needs an open account cannot race its closing."""

@@ -7,14 +7,27 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, Update, and_, bindparam, delete, exists, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage import queue
 from mycpaas.storage.database import Connection
 from mycpaas.storage.group_commit import insert_into as _insert_into
-from mycpaas.storage.tables import message_parts, messages
+from mycpaas.storage.tables import jobs, message_parts, messages
 
 # The columns a Message is read from and written to, named: a field that is not a column (or a column that is
 # not a field) fails here at import, not as a shifted value in a running server.
@@ -37,13 +50,18 @@ def _values(message: Message) -> dict[str, object]:
     return values
 
 
-def new_message_rows(message: Message) -> tuple[tuple[Table, dict[str, object]], ...]:
-    """What storing a new message writes: its row and, for one to send, its send job, to commit together.
-    The one definition behind both ways of writing it: GroupCommitter.insert (merged with other messages'
-    rows into one executemany per table) and insert_new inside a transaction of its own."""
+def new_message_rows(
+    message: Message, send_at: datetime | None = None
+) -> tuple[tuple[Table, dict[str, object]], ...]:
+    """What storing a new message writes: its row and, for one to send, its send job, to commit together
+    (a scheduled message's job runs at its `send_at`). The one definition behind both ways of writing it:
+    GroupCommitter.insert (merged with other messages' rows into one executemany per table) and insert_new
+    inside a transaction of its own."""
     rows: tuple[tuple[Table, dict[str, object]], ...] = ((messages, _values(message)),)
-    if message.status is MessageStatus.QUEUED:
+    if message.status in (MessageStatus.QUEUED, MessageStatus.ACCEPTED):
         rows += (queue.job_row(SEND_MESSAGE, message.sid, message.created_at),)
+    elif message.status is MessageStatus.SCHEDULED and send_at is not None:
+        rows += (queue.job_row(SEND_MESSAGE, message.sid, send_at),)
     return rows
 
 
@@ -103,6 +121,27 @@ async def count_queued_from(conn: Connection, from_number: str, limit: int) -> i
     return int((await conn.execute(select(func.count()).select_from(queued))).scalar_one())
 
 
+async def sender_loads(conn: Connection, account_sid: str, senders: list[str]) -> dict[str, tuple[int, int]]:
+    """For each of the account's `senders`: (its queued messages, the id of its latest message; 0: none).
+    Both are index lookups (ix_messages_queued_from, ix_messages_account_from_id)."""
+    loads = {sender: (0, 0) for sender in senders}
+    queued = (
+        select(messages.c.from_number, func.count().label("n"))
+        .where(messages.c.from_number.in_(senders), text("messages.status = 'queued'"))
+        .group_by(messages.c.from_number)
+    )
+    for row in (await conn.execute(queued)).all():
+        loads[row.from_number] = (int(row.n), 0)
+    latest = (
+        select(messages.c.from_number, func.max(messages.c.id).label("n"))
+        .where(messages.c.account_sid == account_sid, messages.c.from_number.in_(senders))
+        .group_by(messages.c.from_number)
+    )
+    for row in (await conn.execute(latest)).all():
+        loads[row.from_number] = (loads[row.from_number][0], int(row.n or 0))
+    return loads
+
+
 async def list_awaiting_receipt(conn: Connection, through: str) -> list[Message]:
     """Messages the carrier `through` accepted (`sent`, a part submitted through it) with no final status yet."""
     # A literal condition, so both databases can use the partial index ix_messages_awaiting_receipt; the parts
@@ -159,6 +198,36 @@ async def list_page(
     if before_id is not None:
         query = query.where(messages.c.id < before_id)
     rows = (await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))).all()
+    return [_message(row) for row in rows]
+
+
+async def send_time(conn: Connection, sid: str) -> datetime | None:
+    """When a message's send job is due (a scheduled message's SendAt); None if it has none."""
+    return (
+        await conn.execute(
+            select(func.min(jobs.c.run_at)).where(and_(jobs.c.ref == sid, jobs.c.kind == SEND_MESSAGE))
+        )
+    ).scalar_one_or_none()
+
+
+async def scheduled_of_service(conn: Connection, service_sid: str) -> list[Message]:
+    """The service's messages still `scheduled`, found through their send jobs (the queue is small, the
+    messages table is not, and it has no index on the service)."""
+    return await _scheduled(conn, messages.c.messaging_service_sid == service_sid)
+
+
+async def scheduled_of_account(conn: Connection, account_sid: str) -> list[Message]:
+    """The account's messages still `scheduled` (through their send jobs, as `scheduled_of_service`)."""
+    return await _scheduled(conn, messages.c.account_sid == account_sid)
+
+
+async def _scheduled(conn: Connection, whose: ColumnElement[bool]) -> list[Message]:
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .join(jobs, and_(jobs.c.ref == messages.c.sid, jobs.c.kind == SEND_MESSAGE))
+        .where(and_(whose, messages.c.status == MessageStatus.SCHEDULED.value))
+        .order_by(messages.c.id)
+    )
     return [_message(row) for row in rows]
 
 

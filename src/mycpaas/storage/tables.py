@@ -397,3 +397,83 @@ sender_slots = Table(
     Column("next_at", DateTime, nullable=False),
     Column("last_at", DateTime, nullable=True),
 )
+
+# Issue 14, Messaging Services (MG…): a sender pool with its own inbound and status settings. Every column is a
+# field of Twilio's Service resource, stored and echoed (docs/messaging-services.md says which are acted on).
+messaging_services = Table(
+    "messaging_services",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False),
+    Column("friendly_name", String(64), nullable=False),
+    Column("inbound_request_url", Text, nullable=True),
+    Column("inbound_method", String(8), nullable=False),
+    Column("fallback_url", Text, nullable=True),
+    Column("fallback_method", String(8), nullable=False),
+    Column("status_callback", Text, nullable=True),
+    Column("sticky_sender", Boolean, nullable=False),
+    Column("mms_converter", Boolean, nullable=False),
+    Column("smart_encoding", Boolean, nullable=False),
+    Column("scan_message_content", String(8), nullable=False),
+    Column("fallback_to_long_code", Boolean, nullable=False),
+    Column("area_code_geomatch", Boolean, nullable=False),
+    Column("validity_period", Integer, nullable=False),
+    Column("synchronous_validation", Boolean, nullable=False),
+    Column("usecase", String(16), nullable=False),
+    Column("use_inbound_webhook_on_number", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    # Lists walk an account's services by sid (keyset paging).
+    Index("ix_messaging_services_account_sid", "account_sid", "sid"),
+)
+
+# The pool's numbers: the primary key on the number makes "a number belongs to at most one service" the database's
+# rule, so two services adding one number at once cannot both win.
+messaging_service_numbers = Table(
+    "messaging_service_numbers",
+    metadata,
+    Column("phone_number_sid", String(34), ForeignKey("phone_numbers.sid"), primary_key=True),
+    Column("service_sid", String(34), ForeignKey("messaging_services.sid"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_messaging_service_numbers_service_number", "service_sid", "phone_number_sid"),
+)
+
+# Alphanumeric sender IDs (AI…); Twilio allows one per service, hence the unique service_sid.
+messaging_service_alpha_senders = Table(
+    "messaging_service_alpha_senders",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    # Named here: the naming convention's name would pass PostgreSQL's 63-character limit.
+    Column(
+        "service_sid",
+        String(34),
+        ForeignKey("messaging_services.sid", name="fk_ms_alpha_senders_service_sid"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("alpha_sender", String(11), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Sticky sender: which pool number last served a destination through a service, so that the same To keeps getting
+# the same From. Filled by the sender choice at delivery; a number leaving the pool (removed, released, moved to
+# another account) or the service being deleted removes its rows.
+messaging_service_sticky_senders = Table(
+    "messaging_service_sticky_senders",
+    metadata,
+    Column(
+        "service_sid",
+        String(34),
+        ForeignKey("messaging_services.sid", name="fk_ms_sticky_senders_service_sid"),
+        primary_key=True,
+    ),
+    Column("to_number", String(32), primary_key=True),
+    Column(
+        "phone_number_sid",
+        String(34),
+        ForeignKey("phone_numbers.sid", name="fk_ms_sticky_senders_phone_number_sid"),
+        nullable=False,
+    ),
+    Column("last_used_at", DateTime, nullable=False),
+    Index("ix_messaging_service_sticky_senders_phone_number_sid", "phone_number_sid"),
+)

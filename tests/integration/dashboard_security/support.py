@@ -38,7 +38,13 @@ from tests.server import ServerProcess
 MAGIC_FROM = "+15005550006"
 EVIL = "http://evil.example"
 # The object a page's {sid} names, by the page's first path segment.
-KINDS = {"keys": "key", "numbers": "number", "messages": "message", "subaccounts": "subaccount"}
+KINDS = {
+    "keys": "key",
+    "numbers": "number",
+    "messages": "message",
+    "subaccounts": "subaccount",
+    "services": "service",
+}
 GET_PAGES = [path for method, path, _ in PAGES if method == "GET"]
 POST_PAGES = [path for method, path, _ in PAGES if method == "POST"]
 SID_PAGES = [(method, path) for method, path, _ in PAGES if "{" in path]
@@ -275,7 +281,8 @@ def setup_code(server: ServerProcess) -> str:
 
 @dataclass
 class Tenant:
-    """An account and the objects it owns (a number with a webhook, a message, an API key)."""
+    """An account and the objects it owns (a number with a webhook, a message, an API key, a Messaging
+    Service with the number in its pool)."""
 
     name: str
     creds: Creds
@@ -288,6 +295,8 @@ class Tenant:
     message_body: str
     key: Creds
     key_name: str
+    service_sid: str
+    service_name: str
 
     @property
     def sid(self) -> str:
@@ -299,6 +308,7 @@ class Tenant:
             "number": self.number_sid,
             "message": self.message_sid,
             "subaccount": self.sub_sid,
+            "service": self.service_sid,
         }[kind]
 
     def identifiers(self) -> list[str]:
@@ -313,6 +323,8 @@ class Tenant:
             self.message_body,
             self.key.username,
             self.key_name,
+            self.service_sid,
+            self.service_name,
         ]
 
     def secrets(self) -> list[str]:
@@ -337,6 +349,13 @@ def populate(server: ServerProcess, name: str, creds: Creds, friendly_name: str,
         message_sid = send_message(server, api, creds.username, number["phone_number"], body)
         key_name = f"{name} key {tag}"
         key = new_key(server, api, creds.username, key_name)
+        # The v1 API names no account: the service is the authenticated account's own.
+        service_name = f"{name} service {tag}"
+        service = api.post("/v1/Services", data={"FriendlyName": service_name})
+        assert service.status_code == 201, service.text
+        service_sid = service.json()["sid"]
+        pooled = api.post(f"/v1/Services/{service_sid}/PhoneNumbers", data={"PhoneNumberSid": number["sid"]})
+        assert pooled.status_code == 201, pooled.text
     return Tenant(
         name,
         creds,
@@ -349,6 +368,8 @@ def populate(server: ServerProcess, name: str, creds: Creds, friendly_name: str,
         body,
         key,
         key_name,
+        service_sid,
+        service_name,
     )
 
 

@@ -34,6 +34,8 @@ def snapshot(server: ServerProcess, tenant: Tenant) -> dict[str, Any]:
         number = api.get(f"{base}/IncomingPhoneNumbers/{tenant.number_sid}.json")
         key = api.get(f"{base}/Keys/{tenant.key.username}.json")
         message = api.get(f"{base}/Messages/{tenant.message_sid}.json")
+        service = api.get(f"/v1/Services/{tenant.service_sid}")
+        pool = api.get(f"/v1/Services/{tenant.service_sid}/PhoneNumbers").json()
     with server.client(tenant.key.username, tenant.key.password) as as_key:
         key_works = as_key.get(f"{base}/Messages.json").status_code
     fields = ("friendly_name", "sms_url", "sms_method", "status_callback", "phone_number")
@@ -42,6 +44,11 @@ def snapshot(server: ServerProcess, tenant: Tenant) -> dict[str, Any]:
         "number": (number.status_code, *(number.json().get(f) for f in fields)),
         "key": (key.status_code, key.json().get("friendly_name")),
         "message": (message.status_code, message.json().get("body")),
+        "service": (
+            service.status_code,
+            *(service.json().get(f) for f in ("friendly_name", "inbound_request_url")),
+        ),
+        "pool": [n["sid"] for n in pool["phone_numbers"]],
         "key works": key_works,
     }
 
@@ -52,6 +59,8 @@ HOSTILE_FORM = {
     "sms_url": "https://evil.example/hook",
     "sms_method": "GET",
     "status_callback": "https://evil.example/status",
+    "inbound_request_url": "https://evil.example/inbound",
+    "add_alpha": "Evil",
     "confirm": "yes",
 }
 
@@ -126,6 +135,14 @@ def test_pages_refuse_another_accounts_objects(world: World) -> None:
                 failures.append(f"POST {path} with {target.name}'s number: {response.status_code}")
             others = [h for h in hidden if h != target.phone_number]
             failures += [f"POST {path} shows {h}" for h in others if h in response.text]
+        # Nor put in A's pool (the refusal names the sid that was typed, and nothing else of B's).
+        path = f"/services/{a.service_sid}/senders"
+        response = browser.submit(path, {"add_number": target.number_sid})
+        if response.status_code != 400:
+            failures.append(f"POST {path} with {target.name}'s number: {response.status_code}")
+        failures += [
+            f"POST {path} shows {h}" for h in hidden if h != target.number_sid and h in response.text
+        ]
     # A's pages (A's own view and its subaccount's) never show B's family, nor do paging cursors of B's.
     failures += walk(browser, a, hidden)
     for path in (

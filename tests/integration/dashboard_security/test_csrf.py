@@ -7,6 +7,7 @@ conftest.py of this package."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -83,6 +84,16 @@ class Sandbox:
             response = api.post(
                 f"{self.base}/IncomingPhoneNumbers.json", data={"PhoneNumber": unique_number()}
             )
+        assert response.status_code == 201, response.text
+        return str(response.json()["sid"])
+
+    def v1(self, path: str) -> httpx.Response:
+        """A v1 API read with S's own credentials (the v1 paths name no account: a parent's do not reach S's)."""
+        return self.api_get(path, self.sub.username, self.sub.password)
+
+    def new_service(self) -> str:
+        with self.server.client(self.sub.username, self.sub.password) as api:
+            response = api.post("/v1/Services", data={"FriendlyName": f"csrf service {hex_tag()}"})
         assert response.status_code == 201, response.text
         return str(response.json()["sid"])
 
@@ -198,6 +209,62 @@ def _send_message(s: Sandbox) -> Case:
     )
 
 
+def _cancel_scheduled(s: Sandbox) -> Case:
+    number = s.new_number()
+    sub = (s.sub.username, s.sub.password)
+    with s.server.client(*sub) as api:
+        service = api.post("/v1/Services", data={"FriendlyName": "csrf"}).json()["sid"]
+        added = api.post(f"/v1/Services/{service}/PhoneNumbers", data={"PhoneNumberSid": number})
+        assert added.status_code == 201, added.text
+        send_at = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        response = api.post(
+            f"{s.base}/Messages.json",
+            data={
+                "To": TO,
+                "MessagingServiceSid": service,
+                "Body": "x",
+                "ScheduleType": "fixed",
+                "SendAt": send_at,
+            },
+        )
+    assert response.status_code == 201, response.text
+    path = f"{s.base}/Messages/{response.json()['sid']}.json"
+    return Case(
+        f"/messages/{response.json()['sid']}/cancel",
+        {},
+        lambda: s.api_get(path).json()["status"] == "canceled",
+    )
+
+
+def _create_service(s: Sandbox) -> Case:
+    name = f"csrf created service {hex_tag()}"
+    return Case(
+        "/services",
+        {"friendly_name": name},
+        lambda: name in [x["friendly_name"] for x in s.v1("/v1/Services").json()["services"]],
+    )
+
+
+def _save_service(s: Sandbox) -> Case:
+    sid, name = s.new_service(), f"csrf service {hex_tag()}"
+    return Case(
+        f"/services/{sid}",
+        {"friendly_name": name, "inbound_request_url": "https://example.com/csrf"},
+        lambda: s.v1(f"/v1/Services/{sid}").json()["friendly_name"] == name,
+    )
+
+
+def _change_senders(s: Sandbox) -> Case:
+    sid, number = s.new_service(), s.new_number()
+    return Case(
+        f"/services/{sid}/senders",
+        {"add_number": number},
+        lambda: (
+            [n["sid"] for n in s.v1(f"/v1/Services/{sid}/PhoneNumbers").json()["phone_numbers"]] == [number]
+        ),
+    )
+
+
 def _sign_out(s: Sandbox) -> Case:
     return Case("/sign-out", {}, lambda: s.browser.get("/").status_code == 303)
 
@@ -219,6 +286,10 @@ PRIVATE_CASES: dict[str, Callable[[Sandbox], Case]] = {
     "/numbers/{sid}": _save_number,
     "/numbers/{sid}/release": _release_number,
     "/messages/new": _send_message,
+    "/messages/{sid}/cancel": _cancel_scheduled,
+    "/services": _create_service,
+    "/services/{sid}": _save_service,
+    "/services/{sid}/senders": _change_senders,
     "/sign-out": _sign_out,
 }
 

@@ -51,12 +51,17 @@ def test_user_supplied_text_is_escaped(world: World) -> None:
         assert response.status_code == 201, response.text
         number_sid = response.json()["sid"]
         message_sid = send_message(server, api, sub.username, MAGIC_FROM, payload)
+    with server.client(sub.username, sub.password) as sub_api:  # the v1 API: the sub's own credentials
+        service = sub_api.post("/v1/Services", data={"FriendlyName": payload})
+        assert service.status_code == 201, service.text
+        service_sid = service.json()["sid"]
     browser = world.browser("A")
     assert payload not in browser.get("/subaccounts").text
     browser.switch(sub.username)
     for path in [*GET_PAGES, "/subaccounts"]:
         if "{" in path:
-            path = fill(path, {"number": number_sid, "message": message_sid}.get(kind_of(path), "x"))
+            sids = {"number": number_sid, "message": message_sid, "service": service_sid}
+            path = fill(path, sids.get(kind_of(path), "x"))
         page = browser.get(path).text
         assert payload not in page and "<img" not in page, path
         assert str(escape(payload)) in page, path  # in the "Viewing subaccount" banner of every page

@@ -89,11 +89,16 @@ def test_no_secret_in_any_url_location_or_link(world: World) -> None:
     assert browser.submit(f"/numbers/{number_sid}", {"sms_url": "https://example.com/in"}).status_code == 303
     sent = browser.submit("/messages/new", {"from": MAGIC_FROM, "to": TO, "body": "url walk"})
     message_sid = sent.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    service = browser.submit("/services", {"friendly_name": "url walk service"})
+    service_sid = service.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    pool_change = browser.submit(f"/services/{service_sid}/senders", {"add_number": number_sid})
+    assert pool_change.status_code == 303
+    saved = browser.submit(f"/services/{service_sid}", {"inbound_request_url": "https://example.com/svc"})
+    assert saved.status_code == 303
+    objects = {"key": key.username, "number": number_sid, "message": message_sid, "service": service_sid}
     for path in GET_PAGES:
         if "{" in path:
-            path = fill(
-                path, {"key": key.username, "number": number_sid, "message": message_sid}[kind_of(path)]
-            )
+            path = fill(path, objects[kind_of(path)])
         assert browser.get(path).status_code == 200, path
     assert browser.get("/messages?to=%2B15558675310&status=queued").status_code == 200
     assert browser.submit("/credentials/promote", {"confirm": "yes"}).status_code == 303

@@ -25,6 +25,7 @@ async def create(platform: Platform, request: ApiRequest, principal: Principal) 
         validity_period=form.get("ValidityPeriod"),
         smart_encoded=forms.boolean(form, "SmartEncoded"),
         schedule_type=form.get("ScheduleType") or None,
+        send_at=form.get("SendAt") or None,
         content_sid=form.get("ContentSid") or None,
         content_variables=form.get("ContentVariables") or None,
     )

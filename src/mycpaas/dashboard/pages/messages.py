@@ -12,7 +12,7 @@ from mycpaas.dashboard.page import Page, redirect
 from mycpaas.domain.addresses import parse_e164
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.errors import InvalidRequest, NotFound
-from mycpaas.services import messaging, numbers, webhooks
+from mycpaas.services import messaging, numbers, scheduling, webhooks
 from mycpaas.services.messaging import ListQuery, SendRequest
 
 PAGE_SIZE = 50
@@ -102,12 +102,17 @@ class TimelineStep:
 def timeline(message: Message) -> list[TimelineStep]:
     """What the record tells of the message's life: created, handed to the carrier, and its final status."""
     inbound = message.direction is Direction.INBOUND
-    steps = [TimelineStep("received" if inbound else "queued", message.created_at, "Accepted by mycpaas")]
+    first = "received" if inbound else "queued"
+    if message.status in (MessageStatus.SCHEDULED, MessageStatus.CANCELED):
+        first = "scheduled"
+    steps = [TimelineStep(first, message.created_at, "Accepted by mycpaas")]
     if message.sent_at and not inbound:
         steps.append(TimelineStep("sent", message.sent_at, "Handed to the carrier"))
-    already_shown = message.status in (MessageStatus.QUEUED, MessageStatus.RECEIVED) or (
-        message.status is MessageStatus.SENT and message.sent_at is not None
-    )
+    already_shown = message.status in (
+        MessageStatus.QUEUED,
+        MessageStatus.RECEIVED,
+        MessageStatus.SCHEDULED,
+    ) or (message.status is MessageStatus.SENT and message.sent_at is not None)
     if not already_shown:
         note = f"Error {message.error_code}: {message.error_message}" if message.error_code else ""
         steps.append(TimelineStep(message.status.value, message.updated_at, note))
@@ -119,7 +124,22 @@ async def detail(page: Page) -> Response:
     if message is None:
         raise NotFound(page.request.url.path)
     attempts = await webhooks.list_attempts(page.platform, message, 200, None)
-    return page.render("message.html", message=message, steps=timeline(message), attempts=attempts)
+    send_at = await scheduling.send_time(page.platform, message)
+    return page.render(
+        "message.html", message=message, steps=timeline(message), attempts=attempts, send_at=send_at
+    )
+
+
+async def cancel(page: Page) -> Response:
+    """The Cancel button of a scheduled message (POST, CSRF-checked like every dashboard form; audited)."""
+    message = await messaging.get_message(page.platform, page.account, page.param("sid"))
+    if message is None:
+        raise NotFound(page.request.url.path)
+    try:
+        await scheduling.cancel(page.platform, message, page.actor)
+    except InvalidRequest:
+        return redirect(f"/messages/{message.sid}", "message-not-cancelable")
+    return redirect(f"/messages/{message.sid}", "message-canceled")
 
 
 async def new(page: Page, status: int = 200, error: str = "") -> Response:
