@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, bindparam, delete, select, text
+from sqlalchemy import DateTime, String, bindparam, text
 
 from mycpaas.storage.database import Connection
+from mycpaas.storage.retention import delete_oldest
 from mycpaas.storage.tables import inbound_seen
 
 # One statement on SQLite (3.24+) and PostgreSQL: a new fingerprint is inserted, one seen before `cutoff` is
@@ -32,18 +33,5 @@ async def claim(conn: Connection, fingerprint: str, now: datetime, cutoff: datet
 
 async def prune(conn: Connection, before: datetime, limit: int) -> int:
     """Forget up to `limit` fingerprints seen before `before`, oldest first (past the dedupe window they stop
-    nothing); a housekeeping task. Returns how many. The age is checked again on the row deleted: a claim may
-    renew a fingerprint between the subquery's snapshot and the delete (PostgreSQL re-checks only the outer
-    condition), and a renewed one must stay."""
-    old = (
-        select(inbound_seen.c.fingerprint)
-        .where(inbound_seen.c.received_at < before)
-        .order_by(inbound_seen.c.received_at)
-        .limit(limit)
-    )
-    result = await conn.execute(
-        delete(inbound_seen).where(
-            inbound_seen.c.fingerprint.in_(old.scalar_subquery()), inbound_seen.c.received_at < before
-        )
-    )
-    return int(result.rowcount or 0)
+    nothing); a housekeeping task. Returns how many. A fingerprint a claim renews meanwhile stays."""
+    return await delete_oldest(conn, inbound_seen.c.fingerprint, inbound_seen.c.received_at, before, limit)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 
 from mycpaas.storage.database import Connection
+from mycpaas.storage.retention import delete_oldest
 from mycpaas.storage.tables import message_parts, messages, pending_receipts
 
 
@@ -207,16 +208,8 @@ async def forget_pending(conn: Connection, ids: Sequence[int]) -> None:
 async def prune_pending(conn: Connection, before: datetime, limit: int) -> int:
     """Remove up to `limit` kept receipts received before `before`, oldest first (they matched no submitted
     part for that long, and never will). Returns how many were removed."""
-    old = (
-        select(pending_receipts.c.id)
-        .where(pending_receipts.c.received_at < before)
-        .order_by(pending_receipts.c.received_at)
-        .limit(limit)
-    )
-    result = await conn.execute(
-        delete(pending_receipts).where(pending_receipts.c.id.in_(old.scalar_subquery()))
-    )
-    return int(result.rowcount)
+    receipts = pending_receipts.c
+    return await delete_oldest(conn, receipts.id, receipts.received_at, before, limit)
 
 
 async def count_attempt(conn: Connection, ids: Sequence[int]) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import and_, delete, insert, select
 from mycpaas.domain.webhooks import EVENT_KINDS, AttemptOutcome, EventKind, WebhookAttempt, WebhookEvent
 from mycpaas.storage import queue
 from mycpaas.storage.database import Connection
+from mycpaas.storage.retention import delete_oldest
 from mycpaas.storage.tables import webhook_attempts
 
 _FIELDS = tuple(WebhookAttempt.__dataclass_fields__)
@@ -64,19 +65,9 @@ async def prune_attempts(conn: Connection, before: datetime, limit: int) -> int:
     """Remove up to `limit` attempts made before `before`, oldest first, except those of messages that still
     have a webhook event queued (being sent or waiting for a retry): their log is still being written.
     Returns how many were removed."""
-    old = (
-        select(webhook_attempts.c.id)
-        .where(
-            webhook_attempts.c.created_at < before,
-            ~queue.queued_about(webhook_attempts.c.message_sid, EVENT_KINDS),
-        )
-        .order_by(webhook_attempts.c.created_at)
-        .limit(limit)
-    )
-    result = await conn.execute(
-        delete(webhook_attempts).where(webhook_attempts.c.id.in_(old.scalar_subquery()))
-    )
-    return int(result.rowcount)
+    attempts = webhook_attempts.c
+    queued = queue.queued_about(attempts.message_sid, EVENT_KINDS)
+    return await delete_oldest(conn, attempts.id, attempts.created_at, before, limit, ~queued)
 
 
 async def queue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
