@@ -1,6 +1,7 @@
 """The raw ASGI baseline for bench/http_create.py: same form, same Basic check, same JSON, no database.
 
-Run: uvicorn bench.baseline_app:app. It knows one account (BENCH_SID / BENCH_TOKEN from the environment).
+Run: granian --interface asgi bench.baseline_app:app. It knows the accounts in BENCH_ACCOUNTS
+(`sid:token,sid:token`, from the environment), as bench/workload.py's senders.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import secrets
 from urllib.parse import parse_qsl
 
-ACCOUNTS = {os.environ.get("BENCH_SID", ""): os.environ.get("BENCH_TOKEN", "")}
+ACCOUNTS = dict(pair.split(":", 1) for pair in os.environ.get("BENCH_ACCOUNTS", "").split(",") if pair)
 
 
 async def app(scope, receive, send):  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.databases import create_postgres_database  # noqa: E402
+from bench.workload import Sender, make_senders, request_file  # noqa: E402
 from tests.server import ServerProcess, free_port  # noqa: E402
 
 
@@ -44,9 +45,12 @@ def wrk(
     connections: int = 50,
     body: str = "",
     delay_ms: float = 0,
+    requests: Path | None = None,
 ) -> dict[str, float]:
-    """wrk's summary; `delay_ms` (post.lua) paces each connection to a steady rate."""
+    """wrk's summary; `delay_ms` (post.lua) paces each connection to a steady rate; `requests` is
+    post_mixed.lua's file of creates."""
     env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth, "BENCH_BODY": body}
+    env["BENCH_REQUESTS"] = str(requests or "")
     env["BENCH_DELAY_MS"] = f"{delay_ms:.0f}"
     out = subprocess.run(
         [
@@ -70,7 +74,7 @@ def wrk(
     return {"rps": float(rps), "p50_ms": float(p50), "p99_ms": float(p99), "errors": int(errors)}
 
 
-def start_baseline(sid: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_baseline(senders: list[Sender]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -88,7 +92,7 @@ def start_baseline(sid: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
             "warning",
         ],
         cwd=ROOT,
-        env={**os.environ, "BENCH_SID": sid, "BENCH_TOKEN": token},
+        env={**os.environ, "BENCH_ACCOUNTS": ",".join(f"{s.sid}:{s.token}" for s in senders)},
     )
     time.sleep(2)
     return process, f"http://127.0.0.1:{port}"
@@ -186,30 +190,39 @@ def main() -> int:
     server = ServerProcess(
         data_dir=tmp,
         database_url=database_url,
-        env={"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01", "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.5"},
+        env={
+            "MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "0.01",
+            "MYCPAAS_SANDBOX_DELIVERY_DELAY_SECONDS": "0.5",
+            # Four long codes sending thousands a second: unlimited, as a carrier agreement for such volume
+            # would make them (at the default 1/s their queue limit, 14,400 each, would refuse the load).
+            "MYCPAAS_SENDER_MPS_LONG_CODE": "0",
+        },
     )
     server.start()
     auth = base64.b64encode(f"{server.account_sid}:{server.auth_token}".encode()).decode()
     path = f"/2010-04-01/Accounts/{server.account_sid}/Messages.json"
-    baseline, baseline_url = start_baseline(server.account_sid, server.auth_token)
+    senders = make_senders(server.url, server.account_sid, server.auth_token)
+    creates = request_file(tmp / "creates.tsv", senders)
+    baseline, baseline_url = start_baseline(senders)
     lines = [
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, wrk -t1 -c50 -d{args.duration}s, granian 1 process, "
         + ("PostgreSQL" if args.postgres else "SQLite")
+        + f", {len(senders)} accounts (bench/workload.py), load {os.getloadavg()[0]:.1f}"
     ]
     try:
-        wrk("post.lua", baseline_url, path, auth, 2)
+        wrk("post_mixed.lua", baseline_url, path, auth, 2, requests=creates)
         # The pipeline first, so that it starts with an empty queue rather than the API-only phase's backlog.
         for worker, commit in [(w, c) for w in ("true", "false") for c in commits]:
             server.stop()
             server.env["MYCPAAS_DELIVERY_WORKER"] = worker
             server.env["MYCPAAS_GROUP_COMMIT"] = commit
             server.start()
-            wrk("post.lua", server.url, path, auth, 2)
+            wrk("post_mixed.lua", server.url, path, auth, 2, requests=creates)
             label = "API only (delivery worker off)" if worker == "false" else "API + delivery worker"
             label += ", group commit " + ("on" if commit == "true" else "off")
             for round_ in range(args.rounds):
-                real = wrk("post.lua", server.url, path, auth, args.duration)
-                base = wrk("post.lua", baseline_url, path, auth, args.duration)
+                real = wrk("post_mixed.lua", server.url, path, auth, args.duration, requests=creates)
+                base = wrk("post_mixed.lua", baseline_url, path, auth, args.duration, requests=creates)
                 lines.append(
                     f"create, {label}, round {round_ + 1}: mycpaas {real['rps']:.0f} req/s "
                     f"p99 {real['p99_ms']:.1f} ms (errors {real['errors']}); baseline {base['rps']:.0f} req/s "
