@@ -31,8 +31,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.databases import create_postgres_database  # noqa: E402
 from bench.workload import Sender, make_senders, request_file  # noqa: E402
+from tests.databases import create_postgres_database  # noqa: E402
 from tests.server import ServerProcess, free_port  # noqa: E402
 
 
