@@ -25,7 +25,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: venv
-	./bench/run.sh
+	./bench/run.sh $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(SIGNALWIRE_VENV) tests/clients/node/node_modules build *.egg-info

@@ -1,13 +1,18 @@
 """Benchmark: authenticated POST .../Messages.json against the raw ASGI baseline, and list paging at scale.
 
-    .venv/bin/python bench/http_create.py [--duration 10] [--rows 1000000] [--postgres]
-        [--group-commit on|off|both] [--no-lists]
+    .venv/bin/python bench/http_create.py [--duration 10] [--rounds 2] [--rows 1000000] [--postgres]
+        [--group-commit on|off|both] [--worker on|off|both] [--no-lists]
 
 Both run under granian in one process (mycpaas as `mycpaas serve` runs it) and are loaded by wrk (-t1 -c50) in the same run. The list
 benchmark measures GET Messages.json?PageSize=50 with 1,000 rows in the table, then with --rows rows.
 `--group-commit both` measures message creation with group commit (MYCPAAS_GROUP_COMMIT, concurrent
-creations share one commit) and without it (one commit each), side by side in one run. Results are printed and
-appended to bench/results/http_create.txt.
+creations share one commit) and without it (one commit each), side by side in one run. `--worker off` skips the
+phase with the delivery worker on. Each round also gives the CPU time per request of the server process and of
+the baseline's (from /proc: what a request costs, less noisy than req/s on a shared machine). Results are printed
+and appended to bench/results/http_create.txt; with group commit on, the ratios over all rounds (sum of mycpaas's
+req/s over sum of the baseline's) and the worst round's p99 go to bench/report.py's record() as issue 15's
+targets (create_sqlite_api, create_sqlite_api_p99_ms, create_sqlite_worker, create_postgres_api; the others
+as information).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +37,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import record  # noqa: E402
 from bench.workload import Sender, make_senders, request_file  # noqa: E402
-from tests.databases import create_postgres_database  # noqa: E402
+from tests.databases import create_postgres_database, drop_postgres_database  # noqa: E402
 from tests.server import ServerProcess, free_port  # noqa: E402
 
 
@@ -72,6 +79,22 @@ def wrk(
     assert match, out
     rps, p50, p99, errors = match.groups()
     return {"rps": float(rps), "p50_ms": float(p50), "p99_ms": float(p99), "errors": int(errors)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    pid: int, script: str, url: str, path: str, auth: str, duration: int, requests: Path
+) -> dict[str, float]:
+    """wrk's summary, plus the CPU microseconds the process `pid` spent per request meanwhile."""
+    before = cpu_seconds(pid)
+    result = wrk(script, url, path, auth, duration, requests=requests)
+    result["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(1.0, result["rps"] * duration)
+    return result
 
 
 def start_baseline(senders: list[Sender]) -> tuple[subprocess.Popen[bytes], str]:
@@ -156,13 +179,31 @@ async def fill_postgres(url: str, account_sid: str, rows: int) -> None:
         await conn.close()
 
 
-def _insert(conn: sqlite3.Connection, batch: list[tuple[object, ...]]) -> None:
+def _insert(conn: sqlite3.Connection, batch: Sequence[tuple[object, ...]]) -> None:
     conn.executemany(
         "insert into messages (sid, account_sid, direction, from_number, to_number, body, status, num_segments,"
         " num_media, encoding, price_unit, created_at, updated_at, sent_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         batch,
     )
     conn.commit()
+
+
+def targets(
+    backend: str, phase: str, rounds: list[tuple[dict[str, float], dict[str, float]]], duration: int
+) -> None:
+    """Issue 15's create targets from one phase's rounds (bench/report.py): the ratio of the summed req/s,
+    and (SQLite, API only) the worst round's p99."""
+    ratio = sum(real["rps"] for real, _ in rounds) / max(1.0, sum(base["rps"] for _, base in rounds))
+    detail = "; ".join(
+        f"round {n}: {real['rps']:.0f} vs {base['rps']:.0f} req/s, p99 {real['p99_ms']:.1f} vs"
+        f" {base['p99_ms']:.1f} ms, CPU {real['cpu_us']:.0f} vs {base['cpu_us']:.0f} us/req,"
+        f" errors {real['errors']:.0f}"
+        for n, (real, base) in enumerate(rounds, 1)
+    )
+    detail = f"wrk -t1 -c50 -d{duration}s post_mixed.lua, mycpaas vs baseline_app: {detail}"
+    record(f"create_{backend}_{phase}", ratio, detail)
+    if backend == "sqlite" and phase == "api":
+        record(f"create_{backend}_{phase}_p99_ms", max(real["p99_ms"] for real, _ in rounds), detail)
 
 
 def main() -> int:
@@ -181,9 +222,17 @@ def main() -> int:
         default="on",
         help="create messages with group commit on, off, or both in turn (default: on)",
     )
+    parser.add_argument(
+        "--worker",
+        choices=["on", "off", "both"],
+        default="both",
+        help="creates with the delivery worker on, off (API only), or both in turn (default: both)",
+    )
     parser.add_argument("--no-lists", action="store_true", help="skip the list benchmark (and its big table)")
     args = parser.parse_args()
     commits = {"on": ["true"], "off": ["false"], "both": ["true", "false"]}[args.group_commit]
+    workers = {"on": ["true"], "off": ["false"], "both": ["true", "false"]}[args.worker]
+    backend = "postgres" if args.postgres else "sqlite"
 
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-bench-"))
     database_url = create_postgres_database() if args.postgres else f"sqlite:///{tmp / 'mycpaas.db'}"
@@ -212,7 +261,7 @@ def main() -> int:
     try:
         wrk("post_mixed.lua", baseline_url, path, auth, 2, requests=creates)
         # The pipeline first, so that it starts with an empty queue rather than the API-only phase's backlog.
-        for worker, commit in [(w, c) for w in ("true", "false") for c in commits]:
+        for worker, commit in [(w, c) for w in workers for c in commits]:
             server.stop()
             server.env["MYCPAAS_DELIVERY_WORKER"] = worker
             server.env["MYCPAAS_GROUP_COMMIT"] = commit
@@ -220,15 +269,23 @@ def main() -> int:
             wrk("post_mixed.lua", server.url, path, auth, 2, requests=creates)
             label = "API only (delivery worker off)" if worker == "false" else "API + delivery worker"
             label += ", group commit " + ("on" if commit == "true" else "off")
+            rounds: list[tuple[dict[str, float], dict[str, float]]] = []
             for round_ in range(args.rounds):
-                real = wrk("post_mixed.lua", server.url, path, auth, args.duration, requests=creates)
-                base = wrk("post_mixed.lua", baseline_url, path, auth, args.duration, requests=creates)
+                assert server.pid is not None
+                real = measured(server.pid, "post_mixed.lua", server.url, path, auth, args.duration, creates)
+                base = measured(
+                    baseline.pid, "post_mixed.lua", baseline_url, path, auth, args.duration, creates
+                )
+                rounds.append((real, base))
                 lines.append(
                     f"create, {label}, round {round_ + 1}: mycpaas {real['rps']:.0f} req/s "
-                    f"p99 {real['p99_ms']:.1f} ms (errors {real['errors']}); baseline {base['rps']:.0f} req/s "
-                    f"p99 {base['p99_ms']:.1f} ms; ratio {real['rps'] / base['rps']:.0%}"
+                    f"p99 {real['p99_ms']:.1f} ms {real['cpu_us']:.0f} us CPU/req (errors {real['errors']});"
+                    f" baseline {base['rps']:.0f} req/s p99 {base['p99_ms']:.1f} ms {base['cpu_us']:.0f} us CPU/req;"
+                    f" ratio {real['rps'] / base['rps']:.0%}, load {os.getloadavg()[0]:.1f}"
                 )
                 print(lines[-1], flush=True)
+            if commit == "true":
+                targets(backend, "worker" if worker == "true" else "api", rounds, args.duration)
     finally:
         baseline.terminate()
     server.stop()
@@ -254,6 +311,8 @@ def main() -> int:
         )
         print(lines[-1], flush=True)
         server.stop()
+    if args.postgres:
+        drop_postgres_database(database_url)
     results = ROOT / "bench" / "results" / "http_create.txt"
     results.parent.mkdir(exist_ok=True)
     with results.open("a") as handle:

@@ -57,6 +57,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import record  # noqa: E402
 from bench.webhooks import ReceiverProcess, dispose  # noqa: E402
 from tests.dashboard_support import PASSWORD, create_user, csrf_of  # noqa: E402
 from tests.databases import create_postgres_database  # noqa: E402
@@ -263,7 +264,10 @@ class GoodClients:
         for client in [*self.clients.values(), self.dashboard]:
             await client.aclose()
 
-    async def run(self, until: float, workers: int = 4) -> None:
+    async def run(self, until: float) -> None:
+        # Each worker waits for its answer before its next request: one worker per 5 requests/s keeps the
+        # pace at --rate while answers take up to 200 ms (4 at least, as before --rate grew past 20).
+        workers = max(4, math.ceil(self.rate / 5))
         self.started = time.monotonic()
         self.last_minute = max(0, math.ceil((until - self.started) / 60) - 1)
         await asyncio.gather(*(self._worker(until, workers / self.rate) for _ in range(workers)))
@@ -571,7 +575,8 @@ async def soak(
         args=(server.url, accounts[0].sid, accounts[0].token, time.time() + args.minutes * 60, events),
         daemon=True,
     )
-    bad.start()
+    if args.bad_clients:
+        bad.start()
     load = asyncio.create_task(good.run(until))
     bad_counts: dict[str, Counter[str]] = defaultdict(Counter)
     samples: list[tuple[float, ...]] = []
@@ -610,9 +615,10 @@ async def soak(
             bad_counts[kind][outcome] += 1
     if died:
         load.cancel()
-    bad.join(timeout=100)  # its slow probes give up after at most 70 s
-    if bad.is_alive():
-        bad.terminate()
+    if args.bad_clients:
+        bad.join(timeout=100)  # its slow probes give up after at most 70 s
+        if bad.is_alive():
+            bad.terminate()
     while True:
         try:
             kind, outcome = events.get(timeout=1)
@@ -643,6 +649,22 @@ def growth(samples: list[tuple[float, ...]]) -> str:
         f" fds {fds[0]:.0f} -> {fds[1]:.0f} ({fds[1] - fds[0]:+.0f}, least; most seen"
         f" {max(r[2] for r in samples):.0f}); threads {threads[0]:.0f} -> {threads[1]:.0f};"
         f" db {samples[0][8]:.1f} -> {samples[-1][8]:.1f} MB"
+    )
+
+
+def memory(samples: list[tuple[float, ...]], warmup: float) -> tuple[str, float | None]:
+    """Issue 15's memory target: RSS at the first sample after the warm-up against the largest and the last
+    sample after it (the whole process tree). Growth is the largest against the first: the RSS must stay
+    within 10%, not merely end there."""
+    after = [row for row in samples if row[0] >= warmup]
+    if not after:
+        return f"RSS after warm-up: no sample after the {warmup:.0f} s warm-up", None
+    first, top, end = after[0][1], max(row[1] for row in after), after[-1][1]
+    share = (top - first) / first
+    return (
+        f"RSS after warm-up {first:.1f} MB, max {top:.1f} MB, end {end:.1f} MB: growth {share:.1%}"
+        f" (target <= 10%; end {(end - first) / first:+.1%}; {len(after)} samples from {after[0][0]:.0f} s)",
+        share,
     )
 
 
@@ -689,6 +711,8 @@ def report(
     if len(samples) >= 2:
         last = samples[-1]
         lines.append(growth(samples))
+        summary, share = memory(samples, args.warmup_minutes * 60)
+        lines.append(summary)
         lines.append(
             f"jobs backlog max {max(r[4] for r in samples):.0f} rows, oldest job max"
             f" {max(r[5] for r in samples):.1f} s; messages {last[6]:.0f}, webhook attempts {last[7]:.0f}"
@@ -717,6 +741,15 @@ def report(
     if died:
         lines.append("FAILED: the server died")
     lines += [f"FAILED: {text}" for text in good.fatal[:20]]
+    if len(samples) >= 2 and share is not None:
+        record(
+            "memory_rss_growth",
+            share,
+            f"{summary}; {args.minutes:g} min at {args.rate:g} good requests/s"
+            f" ({total / max(1, args.minutes * 60):.1f}/s done), bad clients {'on' if args.bad_clients else 'off'},"
+            f" carrier {args.carrier}, {'PostgreSQL' if server.database_url.startswith('postgresql') else 'SQLite'}"
+            + ("; FAILED (see soak output)" if failed else ""),
+        )
     return lines, failed
 
 
@@ -734,6 +767,18 @@ def main() -> int:
     )
     backend.add_argument("--database-url", help="an empty database to use (kept afterwards)")
     parser.add_argument("--workers", type=int, default=1, help="HTTP processes (PostgreSQL only)")
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=2,
+        help="samples before this are left out of the memory target's RSS growth (default 2)",
+    )
+    parser.add_argument(
+        "--no-bad-clients",
+        dest="bad_clients",
+        action="store_false",
+        help="good clients only (the memory target's mixed load)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "soak.txt")
     args = parser.parse_args()
     url = args.database_url or (create_postgres_database() if args.postgres else "")
@@ -771,7 +816,8 @@ def main() -> int:
     lines += body
     lines.append(f"# loadavg at end {Path('/proc/loadavg').read_text().strip()}; server data in {tmp}")
     print("\n".join(lines[2:]))
-    args.output.write_text("\n".join(lines) + "\n")
+    with args.output.open("a") as handle:
+        handle.write("\n".join(lines) + "\n\n")
     return 1 if failed else 0
 
 
