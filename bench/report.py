@@ -152,7 +152,14 @@ def table(run: str) -> tuple[list[str], bool]:
         )
     for name, line in measured.items():  # recorded under a name that is not a target: shown, not judged
         rows.append(
-            (name, f"{float(line['value']):.4f}", "-", "info", str(line["load"]), str(line["commit"]))
+            (
+                name,
+                Target(name, "", 0, percent=not name.endswith("_ms")).show(float(line["value"])),
+                "-",
+                "info",
+                str(line["load"]),
+                str(line["commit"]),
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = [
