@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import dispose_server, make_server, remember_secret
+from tests.dashboard_support import create_user
 from tests.integration.auth_support import (
     TO,
     Creds,
@@ -31,6 +32,7 @@ from tests.integration.auth_support import (
     new_subaccount,
     own_number,
 )
+from tests.integration.dashboard_security.support import Browser, secondary_token
 from tests.server import ServerProcess
 
 EVENTUALLY = 15.0  # seconds: a liveness bound for the other processes, far above the 0.25 s poll
@@ -217,3 +219,39 @@ def test_changes_through_one_process_are_followed_by_the_other(workers: ServerPr
         suspended = parent.post(f"{server.accounts_path(sub.username)}.json", data={"Status": "suspended"})
         assert suspended.status_code == 200, suspended.text
     answers.until_every_process(read(sub.username), sub, 401)
+
+
+# The Dashboard changes credentials through the same use cases: the API in its process follows at once.
+
+
+def test_a_rotation_and_a_revocation_on_the_dashboard_are_followed_by_the_api_at_once(tmp_path: Path) -> None:
+    server = make_server(tmp_path, "sqlite")
+    try:
+        email = "cache@example.com"
+        create_user(server, email)
+        with server.client() as parent:
+            sub = new_subaccount(server, parent, "dashboard cache")
+            key = new_key(server, parent, sub.username, "dashboard cache key")
+        with server.client(sub.username, sub.password) as client:
+            assert client.get(messages_path(server, sub.username)).status_code == 200
+        with server.client(key.username, key.password) as client:
+            assert client.get(messages_path(server, sub.username)).status_code == 200
+        browser = Browser(server)
+        browser.sign_in(email)
+        browser.switch(sub.username)
+        assert browser.unlock().status_code == 303
+        assert browser.submit("/credentials/secondary").status_code == 303
+        secondary = secondary_token(browser.get("/credentials").text)
+        assert browser.submit("/credentials/promote", {"confirm": "yes"}).status_code == 303
+        with server.client(sub.username, sub.password) as client:
+            assert_auth_failure(
+                client.get(messages_path(server, sub.username)), sub.password, says=("rotated",)
+            )
+        with server.client(sub.username, secondary) as client:
+            assert client.get(messages_path(server, sub.username)).status_code == 200
+        assert browser.submit(f"/keys/{key.username}/revoke").status_code == 303
+        with server.client(key.username, key.password) as client:
+            refused = client.get(messages_path(server, sub.username))
+        assert_auth_failure(refused, key.password, says=("revoked",))
+    finally:
+        dispose_server(server)
