@@ -19,12 +19,12 @@ from mycpaas.storage.database import Database
 from mycpaas.storage.group_commit import GroupCommitter
 
 # The change signal's topics (services/changes.py announces them; they live here, where the caches that follow
-# them are built).
-CREDENTIALS = (
-    "credentials"  # tokens made, promoted or deleted; keys made, renamed or revoked; accounts made or changed
-)
-CARRIERS = "carriers"  # connectors added, changed, enabled, disabled or removed
-NUMBERS = "numbers"  # phone numbers added, changed (owner, StatusCallback…) or released
+# them are built). CREDENTIALS: tokens made, promoted or deleted; keys made, renamed or revoked; accounts made,
+# renamed, suspended, reactivated or closed. CARRIERS: connectors added, changed, enabled, disabled or removed.
+# NUMBERS: phone numbers added, changed (StatusCallback, owner…) or released.
+CREDENTIALS = "credentials"
+CARRIERS = "carriers"
+NUMBERS = "numbers"
 
 NUMBER_OWNERS_CAPACITY = 10_000
 
