@@ -25,3 +25,11 @@ class IncomingNumber:
     voice_caller_id_lookup: bool
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class NumberOwner:
+    """What sending from a number needs to know of it: whose it is (Twilio's 21606) and its StatusCallback."""
+
+    account_sid: str
+    status_callback: str

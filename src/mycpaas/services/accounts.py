@@ -1,8 +1,10 @@
 """Use cases for accounts, subaccounts and Auth Tokens (primary, secondary, promote).
 
-Every change of what authenticates (a token made, promoted or deleted, an account created, suspended,
+Every change of an account (a token made, promoted or deleted, an account created, renamed, suspended,
 reactivated or closed) is announced on the CREDENTIALS topic of the change signal (services/changes.py) in
-the transaction that makes it, so that every process can drop what it holds of the old state.
+the transaction that makes it, so that every process drops what it holds of the old state: the
+authentication cache keeps whole accounts (services/auth.py), so a rename is announced too. Closing an account
+releases its numbers, which is announced on NUMBERS as well.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def check_friendly_name(name: str) -> str:
 async def create_account(platform: Platform, friendly_name: str, owner_sid: str | None = None) -> AccountView:
     """Create a main account (no owner) or a subaccount of `owner_sid`."""
     account, token = _new_account(friendly_name, owner_sid)
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await _insert(platform, conn, account, token)
     return AccountView(account, token, None, None)
 
@@ -81,13 +83,13 @@ async def create_first_account(platform: Platform, friendly_name: str) -> Accoun
         if await store.count_accounts(conn) > 0:
             return None
         await _insert(platform, conn, account, token)
+        await changes.announce(conn, changes.CREDENTIALS)  # no cache holds a new account: no hurry here
     return AccountView(account, token, None, None)
 
 
 async def _insert(platform: Platform, conn: Connection, account: Account, token: str) -> None:
     sealed = platform.secrets.encrypt(token, account.sid)
     await store.insert_account(conn, account, sealed, platform.secrets.digest(token))
-    await changes.announce(conn, changes.CREDENTIALS)
 
 
 def _new_account(friendly_name: str, owner_sid: str | None) -> tuple[Account, str]:
@@ -171,10 +173,12 @@ async def update_account(
             values["status"] = new_status.value
     now = utcnow()
     canceled = 0
-    async with platform.db.write() as conn:
+    closing = values.get("status") == AccountStatus.CLOSED.value
+    topics = (changes.CREDENTIALS,) if values else ()
+    async with changes.write(platform, *topics, *((changes.NUMBERS,) if closing else ())) as conn:
         if values:
             await store.update_account(conn, target.sid, now, **values)
-        if values.get("status") == AccountStatus.CLOSED.value:
+        if closing:
             canceled = await scheduling.cancel_for_account(conn, target.sid, now)
             await pools.remove_account_numbers(conn, target.sid)  # pools reference the numbers
             await store.release_numbers(conn, target.sid)
@@ -182,7 +186,6 @@ async def update_account(
             await audit.record(
                 conn, caller.sid, AuditAction.ACCOUNT_STATUS_CHANGED, actor, now, f"{target.sid} {status}"
             )
-            await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, target.sid)
     assert found is not None
     if canceled:
@@ -194,7 +197,7 @@ async def create_secondary_token(platform: Platform, account: Account, actor: Ac
     """A new secondary token; any previous secondary stops working."""
     token = new_auth_token()
     now = utcnow()
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await require_open(conn, account.sid)
         found = await store.get_account(conn, account.sid)
         assert found is not None
@@ -208,7 +211,6 @@ async def create_secondary_token(platform: Platform, account: Account, actor: Ac
             now,
         )
         await audit.record(conn, account.sid, AuditAction.SECONDARY_CREATED, actor, now)
-        await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, account.sid)
     assert found is not None
     return _view(platform, *found)
@@ -216,7 +218,7 @@ async def create_secondary_token(platform: Platform, account: Account, actor: Ac
 
 async def delete_secondary_token(platform: Platform, account: Account, path: str, actor: Actor) -> None:
     now = utcnow()
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await require_open(conn, account.sid)
         found = await store.get_account(conn, account.sid)
         assert found is not None
@@ -232,13 +234,12 @@ async def delete_secondary_token(platform: Platform, account: Account, path: str
             secondary_created_at=None,
         )
         await audit.record(conn, account.sid, AuditAction.SECONDARY_DELETED, actor, now)
-        await changes.announce(conn, changes.CREDENTIALS)
 
 
 async def promote_secondary_token(platform: Platform, account: Account, actor: Actor) -> AccountView:
     """The secondary becomes primary; the old primary stops working at once."""
     now = utcnow()
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await require_open(conn, account.sid)
         found = await store.get_account(conn, account.sid)
         assert found is not None
@@ -260,7 +261,6 @@ async def promote_secondary_token(platform: Platform, account: Account, actor: A
             token_rotated_at=now,
         )
         await audit.record(conn, account.sid, AuditAction.TOKEN_PROMOTED, actor, now)
-        await changes.announce(conn, changes.CREDENTIALS)
         found = await store.get_account(conn, account.sid)
     assert found is not None
     return _view(platform, *found)

@@ -1,11 +1,17 @@
 """The change signal: how every process learns, within a second, of changes made by any other.
 
-Processes keep state derived from the database: open SMPP binds built from the carrier connectors, and (if the
-hot path adds one) a credential cache. A change made anywhere (the API, the dashboard, the CLI, another
-server process) raises its topic's version in the same transaction (`announce`); each process's
-`ChangeWatcher` polls the versions, one small indexed read every `POLL_SECONDS`, and calls the callbacks of the
-topics that moved. Polling a row works the same on SQLite and PostgreSQL (and on distributed PostgreSQL
-variants without LISTEN/NOTIFY), costs nothing at commit time, and needs no connection held open.
+Processes keep state derived from the database: open SMPP binds built from the carrier connectors, the
+authentication cache (services/auth.py) and the cache of From numbers' owners (services/messaging.py). A change
+made anywhere (the API, the dashboard, the CLI, another server process) raises its topic's version in the same
+transaction (`write`, or `announce` inside one); each process's `ChangeWatcher` polls the versions, one small
+indexed read every `POLL_SECONDS`, and calls the callbacks of the topics that moved. Polling a row works the
+same on SQLite and PostgreSQL (and on distributed PostgreSQL variants without LISTEN/NOTIFY), costs nothing at
+commit time, and needs no connection held open.
+
+So a cache in another process answers from the old rows for at most one poll (0.25 s) after the commit. The
+process that makes the change must not wait even that long (a token rotated through the API, then the old
+token refused by the next request): `write` empties this process's caches right after its commit
+(`Platform.changed`), not before it, where a concurrent request could read the old rows again and keep them.
 """
 
 from __future__ import annotations
@@ -13,17 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from mycpaas.domain.clock import utcnow
-from mycpaas.services.platform import Platform
+from mycpaas.services.platform import CARRIERS, CREDENTIALS, NUMBERS, Platform
 from mycpaas.storage import changes as store
 from mycpaas.storage.database import Connection
 
 log = logging.getLogger("mycpaas.changes")
 
-CREDENTIALS = "credentials"  # tokens made, promoted or deleted; keys made or revoked; accounts made or (un)suspended, closed
-CARRIERS = "carriers"  # connectors added, changed, enabled, disabled or removed
+__all__ = ["CARRIERS", "CREDENTIALS", "NUMBERS", "ChangeWatcher", "announce", "write"]
+
 POLL_SECONDS = 0.25
 
 Callback = Callable[[], Awaitable[None]]
@@ -32,6 +38,18 @@ Callback = Callable[[], Awaitable[None]]
 async def announce(conn: Connection, topic: str) -> None:
     """Tell every process that `topic` changed, once the caller's transaction commits."""
     await store.bump(conn, topic, utcnow())
+
+
+@contextlib.asynccontextmanager
+async def write(platform: Platform, *topics: str) -> AsyncIterator[Connection]:
+    """A write transaction that announces `topics` if its body completes, and once it has committed tells this
+    process at once (its caches are emptied before the caller answers anyone)."""
+    async with platform.db.write() as conn:
+        yield conn
+        for topic in topics:
+            await announce(conn, topic)
+    for topic in topics:
+        platform.changed(topic)
 
 
 class ChangeWatcher:
@@ -72,6 +90,7 @@ class ChangeWatcher:
                 seen[topic],
                 extra={"action": "change_seen", "topic": topic, "version": seen[topic]},
             )
+            self.platform.changed(topic)
             for callback in self._callbacks.get(topic, []):
                 try:
                     await callback()

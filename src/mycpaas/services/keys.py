@@ -1,7 +1,8 @@
 """Use cases for API keys: the secret is shown once at creation and stored only as a keyed digest.
 
-Creating and revoking a key (the API's DELETE revokes) are announced on the CREDENTIALS topic of the change
-signal (services/changes.py) in the transaction that makes them.
+Creating, renaming and revoking a key (the API's DELETE revokes) are announced on the CREDENTIALS topic of the
+change signal (services/changes.py) in the transaction that makes them (the authentication cache keeps the key
+with its name, services/auth.py).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ async def create_key(
         updated_at=now,
     )
     secret = new_key_secret()
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await require_open(conn, account.sid)
         await store.insert_key(conn, key, platform.secrets.digest(secret))
         await audit.record(conn, account.sid, AuditAction.KEY_CREATED, actor, now, key.sid)
-        await changes.announce(conn, changes.CREDENTIALS)
     return key, secret
 
 
@@ -53,7 +53,7 @@ async def list_keys(platform: Platform, account: Account) -> list[ApiKey]:
 
 async def rename_key(platform: Platform, key: ApiKey, friendly_name: str) -> ApiKey:
     now = utcnow()
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await require_open(conn, key.account_sid)
         await store.update_key(conn, key.sid, now, friendly_name=check_friendly_name(friendly_name))
     key.friendly_name, key.updated_at = friendly_name, now
@@ -63,8 +63,7 @@ async def rename_key(platform: Platform, key: ApiKey, friendly_name: str) -> Api
 async def revoke_key(platform: Platform, key: ApiKey, actor: Actor) -> None:
     """Revoked keys stop authenticating at once; the row stays so a 401 can say the key was revoked."""
     now = utcnow()
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.CREDENTIALS) as conn:
         await require_open(conn, key.account_sid)
         await store.update_key(conn, key.sid, now, revoked_at=now)
         await audit.record(conn, key.account_sid, AuditAction.KEY_REVOKED, actor, now, key.sid)
-        await changes.announce(conn, changes.CREDENTIALS)

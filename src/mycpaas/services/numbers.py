@@ -1,4 +1,9 @@
-"""Use cases for IncomingPhoneNumbers: register or provision a number, configure where its messages go."""
+"""Use cases for IncomingPhoneNumbers: register or provision a number, configure where its messages go.
+
+Every change of a number (added, changed, moved to another account, released) is announced on the NUMBERS
+topic of the change signal (services/changes.py): every create reads the From number's owner from a cache that
+follows it (services/messaging.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.domain.sids import Prefix, new_sid
 from mycpaas.domain.urls import callback_url_problem
 from mycpaas.errors import ErrorCode, InvalidRequest
+from mycpaas.services import changes
 from mycpaas.services.accounts import check_friendly_name, require_open
 from mycpaas.services.messaging_services import leave_pool
 from mycpaas.services.platform import Platform
@@ -105,7 +111,7 @@ async def create_number(platform: Platform, account: Account, params: Mapping[st
     )
     for column, value in config.items():
         setattr(number, column, value)
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.NUMBERS) as conn:
         await require_open(conn, account.sid)
         if await store.owner_of(conn, phone_number) is not None:
             raise InvalidRequest(ErrorCode.PHONE_NUMBER_UNAVAILABLE, number=phone_number)
@@ -155,7 +161,7 @@ async def update_number(
         values["account_sid"] = new_owner
     now = utcnow()
     values["updated_at"] = now
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.NUMBERS) as conn:
         # Both ends must be open: a number moved to a closed account could be neither used nor released.
         await require_open(conn, number.account_sid)
         if "account_sid" in values:
@@ -168,7 +174,7 @@ async def update_number(
 
 
 async def release_number(platform: Platform, number: IncomingNumber) -> None:
-    async with platform.db.write() as conn:
+    async with changes.write(platform, changes.NUMBERS) as conn:
         await require_open(conn, number.account_sid)
         await leave_pool(conn, number.sid)
         await store.delete_number(conn, number.sid)

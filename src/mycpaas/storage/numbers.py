@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, insert, select, update
 
-from mycpaas.domain.numbers import IncomingNumber
+from mycpaas.domain.numbers import IncomingNumber, NumberOwner
 from mycpaas.storage.database import Connection
 from mycpaas.storage.tables import phone_numbers
 
@@ -41,6 +41,17 @@ _OWNER = select(phone_numbers.c.account_sid).where(phone_numbers.c.phone_number 
 
 async def owner_of(conn: Connection, phone_number: str) -> str | None:
     return (await conn.execute(_OWNER, {"number": phone_number})).scalar_one_or_none()
+
+
+_SENDER = select(phone_numbers.c.account_sid, phone_numbers.c.status_callback).where(
+    phone_numbers.c.phone_number == bindparam("number")
+)
+
+
+async def number_owner(conn: Connection, phone_number: str) -> NumberOwner | None:
+    """What sending from `phone_number` needs of it (two columns, not the row)."""
+    row = (await conn.execute(_SENDER, {"number": phone_number})).first()
+    return NumberOwner(row.account_sid, row.status_callback) if row else None
 
 
 async def taken_numbers(conn: Connection, prefix: str) -> set[str]:
