@@ -2,7 +2,7 @@
 
 Chosen by measurement (bench/servers.py, docs/architecture.md): granian bounds the time to receive a request's
 headers and the size of the header block, which uvicorn does not, and serves N processes on one port.
-It has no body-read timeout, so `BodyTimeout` adds one in the ASGI layer. It serves HTTP/1.1 only: its
+It has no body-read timeout, so api/front.py adds one in the ASGI layer. It serves HTTP/1.1 only: its
 HTTP/2 has none of these limits. Each process serves at most MYCPAAS_HTTP_MAX_CONNECTIONS connections
 (granian's `backpressure` holds one permit per connection, from accept to close); hyper's 100-header limit
 answers 431 to more headers, whatever their size.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import resource
@@ -42,14 +41,9 @@ from granian.server.embed import Server as EmbeddedServer
 from granian.server.mp import MPServer
 
 from mycpaas.bootstrap import Application
-from mycpaas.errors import ErrorCode
 from mycpaas.settings import Settings
 
 log = logging.getLogger("mycpaas")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 # MYCPAAS_LOG_LEVEL -> granian's own log level. Its info lines (starting, spawning worker <id>) say less than
 # the banner `serve` prints; `trace` is what uvicorn called its most verbose level.
@@ -58,94 +52,6 @@ LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "warning", "warning": 
 PR_SET_PDEATHSIG = 1
 BACKLOG = 2048  # the socket's listen backlog, set where `serve` binds it
 SPARE_FILES = 1024  # files beside the connections: database, SMPP and webhook sockets, logs
-
-
-class BodyTimedOut(BaseException):
-    """Raised out of receive() past the body deadline; a BaseException so that no `except Exception` in the
-    application turns it into a 500."""
-
-
-class BodyTimeout:
-    """The whole request body must arrive within `seconds` of the application first asking for it.
-
-    A client that sends headers and then trickles or withholds the body would otherwise hold a connection and
-    a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
-    closed. Reads after the last body part (waiting for http.disconnect) are not timed.
-    """
-
-    def __init__(self, app: Any, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None
-        complete = False
-        started = False
-
-        async def timed_receive() -> dict[str, Any]:
-            nonlocal deadline, complete
-            if complete:
-                message: dict[str, Any] = await receive()
-                return message
-            if deadline is None:
-                deadline = loop.time() + self.seconds
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimedOut from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        async def tracked_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracked_send)
-        except BodyTimedOut:
-            if not started:
-                await send_request_timeout(send, self.seconds)
-
-
-async def send_request_timeout(send: Send, seconds: float) -> None:
-    code = ErrorCode.REQUEST_TIMEOUT
-    message = code.render(seconds=f"{seconds:g}")
-    body = json.dumps(
-        {"code": int(code), "message": message, "more_info": code.more_info, "status": code.status}
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": code.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class NotifyStarted:
-    """Calls `started()` once the application's lifespan start-up completed (workers and carrier running)."""
-
-    def __init__(self, app: Any, started: Callable[[], None]) -> None:
-        self.app = app
-        self.started = started
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
-        async def watched_send(message: dict[str, Any]) -> None:
-            await send(message)
-            if message["type"] == "lifespan.startup.complete":
-                self.started()
-
-        await self.app(scope, receive, watched_send)
 
 
 def serve(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:
@@ -197,7 +103,7 @@ def _holder(sock: socket.socket) -> Any:
 
 
 def _app(settings: Settings, started: Callable[[], None]) -> Any:
-    return BodyTimeout(NotifyStarted(Application(settings), started), settings.http_body_timeout_seconds)
+    return Application(settings, started)
 
 
 class _Embedded(EmbeddedServer):

@@ -1,4 +1,4 @@
-"""server.BodyTimeout: the body has a deadline; what an application reads after the body does not."""
+"""api/front.HttpFront's body deadline: the body has a deadline; what an application reads after the body does not."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import asyncio
 import json
 from typing import Any
 
-from mycpaas.server import BodyTimeout
+from prometheus_client.parser import text_string_to_metric_families
+
+from mycpaas import metrics
+from mycpaas.api.app import is_api_path
+from mycpaas.api.front import HttpFront
 
 SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": []}
 
@@ -25,7 +29,7 @@ async def reading_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def run(receive_messages: list[tuple[float, dict[str, Any]]], seconds: float) -> list[dict[str, Any]]:
-    """Drive BodyTimeout(reading_app): each message arrives after its delay; then nothing arrives (an hour)."""
+    """Drive HttpFront(reading_app): each message arrives after its delay; then nothing arrives (an hour)."""
     sent: list[dict[str, Any]] = []
     queue = list(receive_messages)
 
@@ -37,7 +41,7 @@ def run(receive_messages: list[tuple[float, dict[str, Any]]], seconds: float) ->
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(BodyTimeout(reading_app, seconds)(SCOPE, receive, send))
+    asyncio.run(HttpFront(reading_app, seconds, is_api_path)(SCOPE, receive, send))
     return sent
 
 
@@ -63,3 +67,19 @@ def test_reads_after_the_body_are_not_timed() -> None:
     )
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"To=1|http.disconnect"
+
+
+def test_a_body_timeout_is_counted_as_a_408() -> None:
+    before = metrics.exposition().decode()
+    run([(0, {"type": "http.request", "body": b"To=1", "more_body": True})], seconds=0.05)
+    after = metrics.exposition().decode()
+
+    def timeouts(text: str) -> float:
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "mycpaas_http_requests_total" and s.labels["status"] == "408"
+        )
+
+    assert timeouts(after) == timeouts(before) + 1
