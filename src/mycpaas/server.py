@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from granian._granian import SocketHolder
+from granian._loops import loops as granian_loops
 from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
@@ -59,8 +60,40 @@ def serve(settings: Settings, sock: socket.socket, ready: Callable[[], None]) ->
     logging.getLogger("_granian").addFilter(_quiet_embedded_warning)
     _allow_open_files(settings.http_max_connections + SPARE_FILES)
     if settings.workers == 1:
-        return asyncio.run(_serve_embedded(settings, sock, ready))
+        with asyncio.Runner(loop_factory=CoalescingLoop) as runner:
+            return runner.run(_serve_embedded(settings, sock, ready))
     return _serve_processes(settings, sock, ready)
+
+
+class CoalescingLoop(asyncio.SelectorEventLoop):
+    """The standard event loop, whose wake-ups from other threads are coalesced: one byte in the self-pipe until
+    the loop has read it, instead of one per call_soon_threadsafe.
+
+    granian hands every request to the loop from its Rust threads with call_soon_threadsafe, and aiosqlite
+    every query's result from its thread: each wrote a byte to the self-pipe (a send, with the GIL released and
+    taken again) and the loop read them back. Measured (bench/results/scale-profile.txt, 2026-12-07):
+    `_write_to_self` was 13-17% of the API process on PostgreSQL. uvloop coalesces the same way (uv_async_send)
+    but was measured unfair to some connections (docs/architecture.md, Serving).
+
+    No wake-up is lost. The flag is cleared by the loop's own thread once it has drained the pipe, inside one
+    callback, so whenever the loop is in select a set flag means a byte written since the last drain (or
+    about to be): select returns. A call that saw the flag set had already appended its callback; if that was
+    before the clear, the ready queue is not empty when the loop next computes its select timeout, so it does
+    not block. (Cleared before the drain instead, a byte written in between could be drained with the flag left
+    set, and later wake-ups would be skipped for ever.)
+    """
+
+    _wakeup_pending = False
+
+    def _write_to_self(self) -> None:
+        if self._wakeup_pending:
+            return
+        self._wakeup_pending = True
+        super()._write_to_self()  # type: ignore[misc]
+
+    def _read_from_self(self) -> None:
+        super()._read_from_self()  # type: ignore[misc]
+        self._wakeup_pending = False
 
 
 def _options(settings: Settings, sock: socket.socket) -> dict[str, Any]:
@@ -157,6 +190,7 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
             if count == settings.workers:
                 ready()
 
+    _coalescing_loop_in_workers()
     server = _Processes(
         "mycpaas",
         workers=settings.workers,
@@ -174,6 +208,17 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
     finally:
         os.close(started_w)
     return 0
+
+
+def _coalescing_loop_in_workers() -> None:
+    """granian 2.8 builds each worker's loop from its registry, in the forked worker: ours is its `asyncio`."""
+
+    def build() -> asyncio.AbstractEventLoop:
+        loop = CoalescingLoop()
+        asyncio.set_event_loop(loop)
+        return loop
+
+    granian_loops.register(Loops.asyncio.value)(build)
 
 
 def _allow_open_files(wanted: int) -> None:
