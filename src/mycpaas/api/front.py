@@ -6,7 +6,7 @@ metrics.http_observed), each wrapping receive or send again; with NotifyStarted 
 every request, about 5% of the API process under bench/http_create.py (py-spy, 2026-12-07). What each does:
 
 - The body deadline: the whole request body must arrive within `body_seconds` of the application first asking
-  for it. A client that sends headers and then trickles or withholds the body would otherwise hold a connection
+  for it (give or take a tenth of it, at most a second: api/deadlines.py). A client that sends headers and then trickles or withholds the body would otherwise hold a connection
   and a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
   closed. Reads after the last body part (waiting for http.disconnect) are not timed.
 - An answer given before the request's body was read says `Connection: close`. Refusals (401, 429, 404, 405,
@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import mycpaas.metrics as metrics
+from mycpaas.api.deadlines import BodyDeadlines
 from mycpaas.api.errors import error_response, internal_error
 from mycpaas.errors import ApiError, ErrorCode
 
@@ -75,10 +76,14 @@ class HttpFront:
         self.body_seconds = body_seconds
         self.is_api_path = is_api_path
         self.observed = observed
+        self._deadlines: BodyDeadlines | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = BodyDeadlines(loop, self.body_seconds)
         deadline: float | None = None
         complete = False  # the last body part was read (or the client went away)
         unread = declares_body(scope.get("headers", []))  # `Connection: close` if answered before `complete`
@@ -91,11 +96,10 @@ class HttpFront:
                 return message
             if deadline is None:
                 deadline = loop.time() + self.body_seconds
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimedOut from None
+            got = await deadlines.wait(receive(), deadline)
+            if got is None:
+                raise BodyTimedOut
+            message = got
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
