@@ -2,12 +2,13 @@
 for an unread body, and the request metrics, with one receive and one send wrapper per request.
 
 These were four nested wrappers (server.BodyTimeout, last_resort.guarded, unread_body.closing_if_unread,
-metrics.http_observed), each wrapping receive or send again; with NotifyStarted that was six coroutine layers on
-every request, about 5% of the API process under bench/http_create.py (py-spy, 2026-12-07). What each does:
+metrics.http_observed), each wrapping receive or send again; with NotifyStarted, six coroutine layers on every
+request. Measured around a stub app (bench/results/create-path.txt, 2026-12-07): 22-23 us of CPU per request
+then, 11-12 us now, most of it prometheus_client's writes. What each duty is:
 
 - The body deadline: the whole request body must arrive within `body_seconds` of the application first asking
-  for it (give or take a tenth of it, at most a second: api/deadlines.py). A client that sends headers and then trickles or withholds the body would otherwise hold a connection
-  and a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
+  for it (give or take a tenth of it, at most a second: api/deadlines.py). A client that sends headers and then
+  trickles or withholds the body would otherwise hold a connection and a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
   closed. Reads after the last body part (waiting for http.disconnect) are not timed.
 - An answer given before the request's body was read says `Connection: close`. Refusals (401, 429, 404, 405,
   415, too large; the dashboard's 403 and 413) are answered without reading the body, so that they cost next to
