@@ -8,8 +8,9 @@ then, 11-12 us now, most of it prometheus_client's writes. What each duty is:
 
 - The body deadline: the whole request body must arrive within `body_seconds` of the application first asking
   for it (give or take a tenth of it, at most a second: api/deadlines.py). A client that sends headers and then
-  trickles or withholds the body would otherwise hold a connection and a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
-  closed. Reads after the last body part (waiting for http.disconnect) are not timed.
+  trickles or withholds the body would otherwise hold a connection and a task forever. Past the deadline the
+  client gets 408 (in the API's error shape) and the connection is closed. Reads after the last body part
+  (waiting for http.disconnect) are not timed.
 - An answer given before the request's body was read says `Connection: close`. Refusals (401, 429, 404, 405,
   415, too large; the dashboard's 403 and 413) are answered without reading the body, so that they cost next to
   nothing. granian then drains what already arrived or, for a body still on its way, closes the connection after
