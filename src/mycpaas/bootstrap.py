@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import mycpaas.metrics as metrics
-from mycpaas.api import last_resort, ops, plain_listener, unread_body
+from mycpaas.api import ops, plain_listener
 from mycpaas.api.app import ApiApp, is_api_path
 from mycpaas.api.errors import error_response
+from mycpaas.api.front import HttpFront
 from mycpaas.dashboard.app import DashboardApp
 from mycpaas.delivery.binds import Binds
 from mycpaas.delivery.carriers.routing import RoutingCarrier
@@ -62,9 +64,12 @@ def build_delivery(platform: Platform, changes: ChangeWatcher) -> DeliveryWorker
 
 
 class Application:
-    """The ASGI entry point of `mycpaas serve`: the API, the dashboard, and the workers started with them."""
+    """The ASGI entry point of `mycpaas serve`: the API, the dashboard, and the workers started with them.
 
-    def __init__(self, settings: Settings) -> None:
+    `started()` is called once the lifespan start-up completed (workers and carrier running)."""
+
+    def __init__(self, settings: Settings, started: Callable[[], None] = lambda: None) -> None:
+        self.started = started
         self.platform = build_platform(settings)
         # Client address, scheme and host are settled here, once, for everything behind (forwarding.py).
         self.proxies = TrustedProxies(settings.trusted_proxy_networks)
@@ -79,20 +84,17 @@ class Application:
         self.housekeeper: Housekeeper | None = None
         # /healthz, /readyz and /metrics, whatever the roles; every request is counted (mycpaas/metrics.py).
         self.ops = ops.OpsApp(self.platform, self.loop_problems, self.binds)
-        # Any exception escaping the parts below is answered 500 here, and counted as one (api/last_resort.py);
-        # an answer that leaves the body unread closes the connection (api/unread_body.py).
-        self._observed = metrics.http_observed(
-            last_resort.guarded(unread_body.closing_if_unread(self._http), is_api_path)
-        )
+        # Every request, once: the body deadline, a 500 for any exception escaping the parts below, Connection:
+        # close for an answer that leaves the body unread, and the request metrics (api/front.py).
+        self._front = HttpFront(self._http, settings.http_body_timeout_seconds, is_api_path)
         self._metrics_listener: asyncio.Server | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        scope = self.proxies.resolve(scope)
         if scope["type"] == "http":
-            await self._observed(scope, receive, send)
+            await self._front(self.proxies.resolve(scope), receive, send)
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["path"] in self.ops.paths:
@@ -123,6 +125,7 @@ class Application:
                     await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
                     return
                 await send({"type": "lifespan.startup.complete"})
+                self.started()
             elif message["type"] == "lifespan.shutdown":
                 if self._metrics_listener is not None:
                     self._metrics_listener.close()

@@ -186,9 +186,8 @@ THROTTLED = Counter(
 
 
 def http_observed(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Wrap an ASGI app (http scopes only) to count its requests and time them. The route label is what the
-    inner app put in `scope["route"]`: a template string, or an object with a `path` template (Starlette's
-    routes, api/router.Route); a request that matched none is counted as `unmatched`."""
+    """Wrap an ASGI app (http scopes only) to count its requests and time them (the private metrics listener;
+    `serve`'s requests are counted by api/front.py, which wraps each request once for all it does)."""
 
     async def observed(scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -203,21 +202,30 @@ def http_observed(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitabl
         try:
             await app(scope, receive, send_status)
         finally:
-            method = scope.get("method", "")
-            key = (route_label(scope.get("route")), method if method in _METHODS else "other", status)
-            series = children.get(key)
-            if series is None:
-                series = children[key] = (
-                    HTTP_REQUESTS.labels(key[0], key[1], str(status)),
-                    HTTP_DURATION.labels(key[0], key[1]),
-                )
-            series[0].inc()
-            series[1].observe(time.perf_counter() - started)
+            observe_http(scope, status, time.perf_counter() - started)
 
-    # The series of each (route, method, status), looked up once: labels() costs as much as the count itself.
-    # Bounded: routes are templates, methods a fixed set, statuses the few the platform answers with.
-    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
     return observed
+
+
+# The series of each (route, method, status), looked up once: labels() costs as much as the count itself.
+# Bounded: routes are templates, methods a fixed set, statuses the few the platform answers with.
+_HTTP_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_http(scope: dict[str, Any], status: int, seconds: float) -> None:
+    """Count an answered request and its duration. The route label is what the app put in `scope["route"]`: a
+    template string, or an object with a `path` template (Starlette's routes, api/router.Route); a request that
+    matched none is counted as `unmatched`."""
+    method = scope.get("method", "")
+    key = (route_label(scope.get("route")), method if method in _METHODS else "other", status)
+    series = _HTTP_SERIES.get(key)
+    if series is None:
+        series = _HTTP_SERIES[key] = (
+            HTTP_REQUESTS.labels(key[0], key[1], str(status)),
+            HTTP_DURATION.labels(key[0], key[1]),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def route_label(route: object) -> str:

@@ -2,7 +2,7 @@
 
 Chosen by measurement (bench/servers.py, docs/architecture.md): granian bounds the time to receive a request's
 headers and the size of the header block, which uvicorn does not, and serves N processes on one port.
-It has no body-read timeout, so `BodyTimeout` adds one in the ASGI layer. It serves HTTP/1.1 only: its
+It has no body-read timeout, so api/front.py adds one in the ASGI layer. It serves HTTP/1.1 only: its
 HTTP/2 has none of these limits. Each process serves at most MYCPAAS_HTTP_MAX_CONNECTIONS connections
 (granian's `backpressure` holds one permit per connection, from accept to close); hyper's 100-header limit
 answers 431 to more headers, whatever their size.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import resource
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from granian._granian import SocketHolder
+from granian._loops import loops as granian_loops
 from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
@@ -42,14 +42,9 @@ from granian.server.embed import Server as EmbeddedServer
 from granian.server.mp import MPServer
 
 from mycpaas.bootstrap import Application
-from mycpaas.errors import ErrorCode
 from mycpaas.settings import Settings
 
 log = logging.getLogger("mycpaas")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 # MYCPAAS_LOG_LEVEL -> granian's own log level. Its info lines (starting, spawning worker <id>) say less than
 # the banner `serve` prints; `trace` is what uvicorn called its most verbose level.
@@ -60,101 +55,45 @@ BACKLOG = 2048  # the socket's listen backlog, set where `serve` binds it
 SPARE_FILES = 1024  # files beside the connections: database, SMPP and webhook sockets, logs
 
 
-class BodyTimedOut(BaseException):
-    """Raised out of receive() past the body deadline; a BaseException so that no `except Exception` in the
-    application turns it into a 500."""
-
-
-class BodyTimeout:
-    """The whole request body must arrive within `seconds` of the application first asking for it.
-
-    A client that sends headers and then trickles or withholds the body would otherwise hold a connection and
-    a task forever. Past the deadline the client gets 408 (in the API's error shape) and the connection is
-    closed. Reads after the last body part (waiting for http.disconnect) are not timed.
-    """
-
-    def __init__(self, app: Any, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None
-        complete = False
-        started = False
-
-        async def timed_receive() -> dict[str, Any]:
-            nonlocal deadline, complete
-            if complete:
-                message: dict[str, Any] = await receive()
-                return message
-            if deadline is None:
-                deadline = loop.time() + self.seconds
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimedOut from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        async def tracked_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracked_send)
-        except BodyTimedOut:
-            if not started:
-                await send_request_timeout(send, self.seconds)
-
-
-async def send_request_timeout(send: Send, seconds: float) -> None:
-    code = ErrorCode.REQUEST_TIMEOUT
-    message = code.render(seconds=f"{seconds:g}")
-    body = json.dumps(
-        {"code": int(code), "message": message, "more_info": code.more_info, "status": code.status}
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": code.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class NotifyStarted:
-    """Calls `started()` once the application's lifespan start-up completed (workers and carrier running)."""
-
-    def __init__(self, app: Any, started: Callable[[], None]) -> None:
-        self.app = app
-        self.started = started
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
-        async def watched_send(message: dict[str, Any]) -> None:
-            await send(message)
-            if message["type"] == "lifespan.startup.complete":
-                self.started()
-
-        await self.app(scope, receive, watched_send)
-
-
 def serve(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:
     """Serve on `sock` until SIGTERM or SIGINT; `ready()` once every process completed its start-up."""
     logging.getLogger("_granian").addFilter(_quiet_embedded_warning)
     _allow_open_files(settings.http_max_connections + SPARE_FILES)
     if settings.workers == 1:
-        return asyncio.run(_serve_embedded(settings, sock, ready))
+        with asyncio.Runner(loop_factory=CoalescingLoop) as runner:
+            return runner.run(_serve_embedded(settings, sock, ready))
     return _serve_processes(settings, sock, ready)
+
+
+class CoalescingLoop(asyncio.SelectorEventLoop):
+    """The standard event loop, whose wake-ups from other threads are coalesced: one byte in the self-pipe until
+    the loop has read it, instead of one per call_soon_threadsafe.
+
+    granian hands every request to the loop from its Rust threads with call_soon_threadsafe, and aiosqlite
+    every query's result from its thread: each wrote a byte to the self-pipe (a send, with the GIL released and
+    taken again) and the loop read them back. Measured (bench/results/scale-profile.txt, 2026-12-07):
+    `_write_to_self` was 13-17% of the API process on PostgreSQL. uvloop coalesces the same way (uv_async_send)
+    but was measured unfair to some connections (docs/architecture.md, Serving).
+
+    No wake-up is lost. The flag is cleared by the loop's own thread once it has drained the pipe, inside one
+    callback, so whenever the loop is in select a set flag means a byte written since the last drain (or
+    about to be): select returns. A call that saw the flag set had already appended its callback; if that was
+    before the clear, the ready queue is not empty when the loop next computes its select timeout, so it does
+    not block. (Cleared before the drain instead, a byte written in between could be drained with the flag left
+    set, and later wake-ups would be skipped for ever.)
+    """
+
+    _wakeup_pending = False
+
+    def _write_to_self(self) -> None:
+        if self._wakeup_pending:
+            return
+        self._wakeup_pending = True
+        super()._write_to_self()  # type: ignore[misc]
+
+    def _read_from_self(self) -> None:
+        super()._read_from_self()  # type: ignore[misc]
+        self._wakeup_pending = False
 
 
 def _options(settings: Settings, sock: socket.socket) -> dict[str, Any]:
@@ -197,7 +136,7 @@ def _holder(sock: socket.socket) -> Any:
 
 
 def _app(settings: Settings, started: Callable[[], None]) -> Any:
-    return BodyTimeout(NotifyStarted(Application(settings), started), settings.http_body_timeout_seconds)
+    return Application(settings, started)
 
 
 class _Embedded(EmbeddedServer):
@@ -251,6 +190,7 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
             if count == settings.workers:
                 ready()
 
+    _coalescing_loop_in_workers()
     server = _Processes(
         "mycpaas",
         workers=settings.workers,
@@ -268,6 +208,17 @@ def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[]
     finally:
         os.close(started_w)
     return 0
+
+
+def _coalescing_loop_in_workers() -> None:
+    """granian 2.8 builds each worker's loop from its registry, in the forked worker: ours is its `asyncio`."""
+
+    def build() -> asyncio.AbstractEventLoop:
+        loop = CoalescingLoop()
+        asyncio.set_event_loop(loop)
+        return loop
+
+    granian_loops.register(Loops.asyncio.value)(build)
 
 
 def _allow_open_files(wanted: int) -> None:

@@ -37,7 +37,7 @@ class Settings:
     metrics_port: int = 0
     metrics_token: str = field(default="", repr=False)
     # Limits of the HTTP server (granian): time to receive a request's headers, and the largest header block;
-    # the time to receive a request's whole body is enforced by mycpaas (server.BodyTimeout). Connections
+    # the time to receive a request's whole body is enforced by mycpaas (api/front.py). Connections
     # served at once, per process: more wait in the kernel's listen queue.
     http_header_timeout_seconds: float = 30.0
     http_max_header_bytes: int = 65536

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 
 from mycpaas.domain.addresses import (
@@ -118,3 +121,15 @@ def test_is_nanp() -> None:
 )
 def test_national_format(number: str, expected: str) -> None:
     assert national_format(number) == expected
+
+
+def test_the_plus_one_shortcut_answers_as_libphonenumber() -> None:
+    """parse_e164 answers +1 and ten digits without the library; the library must agree on every such number."""
+    rng = random.Random(15)
+    numbers = [f"+1{d}{rng.randrange(10**9):09d}" for d in range(10) for _ in range(300)]
+    numbers += ["+10000000000", "+19999999999", "+15005550006", "+12125551234"]
+    for number in numbers:
+        parsed = phonenumbers.parse(number, None)
+        assert phonenumbers.is_possible_number(parsed), number
+        assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == number
+        assert parse_e164(number) == number

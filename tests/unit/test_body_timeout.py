@@ -1,4 +1,4 @@
-"""server.BodyTimeout: the body has a deadline; what an application reads after the body does not."""
+"""api/front.HttpFront's body deadline: the body has a deadline; what an application reads after the body does not."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import asyncio
 import json
 from typing import Any
 
-from mycpaas.server import BodyTimeout
+from prometheus_client.parser import text_string_to_metric_families
+
+from mycpaas import metrics
+from mycpaas.api.app import is_api_path
+from mycpaas.api.front import HttpFront
 
 SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": []}
 
@@ -25,7 +29,7 @@ async def reading_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def run(receive_messages: list[tuple[float, dict[str, Any]]], seconds: float) -> list[dict[str, Any]]:
-    """Drive BodyTimeout(reading_app): each message arrives after its delay; then nothing arrives (an hour)."""
+    """Drive HttpFront(reading_app): each message arrives after its delay; then nothing arrives (an hour)."""
     sent: list[dict[str, Any]] = []
     queue = list(receive_messages)
 
@@ -37,7 +41,7 @@ def run(receive_messages: list[tuple[float, dict[str, Any]]], seconds: float) ->
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(BodyTimeout(reading_app, seconds)(SCOPE, receive, send))
+    asyncio.run(HttpFront(reading_app, seconds, is_api_path)(SCOPE, receive, send))
     return sent
 
 
@@ -63,3 +67,72 @@ def test_reads_after_the_body_are_not_timed() -> None:
     )
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"To=1|http.disconnect"
+
+
+def test_a_body_timeout_is_counted_as_a_408() -> None:
+    before = metrics.exposition().decode()
+    run([(0, {"type": "http.request", "body": b"To=1", "more_body": True})], seconds=0.05)
+    after = metrics.exposition().decode()
+
+    def timeouts(text: str) -> float:
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "mycpaas_http_requests_total" and s.labels["status"] == "408"
+        )
+
+    assert timeouts(after) == timeouts(before) + 1
+
+
+def test_a_trickled_body_is_held_to_the_first_read_s_deadline() -> None:
+    # Each part comes well within the deadline, but together they take longer than it.
+    parts = [(0.02, {"type": "http.request", "body": b"a", "more_body": True}) for _ in range(10)]
+    sent = run(parts, seconds=0.1)
+    assert sent[0]["status"] == 408
+
+
+def test_work_between_reads_is_never_cancelled_by_the_deadline() -> None:
+    """The deadline cancels a read in progress only: an app busy elsewhere past it is left alone (and a read
+    that finds its part already there is not timed out, as with asyncio.timeout_at)."""
+    finished: list[str] = []
+
+    async def slow_between_reads(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await asyncio.sleep(0.3)  # past the deadline, outside any read
+        finished.append("slept")
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"a", "more_body": True}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(HttpFront(slow_between_reads, 0.05, is_api_path)(SCOPE, receive, send))
+    assert finished == ["slept"] and sent[0]["status"] == 200
+
+
+def test_a_cancellation_from_elsewhere_is_not_a_body_timeout() -> None:
+    async def main() -> None:
+        async def never() -> dict[str, Any]:
+            await asyncio.Event().wait()
+            return {}
+
+        async def send(message: dict[str, Any]) -> None:
+            raise AssertionError(f"nothing is answered to a cancelled request: {message}")
+
+        task = asyncio.create_task(HttpFront(reading_app, 30, is_api_path)(SCOPE, never, send))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return
+        raise AssertionError("the cancellation was swallowed")
+
+    asyncio.run(main())

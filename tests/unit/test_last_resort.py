@@ -1,5 +1,5 @@
-"""api/last_resort.py (an escaping exception becomes a logged 500) and api/unread_body.py (an answer that
-leaves the body unread closes the connection), driven with ASGI apps that raise or refuse."""
+"""api/front.HttpFront's last resort (an escaping exception becomes a logged 500) and its Connection: close (an
+answer that leaves the body unread closes the connection), driven with ASGI apps that raise or refuse."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from mycpaas.api.app import is_api_path
-from mycpaas.api.last_resort import guarded
-from mycpaas.api.unread_body import closing_if_unread
+from mycpaas.api.front import HttpFront
 from mycpaas.bootstrap import Application
 from mycpaas.settings import Settings
 
@@ -62,7 +61,7 @@ def test_an_api_path_gets_a_500_in_the_api_error_shape_logged_with_its_request_i
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="mycpaas.http"):
-        sent = drive(guarded(raises_at_once, is_api_path), scope(API_PATH))
+        sent = drive(HttpFront(raises_at_once, 30, is_api_path), scope(API_PATH))
     assert sent[0]["status"] == 500
     headers = headers_of(sent[0])
     assert headers[b"content-type"].startswith(b"application/json")
@@ -79,7 +78,7 @@ def test_an_api_path_gets_a_500_in_the_api_error_shape_logged_with_its_request_i
 
 
 def test_other_paths_get_a_plain_500_naming_the_request_id() -> None:
-    sent = drive(guarded(raises_at_once, is_api_path), scope("/static/app.css"))
+    sent = drive(HttpFront(raises_at_once, 30, is_api_path), scope("/static/app.css"))
     headers = headers_of(sent[0])
     assert sent[0]["status"] == 500 and headers[b"content-type"].startswith(b"text/plain")
     assert headers[b"twilio-request-id"] in sent[1]["body"] and b"KeyError" not in sent[1]["body"]
@@ -89,7 +88,7 @@ def test_an_exception_after_the_response_started_only_ends_the_request(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="mycpaas.http"):
-        sent = drive(guarded(raises_mid_response, is_api_path), scope(API_PATH))
+        sent = drive(HttpFront(raises_mid_response, 30, is_api_path), scope(API_PATH))
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]  # no second start
     assert sent[-1]["more_body"] is True  # the body is left unfinished: the server closes the connection
     assert len(caplog.records) == 1
@@ -100,7 +99,7 @@ def test_cancellation_is_not_an_error_of_the_request() -> None:
         raise asyncio.CancelledError
 
     with pytest.raises(asyncio.CancelledError):
-        drive(guarded(cancelled, is_api_path), scope(API_PATH))
+        drive(HttpFront(cancelled, 30, is_api_path), scope(API_PATH))
 
 
 async def refuses(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -127,7 +126,7 @@ async def reads_then_answers(scope: dict[str, Any], receive: Any, send: Any) -> 
 def test_an_answer_leaving_a_declared_body_unread_closes_the_connection(
     app: Any, headers: list[tuple[bytes, bytes]], closes: bool
 ) -> None:
-    sent = drive(closing_if_unread(app), scope(API_PATH, headers), body=[b"a=1&", b"b=2"])
+    sent = drive(HttpFront(app, 30, is_api_path), scope(API_PATH, headers), body=[b"a=1&", b"b=2"])
     connection = [v for k, v in sent[0]["headers"] if k == b"connection"]
     assert connection == ([b"close"] if closes else [b"keep-alive"])
 

@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Route as StarletteRoute
 
 from mycpaas import metrics
-from mycpaas.api.app import LAML_PREFIX, ROUTES
+from mycpaas.api.app import LAML_PREFIX, ROUTES, is_api_path
+from mycpaas.api.front import HttpFront
 from mycpaas.api.router import match
 from mycpaas.dashboard.app import PAGES
 
@@ -68,7 +69,10 @@ def _requests(text: str) -> dict[tuple[str, str, str], float]:
     }
 
 
-def test_observed_requests_count_the_template_the_app_matched() -> None:
+@pytest.mark.parametrize(
+    "wrap", [metrics.http_observed, lambda app: HttpFront(app, 30, is_api_path)], ids=["listener", "serve"]
+)
+def test_observed_requests_count_the_template_the_app_matched(wrap: Any) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         found = match(ROUTES, scope["path"].removeprefix(LAML_PREFIX))
         scope["route"] = found[0] if found else None
@@ -78,7 +82,7 @@ def test_observed_requests_count_the_template_the_app_matched() -> None:
     async def send(message: Any) -> None:
         pass
 
-    observed = metrics.http_observed(app)
+    observed = wrap(app)
     before = _requests(metrics.exposition().decode())
     sid = "SM" + "9" * 32
     for path, method in [
@@ -86,7 +90,7 @@ def test_observed_requests_count_the_template_the_app_matched() -> None:
         (f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}", "GET"),
         (f"/nothing/{sid}", "BREW"),
     ]:
-        asyncio.run(observed({"type": "http", "path": path, "method": method}, None, send))
+        asyncio.run(observed({"type": "http", "path": path, "method": method, "headers": []}, None, send))
     after = _requests(metrics.exposition().decode())
     grown = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
     assert grown == {

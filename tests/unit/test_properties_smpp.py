@@ -7,7 +7,19 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mycpaas.domain.segments import GSM7_BASIC, GSM7_EXTENSION, Encoding, count_segments, split_parts
+from mycpaas.domain.segments import (
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    GSM7_PART,
+    GSM7_SINGLE,
+    UCS2_PART,
+    UCS2_SINGLE,
+    Encoding,
+    _units,
+    count_segments,
+    split_parts,
+    split_units,
+)
 from mycpaas.smpp import pdu
 from mycpaas.smpp.concatenation import Part, split
 from mycpaas.smpp.encoding import GSM7_EXTENSION_TABLE, GSM7_TABLE, DataCoding, choose, decode, encode
@@ -113,6 +125,19 @@ def _fits(part: Part, coding: DataCoding, alone: bool) -> bool:
     if coding in (DataCoding.SMSC_DEFAULT, DataCoding.IA5):  # septets, sent unpacked; a packed UDH costs 7
         return len(part.short_message) <= 160 if alone else len(_body(part)) + 7 <= 160
     return len(part.short_message) <= 140
+
+
+@given(st.one_of(gsm_text, unicode_text, st.text(st.sampled_from(["a", "€", "😀", "\ud800", "\udc00", "ж"]))))
+@example("€" * 81)
+@example("a" * 66 + "😀" + "b" * 3)
+@example("\ud800\udc00" * 40)  # lone surrogates (text decoded from SMPP may hold them): one unit each
+def test_split_parts_cuts_where_the_character_walk_does(text: str) -> None:
+    """split_parts slices by counting units in C; the per-character walk of split_units is the rule."""
+    reported = split_parts(text)
+    gsm = reported.encoding is Encoding.GSM7
+    assert gsm == all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    single, per_part = (GSM7_SINGLE, GSM7_PART) if gsm else (UCS2_SINGLE, UCS2_PART)
+    assert reported.parts == split_units(text, single, per_part, lambda ch: _units(ch, reported.encoding))
 
 
 @given(st.one_of(gsm_text, unicode_text), st.sampled_from(["udh", "sar"]), st.integers(0, 2**16))

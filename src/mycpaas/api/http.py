@@ -20,9 +20,11 @@ class MultiDict:
 
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self._items = items
-        self._first: dict[str, str] = {}
-        for key, value in items:
-            self._first.setdefault(key, value)
+        self._first: dict[str, str] = dict(items)  # the last value of each key, in first-seen order
+        if len(self._first) != len(items):  # a repeated key: its first value counts
+            self._first = {}
+            for key, value in items:
+                self._first.setdefault(key, value)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self._first.get(key, default)
@@ -69,4 +71,8 @@ class JsonResponse:
     def encode(self) -> bytes:
         if self.status == 204 or self.body is None:
             return b""
-        return json.dumps(self.body, separators=(", ", ": "), ensure_ascii=False).encode("utf-8")
+        return _ENCODER.encode(self.body).encode("utf-8")
+
+
+# One encoder for every response: json.dumps with options builds a new JSONEncoder on each call.
+_ENCODER = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False)

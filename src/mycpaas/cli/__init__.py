@@ -41,6 +41,12 @@ def configure_logging() -> None:
     )
     # Alembic narrates every migration step at INFO; `serve` and `migrate` print one line of their own.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # No format here names the caller's file, line or function, the thread or the multiprocessing process, so
+    # records skip finding them (the logging HOWTO's "Optimization"): with `--access-log` one record per request,
+    # these cost about a third of the record (29 -> 18 us of CPU per access line, 2026-12-07, a loaded machine).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
 
 
 def main(argv: list[str] | None = None) -> int:
