@@ -267,6 +267,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settled_counts(receiver: ReceiverProcess) -> tuple[int, int, int, int]:
+    """A receiver's counts, read again while its file is being rewritten (counts() then says all zero)."""
+    while (counts := receiver.counts()) == (0, 0, 0, 0):
+        time.sleep(0.05)
+    return counts
+
+
 def wait_stable(read: object) -> int:
     """A count that has stopped changing for half a second."""
     last = -1
@@ -378,6 +385,7 @@ def run(
         failed = count("select count(*) from messages where status in ('failed', 'undelivered')")
         pending = count("select count(*) from pending_receipts")
         segments = count("select coalesce(sum(num_segments), 0) from messages")
+        counts = [settled_counts(a.receiver) if callbacks else a.receiver.counts() for a in accounts]
         if baseline_seconds > 0:
             after = bare(smsc, window, mix, baseline_seconds)
             print("bare submit loop after:", describe_bare(after), flush=True)
@@ -387,7 +395,6 @@ def run(
             account.receiver.stop()
         smsc.stop()
         dispose(server.database_url)
-    counts = [a.receiver.counts() for a in accounts]
     requests, checked, bad = (sum(c[i] for c in counts) for i in (0, 2, 3))
     end_to_end = created / (delivered_at - started)
     line = (
