@@ -169,6 +169,28 @@ def test_latin1_parts_fit_and_rejoin(text: str, mode: str) -> None:
     assert "".join(decode(_body(p), DataCoding.LATIN1) for p in parts) == text
 
 
+@given(
+    st.one_of(
+        st.tuples(gsm_text, st.just(DataCoding.SMSC_DEFAULT)),
+        st.tuples(unicode_text, st.just(DataCoding.UCS2)),
+        st.tuples(latin1_text.filter(lambda t: len(t) < 3000), st.just(DataCoding.LATIN1)),
+        st.tuples(st.text(st.characters(max_codepoint=0x7F), max_size=700), st.just(DataCoding.IA5)),
+    )
+)
+@example(("€" * 77, DataCoding.SMSC_DEFAULT))
+@example(("a" * 152 + "€" + "b" * 10, DataCoding.SMSC_DEFAULT))
+@example(("\x1b" * 200, DataCoding.IA5))  # an ESC octet of IA5 text is a character of its own
+@example(("a" * 66 + "😀" * 3, DataCoding.UCS2))
+def test_octet_cuts_are_split_units_cuts(case: tuple[str, DataCoding]) -> None:
+    """split cuts the encoded octets; the parts are those of the per-character rule it replaced."""
+    text, coding = case
+    single, per_part = (160, 153) if coding in (DataCoding.SMSC_DEFAULT, DataCoding.IA5) else (140, 134)
+    wanted = split_units(text, single, per_part, lambda ch: len(encode(ch, coding)))
+    parts = split(text, coding, 0, "sar")
+    assert [decode(_body(p), coding) for p in parts] == list(wanted)
+    assert [p.short_message for p in parts] == [encode(chunk, coding) for chunk in wanted]
+
+
 receipt_words = st.sampled_from(
     [
         "id:",

@@ -172,28 +172,47 @@ async def record_submitted(
             now,
             sent_at=now,
         )
-        await store.set_carrier_ids(conn, list(carrier_ids.items()))
         events: list[WebhookEvent | None] = [
             status_callback_event(replace(m, carrier_message_id=carrier_ids[m.sid]), MessageStatus.SENT)
             for m in sent
         ]
-        for message, submitted, _ in accepted:
-            await parts.insert_parts(conn, message.sid, submitted.carrier, submitted.part_ids, now)
+        await parts.insert_parts_of(
+            conn,
+            [(message.sid, submitted.carrier, submitted.part_ids) for message, submitted, _ in accepted],
+            now,
+        )
+        await parts.set_carrier_ids_from_parts(conn, list(carrier_ids))
         await queue.finish(conn, [job for _, _, job in accepted])
         # The hint is this process's; a receipt kept by another process (which received it on its bind of
         # the account) is found by the cheap look at the table.
         if overtaken is None or overtaken.waiting or await parts.any_pending(conn):
-            for message, submitted, _ in accepted:
-                lookups = submitted.lookup_ids or submitted.part_ids
-                for receipt in await parts.pending_for(conn, submitted.carrier, lookups):
-                    part = await receipts.part_for(conn, receipt.carrier, receipt.ids, alternates=True)
-                    if part is not None and part.message_sid == message.sid:
-                        events += await receipts.settle_part(conn, part, Outcome(receipt.outcome), now)
-                        await parts.forget_pending(conn, [receipt.id])
+            events += await _apply_overtaken(conn, accepted, now)
         return await webhook_store.queue_events(conn, events, now)
 
     if await platform.committer.run(work):
         platform.wake_webhooks()
+
+
+async def _apply_overtaken(
+    conn: Connection, accepted: list[tuple[Message, Submitted, Job]], now: datetime
+) -> list[WebhookEvent | None]:
+    """Apply the kept receipts of a batch's messages: one look-up per carrier for the whole batch (a look-up per
+    message was a statement per message whenever any receipt was kept), then each receipt found as before."""
+    ours: dict[str, dict[str, str]] = {}  # carrier -> id reading -> message sid
+    for message, submitted, _ in accepted:
+        for lookup in submitted.lookup_ids or submitted.part_ids:
+            ours.setdefault(submitted.carrier, {})[lookup] = message.sid
+    events: list[WebhookEvent | None] = []
+    for carrier, lookups in ours.items():
+        sids = set(lookups.values())
+        applied: list[int] = []
+        for receipt in await parts.pending_for(conn, carrier, list(lookups)):
+            part = await receipts.part_for(conn, receipt.carrier, receipt.ids, alternates=True)
+            if part is not None and part.message_sid in sids:
+                events += await receipts.settle_part(conn, part, Outcome(receipt.outcome), now)
+                applied.append(receipt.id)
+        await parts.forget_pending(conn, applied)
+    return events
 
 
 async def record_failed(

@@ -105,7 +105,9 @@ async def apply_receipts(
 ) -> None:
     """Apply a batch of receipts in one transaction; one whose part is not known yet is kept in
     pending_receipts (and retried), so every receipt is durable once this returns and the carrier may
-    acknowledge it. Receipts of single-part messages with the same outcome change in one statement."""
+    acknowledge it. The parts of concatenated messages are settled in one statement and read back in one;
+    messages (single-part, or concatenated with every part now settled) with the same final outcome change in
+    one statement."""
     now = utcnow()
 
     async def work(conn: Connection) -> bool:
@@ -119,14 +121,24 @@ async def apply_receipts(
         events: list[WebhookEvent | None] = []
         single: dict[Outcome, list[str]] = {}
         unmatched: list[tuple[str, tuple[str, ...], str]] = []
+        several: list[tuple[int, str, str]] = []  # parts of concatenated messages: (part id, sid, outcome)
         for receipt in receipts:
             part = known.get((receipt.carrier, receipt.carrier_message_ids[0]))
             if part is None:
                 unmatched.append((receipt.carrier, receipt.carrier_message_ids, receipt.outcome.value))
             elif part.total > 1:
-                events += await settle_part(conn, part, receipt.outcome, now)
+                several.append((part.id, part.message_sid, receipt.outcome.value))
             else:
                 single.setdefault(receipt.outcome, []).append(part.message_sid)
+        if several:
+            # Every part's outcome in one statement, then every message whose parts are all settled moves with
+            # the single-part messages of the same final outcome (a read and an UPDATE per part before).
+            await parts.settle_parts(conn, [(part_id, outcome) for part_id, _, outcome in several])
+            settled = await parts.parts_outcomes(conn, [sid for _, sid, _ in several])
+            for sid, outcomes in settled.items():
+                if all(o is not None for o in outcomes):
+                    final = _final_outcome([Outcome(o) for o in outcomes if o is not None])
+                    single.setdefault(final, []).append(sid)
         for outcome, sids in single.items():
             status, values = outcome_values(outcome)
             changed = await store.advance_many_returning(

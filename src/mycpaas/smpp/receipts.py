@@ -10,7 +10,10 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-_KEY = re.compile(r"\b(id|sub|dlvrd|submit[ _]date|done[ _]date|stat|err|text)\s*:", re.IGNORECASE)
+# The lookahead on the keys' first letters changes no match; it spares the engine trying eight alternatives at
+# every position, which made parsing a receipt cost ~80 us, 10% of the server's time end to end
+# (bench/smpp_e2e.py --profile, 2026-12-07).
+_KEY = re.compile(r"\b(?=[idset])(id|sub|dlvrd|submit[ _]date|done[ _]date|stat|err|text)\s*:", re.IGNORECASE)
 _MAX_NUMERIC_DIGITS = 64  # SMPP message ids are at most 64 octets; also keeps int() far from its digit limit
 _HEX = frozenset("0123456789abcdef")
 _TRIM = " \t\r\n\v\f\x00"  # C-Octet Strings arrive with stray NULs
@@ -59,7 +62,7 @@ def parse_receipt(text: str) -> ReceiptText:
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
     for i, match in enumerate(matches):
-        key = re.sub(r"[ _]", "_", match.group(1).lower())
+        key = match.group(1).lower().replace(" ", "_")
         if key == "text":
             fields.setdefault(key, text[match.end() :].strip())
             break

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
 
 from mycpaas.storage.database import Connection
 from mycpaas.storage.retention import delete_oldest
@@ -53,6 +53,14 @@ _FIND_PART = (
 async def insert_parts(
     conn: Connection, message_sid: str, carrier: str, part_ids: Sequence[str], now: datetime
 ) -> None:
+    await insert_parts_of(conn, [(message_sid, carrier, part_ids)], now)
+
+
+async def insert_parts_of(
+    conn: Connection, submitted: Sequence[tuple[str, str, Sequence[str]]], now: datetime
+) -> None:
+    """The parts of many messages, each (message sid, carrier, part ids), in one executemany: a statement per
+    message was one of the per-message writes left on the send path (bench/results/scale-profile.txt)."""
     rows = [
         {
             "message_sid": message_sid,
@@ -63,9 +71,33 @@ async def insert_parts(
             "outcome": None,
             "created_at": now,
         }
+        for message_sid, carrier, part_ids in submitted
         for number, part_id in enumerate(part_ids, 1)
     ]
-    await conn.execute(_INSERT_PART, rows)
+    if rows:
+        await conn.execute(_INSERT_PART, rows)
+
+
+_LATEST_FIRST_PART = (
+    select(message_parts.c.carrier_message_id)
+    .where(message_parts.c.message_sid == messages.c.sid, message_parts.c.part == 1)
+    .order_by(message_parts.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_SET_CARRIER_IDS = (
+    update(messages)
+    .where(messages.c.sid.in_(bindparam("sids", expanding=True)))
+    .values(carrier_message_id=_LATEST_FIRST_PART)
+)
+
+
+async def set_carrier_ids_from_parts(conn: Connection, message_sids: Sequence[str]) -> None:
+    """Each message's carrier_message_id becomes the id of the first part of its latest submission (just
+    inserted by insert_parts_of), for a whole batch in one statement (an UPDATE per message before:
+    bench/results/scale-profile.txt)."""
+    if message_sids:
+        await conn.execute(_SET_CARRIER_IDS, {"sids": list(message_sids)})
 
 
 _FIND_PARTS = select(
@@ -98,17 +130,39 @@ async def find_part(conn: Connection, carrier: str, ids: Sequence[str]) -> Submi
     return SubmittedPart(row.id, row.message_sid, row.part, row.total) if row else None
 
 
+_SETTLE_PART = (
+    update(message_parts)
+    .where(message_parts.c.id == bindparam("part_id"))
+    .values(outcome=bindparam("part_outcome"))
+)
+_PART_OUTCOMES = (
+    select(message_parts.c.message_sid, message_parts.c.outcome)
+    .where(message_parts.c.message_sid.in_(bindparam("sids", expanding=True)))
+    .order_by(message_parts.c.message_sid, message_parts.c.part)
+)
+
+
 async def settle_part(conn: Connection, part_id: int, outcome: str) -> None:
-    await conn.execute(update(message_parts).where(message_parts.c.id == part_id).values(outcome=outcome))
+    await settle_parts(conn, [(part_id, outcome)])
+
+
+async def settle_parts(conn: Connection, outcomes: Sequence[tuple[int, str]]) -> None:
+    """Record the outcome of many parts, each (part id, outcome), in one executemany."""
+    if outcomes:
+        await conn.execute(_SETTLE_PART, [{"part_id": i, "part_outcome": o} for i, o in outcomes])
 
 
 async def part_outcomes(conn: Connection, message_sid: str) -> list[str | None]:
-    rows = await conn.execute(
-        select(message_parts.c.outcome)
-        .where(message_parts.c.message_sid == message_sid)
-        .order_by(message_parts.c.part)
-    )
-    return [row.outcome for row in rows]
+    return (await parts_outcomes(conn, [message_sid])).get(message_sid, [])
+
+
+async def parts_outcomes(conn: Connection, message_sids: Sequence[str]) -> dict[str, list[str | None]]:
+    """Each message's part outcomes in part order (None: no receipt yet), for many messages in one read."""
+    found: dict[str, list[str | None]] = {}
+    if message_sids:
+        for row in await conn.execute(_PART_OUTCOMES, {"sids": list(dict.fromkeys(message_sids))}):
+            found.setdefault(row.message_sid, []).append(row.outcome)
+    return found
 
 
 async def awaiting_through(conn: Connection, carrier: str) -> tuple[int, datetime | None]:
@@ -164,15 +218,16 @@ def _pending(row: object) -> PendingReceipt:
     )
 
 
+# By the id as reported only (ix_pending_receipts_carrier_id). `ids` are every reading of the submitted ids
+# (message_id_forms), and a receipt's id in either base is one of them; an OR on the unindexed alternate_id
+# scanned the carrier's kept receipts for every message recorded and found nothing more than false candidates
+# (a decimal reading equal to another number's hex one), which part_for then had to reject.
 _PENDING_FOR = (
     select(pending_receipts)
     .where(
         and_(
             pending_receipts.c.carrier == bindparam("carrier"),
-            or_(
-                pending_receipts.c.carrier_message_id.in_(bindparam("ids", expanding=True)),
-                pending_receipts.c.alternate_id.in_(bindparam("alternates", expanding=True)),
-            ),
+            pending_receipts.c.carrier_message_id.in_(bindparam("ids", expanding=True)),
         )
     )
     .order_by(pending_receipts.c.id)
@@ -180,7 +235,10 @@ _PENDING_FOR = (
 
 
 async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> list[PendingReceipt]:
-    rows = await conn.execute(_PENDING_FOR, {"carrier": carrier, "ids": list(ids), "alternates": list(ids)})
+    """Kept receipts reported under any of `ids` through `carrier` (the ids of a whole batch at once)."""
+    if not ids:
+        return []
+    rows = await conn.execute(_PENDING_FOR, {"carrier": carrier, "ids": list(dict.fromkeys(ids))})
     return [_pending(row) for row in rows]
 
 

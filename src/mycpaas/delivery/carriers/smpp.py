@@ -9,6 +9,7 @@ deliver it again (ESME_RX_T_APPN).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -38,6 +39,9 @@ log = logging.getLogger("mycpaas.carrier.smpp")
 LINK_WAIT_SECONDS = 5.0  # how long a submission waits for a link that is reconnecting before failing over
 PART_RETRY_SECONDS = 120.0  # how long a later part is retried once an earlier part was accepted
 
+# How long a receipt for a part whose submission is not recorded yet waits for that record before it is handed
+# on anyway (and kept by the platform as unmatched until its part turns up).
+RECEIPT_HOLD_SECONDS = 5.0  # well inside the time an SMSC waits for a deliver_sm_resp (often 10 s)
 THROTTLE_RETRY_SECONDS = 30.0  # how long a throttled first part is retried here before the worker backs off
 # The SMSC asks us to slow down: the whole connector pauses, and the submission is retried here.
 THROTTLED = frozenset({Status.RTHROTTLED, Status.RMSGQFUL})
@@ -110,6 +114,10 @@ class SmppCarrier:
         self._unrecorded = asyncio.Semaphore(connector.window)
         self._reference = random.randrange(256)
         self._busy = 0  # submissions in progress, from the first submit_sm until recorded
+        # Ids of accepted parts whose submission is not recorded yet, each with the future its record resolves:
+        # a receipt for one of them waits for that record instead of overtaking it. Overtaking receipts were
+        # kept as unmatched and matched again one by one, several statements each (bench/smpp_e2e.py).
+        self._unrecorded_ids: dict[str, asyncio.Future[None]] = {}
         self._on_receipt: ReceiptSink | None = None
         self._on_inbound: InboundSink | None = None
 
@@ -137,14 +145,22 @@ class SmppCarrier:
 
     async def submit(self, submission: Submission, record: RecordSink) -> None:
         self._busy += 1
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        accepted: list[str] = []
         try:
             async with self._unrecorded:
                 with metrics.SMPP_WINDOW.labels(self.name).track_inprogress():
-                    await record(await self._submit_parts(submission))
+                    await record(await self._submit_parts(submission, accepted, recorded))
         finally:
             self._busy -= 1
+            for part_id in accepted:
+                if self._unrecorded_ids.get(part_id) is recorded:
+                    del self._unrecorded_ids[part_id]
+            recorded.set_result(None)  # recorded, or refused (its accepted parts recorded as failed) or lost
 
-    async def _submit_parts(self, submission: Submission) -> Submitted:
+    async def _submit_parts(
+        self, submission: Submission, accepted: list[str], recorded: asyncio.Future[None]
+    ) -> Submitted:
         coding = encoding.choose(submission.text, self.connector.coding.value)
         self._reference = (self._reference + 1) % 256
         try:
@@ -157,6 +173,8 @@ class SmppCarrier:
         for part in parts:
             try:
                 ids.append(await self._submit_part(submission, coding, part, accepted_before=bool(ids)))
+                accepted.append(ids[-1])
+                self._unrecorded_ids[ids[-1]] = recorded
             except CarrierRejected as rejected:
                 # The parts already accepted are still reported, so their receipts find the message.
                 raise CarrierRejected(rejected.outcome, str(rejected), self._submitted(ids)) from None
@@ -270,6 +288,10 @@ class SmppCarrier:
         metrics.SMPP_RECEIPTS.labels(self.name, outcome.value if outcome else "intermediate").inc()
         if outcome is None:
             return  # an intermediate notification
+        recorded = self._unrecorded_ids.get(ids[0])
+        if recorded is not None:  # its submission is still being recorded: let the record go first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(recorded), RECEIPT_HOLD_SECONDS)
         await self._on_receipt(Receipt(self.account, ids, outcome))
 
     async def _inbound(self, pdu: Pdu, data: bytes) -> None:
