@@ -12,7 +12,8 @@ endpoint costs other accounts.
    callbacks (sending, sent, delivered...) wait in the queue. Then, in this order:
    - bare: a signed-POST loop with no database, as many of each receiver's callbacks as the queue holds, sent
      by aiohttp as the product sends them (webhooks/client.py: the same session settings, form body of the
-     same status-callback parameters, X-Twilio-Signature by domain/signatures.py, idempotency token) at the
+     same status-callback parameters encoded by its form_body, X-Twilio-Signature by domain/signatures.py,
+     idempotency token) at the
      dispatcher's concurrency (MYCPAAS_WEBHOOK_ORIGIN_CONCURRENCY in flight per receiver);
    - product: the server restarts with the dispatcher on and is timed until the receivers have every callback;
    - bare again. The ratio is the product's rate over the mean of the two bare runs. Each side's CPU per
@@ -45,7 +46,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -56,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from bench.http_create import wrk  # noqa: E402
 from mycpaas.domain.signatures import twilio_signature  # noqa: E402
 from mycpaas.settings import Settings  # noqa: E402
+from mycpaas.webhooks.client import form_body  # noqa: E402
 from tests.databases import (  # noqa: E402
     create_postgres_database,
     drop_postgres_database,
@@ -280,7 +282,7 @@ async def bare_loop(work: list[tuple[Account, int]], per_origin: int, limit: int
                     "X-Mycpaas-Signature": signature,
                     "X-SignalWire-Signature": signature,
                 }
-                content = urlencode(params).encode("ascii")
+                content = form_body(params)
                 async with session.request(
                     "POST", url, data=content, headers=headers, allow_redirects=False, timeout=timeout
                 ) as response:
