@@ -109,6 +109,18 @@ def auth_of(sid: str, token: str) -> str:
     return base64.b64encode(f"{sid}:{token}".encode()).decode()
 
 
+def psql(url: str, sql: str) -> str:
+    """One statement's output; tried again for a few seconds when psql cannot connect (a test elsewhere may be
+    restarting the shared PostgreSQL)."""
+    for _ in range(20):
+        out = subprocess.run(["psql", "-Atq", url, "-c", sql], capture_output=True, text=True)
+        if out.returncode != 2:  # 2: the connection failed
+            break
+        time.sleep(0.5)
+    out.check_returncode()
+    return out.stdout
+
+
 class Counter:
     """Runs a COUNT query against the server's database (sqlite3, or psql for PostgreSQL), on a connection of
     its own each time: the throughput phase puts a copy of the file back between drains."""
@@ -123,10 +135,7 @@ class Counter:
                 return int(conn.execute(sql, args).fetchone()[0])
         for value in args:  # only SIDs are substituted here
             sql = sql.replace("?", f"'{value}'", 1)
-        out = subprocess.run(
-            ["psql", "-Atq", self.url, "-c", sql], capture_output=True, text=True, check=True
-        )
-        return int(out.stdout.strip())
+        return int(psql(self.url, sql).strip())
 
     def backends(self) -> set[int]:
         """PostgreSQL: the backends serving this database (this query's own aside); SQLite: none."""
@@ -135,10 +144,7 @@ class Counter:
         sql = (
             "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
         )
-        out = subprocess.run(
-            ["psql", "-Atq", self.url, "-c", sql], capture_output=True, text=True, check=True
-        )
-        return {int(line) for line in out.stdout.split()}
+        return {int(line) for line in psql(self.url, sql).split()}
 
 
 def database_url(tmp: Path, postgres: bool) -> str:
