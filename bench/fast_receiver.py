@@ -10,6 +10,7 @@ RequestValidator (URL http://127.0.0.1:PORT/cb), writing "requests tokens checke
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from urllib.parse import parse_qsl
 
@@ -70,8 +71,10 @@ async def main() -> None:
     url = f"http://127.0.0.1:{port}/cb"
     await loop.create_server(lambda: Receiver(counter, url, hang), "127.0.0.1", port, backlog=4096)
     while True:
-        with open(count_file, "w") as handle:
+        # Written aside and renamed: a reader never sees the file empty (a count of 0 in mid-run).
+        with open(count_file + ".tmp", "w") as handle:
             handle.write(f"{counter.requests} {len(counter.tokens)} {counter.checked} {counter.bad}\n")
+        os.replace(count_file + ".tmp", count_file)
         await asyncio.sleep(0.2)
 
 

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import gc
 import socket
 import ssl
 import sys
@@ -106,6 +107,20 @@ def print_first_start(first: provisioning.FirstStart, settings: Settings) -> Non
     sys.stdout.flush()
 
 
+# The cyclic garbage collector's thresholds for a serving process (Python's defaults: 700, 10, 10).
+GC_THRESHOLDS = (20_000, 20, 100)
+
+
+def collect_garbage_less_often() -> None:
+    """A serving process allocates many short-lived objects per request, callback and PDU, most freed by
+    reference counting; with the default thresholds the collector ran a young collection every 700 of them and
+    walked the whole heap far more often than it found anything. Measured (bench/webhooks.py, SQLite,
+    2026-12-07, the same queue drained in alternation, load average 10-14): the webhook dispatcher's CPU per
+    callback 850 -> 729 us and its rate 269 -> 432 callbacks/s with these thresholds. Set before the workers
+    fork, so every process of `serve --workers N` has them."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def serve(args: argparse.Namespace) -> int:
     metrics.start_server()
     settings = serve_settings(args)
@@ -117,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
             for line in prepare(settings).changes:
                 print(line, flush=True)
             print_first_start(asyncio.run(first_start(settings)), settings)
+            collect_garbage_less_often()
             return server.serve(settings, sock, lambda: print_banner(settings))
     finally:
         sock.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Protocol
 
 import mycpaas.metrics as metrics
@@ -70,7 +71,7 @@ class Attempter:
         settlement = Settlement(dispatch.job)
         default = self.status_policy if event.kind is EventKind.STATUS_CALLBACK else self.inbound_policy
         try:
-            url, policy = split_overrides(event.url, default)
+            url, policy = _overrides(event.url, default)
         except InvalidOverride as exc:
             settlement.attempts.append(
                 record(
@@ -175,6 +176,12 @@ class Attempter:
             )
         )
         return beyond
+
+
+@lru_cache(maxsize=4096)
+def _overrides(url: str, default: ConnectionPolicy) -> tuple[str, ConnectionPolicy]:
+    """split_overrides, once per URL: one account's events share a few URLs (an invalid one raises each time)."""
+    return split_overrides(url, default)
 
 
 def give_up(dispatch: Dispatch, settlement: Settlement, error: ErrorCode, url: str = "") -> Settlement:

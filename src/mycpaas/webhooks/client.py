@@ -6,6 +6,14 @@ describing what happened; it never raises for anything the receiver or the netwo
 aiohttp rather than httpx: on this 2-core machine httpx 0.28 (httpcore over anyio) sent 0.5-1.4k form POSTs/s
 to a loopback receiver, fewer the more concurrent, below the 2,000 callbacks/s the platform must sustain
 before any database work; aiohttp 3.14 sent 4.3-10.6k (bench/http_clients.py).
+
+What a request needs from its URL alone (the URL shown and recorded, the one sent and signed, the receiver's
+Basic credentials, whether an IP literal is refused) is worked out once per URL and kept (`_target`): one
+account's callbacks all go to the same few URLs, and parsing, checking and rebuilding each URL three times per
+attempt (urlsplit, the wire-safe regex, yarl) was ~4% of the dispatcher's time while it drained a backlog
+(py-spy, bench/webhooks.py, 2026-12-07). The form body is encoded by `form_body`, which leaves alone the
+values that need no escaping (SIDs, statuses, most numbers) and only then asks urllib: urlencode was ~7% of
+a bare signed-POST loop's time (same bench).
 """
 
 from __future__ import annotations
@@ -14,8 +22,10 @@ import asyncio
 import base64
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
+from functools import lru_cache
+from urllib.parse import quote_plus, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
@@ -32,6 +42,9 @@ USER_AGENT = "TwilioProxy/1.1 (mycpaas webhooks)"
 SIGNATURE_HEADERS = ("X-Twilio-Signature", "X-Mycpaas-Signature", "X-SignalWire-Signature")
 # RFC 3986 characters, with every % starting an escape: such a URL needs no encoding to be sent.
 _WIRE_SAFE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+# What quote_plus leaves as it is: a value made only of these is its own encoding.
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.\-~]*")
+_URLS_KEPT = 4096  # distinct URLs whose preparation is kept (each a few hundred bytes)
 
 
 @dataclass(slots=True)
@@ -52,11 +65,66 @@ class Delivery:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
 
+@lru_cache(maxsize=_URLS_KEPT)
 def without_credentials(url: str) -> str:
     """A URL as it may be shown and recorded: user:password@ removed, no fragment."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def form_body(params: Mapping[str, str]) -> bytes:
+    """urlencode(params), byte for byte, with quote_plus called only for what needs escaping."""
+    fields = []
+    for name, value in params.items():
+        if not _FORM_SAFE.fullmatch(name):
+            name = quote_plus(name)
+        if not _FORM_SAFE.fullmatch(value):
+            value = quote_plus(value)
+        fields.append(f"{name}={value}")
+    return "&".join(fields).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a request needs from its URL alone (for GET, before its parameters are added)."""
+
+    shown: str  # without credentials: what is recorded
+    has_query: bool
+    authorization: str | None  # Basic credentials from user:password@
+    wire: URL | None  # what is sent and signed (None for the GET form, built per request)
+    signed: str
+    refused: str | None  # why the URL cannot be requested (a bad or refused IP literal), if it cannot
+
+
+def _wire(target: str) -> URL:
+    """A well-formed URL goes out byte for byte as configured, and that is what is signed (Twilio's rule). One
+    that is not (spaces, non-ASCII) is percent-encoded first, and the encoded form is signed: it is what an
+    application that rebuilds the URL from its request will see."""
+    return URL(target, encoded=True) if _WIRE_SAFE.fullmatch(target) else URL(target)
+
+
+@lru_cache(maxsize=_URLS_KEPT)
+def _target(url: str, refuse_private: bool, with_params: bool) -> _Target:
+    """Raises ValueError for a URL that cannot be parsed (its text may hold credentials: never show it)."""
+    parts = urlsplit(url)
+    shown = without_credentials(url)
+    authorization = None
+    if parts.username:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+    wire = None if with_params else _wire(shown)
+    host = (wire or _wire(shown)).host or ""
+    refused = None
+    if refuse_private and is_ip_literal(host) and not is_public(host.strip("[]")):
+        refused = str(refuse(host))
+    return _Target(shown, bool(parts.query), authorization, wire, str(wire or ""), refused)
+
+
+@lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    # sock_connect, not connect: waiting for a pooled connection is not the receiver's connect time.
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 class WebhookClient:
@@ -143,44 +211,39 @@ class WebhookClient:
         policy: ConnectionPolicy,
     ) -> Delivery:
         delivery = Delivery(method, without_credentials(url))  # recorded without GET's added parameters
+        get = method == "GET"
         try:
-            parts = urlsplit(url)
-            target = without_credentials(url)
-            if method == "GET":
-                target = target + ("&" if parts.query else "?") + urlencode(params)
-            # A well-formed URL goes out byte for byte as configured, and that is what is signed (Twilio's
-            # rule). One that is not (spaces, non-ASCII) is percent-encoded first, and the encoded form is
-            # signed: it is what an application that rebuilds the URL from its request will see.
-            wire = URL(target, encoded=True) if _WIRE_SAFE.fullmatch(target) else URL(target)
-            signed = str(wire)
-            host = wire.host or ""
+            target = _target(url, self.refuse_private, get)
+            wire = target.wire
+            if wire is None:
+                wire = _wire(target.shown + ("&" if target.has_query else "?") + urlencode(params))
+                signed = str(wire)
+            else:
+                signed = target.signed
         except ValueError as exc:
             # The exception's text may quote the URL, credentials included: name it only.
             return _failed(
                 delivery, ErrorCode.WEBHOOK_BAD_HOST, f"not a usable URL ({type(exc).__name__})", CLIENT_ERROR
             )
-        if self.refuse_private and is_ip_literal(host) and not is_public(host.strip("[]")):
-            return _failed(delivery, ErrorCode.WEBHOOK_BAD_HOST, str(refuse(host)), CLIENT_ERROR)
+        host = wire.host or ""
+        if target.refused is not None:
+            return _failed(delivery, ErrorCode.WEBHOOK_BAD_HOST, target.refused, CLIENT_ERROR)
         headers = {
             "User-Agent": USER_AGENT,
             "I-Twilio-Idempotency-Token": idempotency_token,
             "Accept-Encoding": "identity",  # a compressed LaML reply would not parse
         }
-        if parts.username:
-            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+        if target.authorization is not None:
+            headers["Authorization"] = target.authorization
         content: bytes | None = None
-        if method == "GET":
+        if get:
             signature = twilio_signature(auth_token, signed)
         else:
-            content = urlencode(params).encode("ascii")
+            content = form_body(params)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             signature = twilio_signature(auth_token, signed, params)
         headers.update(dict.fromkeys(SIGNATURE_HEADERS, signature))
-        # sock_connect, not connect: waiting for a pooled connection is not the receiver's connect time.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=policy.connect_timeout, sock_read=policy.read_timeout
-        )
+        timeout = _timeout(policy.connect_timeout, policy.read_timeout)
         try:
             async with self._http().request(
                 method, wire, data=content, headers=headers, allow_redirects=False, timeout=timeout
