@@ -57,7 +57,7 @@ if [ $quick = 1 ]; then
   create=(--duration 5 --rounds 1) e2e=(--seconds 15) hooks=(--seconds 2)
   soak=(--minutes 3 --warmup-minutes 1 --sample-seconds 10) profile=(--seconds 5)
 else
-  create=(--duration 10 --rounds 2) e2e=(--seconds 60) hooks=(--seconds 4)
+  create=(--duration 10 --rounds 2) e2e=(--seconds 60) hooks=(--seconds 4 --rounds 2)
   soak=(--minutes 10 --warmup-minutes 2 --sample-seconds 15) profile=(--seconds 20)
 fi
 lists=(--no-lists) isolation=(--skip-isolation)

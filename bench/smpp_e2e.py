@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.http_create import wrk  # noqa: E402
+from bench.report import record  # noqa: E402
 from bench.webhooks import Counter, ReceiverProcess, database_url, dispose, wait_until  # noqa: E402
 from bench.workload import Sender, make_senders, message_body  # noqa: E402
 from mycpaas.smpp import concatenation, encoding  # noqa: E402
@@ -413,6 +414,8 @@ def run(
             f"; bare submit loop before {describe_bare(before)}, after {describe_bare(after)}: end to end = "
             f"{100 * end_to_end / mean:.1f}% of the bare loop"
         )
+        if not sandbox:
+            record("smpp_e2e" + ("_postgres" if postgres else ""), end_to_end / mean, line)
     if shares:
         line += "; CPU of the server while loaded: " + ", ".join(
             f"{k} {v:.0f}%" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])

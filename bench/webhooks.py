@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.http_create import wrk  # noqa: E402
+from bench.report import record  # noqa: E402
 from mycpaas.domain.signatures import twilio_signature  # noqa: E402
 from mycpaas.settings import Settings  # noqa: E402
 from mycpaas.webhooks.client import form_body  # noqa: E402
@@ -488,6 +489,12 @@ def throughput(
             f"callbacks/s, server CPU {median([d.cpu_us for d in drains]):.0f}{db} us/callback; "
             f"ratio {rate / bare_rate * 100:.0f}% of the bare loop ({'; '.join(d.note for d in drains)})"
         )
+        if tree == trees[0]:
+            record(
+                "webhooks_postgres" if postgres else "webhooks_sqlite",
+                rate / bare_rate,
+                lines[0] + " " + lines[-1],
+            )
     return lines + profile
 
 
