@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -86,7 +86,7 @@ class _InlineConnection:
 class RawWriter(Protocol):
     """The driver under a transaction: precompiled SQL text (the driver's paramstyle), positional rows."""
 
-    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
+    async def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None: ...
 
 
 class RawStatementFailed(Exception):
@@ -100,7 +100,7 @@ class _SqliteRaw:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    async def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
 
@@ -110,7 +110,7 @@ class _AsyncpgRaw:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    async def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
         await self._conn.executemany(sql, rows)
 
 
