@@ -24,10 +24,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from mycpaas.domain.messages import Direction, Message, MessageStatus
+from mycpaas.errors import Unavailable
 from mycpaas.storage import messages, migrate, tables
 from mycpaas.storage.database import Database
 from mycpaas.storage.group_commit import GroupCommitter
 from tests.databases import create_postgres_database, drop_postgres_database
+from tests.server import free_port
 
 ACCOUNT = "AC" + "7" * 32
 CREATED = datetime(2026, 12, 7, 8, 0, 0)
@@ -209,3 +211,19 @@ def test_hot_tables_are_the_ones_a_create_writes() -> None:
 
     rows = messages.new_message_rows(variants()[0])
     assert {table.name for table, _ in rows} == HOT_TABLES == {tables.messages.name, tables.jobs.name}
+
+
+def test_an_unreachable_postgresql_is_unavailable_on_the_raw_path() -> None:
+    """No server on the port: the raw path says Unavailable (the API's 503), as SQLAlchemy's path does."""
+
+    async def scenario() -> None:
+        db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+        committer = GroupCommitter(db)
+        try:
+            with pytest.raises(Unavailable):
+                await committer.insert(*messages.new_message_rows(variants()[0]))
+        finally:
+            await committer.close()
+            await db.dispose()
+
+    asyncio.run(scenario())

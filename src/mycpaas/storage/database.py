@@ -30,6 +30,7 @@ connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -195,26 +196,31 @@ class Database:
         """A transaction on the driver itself, for precompiled statements (storage/raw_inserts.py). A failed
         statement rolls it back and raises RawStatementFailed; an unreachable PostgreSQL, Unavailable."""
         if self._async is not None:
-            async with self._async.connect() as conn:
-                try:
-                    driver = (await conn.get_raw_connection()).driver_connection
-                    assert isinstance(driver, asyncpg.Connection)
-                    async with driver.transaction():
-                        yield _AsyncpgRaw(driver)
-                except (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    if unreachable(error) or isinstance(error, asyncpg.InterfaceError):
-                        # The pool never saw the error: drop this connection rather than hand it out again.
-                        await conn.invalidate()
-                        if unreachable(error):
-                            raise Unavailable() from error
+            try:
+                async with self._async.connect() as conn:
+                    try:
+                        driver = (await conn.get_raw_connection()).driver_connection
+                        assert isinstance(driver, asyncpg.Connection)
+                        async with driver.transaction():
+                            yield _AsyncpgRaw(driver)
+                    except _DRIVER_ERRORS as error:
+                        if unreachable(error) or not isinstance(error, asyncpg.PostgresError):
+                            # The pool never saw the error: drop this connection rather than hand it out again.
+                            with contextlib.suppress(Exception):
+                                await conn.invalidate()
                         raise
-                    raise RawStatementFailed() from error
+            except _DRIVER_ERRORS as error:
+                if unreachable(error):
+                    raise Unavailable() from error
+                # Anything else (a constraint, a closed connection): the caller runs the work through
+                # SQLAlchemy, which answers as it always did (503 for a dead server, its IntegrityError...).
+                raise RawStatementFailed() from error
             return
         async with self._write_lock:
             driver = self._sqlite_writer().connection.driver_connection
             assert isinstance(driver, sqlite3.Connection)
-            driver.execute("BEGIN IMMEDIATE")
             try:
+                driver.execute("BEGIN IMMEDIATE")
                 yield _SqliteRaw(driver)
                 driver.execute("COMMIT")
             except BaseException as error:
@@ -291,6 +297,7 @@ class Database:
 
 
 _KEPT_READERS = 8
+_DRIVER_ERRORS = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _configure_sqlite(engine: Engine) -> None:
