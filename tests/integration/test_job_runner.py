@@ -304,8 +304,11 @@ async def stop_hands_back(url: str, data_dir: Path) -> None:
         await runner.stop()
         assert runner.held == 0
         # Claimable at once (no lease to wait out), and the claim was not counted as an attempt.
+        # On the database's clock, as the runner handed them back: this machine's clock may be behind the
+        # measured offset (15 ms under load), which made the jobs look due only after the claim.
+        now = await platform.clock.now()
         async with platform.db.write() as conn:
-            again = await queue.claim(conn, [KIND], utcnow(), utcnow() + timedelta(seconds=5), 100)
+            again = await queue.claim(conn, [KIND], now, now + timedelta(seconds=5), 100)
         assert len(again) == 12
         assert {job.attempts for job in again} == {1}
         assert all(job.claim == 2 for job in again)

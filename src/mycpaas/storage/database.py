@@ -14,6 +14,12 @@ last commits.
 Every engine hides statement parameters from its exception texts: a failed write must not put a sealed token,
 a digest or a message body into a log.
 
+The hot inserts of a create (storage/raw_inserts.py) skip SQLAlchemy: `raw_write()` is a transaction on the
+driver's own connection (sqlite3, asyncpg), and `raw_of(conn)` the driver under a SQLAlchemy transaction on
+SQLite. On SQLite the writer's connection and the readers' connections stay checked out for the process's life:
+taking one from the pool and wrapping it cost ~8% of a create's CPU under load (two reads and a write each;
+py-spy, bench/results/http_create.txt, 2026-12-07), and writes are serialised on one connection anyway.
+
 A PostgreSQL that cannot be reached (restarting, failing over, the network down) raises `errors.Unavailable`
 from `read()` and `write()`, which the API answers with 503 and Retry-After rather than a 500. The pool
 reconnects by itself: a connection found dead invalidates every pooled connection older than it, so after a
@@ -24,13 +30,17 @@ connections.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
+import asyncpg
+from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import CursorResult, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -67,11 +77,52 @@ class _InlineConnection:
 
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: SyncConnection) -> None:
         self._conn = conn
 
     async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
-        return self._conn.execute(statement, parameters)  # type: ignore[no-any-return]
+        return self._conn.execute(statement, parameters)
+
+
+class RawWriter(Protocol):
+    """The driver under a transaction: precompiled SQL text (the driver's paramstyle), positional rows."""
+
+    async def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None: ...
+
+
+class RawStatementFailed(Exception):
+    """A statement on the raw driver failed (a constraint, say): the transaction was rolled back. The caller
+    runs the same work through SQLAlchemy, whose exceptions the rest of the platform knows."""
+
+
+class _SqliteRaw:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+
+class _AsyncpgRaw:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+
+def raw_of(conn: Connection) -> RawWriter | None:
+    """The driver under `conn`'s transaction when statements on it are inline (SQLite); None on PostgreSQL,
+    whose SQLAlchemy transaction on asyncpg begins lazily, so raw statements could run outside it."""
+    if isinstance(conn, _InlineConnection):
+        driver = conn._conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return _SqliteRaw(driver)
+    return None
 
 
 def async_url(url: str) -> str:
@@ -97,6 +148,8 @@ class Database:
         self._async: AsyncEngine | None = None
         self._async_reader: AsyncEngine | None = None
         self._write_lock = asyncio.Lock()
+        self._writer: SyncConnection | None = None
+        self._readers: list[SyncConnection] = []
         if self.is_sqlite:
             sync_url = _sync_sqlite_url(url)
             self._sqlite = create_engine(sync_url, pool_size=2, max_overflow=2, hide_parameters=True)
@@ -124,6 +177,59 @@ class Database:
                 pool_reset_on_return=None,
             )
 
+    @property
+    def dialect(self) -> Dialect:
+        """The write engine's dialect, to compile statements run on the raw driver."""
+        engine = self._sqlite if self._sqlite is not None else self._async
+        assert engine is not None
+        return engine.dialect
+
+    def _sqlite_writer(self) -> SyncConnection:
+        """The one connection SQLite writes go through (callers hold the write lock)."""
+        if self._writer is None or self._writer.closed:
+            assert self._sqlite is not None
+            self._writer = self._sqlite.connect().execution_options(mycpaas_write=True)
+        return self._writer
+
+    @asynccontextmanager
+    async def raw_write(self) -> AsyncIterator[RawWriter]:
+        """A transaction on the driver itself, for precompiled statements (storage/raw_inserts.py). A failed
+        statement rolls it back and raises RawStatementFailed; an unreachable PostgreSQL, Unavailable."""
+        if self._async is not None:
+            try:
+                async with self._async.connect() as conn:
+                    try:
+                        driver = (await conn.get_raw_connection()).driver_connection
+                        assert isinstance(driver, asyncpg.Connection)
+                        async with driver.transaction():
+                            yield _AsyncpgRaw(driver)
+                    except _DRIVER_ERRORS as error:
+                        if unreachable(error) or not isinstance(error, asyncpg.PostgresError):
+                            # The pool never saw the error: drop this connection rather than hand it out again.
+                            with contextlib.suppress(Exception):
+                                await conn.invalidate()
+                        raise
+            except _DRIVER_ERRORS as error:
+                if unreachable(error):
+                    raise Unavailable() from error
+                # Anything else (a constraint, a closed connection): the caller runs the work through
+                # SQLAlchemy, which answers as it always did (503 for a dead server, its IntegrityError...).
+                raise RawStatementFailed() from error
+            return
+        async with self._write_lock:
+            driver = self._sqlite_writer().connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                yield _SqliteRaw(driver)
+                driver.execute("COMMIT")
+            except BaseException as error:
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise RawStatementFailed() from error
+                raise
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         """A transaction that commits on success; on SQLite it holds the single-writer lock."""
@@ -136,12 +242,10 @@ class Database:
                     raise Unavailable() from error
                 raise
             return
-        assert self._sqlite is not None
         async with self._write_lock:
-            with self._sqlite.connect() as conn:
-                conn = conn.execution_options(mycpaas_write=True)
-                with conn.begin():
-                    yield _InlineConnection(conn)
+            writer = self._sqlite_writer()
+            with writer.begin():
+                yield _InlineConnection(writer)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
@@ -156,8 +260,16 @@ class Database:
                 raise
             return
         assert self._sqlite_reader is not None
-        with self._sqlite_reader.connect() as conn:
-            yield _InlineConnection(conn)
+        reader = self._readers.pop() if self._readers else self._sqlite_reader.connect()
+        try:
+            yield _InlineConnection(reader)
+        finally:
+            # Kept for the next read (autocommit: nothing is held between statements); beyond the pool's
+            # size, closed.
+            if len(self._readers) < _KEPT_READERS and not reader.invalidated and not reader.closed:
+                self._readers.append(reader)
+            else:
+                reader.close()
 
     async def server_time(self) -> datetime:
         """The database server's clock (naive UTC); on SQLite the database is this machine, so its clock."""
@@ -169,6 +281,11 @@ class Database:
             return value
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        while self._readers:
+            self._readers.pop().close()
         if self._async is not None:
             await self._async.dispose()
         if self._async_reader is not None:
@@ -177,6 +294,10 @@ class Database:
             self._sqlite.dispose()
         if self._sqlite_reader is not None:
             self._sqlite_reader.dispose()
+
+
+_KEPT_READERS = 8
+_DRIVER_ERRORS = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -15,8 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from mycpaas.domain.jobs import Job
 from mycpaas.storage.database import Connection
@@ -57,29 +71,46 @@ async def claim(
 ) -> list[Job]:
     """Lease up to `limit` due jobs of the given kinds, oldest first, leaving jobs bound for `skip_origins`
     (a dispatcher's busy or paused destinations) to wait in the queue."""
-    conditions = [
-        jobs.c.kind.in_(kinds),
-        jobs.c.run_at <= now,
-        or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
-    ]
+    parameters: dict[str, object] = {
+        "kinds": list(kinds),
+        "now": now,
+        "lease_until": lease_until,
+        "limit": limit,
+    }
     if skip_origins:
-        conditions.append(or_(jobs.c.origin.is_(None), jobs.c.origin.not_in(list(skip_origins))))
+        parameters["skip"] = list(skip_origins)
+    result = await conn.execute(_claim_statement(bool(skip_origins)), parameters)
+    return sorted(
+        (Job(row.id, row.kind, row.ref, row.attempts, row.claim, row.payload) for row in result),
+        key=lambda job: job.id,
+    )
+
+
+@lru_cache(maxsize=2)
+def _claim_statement(skipping: bool) -> Update:
+    """The claim, built once (with or without origins to skip): every runner polls with it, and building it
+    and deriving its cache key each time cost more than it takes SQLite to run it."""
+    conditions = [
+        jobs.c.kind.in_(bindparam("kinds", expanding=True)),
+        jobs.c.run_at <= bindparam("now"),
+        or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < bindparam("now")),
+    ]
+    if skipping:
+        conditions.append(
+            or_(jobs.c.origin.is_(None), jobs.c.origin.not_in(bindparam("skip", expanding=True)))
+        )
     due = (
         select(jobs.c.id)
         .where(and_(*conditions))
         .order_by(jobs.c.run_at, jobs.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
-    result = await conn.execute(
+    return (
         update(jobs)
         .where(jobs.c.id.in_(due.scalar_subquery()))
-        .values(locked_until=lease_until, attempts=jobs.c.attempts + 1, claim=jobs.c.claim + 1)
+        .values(locked_until=bindparam("lease_until"), attempts=jobs.c.attempts + 1, claim=jobs.c.claim + 1)
         .returning(jobs.c.id, jobs.c.kind, jobs.c.ref, jobs.c.attempts, jobs.c.claim, jobs.c.payload)
-    )
-    return sorted(
-        (Job(row.id, row.kind, row.ref, row.attempts, row.claim, row.payload) for row in result),
-        key=lambda job: job.id,
     )
 
 
@@ -109,8 +140,11 @@ async def finish(conn: Connection, claimed: Sequence[Job]) -> set[int]:
     """Delete done jobs, each only if still under its claim; returns the ids deleted."""
     ids = await owned(conn, claimed)
     if ids:
-        await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+        await conn.execute(_DELETE_IDS, {"ids": ids})
     return set(ids)
+
+
+_DELETE_IDS = delete(jobs).where(jobs.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def retry(conn: Connection, job: Job, run_at: datetime, error: str) -> bool:
@@ -166,8 +200,15 @@ async def extend_leases(conn: Connection, claimed: Sequence[Job], lease_until: d
     ids still held; a job claimed elsewhere since, or already handed back, is not revived."""
     ids = await owned(conn, claimed, leased=True)
     if ids:
-        await conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(locked_until=lease_until))
+        await conn.execute(_EXTEND, {"ids": ids, "lease_until": lease_until})
     return set(ids)
+
+
+_EXTEND = (
+    update(jobs)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .values(locked_until=bindparam("lease_until"))
+)
 
 
 async def pending_ids(conn: Connection, kinds: Sequence[str], refs: Sequence[str]) -> dict[str, list[int]]:
