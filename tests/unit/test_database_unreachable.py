@@ -27,8 +27,9 @@ def wrapped(cause: BaseException, invalidated: bool = False) -> DBAPIError:
         wrapped(asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command")),
         wrapped(asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")),
         wrapped(Exception("connection is closed"), invalidated=True),
+        wrapped(asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")),
     ],
-    ids=["refused", "reset", "starting-up", "shutting-down", "closed-mid-statement", "invalidated"],
+    ids=["refused", "reset", "starting-up", "shutting-down", "closed-mid-statement", "invalidated", "no-slot"],
 )
 def test_connection_failures_are_unreachable(error: BaseException) -> None:
     assert unreachable(error)

@@ -48,8 +48,9 @@ from mycpaas.domain.clock import utcnow
 from mycpaas.errors import Unavailable
 
 # SQLSTATEs that mean "no server to talk to now": class 08 (connection exceptions), and the server shutting
-# down (57P01 admin shutdown, 57P02 crash shutdown) or still starting up (57P03 cannot connect now).
-_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+# down (57P01 admin shutdown, 57P02 crash shutdown) or still starting up (57P03 cannot connect now), or with
+# every connection slot taken (53300 too many connections: max_connections shared with other clients).
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def unreachable(error: BaseException) -> bool:
