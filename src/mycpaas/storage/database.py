@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mycpaas.domain.clock import utcnow
 from mycpaas.errors import Unavailable
+from mycpaas.storage.checkpoints import WalCheckpointer
 
 # SQLSTATEs that mean "no server to talk to now": class 08 (connection exceptions), and the server shutting
 # down (57P01 admin shutdown, 57P02 crash shutdown) or still starting up (57P03 cannot connect now), or with
@@ -151,6 +152,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._writer: SyncConnection | None = None
         self._readers: list[SyncConnection] = []
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             sync_url = _sync_sqlite_url(url)
             self._sqlite = create_engine(sync_url, pool_size=2, max_overflow=2, hide_parameters=True)
@@ -161,6 +163,7 @@ class Database:
                 sync_url, pool_size=8, max_overflow=8, isolation_level="AUTOCOMMIT", hide_parameters=True
             )
             _configure_sqlite_connection(self._sqlite_reader)
+            self._checkpointer = _checkpointer_of(sync_url)
         else:
             # Transactions always end in an explicit COMMIT or ROLLBACK (and reads are autocommit), so the
             # pool's reset-on-return round trip would only repeat what is already done. No overflow: under
@@ -224,6 +227,7 @@ class Database:
                 driver.execute("BEGIN IMMEDIATE")
                 yield _SqliteRaw(driver)
                 driver.execute("COMMIT")
+                self._finish_checkpoint(driver)
             except BaseException as error:
                 if driver.in_transaction:
                     driver.execute("ROLLBACK")
@@ -247,6 +251,16 @@ class Database:
             writer = self._sqlite_writer()
             with writer.begin():
                 yield _InlineConnection(writer)
+            driver = writer.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            self._finish_checkpoint(driver)
+
+    def _finish_checkpoint(self, driver: sqlite3.Connection) -> None:
+        """After a COMMIT, under the write lock: the last frames of a checkpoint the thread began, so that
+        the next write starts the log over (storage/checkpoints.py)."""
+        if self._checkpointer is not None and self._checkpointer.finish_wanted:
+            self._checkpointer.finish_wanted = False
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
@@ -295,9 +309,24 @@ class Database:
             self._sqlite.dispose()
         if self._sqlite_reader is not None:
             self._sqlite_reader.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
 
 _KEPT_READERS = 8
+
+
+def _checkpointer_of(sync_url: str) -> WalCheckpointer | None:
+    """The checkpoint thread of a database file (none for an in-memory database, which has no log)."""
+    path = make_url(sync_url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    checkpointer = WalCheckpointer(path)
+    checkpointer.start()
+    return checkpointer
+
+
 _DRIVER_ERRORS = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -320,4 +349,6 @@ def _configure_sqlite_connection(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run on a thread of their own (storage/checkpoints.py), never inside a COMMIT on the loop.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
