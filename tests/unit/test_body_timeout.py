@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mycpaas import metrics
 from mycpaas.api.app import is_api_path
+from mycpaas.api.deadlines import BodyDeadlines
 from mycpaas.api.front import HttpFront
 
 SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": []}
@@ -134,5 +135,35 @@ def test_a_cancellation_from_elsewhere_is_not_a_body_timeout() -> None:
         except asyncio.CancelledError:
             return
         raise AssertionError("the cancellation was swallowed")
+
+    asyncio.run(main())
+
+
+def test_a_cancellation_from_elsewhere_in_the_deadline_s_turn_is_not_swallowed() -> None:
+    """A cancellation that lands in the same turn as the deadline's (shutdown, an outer timeout) still cancels
+    the request, as it did under asyncio.timeout_at; the read is not turned into a body timeout."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        deadlines = BodyDeadlines(loop, 0.05)
+        task = asyncio.create_task(deadlines.wait(asyncio.Event().wait(), loop.time() + 0.05))
+        await asyncio.sleep(0)
+        check = deadlines._check
+
+        def check_then_cancel() -> None:
+            check()
+            if task in deadlines.expired:
+                task.cancel()
+
+        assert deadlines.timer is not None
+        deadlines.timer.cancel()
+        deadlines._check = check_then_cancel  # type: ignore[method-assign]
+        deadlines.timer = loop.call_at(loop.time() + deadlines.tick, check_then_cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            assert task.cancelling() == 1  # ours was withdrawn, the other stands
+            return
+        raise AssertionError("the cancellation from elsewhere was swallowed")
 
     asyncio.run(main())

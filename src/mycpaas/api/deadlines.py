@@ -34,7 +34,9 @@ class BodyDeadlines:
         try:
             return await read
         except asyncio.CancelledError:
-            if task not in self.expired:
+            # Ours alone is a timeout; one from elsewhere too (even in the same turn as ours) passes on, as
+            # asyncio.timeout_at lets it.
+            if task not in self.expired or task.cancelling() > 1:
                 raise
             return None
         finally:
