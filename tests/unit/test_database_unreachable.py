@@ -29,7 +29,15 @@ def wrapped(cause: BaseException, invalidated: bool = False) -> DBAPIError:
         wrapped(Exception("connection is closed"), invalidated=True),
         wrapped(asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")),
     ],
-    ids=["refused", "reset", "starting-up", "shutting-down", "closed-mid-statement", "invalidated", "no-slot"],
+    ids=[
+        "refused",
+        "reset",
+        "starting-up",
+        "shutting-down",
+        "closed-mid-statement",
+        "invalidated",
+        "no-slot",
+    ],
 )
 def test_connection_failures_are_unreachable(error: BaseException) -> None:
     assert unreachable(error)
