@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import record  # noqa: E402
 from bench.webhooks import ReceiverProcess, dispose  # noqa: E402
+from bench.workload import message_body  # noqa: E402
 from tests.dashboard_support import PASSWORD, create_user, csrf_of  # noqa: E402
 from tests.databases import create_postgres_database  # noqa: E402
 from tests.server import ServerProcess  # noqa: E402
@@ -68,8 +69,6 @@ from tests.smsc_support import Smsc  # noqa: E402
 # one number would otherwise queue for hours at Twilio's 1 message/s per long code).
 UNSET = ("MYCPAAS_AUTH_MAX_FAILURES",)
 FLOOD = 200  # silent connections opened at once every 5 minutes (the first after 1 minute)
-GSM_WORDS = ["hello", "your", "code", "is", "ready", "see", "you", "at", "the", "station", "tomorrow"]
-UCS2_WORDS = ["Grüße", "привет", "こんにちは", "😀", "ça va", "Ωmega"]
 
 
 # ---- the server and its surroundings ------------------------------------------------------------------
@@ -209,26 +208,6 @@ class DatabaseStats:
 
 
 # ---- good clients ---------------------------------------------------------------------------------------
-
-
-def message_body(rng: random.Random) -> str:
-    """A realistic mix of segment counts: mostly one GSM-7 segment, some 2-3, some UCS-2, a few long ones."""
-    roll = rng.random()
-    words = GSM_WORDS
-    if roll < 0.6:
-        length = rng.randint(5, 150)
-    elif roll < 0.8:
-        length = rng.randint(170, 450)
-    elif roll < 0.95:
-        words, length = GSM_WORDS + UCS2_WORDS, rng.randint(20, 130)
-    else:
-        length = rng.randint(700, 1500)
-    text = ""
-    while len(text) < length:
-        text += rng.choice(words) + " "
-    if words is not GSM_WORDS and not any(w in text for w in UCS2_WORDS):
-        text += UCS2_WORDS[0]
-    return text[:length].strip() or "hi"
 
 
 @dataclass

@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_create import wrk  # noqa: E402
 from bench.report import record  # noqa: E402
+from bench.workload import message_body  # noqa: E402
 from mycpaas.domain.signatures import twilio_signature  # noqa: E402
 from mycpaas.settings import Settings  # noqa: E402
 from mycpaas.webhooks.client import form_body  # noqa: E402
@@ -166,8 +167,6 @@ def wait_until(check: object, limit: float = 600) -> float:
     return time.monotonic()
 
 
-GSM_WORDS = ["hello", "your", "code", "is", "ready", "see", "you", "at", "the", "station", "tomorrow"]
-UCS2_WORDS = ["Grüße", "привет", "こんにちは", "😀", "ça va", "Ωmega"]
 UNDELIVERABLE = ["+15005550010", "+15005550011", "+15005550012", "+15005550013", "+15005550014"]
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -183,24 +182,6 @@ def cpu_ticks(pid: int) -> int:
 
 def load_average() -> str:
     return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
-def message_body(rng: random.Random) -> str:
-    """Mostly one GSM-7 segment, some 2-3, some UCS-2, a few long ones (bench/soak.py's mix)."""
-    roll = rng.random()
-    words = GSM_WORDS
-    if roll < 0.6:
-        length = rng.randint(5, 150)
-    elif roll < 0.8:
-        length = rng.randint(170, 450)
-    elif roll < 0.95:
-        words, length = GSM_WORDS + UCS2_WORDS, rng.randint(20, 130)
-    else:
-        length = rng.randint(700, 1500)
-    text = ""
-    while len(text) < length:
-        text += rng.choice(words) + " "
-    return text[:length].strip() or "hi"
 
 
 @dataclass
