@@ -181,7 +181,9 @@ async def record_submitted(
             [(message.sid, submitted.carrier, submitted.part_ids) for message, submitted, _ in accepted],
             now,
         )
-        await parts.set_carrier_ids_from_parts(conn, list(carrier_ids))
+        # Each message's carrier_message_id is the first part's id of the submission just recorded (what
+        # parts.set_carrier_ids_from_parts reads back from message_parts), set from what is known here.
+        await store.set_carrier_ids(conn, list(carrier_ids.items()))
         await queue.finish(conn, [job for _, _, job in accepted])
         # The hint is this process's; a receipt kept by another process (which received it on its bind of
         # the account) is found by the cheap look at the table.

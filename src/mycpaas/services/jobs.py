@@ -18,27 +18,25 @@ async def claim(
 ) -> list[Job]:
     now = await platform.clock.now()
     lease = timedelta(seconds=platform.settings.worker_lease_seconds)
-    async with platform.db.write() as conn:
-        return await queue.claim(conn, kinds, now, now + lease, limit, skip_origins)
+    return await platform.committer.run(
+        lambda conn: queue.claim(conn, kinds, now, now + lease, limit, skip_origins)
+    )
 
 
 async def extend_leases(platform: Platform, held: Sequence[Job]) -> set[int]:
     """Renew the leases of jobs still held; returns the ids still under their claim."""
     if not held:
         return set()  # an idle runner takes no write lock
-    lease = timedelta(seconds=platform.settings.worker_lease_seconds)
-    async with platform.db.write() as conn:
-        return await queue.extend_leases(conn, held, await platform.clock.now() + lease)
+    until = await platform.clock.now() + timedelta(seconds=platform.settings.worker_lease_seconds)
+    return await platform.committer.run(lambda conn: queue.extend_leases(conn, held, until))
 
 
 async def hand_back(platform: Platform, jobs: Sequence[Job], run_at: datetime) -> set[int]:
     """Give jobs back unworked (the claim does not count as an attempt); returns the ids given back."""
     if not jobs:
         return set()
-    async with platform.db.write() as conn:
-        return await queue.postpone(conn, jobs, run_at)
+    return await platform.committer.run(lambda conn: queue.postpone(conn, jobs, run_at))
 
 
 async def retry(platform: Platform, job: Job, run_at: datetime, error: str) -> bool:
-    async with platform.db.write() as conn:
-        return await queue.retry(conn, job, run_at, error)
+    return await platform.committer.run(lambda conn: queue.retry(conn, job, run_at, error))

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
 
-from mycpaas.storage.database import Connection
+from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.retention import delete_oldest
+from mycpaas.storage.sqlite_fast import IN_JSON, json_list, ts
 from mycpaas.storage.tables import message_parts, messages, pending_receipts
 
 
@@ -50,6 +51,12 @@ _FIND_PART = (
 )
 
 
+_SQLITE_INSERT_PART = (
+    "INSERT INTO message_parts (message_sid, carrier, part, total, carrier_message_id, outcome, created_at) "
+    "VALUES (?, ?, ?, ?, ?, NULL, ?)"
+)
+
+
 async def insert_parts(
     conn: Connection, message_sid: str, carrier: str, part_ids: Sequence[str], now: datetime
 ) -> None:
@@ -61,6 +68,18 @@ async def insert_parts_of(
 ) -> None:
     """The parts of many messages, each (message sid, carrier, part ids), in one executemany: a statement per
     message was one of the per-message writes left on the send path (bench/results/scale-profile.txt)."""
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        stamp = ts(now)
+        driver.executemany(
+            _SQLITE_INSERT_PART,
+            [
+                (message_sid, carrier, number, len(part_ids), part_id, stamp)
+                for message_sid, carrier, part_ids in submitted
+                for number, part_id in enumerate(part_ids, 1)
+            ],
+        )
+        return
     rows = [
         {
             "message_sid": message_sid,
@@ -114,13 +133,24 @@ _FIND_PARTS = select(
 )
 
 
+_SQLITE_FIND_PARTS = (
+    "SELECT id, message_sid, part, total, carrier_message_id FROM message_parts "
+    f"WHERE carrier = ? AND carrier_message_id IN {IN_JSON}"
+)
+
+
 async def find_parts(conn: Connection, carrier: str, ids: Sequence[str]) -> dict[str, SubmittedPart]:
     """The newest part submitted through `carrier` under each of `ids` that is known, by id."""
     found: dict[str, tuple[int, SubmittedPart]] = {}
-    for row in await conn.execute(_FIND_PARTS, {"carrier": carrier, "ids": list(dict.fromkeys(ids))}):
-        if row.carrier_message_id not in found or found[row.carrier_message_id][0] < row.id:
-            part = SubmittedPart(row.id, row.message_sid, row.part, row.total)
-            found[row.carrier_message_id] = (row.id, part)
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        rows = driver.execute(_SQLITE_FIND_PARTS, (carrier, json_list(dict.fromkeys(ids)))).fetchall()
+    else:
+        result = await conn.execute(_FIND_PARTS, {"carrier": carrier, "ids": list(dict.fromkeys(ids))})
+        rows = [tuple(row) for row in result]
+    for part_id, message_sid, number, total, carrier_message_id in rows:
+        if carrier_message_id not in found or found[carrier_message_id][0] < part_id:
+            found[carrier_message_id] = (part_id, SubmittedPart(part_id, message_sid, number, total))
     return {key: part for key, (_, part) in found.items()}
 
 
@@ -247,6 +277,9 @@ _ANY_PENDING = select(pending_receipts.c.id).limit(1)
 
 async def any_pending(conn: Connection) -> bool:
     """Whether any receipt is kept at all, by any process."""
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        return driver.execute("SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is not None
     return (await conn.execute(_ANY_PENDING)).first() is not None
 
 
