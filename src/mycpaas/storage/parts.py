@@ -97,28 +97,6 @@ async def insert_parts_of(
         await conn.execute(_INSERT_PART, rows)
 
 
-_LATEST_FIRST_PART = (
-    select(message_parts.c.carrier_message_id)
-    .where(message_parts.c.message_sid == messages.c.sid, message_parts.c.part == 1)
-    .order_by(message_parts.c.id.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_SET_CARRIER_IDS = (
-    update(messages)
-    .where(messages.c.sid.in_(bindparam("sids", expanding=True)))
-    .values(carrier_message_id=_LATEST_FIRST_PART)
-)
-
-
-async def set_carrier_ids_from_parts(conn: Connection, message_sids: Sequence[str]) -> None:
-    """Each message's carrier_message_id becomes the id of the first part of its latest submission (just
-    inserted by insert_parts_of), for a whole batch in one statement (an UPDATE per message before:
-    bench/results/scale-profile.txt)."""
-    if message_sids:
-        await conn.execute(_SET_CARRIER_IDS, {"sids": list(message_sids)})
-
-
 _FIND_PARTS = select(
     message_parts.c.id,
     message_parts.c.message_sid,
@@ -268,8 +246,18 @@ async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> lis
     """Kept receipts reported under any of `ids` through `carrier` (the ids of a whole batch at once)."""
     if not ids:
         return []
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        found = driver.execute(_SQLITE_PENDING_FOR, (carrier, json_list(dict.fromkeys(ids)))).fetchall()
+        return [PendingReceipt(*row) for row in found]
     rows = await conn.execute(_PENDING_FOR, {"carrier": carrier, "ids": list(dict.fromkeys(ids))})
     return [_pending(row) for row in rows]
+
+
+_SQLITE_PENDING_FOR = (
+    "SELECT id, carrier, carrier_message_id, alternate_id, outcome, attempts FROM pending_receipts "
+    f"WHERE carrier = ? AND carrier_message_id IN {IN_JSON} ORDER BY id"
+)
 
 
 _ANY_PENDING = select(pending_receipts.c.id).limit(1)
