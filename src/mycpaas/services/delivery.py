@@ -60,8 +60,8 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
     now = utcnow()
     expired_status, expired_values = receipts.outcome_values(Outcome.EXPIRED)
 
-    def interval(message: Message) -> timedelta:
-        rate = platform.settings.sender_mps(sender_kind(message.from_number or ""))
+    def interval(sender: str) -> timedelta:
+        rate = platform.settings.sender_mps(sender_kind(sender))
         return timedelta(seconds=1.0 / rate) if rate > 0 else timedelta(0)
 
     async def work(conn: Connection) -> tuple[list[Sending], bool]:
@@ -109,9 +109,11 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
                 else:
                     done.append(job)
         clock = await platform.clock.now()
-        # Unlimited senders (rate 0) touch no timeline.
+        # Each sender's interval once per batch (classifying the number per message was 0.6% of the server's
+        # CPU under the create load with the worker on); unlimited senders (rate 0) touch no timeline.
+        intervals = {sender: interval(sender) for sender in {m.from_number or "" for _, m in candidates}}
         lines = await senders.lock(
-            conn, {m.from_number or "" for _, m in candidates if interval(m) > timedelta(0)}
+            conn, {sender for sender, every in intervals.items() if every > timedelta(0)}
         )
         ready: list[Sending] = []
         postponed: list[tuple[Job, datetime, str | None]] = []
@@ -120,7 +122,9 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
             if line is None:
                 ready.append(Sending(job, message))
                 continue
-            admitted, at = take_slot(line, interval(message), clock, kept_slot(job.payload))
+            admitted, at = take_slot(
+                line, intervals[message.from_number or ""], clock, kept_slot(job.payload)
+            )
             if admitted:
                 ready.append(Sending(job, message, at))
             else:
