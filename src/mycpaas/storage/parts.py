@@ -156,7 +156,12 @@ async def settle_part(conn: Connection, part_id: int, outcome: str) -> None:
 
 async def settle_parts(conn: Connection, outcomes: Sequence[tuple[int, str]]) -> None:
     """Record the outcome of many parts, each (part id, outcome), in one executemany."""
-    if outcomes:
+    if not outcomes:
+        return
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        driver.executemany("UPDATE message_parts SET outcome = ? WHERE id = ?", [(o, i) for i, o in outcomes])
+    else:
         await conn.execute(_SETTLE_PART, [{"part_id": i, "part_outcome": o} for i, o in outcomes])
 
 
@@ -167,10 +172,20 @@ async def part_outcomes(conn: Connection, message_sid: str) -> list[str | None]:
 async def parts_outcomes(conn: Connection, message_sids: Sequence[str]) -> dict[str, list[str | None]]:
     """Each message's part outcomes in part order (None: no receipt yet), for many messages in one read."""
     found: dict[str, list[str | None]] = {}
-    if message_sids:
-        for row in await conn.execute(_PART_OUTCOMES, {"sids": list(dict.fromkeys(message_sids))}):
-            found.setdefault(row.message_sid, []).append(row.outcome)
+    if not message_sids:
+        return found
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        rows = driver.execute(_SQLITE_PART_OUTCOMES, (json_list(dict.fromkeys(message_sids)),)).fetchall()
+    else:
+        result = await conn.execute(_PART_OUTCOMES, {"sids": list(dict.fromkeys(message_sids))})
+        rows = [tuple(row) for row in result]
+    for message_sid, outcome in rows:
+        found.setdefault(message_sid, []).append(outcome)
     return found
+
+
+_SQLITE_PART_OUTCOMES = f"SELECT message_sid, outcome FROM message_parts WHERE message_sid IN {IN_JSON} ORDER BY message_sid, part"
 
 
 async def awaiting_through(conn: Connection, carrier: str) -> tuple[int, datetime | None]:
