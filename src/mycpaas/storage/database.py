@@ -127,6 +127,16 @@ def raw_of(conn: Connection) -> RawWriter | None:
     return None
 
 
+def sqlite_driver(conn: Connection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under `conn` (in its transaction, if it has one) for the delivery path's
+    hand-written statements (storage/sqlite_fast.py); None on PostgreSQL."""
+    if isinstance(conn, _InlineConnection):
+        driver = conn._conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+    return None
+
+
 def async_url(url: str) -> str:
     """Map plain `sqlite:///` and `postgresql://` URLs onto the async drivers (used by migrations)."""
     parsed = make_url(url)

@@ -25,8 +25,9 @@ from sqlalchemy import (
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.storage import queue
-from mycpaas.storage.database import Connection
+from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.group_commit import insert_into as _insert_into
+from mycpaas.storage.sqlite_fast import IN_JSON, from_ts, json_list, ts
 from mycpaas.storage.tables import jobs, message_parts, messages
 
 # The columns a Message is read from and written to, named: a field that is not a column (or a column that is
@@ -41,6 +42,24 @@ def _message(row: Row[Any]) -> Message:
     fields["status"] = MessageStatus(fields["status"])
     fields["direction"] = Direction(fields["direction"])
     return Message(**fields)
+
+
+_STATUSES = {status.value: status for status in MessageStatus}
+_DIRECTIONS = {direction.value: direction for direction in Direction}
+_STATUS_AT = _FIELDS.index("status")
+_DIRECTION_AT = _FIELDS.index("direction")
+_DATETIMES_AT = tuple(_FIELDS.index(name) for name in ("created_at", "updated_at", "sent_at"))
+_SQLITE_COLUMNS = ", ".join(_FIELDS)
+
+
+def _sqlite_message(row: Sequence[Any]) -> Message:
+    """A message from a row of `_SQLITE_COLUMNS` read on the sqlite3 driver (storage/sqlite_fast.py)."""
+    values = list(row)
+    values[_STATUS_AT] = _STATUSES[values[_STATUS_AT]]
+    values[_DIRECTION_AT] = _DIRECTIONS[values[_DIRECTION_AT]]
+    for position in _DATETIMES_AT:
+        values[position] = from_ts(values[position])
+    return Message(**dict(zip(_FIELDS, values, strict=True)))
 
 
 def _values(message: Message) -> dict[str, object]:
@@ -93,13 +112,27 @@ _MARK_SENDING = (
 )
 
 
+_SQLITE_BY_SIDS = f"SELECT {_SQLITE_COLUMNS} FROM messages WHERE sid IN {IN_JSON}"
+_SQLITE_MARK_SENDING = (
+    f"UPDATE messages SET status = 'sending', updated_at = ? WHERE sid IN {IN_JSON} AND status = 'queued'"
+)
+
+
 async def get_many(conn: Connection, sids: list[str]) -> list[Message]:
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        return [_sqlite_message(row) for row in driver.execute(_SQLITE_BY_SIDS, (json_list(sids),))]
     return [_message(row) for row in await conn.execute(_BY_SIDS, {"sids": sids})]
 
 
 async def mark_sending(conn: Connection, sids: list[str], now: datetime) -> None:
     """queued -> sending for a whole batch in one statement; messages already past queued are left alone."""
-    if sids:
+    if not sids:
+        return
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        driver.execute(_SQLITE_MARK_SENDING, (ts(now), json_list(sids)))
+    else:
         await conn.execute(_MARK_SENDING, {"sids": sids, "now": now})
 
 
@@ -303,6 +336,18 @@ async def advance_many_returning(
     """The same change for many messages in one statement; returns those that changed."""
     if not sids:
         return []
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        columns = tuple(sorted(values))
+        parameters = [
+            new_status.value,
+            ts(now),
+            *(ts(v) if isinstance(v, datetime) else v for _, v in sorted(values.items())),
+            json_list(sids),
+            json_list(s.value for s in allowed_from),
+        ]
+        rows = driver.execute(_sqlite_many_statement(columns), parameters).fetchall()
+        return [_sqlite_message(row) for row in rows]
     result = await conn.execute(
         _many_statement(tuple(sorted(values))),
         {
@@ -314,6 +359,15 @@ async def advance_many_returning(
         },
     )
     return [_message(row) for row in result]
+
+
+@lru_cache(maxsize=64)
+def _sqlite_many_statement(columns: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{name} = ?" for name in ("status", "updated_at", *columns))
+    return (
+        f"UPDATE messages SET {assignments} WHERE sid IN {IN_JSON} AND status IN {IN_JSON} "
+        f"RETURNING {_SQLITE_COLUMNS}"
+    )
 
 
 @lru_cache(maxsize=64)
@@ -340,7 +394,14 @@ _SET_CARRIER_ID = (
 
 async def set_carrier_ids(conn: Connection, ids: list[tuple[str, str]]) -> None:
     """(sid, carrier message id) pairs, in one executemany."""
-    if ids:
+    if not ids:
+        return
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        driver.executemany(
+            "UPDATE messages SET carrier_message_id = ? WHERE sid = ?", [(c, s) for s, c in ids]
+        )
+    else:
         await conn.execute(_SET_CARRIER_ID, [{"m_sid": sid, "m_carrier_id": cid} for sid, cid in ids])
 
 

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
 
-from mycpaas.storage.database import Connection
+from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.retention import delete_oldest
+from mycpaas.storage.sqlite_fast import IN_JSON, json_list, ts
 from mycpaas.storage.tables import message_parts, messages, pending_receipts
 
 
@@ -50,6 +51,12 @@ _FIND_PART = (
 )
 
 
+_SQLITE_INSERT_PART = (
+    "INSERT INTO message_parts (message_sid, carrier, part, total, carrier_message_id, outcome, created_at) "
+    "VALUES (?, ?, ?, ?, ?, NULL, ?)"
+)
+
+
 async def insert_parts(
     conn: Connection, message_sid: str, carrier: str, part_ids: Sequence[str], now: datetime
 ) -> None:
@@ -61,6 +68,18 @@ async def insert_parts_of(
 ) -> None:
     """The parts of many messages, each (message sid, carrier, part ids), in one executemany: a statement per
     message was one of the per-message writes left on the send path (bench/results/scale-profile.txt)."""
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        stamp = ts(now)
+        driver.executemany(
+            _SQLITE_INSERT_PART,
+            [
+                (message_sid, carrier, number, len(part_ids), part_id, stamp)
+                for message_sid, carrier, part_ids in submitted
+                for number, part_id in enumerate(part_ids, 1)
+            ],
+        )
+        return
     rows = [
         {
             "message_sid": message_sid,
@@ -78,28 +97,6 @@ async def insert_parts_of(
         await conn.execute(_INSERT_PART, rows)
 
 
-_LATEST_FIRST_PART = (
-    select(message_parts.c.carrier_message_id)
-    .where(message_parts.c.message_sid == messages.c.sid, message_parts.c.part == 1)
-    .order_by(message_parts.c.id.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_SET_CARRIER_IDS = (
-    update(messages)
-    .where(messages.c.sid.in_(bindparam("sids", expanding=True)))
-    .values(carrier_message_id=_LATEST_FIRST_PART)
-)
-
-
-async def set_carrier_ids_from_parts(conn: Connection, message_sids: Sequence[str]) -> None:
-    """Each message's carrier_message_id becomes the id of the first part of its latest submission (just
-    inserted by insert_parts_of), for a whole batch in one statement (an UPDATE per message before:
-    bench/results/scale-profile.txt)."""
-    if message_sids:
-        await conn.execute(_SET_CARRIER_IDS, {"sids": list(message_sids)})
-
-
 _FIND_PARTS = select(
     message_parts.c.id,
     message_parts.c.message_sid,
@@ -114,13 +111,24 @@ _FIND_PARTS = select(
 )
 
 
+_SQLITE_FIND_PARTS = (
+    "SELECT id, message_sid, part, total, carrier_message_id FROM message_parts "
+    f"WHERE carrier = ? AND carrier_message_id IN {IN_JSON}"
+)
+
+
 async def find_parts(conn: Connection, carrier: str, ids: Sequence[str]) -> dict[str, SubmittedPart]:
     """The newest part submitted through `carrier` under each of `ids` that is known, by id."""
     found: dict[str, tuple[int, SubmittedPart]] = {}
-    for row in await conn.execute(_FIND_PARTS, {"carrier": carrier, "ids": list(dict.fromkeys(ids))}):
-        if row.carrier_message_id not in found or found[row.carrier_message_id][0] < row.id:
-            part = SubmittedPart(row.id, row.message_sid, row.part, row.total)
-            found[row.carrier_message_id] = (row.id, part)
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        rows = driver.execute(_SQLITE_FIND_PARTS, (carrier, json_list(dict.fromkeys(ids)))).fetchall()
+    else:
+        result = await conn.execute(_FIND_PARTS, {"carrier": carrier, "ids": list(dict.fromkeys(ids))})
+        rows = [tuple(row) for row in result]
+    for part_id, message_sid, number, total, carrier_message_id in rows:
+        if carrier_message_id not in found or found[carrier_message_id][0] < part_id:
+            found[carrier_message_id] = (part_id, SubmittedPart(part_id, message_sid, number, total))
     return {key: part for key, (_, part) in found.items()}
 
 
@@ -148,7 +156,12 @@ async def settle_part(conn: Connection, part_id: int, outcome: str) -> None:
 
 async def settle_parts(conn: Connection, outcomes: Sequence[tuple[int, str]]) -> None:
     """Record the outcome of many parts, each (part id, outcome), in one executemany."""
-    if outcomes:
+    if not outcomes:
+        return
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        driver.executemany("UPDATE message_parts SET outcome = ? WHERE id = ?", [(o, i) for i, o in outcomes])
+    else:
         await conn.execute(_SETTLE_PART, [{"part_id": i, "part_outcome": o} for i, o in outcomes])
 
 
@@ -159,10 +172,20 @@ async def part_outcomes(conn: Connection, message_sid: str) -> list[str | None]:
 async def parts_outcomes(conn: Connection, message_sids: Sequence[str]) -> dict[str, list[str | None]]:
     """Each message's part outcomes in part order (None: no receipt yet), for many messages in one read."""
     found: dict[str, list[str | None]] = {}
-    if message_sids:
-        for row in await conn.execute(_PART_OUTCOMES, {"sids": list(dict.fromkeys(message_sids))}):
-            found.setdefault(row.message_sid, []).append(row.outcome)
+    if not message_sids:
+        return found
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        rows = driver.execute(_SQLITE_PART_OUTCOMES, (json_list(dict.fromkeys(message_sids)),)).fetchall()
+    else:
+        result = await conn.execute(_PART_OUTCOMES, {"sids": list(dict.fromkeys(message_sids))})
+        rows = [tuple(row) for row in result]
+    for message_sid, outcome in rows:
+        found.setdefault(message_sid, []).append(outcome)
     return found
+
+
+_SQLITE_PART_OUTCOMES = f"SELECT message_sid, outcome FROM message_parts WHERE message_sid IN {IN_JSON} ORDER BY message_sid, part"
 
 
 async def awaiting_through(conn: Connection, carrier: str) -> tuple[int, datetime | None]:
@@ -238,8 +261,18 @@ async def pending_for(conn: Connection, carrier: str, ids: Sequence[str]) -> lis
     """Kept receipts reported under any of `ids` through `carrier` (the ids of a whole batch at once)."""
     if not ids:
         return []
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        found = driver.execute(_SQLITE_PENDING_FOR, (carrier, json_list(dict.fromkeys(ids)))).fetchall()
+        return [PendingReceipt(*row) for row in found]
     rows = await conn.execute(_PENDING_FOR, {"carrier": carrier, "ids": list(dict.fromkeys(ids))})
     return [_pending(row) for row in rows]
+
+
+_SQLITE_PENDING_FOR = (
+    "SELECT id, carrier, carrier_message_id, alternate_id, outcome, attempts FROM pending_receipts "
+    f"WHERE carrier = ? AND carrier_message_id IN {IN_JSON} ORDER BY id"
+)
 
 
 _ANY_PENDING = select(pending_receipts.c.id).limit(1)
@@ -247,6 +280,9 @@ _ANY_PENDING = select(pending_receipts.c.id).limit(1)
 
 async def any_pending(conn: Connection) -> bool:
     """Whether any receipt is kept at all, by any process."""
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        return driver.execute("SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is not None
     return (await conn.execute(_ANY_PENDING)).first() is not None
 
 

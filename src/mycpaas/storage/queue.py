@@ -33,7 +33,8 @@ from sqlalchemy import (
 )
 
 from mycpaas.domain.jobs import Job
-from mycpaas.storage.database import Connection
+from mycpaas.storage.database import Connection, sqlite_driver
+from mycpaas.storage.sqlite_fast import IN_JSON, json_list, ts
 from mycpaas.storage.tables import jobs
 
 
@@ -57,8 +58,32 @@ _INSERT = insert(jobs)  # built once, so SQLAlchemy's statement cache is hit wit
 
 async def enqueue(conn: Connection, rows: Sequence[tuple[Table, dict[str, object]]]) -> None:
     """Insert job rows (from job_row) in the caller's transaction."""
-    if rows:
+    if not rows:
+        return
+    driver = sqlite_driver(conn)
+    if driver is None:
         await conn.execute(_INSERT, [row for _, row in rows])
+        return
+    driver.executemany(
+        _SQLITE_INSERT,
+        [
+            (
+                r["kind"],
+                r["ref"],
+                ts(r["run_at"]),
+                r["attempts"],
+                ts(r["created_at"]),
+                r["payload"],
+                r["origin"],
+            )
+            for _, r in rows
+        ],
+    )
+
+
+_SQLITE_INSERT = (
+    "INSERT INTO jobs (kind, ref, run_at, attempts, created_at, payload, origin) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 async def claim(
@@ -77,6 +102,14 @@ async def claim(
         "lease_until": lease_until,
         "limit": limit,
     }
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        stamp = ts(now)
+        values: tuple[object, ...] = (ts(lease_until), json_list(kinds), stamp, stamp)
+        if skip_origins:
+            values += (json_list(skip_origins),)
+        rows = driver.execute(_SQLITE_CLAIM[bool(skip_origins)], (*values, limit)).fetchall()
+        return sorted((Job(*row) for row in rows), key=lambda job: job.id)
     if skip_origins:
         parameters["skip"] = list(skip_origins)
     result = await conn.execute(_claim_statement(bool(skip_origins)), parameters)
@@ -114,11 +147,26 @@ def _claim_statement(skipping: bool) -> Update:
     )
 
 
+def _sqlite_claim(skipping: bool) -> str:
+    skip = f" AND (origin IS NULL OR origin NOT IN {IN_JSON})" if skipping else ""
+    return (
+        "UPDATE jobs SET locked_until = ?, attempts = attempts + 1, claim = claim + 1 WHERE id IN "
+        f"(SELECT id FROM jobs WHERE kind IN {IN_JSON} AND run_at <= ? AND (locked_until IS NULL OR "
+        f"locked_until < ?){skip} ORDER BY run_at, id LIMIT ?) RETURNING id, kind, ref, attempts, claim, payload"
+    )
+
+
+_SQLITE_CLAIM = {skipping: _sqlite_claim(skipping) for skipping in (False, True)}
+
+
 _CLAIMS_OF = (
     select(jobs.c.id, jobs.c.claim, jobs.c.locked_until)
     .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
     .with_for_update()
 )
+
+
+_SQLITE_CLAIMS_OF = f"SELECT id, claim, locked_until FROM jobs WHERE id IN {IN_JSON}"
 
 
 async def owned(conn: Connection, claimed: Sequence[Job], leased: bool = False) -> list[int]:
@@ -127,6 +175,14 @@ async def owned(conn: Connection, claimed: Sequence[Job], leased: bool = False) 
     if not claimed:
         return []
     wanted = {job.id: job.claim for job in claimed}
+    driver = sqlite_driver(conn)
+    if driver is not None:
+        found = driver.execute(_SQLITE_CLAIMS_OF, (json_list(wanted),)).fetchall()
+        return sorted(
+            id_
+            for id_, claim_, locked_until in found
+            if wanted.get(id_) == claim_ and not (leased and locked_until is None)
+        )
     # Read then act by primary key: a row-value IN ((id, claim), ...) makes SQLite scan the table.
     rows = await conn.execute(_CLAIMS_OF, {"ids": sorted(wanted)})
     return sorted(
@@ -140,10 +196,15 @@ async def finish(conn: Connection, claimed: Sequence[Job]) -> set[int]:
     """Delete done jobs, each only if still under its claim; returns the ids deleted."""
     ids = await owned(conn, claimed)
     if ids:
-        await conn.execute(_DELETE_IDS, {"ids": ids})
+        driver = sqlite_driver(conn)
+        if driver is not None:
+            driver.execute(_SQLITE_DELETE_IDS, (json_list(ids),))
+        else:
+            await conn.execute(_DELETE_IDS, {"ids": ids})
     return set(ids)
 
 
+_SQLITE_DELETE_IDS = f"DELETE FROM jobs WHERE id IN {IN_JSON}"
 _DELETE_IDS = delete(jobs).where(jobs.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -200,10 +261,15 @@ async def extend_leases(conn: Connection, claimed: Sequence[Job], lease_until: d
     ids still held; a job claimed elsewhere since, or already handed back, is not revived."""
     ids = await owned(conn, claimed, leased=True)
     if ids:
-        await conn.execute(_EXTEND, {"ids": ids, "lease_until": lease_until})
+        driver = sqlite_driver(conn)
+        if driver is not None:
+            driver.execute(_SQLITE_EXTEND, (ts(lease_until), json_list(ids)))
+        else:
+            await conn.execute(_EXTEND, {"ids": ids, "lease_until": lease_until})
     return set(ids)
 
 
+_SQLITE_EXTEND = f"UPDATE jobs SET locked_until = ? WHERE id IN {IN_JSON}"
 _EXTEND = (
     update(jobs)
     .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
