@@ -132,8 +132,9 @@ class ApiApp:
             (b"content-length", str(len(payload)).encode()),
             (b"twilio-request-id", request_id.encode()),
             *_CORS,
-            *((k.lower().encode(), v.encode()) for k, v in response.headers.items()),
         ]
+        if response.headers:
+            headers += [(k.lower().encode(), v.encode()) for k, v in response.headers.items()]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         if self.access_log:
