@@ -64,9 +64,10 @@ def _random_hex(digits: int) -> str:
 
 
 def _forget_pool() -> None:
-    """A forked process (serve --workers N) must not hand out the digits its parent had left."""
-    global _pool, _taken
-    _pool, _taken = "", 0
+    """A forked process (serve --workers N) must not hand out the digits its parent had left (nor inherit
+    the lock held by a parent's thread at the fork)."""
+    global _pool, _taken, _pool_lock
+    _pool, _taken, _pool_lock = "", 0, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_pool)

@@ -306,6 +306,12 @@ class Database:
             return value
 
     async def dispose(self) -> None:
+        for task in list(
+            self._finishing
+        ):  # a finishing checkpoint not begun yet: the thread's last one does it
+            task.cancel()
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         if self._writer is not None:
             self._writer.close()
             self._writer = None
