@@ -121,8 +121,10 @@ def main() -> int:
                 )
                 print(lines[-1], flush=True)
             if baseline is not None:
-                first = next(iter(servers.values()))[1]
-                result = wrk("post_mixed.lua", baseline[1], "/", "", args.duration, requests=first)
+                # The baseline knows the accounts of the last server started (`senders`): its creates, not
+                # another server's, whose credentials it would answer with 401s.
+                last = list(servers.values())[-1][1]
+                result = wrk("post_mixed.lua", baseline[1], "/", "", args.duration, requests=last)
                 lines.append(
                     f"round {round_} baseline: {result['rps']:.0f} req/s p99 {result['p99_ms']:.1f} ms, load {load()}"
                 )

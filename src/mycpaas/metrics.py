@@ -236,8 +236,14 @@ def route_label(route: object) -> str:
 
 
 def message_created(direction: str, segments: int) -> None:
-    MESSAGES_CREATED.labels(direction).inc()
-    SEGMENTS.labels(direction).inc(segments)
+    series = _CREATED_SERIES.get(direction)
+    if series is None:  # looked up once per direction, as _ATTEMPT_SERIES below
+        series = _CREATED_SERIES[direction] = (MESSAGES_CREATED.labels(direction), SEGMENTS.labels(direction))
+    series[0].inc()
+    series[1].inc(segments)
+
+
+_CREATED_SERIES: dict[str, tuple[Any, Any]] = {}
 
 
 def message_finished(status: str, error_code: object = None, count: int = 1) -> None:

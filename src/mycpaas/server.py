@@ -29,7 +29,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +165,94 @@ async def _serve_embedded(settings: Settings, sock: socket.socket, ready: Callab
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, server.stop)
-    await server.serve()
+    with turn_buffered_logs(loop):
+        await server.serve()
     return 3 if server.interrupt_children else 0  # 3: the lifespan start-up failed, as uvicorn answered
+
+
+class TurnBufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler whose records from the event loop's thread are written together, once per turn of the
+    loop, instead of one write() each.
+
+    A write() releases the GIL, and one of granian's threads takes it meanwhile: with `--access-log` (a line per
+    request) the loop's thread spent ~48 us per create in StreamHandler.emit, ~9 us of it its own work (py-spy
+    of the create load, bench/results/create_ab.txt, 2026-12-07). The lines of a turn (a group commit answers
+    dozens of requests in one) now cost one write, at the start of the next turn, microseconds later. Records
+    from other threads, and any record once the loop is closed, are written at once, after what was held.
+    """
+
+    def __init__(self, stream: Any, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(stream)
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._held: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        if threading.get_ident() == self._loop_thread and not self._loop.is_closed():
+            self._held.append(line)
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._write_held)
+            return
+        self._held.append(line)
+        self._write_out()
+
+    def _write_held(self) -> None:
+        self.acquire()
+        try:
+            self._write_out()
+        finally:
+            self.release()
+
+    def _write_out(self) -> None:
+        """Under the handler's lock (logging holds it around emit)."""
+        self._scheduled = False
+        if self._held:
+            text, self._held = "".join(self._held), []
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": "held log lines", "levelno": logging.ERROR}))
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_out()
+            super().flush()
+        finally:
+            self.release()
+
+
+@contextlib.contextmanager
+def turn_buffered_logs(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """The root logger's stream handlers (cli.configure_logging's) replaced by TurnBufferedHandlers while the
+    block runs, and put back (with every held line written) after it."""
+    root = logging.getLogger()
+    replaced: list[tuple[logging.Handler, TurnBufferedHandler]] = []
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:
+            buffered = TurnBufferedHandler(handler.stream, loop)
+            buffered.setLevel(handler.level)
+            buffered.setFormatter(handler.formatter)
+            for flt in handler.filters:
+                buffered.addFilter(flt)
+            root.addHandler(buffered)
+            root.removeHandler(handler)
+            replaced.append((handler, buffered))
+    try:
+        yield
+    finally:
+        for handler, buffered in replaced:
+            buffered.flush()
+            root.addHandler(handler)
+            root.removeHandler(buffered)
 
 
 def _serve_processes(settings: Settings, sock: socket.socket, ready: Callable[[], None]) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +20,7 @@ from mycpaas.api.errors import error_response, internal_error
 from mycpaas.api.http import ApiRequest, JsonResponse, MultiDict, Scope
 from mycpaas.api.router import Route, match, route
 from mycpaas.api.routes import accounts, keys, messages, messaging_services, numbers
-from mycpaas.domain.sids import Prefix, is_sid
+from mycpaas.domain.sids import Prefix, is_sid, random_hex32
 from mycpaas.errors import ApiError, ErrorCode, InvalidRequest, NotFound
 from mycpaas.services.auth import Authenticator
 from mycpaas.services.auth import Scope as AuthScope
@@ -119,7 +118,7 @@ class ApiApp:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        request_id = "RQ" + secrets.token_hex(16)
+        request_id = "RQ" + random_hex32()
         try:
             response = await self._handle(self._head(scope), scope, receive)
         except ApiError as error:
@@ -133,8 +132,9 @@ class ApiApp:
             (b"content-length", str(len(payload)).encode()),
             (b"twilio-request-id", request_id.encode()),
             *_CORS,
-            *((k.lower().encode(), v.encode()) for k, v in response.headers.items()),
         ]
+        if response.headers:
+            headers += [(k.lower().encode(), v.encode()) for k, v in response.headers.items()]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         if self.access_log:

@@ -31,13 +31,14 @@ def message_json(message: Message, prefix: str, feedback: bool = True) -> dict[s
     subresources = {"media": f"{message_uri}/Media.json"}
     if feedback:
         subresources["feedback"] = f"{message_uri}/Feedback.json"
+    created = _date(message.created_at)  # a new message's date_updated too
     return {
         "account_sid": message.account_sid,
         "api_version": API_VERSION,
         "body": message.body,
-        "date_created": _date(message.created_at),
+        "date_created": created,
         "date_sent": _date(message.sent_at),
-        "date_updated": _date(message.updated_at),
+        "date_updated": created if message.updated_at == message.created_at else _date(message.updated_at),
         "direction": message.direction.value,
         "error_code": message.error_code,
         "error_message": message.error_message,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from mycpaas.domain.segments import Segmentation, split_parts
-from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.domain.sids import Prefix, new_ordered_sid
 
 
 class MessageStatus(StrEnum):
@@ -106,7 +106,7 @@ class Message:
         """A new message to send, `queued` (its send job is written with it: storage/messages.insert_new)."""
         segmentation = split_parts(body)
         return cls(
-            sid=new_sid(Prefix.MESSAGE),
+            sid=new_ordered_sid(Prefix.MESSAGE),
             account_sid=account_sid,
             direction=direction,
             from_number=from_number,
@@ -173,7 +173,7 @@ class Message:
         Service's pool receives it for the service (Twilio's messaging_service_sid on inbound messages)."""
         segmentation = split_parts(body)
         return cls(
-            sid=new_sid(Prefix.MESSAGE),
+            sid=new_ordered_sid(Prefix.MESSAGE),
             account_sid=account_sid,
             direction=Direction.INBOUND,
             from_number=from_number,

@@ -11,14 +11,18 @@ and releases the GIL while it writes, so the loop keeps serving.
 
 The thread alone cannot keep the log short: SQLite starts the log over only when a write begins with every
 frame already copied, and under a steady load the writer appends frames while the thread copies (measured: the
-log grew to 490 MB in 8 s). So once the thread has copied the bulk, it asks the writer (`finish_wanted`) to
-run one more checkpoint right after its next COMMIT, holding the write lock: that one copies only the frames
-written meanwhile, and the next write starts the log over. The loop then pays a small checkpoint twice a
-second at most instead of a full one every 4 MB of log.
+log grew to 490 MB in 8 s). So once the thread has copied the bulk, it asks the writer (`finish_wanted`) for
+one more checkpoint with no write in progress: the writer takes its write lock and hands the checkpoint back
+to this thread (`finish`), which copies only the frames written meanwhile; the next write starts the log over.
+The loop's writes wait for it (a few ms, twice a second at most) but the loop itself does not: that
+checkpoint ran on the loop before, and its fdatasync was ~2% of the loop's time under the create load and a
+stall of every request in flight (py-spy --native, bench/results/create_ab.txt, 2026-12-07).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -36,6 +40,10 @@ class WalCheckpointer:
         self.checkpoints = 0
         self.finish_wanted = False  # read and cleared by the writer (storage/database.py), under its lock
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a stop, or a finish asked for
+        self._finishes: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._finishes_lock = threading.Lock()
+        self._ended = False  # the thread has answered its last finish (under _finishes_lock)
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
 
     def start(self) -> None:
@@ -44,21 +52,44 @@ class WalCheckpointer:
     def stop(self) -> None:
         """Stop after one last checkpoint, so a stopped server leaves a short log behind."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
+
+    def finish(self) -> asyncio.Future[None]:
+        """A checkpoint on this thread, now: done (never failed) once it ran. The caller holds the write lock,
+        so that the checkpoint copies every frame and the next write starts the log over."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._finishes_lock:
+            if self._ended or not self._thread.is_alive():
+                done.set_result(None)
+                return done
+            self._finishes.append((loop, done))
+        self._wake.set()
+        return done
+
+    def _take_finishes(self) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        with self._finishes_lock:
+            finishes, self._finishes = self._finishes, []
+        return finishes
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
             while True:
-                stopping = self._stop.wait(self.interval)
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                stopping = self._stop.is_set()
+                finishes = self._take_finishes()  # asked before this pass: it answers them
                 try:
                     if conn is None:
                         conn = sqlite3.connect(self.path, isolation_level=None)
                         conn.execute("PRAGMA busy_timeout=0")
                     _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
-                    if frames >= FINISH_AFTER_FRAMES:
+                    # After a finish the log is still long, copied entirely: the next write starts it over.
+                    if frames >= FINISH_AFTER_FRAMES and not finishes:
                         self.finish_wanted = True
                 except sqlite3.Error:
                     # A database being created or replaced (migrations, tests): the next turn tries again.
@@ -66,8 +97,23 @@ class WalCheckpointer:
                     if conn is not None:
                         conn.close()
                         conn = None
+                _answer(finishes)
                 if stopping:
                     return
         finally:
             if conn is not None:
                 conn.close()
+            with self._finishes_lock:
+                self._ended = True
+            _answer(self._take_finishes())
+
+
+def _answer(finishes: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+    for loop, done in finishes:
+        with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+            loop.call_soon_threadsafe(_resolve, done)
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -163,6 +163,7 @@ class Database:
         self._writer: SyncConnection | None = None
         self._readers: list[SyncConnection] = []
         self._checkpointer: WalCheckpointer | None = None
+        self._finishing: set[asyncio.Task[None]] = set()  # checkpoints finishing (_finish_checkpoint)
         if self.is_sqlite:
             sync_url = _sync_sqlite_url(url)
             self._sqlite = create_engine(sync_url, pool_size=2, max_overflow=2, hide_parameters=True)
@@ -266,11 +267,20 @@ class Database:
             self._finish_checkpoint(driver)
 
     def _finish_checkpoint(self, driver: sqlite3.Connection) -> None:
-        """After a COMMIT, under the write lock: the last frames of a checkpoint the thread began, so that
-        the next write starts the log over (storage/checkpoints.py)."""
+        """After a COMMIT: if the checkpoint thread asks, the last frames of the checkpoint it began, copied
+        by that thread while a task holds the write lock, so that the next write starts the log over
+        (storage/checkpoints.py). The caller's transaction is answered first; writes wait for the checkpoint,
+        the loop does not."""
         if self._checkpointer is not None and self._checkpointer.finish_wanted:
             self._checkpointer.finish_wanted = False
-            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            task = asyncio.get_running_loop().create_task(self._finish_off_loop(self._checkpointer))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+
+    async def _finish_off_loop(self, checkpointer: WalCheckpointer) -> None:
+        async with self._write_lock:
+            # Bounded, so that a stuck disk cannot hold every write for longer than SQLite's busy_timeout would.
+            await asyncio.wait([checkpointer.finish()], timeout=_FINISH_TIMEOUT_SECONDS)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
@@ -306,6 +316,12 @@ class Database:
             return value
 
     async def dispose(self) -> None:
+        for task in list(
+            self._finishing
+        ):  # a finishing checkpoint not begun yet: the thread's last one does it
+            task.cancel()
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -325,6 +341,7 @@ class Database:
 
 
 _KEPT_READERS = 8
+_FINISH_TIMEOUT_SECONDS = 5.0
 
 
 def _checkpointer_of(sync_url: str) -> WalCheckpointer | None:
