@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from mycpaas.domain.addresses import region_of
@@ -40,8 +41,10 @@ class AttemptOutcome(StrEnum):
     SKIPPED = "skipped"  # nothing was sent, e.g. a late status that the message had already passed
 
 
+@lru_cache(maxsize=4096)
 def origin_of(url: str) -> str:
-    """Where a webhook goes, as the dispatcher shares out its capacity: scheme, host and port."""
+    """Where a webhook goes, as the dispatcher shares out its capacity: scheme, host and port. Kept per URL
+    (an account's events share a few): the dispatcher asks twice per job, at ~4 us a parse (timeit, 2026-12-07)."""
     try:
         parts = urlsplit(url)
         port = parts.port

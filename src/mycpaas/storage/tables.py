@@ -190,8 +190,8 @@ webhook_attempts = Table(
     Column("error_message", Text, nullable=True),
     Column("response_excerpt", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # By message: the API's and the dashboard's lists. No query reads by account (0011 dropped that index).
     Index("ix_webhook_attempts_message_id", "message_sid", "id"),
-    Index("ix_webhook_attempts_account_id", "account_sid", "id"),
     # Housekeeping removes attempts older than the retention, oldest first (services/housekeeping.py).
     Index("ix_webhook_attempts_created_at", "created_at"),
 )

@@ -6,19 +6,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select
+from sqlalchemy.dialects import sqlite
 
 from mycpaas.domain.webhooks import EVENT_KINDS, AttemptOutcome, EventKind, WebhookAttempt, WebhookEvent
 from mycpaas.storage import queue
-from mycpaas.storage.database import Connection
+from mycpaas.storage.database import Connection, raw_of
+from mycpaas.storage.raw_inserts import sqlite_datetime
 from mycpaas.storage.retention import delete_oldest
 from mycpaas.storage.tables import webhook_attempts
 
 _FIELDS = tuple(WebhookAttempt.__dataclass_fields__)
 _COLUMNS = [webhook_attempts.c[name] for name in _FIELDS]
 _INSERT = insert(webhook_attempts)
+# On SQLite, attempts go to the driver as positional rows (the storage/raw_inserts.py pattern): SQLAlchemy's
+# executemany cost ~11 us per attempt before sqlite3 saw it, about as much as the INSERT itself (driver-level
+# timing, bench/results/webhooks.txt, 2026-12-07). The statement is SQLAlchemy's own, compiled once; every
+# column but created_at is stored as given (text, integers, NULL), created_at as SQLAlchemy's DATETIME text.
+_SQLITE_INSERT = _INSERT.compile(dialect=sqlite.dialect(), column_keys=list(_FIELDS), for_executemany=True)
+if tuple(_SQLITE_INSERT.positiontup or ()) != _FIELDS or _FIELDS[-1] != "created_at":
+    raise RuntimeError("webhook_attempts: the INSERT's parameters must be WebhookAttempt's fields, in order")
+_ALL_BUT_CREATED = attrgetter(*_FIELDS[:-1])
 
 
 def _attempt(row: Sequence[Any]) -> WebhookAttempt:
@@ -29,7 +40,15 @@ def _attempt(row: Sequence[Any]) -> WebhookAttempt:
 
 
 async def insert_attempts(conn: Connection, attempts: Sequence[WebhookAttempt]) -> None:
-    if attempts:
+    if not attempts:
+        return
+    raw = raw_of(conn)
+    if raw is not None:
+        await raw.executemany(
+            _SQLITE_INSERT.string,
+            [(*_ALL_BUT_CREATED(a), sqlite_datetime(a.created_at)) for a in attempts],
+        )
+    else:
         await conn.execute(
             _INSERT,
             [{name: getattr(attempt, name) for name in _FIELDS} for attempt in attempts],

@@ -279,9 +279,12 @@ class WebhookDispatcher:
     ) -> tuple[Turn, Settlement | None]:
         """Returns how the turn ends for the message's next event, and the outcome still to write (None when
         it is written already, or when the job was handed back)."""
-        if previous is not None and await asyncio.shield(previous) is Turn.PENDING:
-            await self.runner.hand_back([dispatch.job], 1.0)
-            return Turn.PENDING, None
+        if previous is not None:
+            # Settled already, most often (a backlog's earlier event went first): no shield to build then.
+            ahead = previous.result() if previous.done() else await asyncio.shield(previous)
+            if ahead is Turn.PENDING:
+                await self.runner.hand_back([dispatch.job], 1.0)
+                return Turn.PENDING, None
         async with origin.slots:
             if origin.paused_until > time.monotonic():
                 # The origin's breaker opened while this job waited for a slot: hand it back untried.
