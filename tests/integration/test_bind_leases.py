@@ -56,8 +56,12 @@ async def close(*platforms: Platform) -> None:
         await platform.db.dispose()
 
 
+X = Connector("x", "127.0.0.1", 9, "test", "secret")  # never bound here: only its leases are taken
+
+
 async def leases(a: Platform, b: Platform) -> None:
     try:
+        await carriers.add(a, X)
         first = await binds.acquire(a, "x", 1, "a")
         assert isinstance(first, Lease) and (first.slot, first.claim) == (0, 1)
         refused = await binds.acquire(b, "x", 1, "b")
@@ -97,6 +101,7 @@ def test_a_slot_is_taken_only_when_free_and_a_lapsed_holder_is_fenced_off(
 
 async def dead_holders(platform: Platform, sqlite: bool) -> None:
     try:
+        await carriers.add(platform, X)
         held = await binds.acquire(platform, "x", 1, "killed")
         assert isinstance(held, Lease)
         await binds.forget_dead_holders(platform)  # what a delivery process does as it starts
@@ -113,6 +118,29 @@ def test_a_restarted_sqlite_server_binds_at_once_but_postgresql_waits_for_the_le
 ) -> None:
     platform = platform_for(database_url, tmp_path / "a", 60.0)
     asyncio.run(dead_holders(platform, database_url.startswith("sqlite")))
+
+
+async def removed_or_disabled(platform: Platform) -> None:
+    try:
+        await carriers.add(platform, X)
+        held = await binds.acquire(platform, "x", 2, "a")
+        assert isinstance(held, Lease)
+        await carriers.update(platform, "x", enabled=False)
+        assert await binds.acquire(platform, "x", 2, "b") is None, "a disabled connector's slot is not taken"
+        await carriers.update(platform, "x", enabled=True)
+        assert isinstance(await binds.acquire(platform, "x", 2, "b"), Lease)
+        await carriers.remove(platform, "x")
+        # A process that has not seen the removal yet finds its lease gone and tries again: it must not get a
+        # fresh slot (and bind, and deliver through the removed connector until the change reaches it).
+        assert not await binds.renew(platform, held, bound=True)
+        assert await binds.acquire(platform, "x", 2, "a") is None
+        assert await binds.live(platform) == []
+    finally:
+        await close(platform)
+
+
+def test_a_removed_or_disabled_connector_gives_no_new_lease(database_url: str, tmp_path: Path) -> None:
+    asyncio.run(removed_or_disabled(platform_for(database_url, tmp_path / "a", 60.0)))
 
 
 DB_NOW = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"  # the lease's clock (storage/database.server_time)

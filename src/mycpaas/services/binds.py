@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from mycpaas.services.platform import Platform
 from mycpaas.storage import binds as store
+from mycpaas.storage import carriers as carrier_store
 from mycpaas.storage.binds import Held, Lease
 
 __all__ = ["Held", "Lease", "acquire", "forget_dead_holders", "holder_id", "live", "release", "renew"]
@@ -26,15 +27,24 @@ def holder_id() -> str:
 
 async def acquire(platform: Platform, carrier: str, max_binds: int, holder: str) -> Lease | datetime | None:
     """A free slot of `carrier` leased to `holder` for `bind_lease_seconds`; otherwise when the earliest
-    held lease lapses (on the database's clock), or None."""
+    held lease lapses (on the database's clock), or None.
+
+    None too when the connector was removed or disabled: a process that has not seen that change yet (its
+    ChangeWatcher polls every 0.25 s) finds its lease gone (removal forgets the slots) and tries again at once;
+    without this check it would take a fresh slot and bind, and deliver through the removed connector, until
+    the change reached it."""
     now = await platform.clock.now()
     until = now + timedelta(seconds=platform.settings.bind_lease_seconds)
     try:
         async with platform.db.write() as conn:
+            if not await carrier_store.is_enabled(conn, carrier):
+                return None
             await store.ensure_slots(conn, carrier, max_binds)
     except store.SlotRace:
         return None
     async with platform.db.write() as conn:
+        if not await carrier_store.is_enabled(conn, carrier):
+            return None
         return await store.acquire(conn, carrier, max_binds, holder, now, until)
 
 

@@ -105,6 +105,12 @@ async def delete(conn: Connection, name: str) -> bool:
     return bool(result.rowcount)
 
 
+async def is_enabled(conn: Connection, name: str) -> bool:
+    """Whether the connector exists and is enabled (read in the caller's transaction)."""
+    row = (await conn.execute(select(carriers.c.enabled).where(carriers.c.name == name))).first()
+    return bool(row and row.enabled)
+
+
 async def get(conn: Connection, name: str) -> Connector | None:
     """The connector, its `password` field holding the sealed value."""
     row = (await conn.execute(select(carriers).where(carriers.c.name == name))).first()
