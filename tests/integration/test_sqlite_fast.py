@@ -53,6 +53,12 @@ async def _deliver(db: Database, batch: list[Message], kind: str, suffix: str) -
         seen.append([(j.attempts, j.claim, j.payload) for j in claimed])
         seen.append(len(await queue.owned(conn, claimed, leased=True)))
         seen.append(len(await queue.extend_leases(conn, claimed, NOW + timedelta(seconds=30))))
+        # A later job for the first two messages, and one of another kind that pending_ids must leave out.
+        await queue.enqueue(conn, [queue.job_row(kind, sid, NOW, "later") for sid in sids[:2]])
+        await queue.enqueue(conn, [queue.job_row(f"{kind}.other", sids[0], NOW)])
+        pending = await queue.pending_ids(conn, [kind], [*sids[1::-1], "unknown"])
+        first = min(i for ids in pending.values() for i in ids)  # ids differ between the twins by an offset
+        seen.append(sorted((sids.index(ref), [i - first for i in ids]) for ref, ids in pending.items()))
         seen.append(await messages.get_many(conn, sids))
         await messages.mark_sending(conn, sids, NOW)
         submitted = [(sid, "sim", [f"{suffix}{i}a", f"{suffix}{i}b"]) for i, sid in enumerate(sids)]
