@@ -16,13 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from mycpaas.domain.accounts import Account, AccountStatus, AccountType
 from mycpaas.domain.messages import ALLOWED_PREDECESSORS, Message, MessageStatus
-from mycpaas.storage import messages, migrate, parts, queue
+from mycpaas.storage import accounts, messages, migrate, parts, queue, tables
 from mycpaas.storage.database import Database
-from tests.integration.test_raw_inserts import _add_account, stored_rows, twin, variants
+from tests.integration.test_raw_inserts import ACCOUNT, _add_account, stored_rows, twin, variants
 
 NOW = datetime(2026, 12, 7, 9, 30, 1, 250000)
+SECOND = Account(
+    sid="AC" + "2" * 32,
+    owner_account_sid="AC" + "2" * 32,
+    friendly_name="second",
+    status=AccountStatus.SUSPENDED,
+    type=AccountType.TRIAL,
+    created_at=datetime(2026, 12, 7, 9, 0, 0),
+    updated_at=NOW,
+    token_rotated_at=None,
+)
 FIELDS_SKIPPED = {"sid", "message_sid", "ref", "kind", "carrier_message_id"}
 
 
@@ -53,6 +65,12 @@ async def _deliver(db: Database, batch: list[Message], kind: str, suffix: str) -
         seen.append([(j.attempts, j.claim, j.payload) for j in claimed])
         seen.append(len(await queue.owned(conn, claimed, leased=True)))
         seen.append(len(await queue.extend_leases(conn, claimed, NOW + timedelta(seconds=30))))
+        # A later job for the first two messages, and one of another kind that pending_ids must leave out.
+        await queue.enqueue(conn, [queue.job_row(kind, sid, NOW, "later") for sid in sids[:2]])
+        await queue.enqueue(conn, [queue.job_row(f"{kind}.other", sids[0], NOW)])
+        pending = await queue.pending_ids(conn, [kind], [*sids[1::-1], "unknown"])
+        first = min(i for ids in pending.values() for i in ids)  # ids differ between the twins by an offset
+        seen.append(sorted((sids.index(ref), [i - first for i in ids]) for ref, ids in pending.items()))
         seen.append(await messages.get_many(conn, sids))
         await messages.mark_sending(conn, sids, NOW)
         submitted = [(sid, "sim", [f"{suffix}{i}a", f"{suffix}{i}b"]) for i, sid in enumerate(sids)]
@@ -121,3 +139,44 @@ def test_sqlite_statements_match_sqlalchemy(tmp_path: Path, monkeypatch: pytest.
         rows = [asyncio.run(stored_rows(url, table, key, list(group))) for group in names]
         assert rows[0], table
         assert _without_names(rows[0]) == _without_names(rows[1]), table
+
+
+def test_accounts_read_on_the_driver_match_sqlalchemy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_accounts_with_tokens on the sqlite3 driver (the webhook dispatcher's and authentication's read)
+    builds the same Account and StoredTokens as through SQLAlchemy: NULLs and values, whole and fractional
+    seconds, one sid or several, unknown sids left out."""
+    url = f"sqlite:///{tmp_path / 'accounts.db'}"
+    migrate.upgrade(url)
+    asyncio.run(_add_account(url))
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        db = Database(url)
+        try:
+            async with db.write() as conn:
+                await accounts.insert_account(conn, SECOND, "sealed 2", "1" * 64)
+                await conn.execute(
+                    update(tables.accounts)
+                    .where(tables.accounts.c.sid == SECOND.sid)
+                    .values(
+                        secondary_token_sealed="sealed 3",
+                        secondary_token_digest="2" * 64,
+                        secondary_created_at=NOW,
+                        token_rotated_at=NOW.replace(microsecond=0),
+                    )
+                )
+            reads = [{ACCOUNT}, {SECOND.sid}, {ACCOUNT, SECOND.sid, "AC" + "f" * 32}]
+            async with db.read() as conn:
+                on_driver = [await accounts.get_accounts_with_tokens(conn, sids) for sids in reads]
+            monkeypatch.setattr(accounts, "sqlite_driver", lambda conn: None)
+            async with db.read() as conn:
+                through_sqlalchemy = [await accounts.get_accounts_with_tokens(conn, sids) for sids in reads]
+            return on_driver, through_sqlalchemy
+        finally:
+            await db.dispose()
+
+    on_driver, through_sqlalchemy = asyncio.run(scenario())
+    assert on_driver == through_sqlalchemy
+    assert [len(found) for found in on_driver] == [1, 1, 2]
+    assert on_driver[1][SECOND.sid][1].secondary_created_at == NOW
