@@ -37,6 +37,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def granian_worker(pid: int) -> int:
+    """The process that serves the baseline's requests: granian's CLI forks one worker (its only child)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else pid
+
+
 def load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
@@ -124,9 +130,24 @@ def main() -> int:
                 # The baseline knows the accounts of the last server started (`senders`): its creates, not
                 # another server's, whose credentials it would answer with 401s.
                 last = list(servers.values())[-1][1]
+                worker = granian_worker(baseline[0].pid)
+                spy = None
+                if args.profile and round_ == args.rounds:
+                    spy = subprocess.Popen(
+                        [args.py_spy, "record", "-p", str(worker), "-d", str(max(1, args.duration - 1)), "-r"]
+                        + ["200", "-f", "raw", "-o", f"{args.profile}-baseline.raw", "--nonblocking"],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                before = cpu_seconds(worker)
                 result = wrk("post_mixed.lua", baseline[1], "/", "", args.duration, requests=last)
+                used = cpu_seconds(worker) - before
+                if spy is not None:
+                    spy.wait()
+                done = max(1.0, result["rps"] * args.duration)
                 lines.append(
-                    f"round {round_} baseline: {result['rps']:.0f} req/s p99 {result['p99_ms']:.1f} ms, load {load()}"
+                    f"round {round_} baseline: {result['rps']:.0f} req/s p99 {result['p99_ms']:.1f} ms, "
+                    f"CPU {1e6 * used / done:.0f} us/request, load {load()}"
                 )
                 print(lines[-1], flush=True)
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from mycpaas import __version__
 from mycpaas.cli import accounts, carriers, devcert, schema, serve, users
@@ -34,11 +35,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
+
+
+class SecondCachedFormatter(logging.Formatter):
+    """logging's default format, with the date and time up to the second formatted once per second.
+
+    Formatter.formatTime runs localtime() and strftime() for every record: about 2 of the 11 us of an access
+    line (timeit, 2026-12-07), one line per request with `--access-log`. The text is the same: the seconds of
+    `created` are those of int(created), and the milliseconds are appended as logging appends them.
+    """
+
+    _second = -1
+    _text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        if self.default_msec_format:  # as logging does
+            return self.default_msec_format % (self._text, record.msecs)
+        return self._text
+
+
 def configure_logging() -> None:
     # The process id tells apart the processes of `serve --workers N` (and of several `serve`s) in one log.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=_FORMAT)
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None and handler.formatter._fmt == _FORMAT:
+            handler.setFormatter(SecondCachedFormatter(_FORMAT))
     # Alembic narrates every migration step at INFO; `serve` and `migrate` print one line of their own.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # No format here names the caller's file, line or function, the thread or the multiprocessing process, so
