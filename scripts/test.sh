@@ -42,4 +42,5 @@ unset TWILIO_EDGE TWILIO_REGION
 .venv/bin/ruff format --check --quiet src tests bench
 .venv/bin/mypy
 
-.venv/bin/python -m pytest "$@"
+# --durations: every run, CI's included, names its slowest tests, so a slower suite can be traced test by test.
+.venv/bin/python -m pytest --durations=25 "$@"
