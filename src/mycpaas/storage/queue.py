@@ -105,10 +105,11 @@ async def claim(
     driver = sqlite_driver(conn)
     if driver is not None:
         stamp = ts(now)
-        values: tuple[object, ...] = (ts(lease_until), json_list(kinds), stamp, stamp)
+        values: tuple[object, ...] = (ts(lease_until), *kinds, stamp, stamp)
         if skip_origins:
             values += (json_list(skip_origins),)
-        rows = driver.execute(_SQLITE_CLAIM[bool(skip_origins)], (*values, limit)).fetchall()
+        statement = _sqlite_claim(len(kinds), bool(skip_origins))
+        rows = driver.execute(statement, (*values, limit)).fetchall()
         return sorted((Job(*row) for row in rows), key=lambda job: job.id)
     if skip_origins:
         parameters["skip"] = list(skip_origins)
@@ -147,16 +148,18 @@ def _claim_statement(skipping: bool) -> Update:
     )
 
 
-def _sqlite_claim(skipping: bool) -> str:
+@lru_cache(maxsize=8)
+def _sqlite_claim(kinds: int, skipping: bool) -> str:
+    """The kinds as one placeholder each, not a JSON list: with one kind (the delivery worker's) SQLite then
+    reads the (kind, run_at) index in order and stops at the limit; `kind IN (SELECT value FROM json_each(?))`
+    made it read every due job of the kind and sort them (EXPLAIN QUERY PLAN: USE TEMP B-TREE FOR ORDER BY)."""
     skip = f" AND (origin IS NULL OR origin NOT IN {IN_JSON})" if skipping else ""
+    places = ", ".join("?" * kinds)
     return (
         "UPDATE jobs SET locked_until = ?, attempts = attempts + 1, claim = claim + 1 WHERE id IN "
-        f"(SELECT id FROM jobs WHERE kind IN {IN_JSON} AND run_at <= ? AND (locked_until IS NULL OR "
+        f"(SELECT id FROM jobs WHERE kind IN ({places}) AND run_at <= ? AND (locked_until IS NULL OR "
         f"locked_until < ?){skip} ORDER BY run_at, id LIMIT ?) RETURNING id, kind, ref, attempts, claim, payload"
     )
-
-
-_SQLITE_CLAIM = {skipping: _sqlite_claim(skipping) for skipping in (False, True)}
 
 
 _CLAIMS_OF = (
