@@ -67,8 +67,6 @@ def _sqlite_datetime(value: Any) -> Any:
 
 _last_datetime: tuple[datetime | None, str] = (None, "")
 
-sqlite_datetime = _sqlite_datetime  # for the attempt log's own raw insert (storage/webhooks.py)
-
 _SQLALCHEMY_SQLITE_DATETIME: Callable[[Any], Any] = (
     DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())  # type: ignore[assignment]
 )

@@ -15,8 +15,8 @@ from sqlalchemy.dialects import sqlite
 from mycpaas.domain.webhooks import EVENT_KINDS, AttemptOutcome, EventKind, WebhookAttempt, WebhookEvent
 from mycpaas.storage import queue
 from mycpaas.storage.database import Connection, raw_of
-from mycpaas.storage.raw_inserts import sqlite_datetime
 from mycpaas.storage.retention import delete_oldest
+from mycpaas.storage.sqlite_fast import ts
 from mycpaas.storage.tables import webhook_attempts
 
 _FIELDS = tuple(WebhookAttempt.__dataclass_fields__)
@@ -46,7 +46,7 @@ async def insert_attempts(conn: Connection, attempts: Sequence[WebhookAttempt]) 
     if raw is not None:
         await raw.executemany(
             _SQLITE_INSERT.string,
-            [(*_ALL_BUT_CREATED(a), sqlite_datetime(a.created_at)) for a in attempts],
+            [(*_ALL_BUT_CREATED(a), ts(a.created_at)) for a in attempts],
         )
     else:
         await conn.execute(
