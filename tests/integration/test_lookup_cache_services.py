@@ -152,3 +152,41 @@ def test_every_number_change_empties_the_owner_cache_at_once(platform_settings: 
         await refused(owner)
 
     run_on_platform(platform_settings, scenario)
+
+
+def test_a_number_found_unowned_by_an_inbound_offer_is_owned_once_added(platform_settings: Settings) -> None:
+    """Inbound offers remember numbers nobody owns (the sandbox offers every message it delivers); adding the
+    number, or giving it to another account and releasing it, must not leave that answer behind."""
+    from mycpaas.domain.carriage import InboundSms
+    from mycpaas.services import inbound
+
+    async def scenario(platform: Platform) -> None:
+        owner = (await accounts.create_account(platform, "inbound cache")).account
+        phone = unique_number()
+
+        def offer(n: int) -> InboundSms:
+            return InboundSms("sandbox", f"mo-cache-{phone}-{n}", "+15558675310", phone, f"hello {n}")
+
+        assert await inbound.record_inbound(platform, offer(1)) is None
+        assert platform.unowned_numbers.get(phone)
+        assert await inbound.record_inbound(platform, offer(2)) is None  # from the cache
+
+        number = await numbers.create_number(platform, owner, {"PhoneNumber": phone})
+        assert not platform.unowned_numbers.get(phone)
+        kept = await inbound.record_inbound(platform, offer(3))
+        assert kept is not None and kept.account_sid == owner.sid and kept.body == "hello 3"
+
+        await numbers.release_number(platform, number)
+        assert await inbound.record_inbound(platform, offer(4)) is None
+        assert platform.unowned_numbers.get(phone)
+        await numbers.create_number(platform, owner, {"PhoneNumber": phone})
+        assert (await inbound.record_inbound(platform, offer(5))) is not None
+
+        # An answer read before a change of numbers is not kept after it.
+        other = unique_number()
+        generation = platform.unowned_numbers.generation
+        await numbers.create_number(platform, owner, {"PhoneNumber": other})
+        platform.unowned_numbers.put(other, True, generation)
+        assert not platform.unowned_numbers.get(other)
+
+    run_on_platform(platform_settings, scenario)

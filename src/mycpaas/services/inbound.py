@@ -46,9 +46,8 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
     transactions could). SQLite serialises every write transaction anyway. The fingerprint is claimed in the
     same transaction: if it fails, the SMSC's redelivery is not mistaken for a duplicate."""
     now = utcnow()
-    async with platform.db.read() as conn:
-        if await number_store.owner_of(conn, sms.destination) is None:
-            return None
+    if not await _may_own(platform, sms.destination):
+        return None
     window = platform.settings.smpp_mo_dedupe_seconds
 
     async def work(conn: Connection) -> tuple[Message | None, bool] | None:
@@ -88,6 +87,25 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
     if notify:
         platform.wake_webhooks()
     return message
+
+
+async def _may_own(platform: Platform, phone_number: str) -> bool:
+    """Whether the platform owns the number, as far as the caches of numbers say (the write transaction checks
+    the row again): a number known to send from is owned; one found unowned is kept in `unowned_numbers`,
+    which every change of a number empties (the NUMBERS topic: in this process right after the change's commit,
+    in others at the ChangeWatcher's next poll, as for the owners' cache), and an answer read before an emptying
+    is not kept (services/lookup_cache.py), so a number added is never taken for unowned here afterwards."""
+    if platform.number_owners.get(phone_number) is not None:
+        return True
+    unowned = platform.unowned_numbers
+    if unowned.get(phone_number):
+        return False
+    generation = unowned.generation
+    async with platform.db.read() as conn:
+        owner = await number_store.owner_of(conn, phone_number)
+    if owner is None:
+        unowned.put(phone_number, True, generation)
+    return owner is not None
 
 
 async def flush_stale_inbound_parts(platform: Platform, older_than: float) -> int:
