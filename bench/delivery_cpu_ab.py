@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +67,9 @@ def fill(src: str, seconds: int) -> tuple[Path, int, ServerProcess]:
     return template, total, server
 
 
-def drain(template: Path, src: str, total: int, like: ServerProcess) -> tuple[float, float]:
+def drain(
+    template: Path, src: str, total: int, like: ServerProcess, profile: str = "", py_spy: str = "py-spy"
+) -> tuple[float, float]:
     data = Path(tempfile.mkdtemp(prefix="delivery-cpu-run-"))
     shutil.copytree(template, data, dirs_exist_ok=True)
     server = ServerProcess(
@@ -82,6 +86,26 @@ def drain(template: Path, src: str, total: int, like: ServerProcess) -> tuple[fl
         db = sqlite3.connect(data / "mycpaas.db", timeout=30)
         before = cpu_seconds(server.pid)
         started = time.monotonic()
+        spy = None
+        if profile:
+            spy = subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    profile,
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
         with db:
             db.execute("UPDATE jobs SET run_at = '2000' || substr(run_at, 5)")
         while db.execute("SELECT count(*) FROM messages WHERE status = 'delivered'").fetchone()[0] < total:
@@ -90,6 +114,9 @@ def drain(template: Path, src: str, total: int, like: ServerProcess) -> tuple[fl
                 raise RuntimeError("not drained in 600 s")
         used = cpu_seconds(server.pid) - before
         db.close()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
         return used, time.monotonic() - started
     finally:
         server.stop()
@@ -103,6 +130,10 @@ def main() -> int:
     parser.add_argument("trees", nargs="+", help="LABEL=SRC_DIR")
     parser.add_argument("--seconds", type=int, default=4, help="how long wrk fills the queue")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--py-spy", default="py-spy")
+    parser.add_argument(
+        "--profile", default="", help="py-spy the last round of each tree to PREFIX-LABEL.raw"
+    )
     args = parser.parse_args()
     trees = [spec.split("=", 1) for spec in args.trees]
     template, total, like = fill(trees[0][1], args.seconds)
@@ -114,7 +145,8 @@ def main() -> int:
     try:
         for round_ in range(1, args.rounds + 1):
             for label, src in trees:
-                used, elapsed = drain(template, src, total, like)
+                spy = f"{args.profile}-{label}.raw" if args.profile and round_ == args.rounds else ""
+                used, elapsed = drain(template, src, total, like, spy, args.py_spy)
                 lines.append(
                     f"round {round_} {label}: {1e6 * used / total:.0f} us/message ({total / elapsed:.0f} msg/s), "
                     f"load {load()}"

@@ -42,10 +42,12 @@ def _without_names(value: Any) -> Any:
     """A value with what differs between the twins by construction (sids, job kinds, carrier ids) left out."""
     if isinstance(value, Message):
         value = dataclasses.asdict(value)
+    if isinstance(value, messages.StatusChanged):
+        value = value._asdict()
     if isinstance(value, dict):
         return {k: _without_names(v) for k, v in value.items() if k not in FIELDS_SKIPPED}
     if isinstance(value, list | tuple):
-        if value and all(isinstance(v, Message) for v in value):
+        if value and all(isinstance(v, Message | messages.StatusChanged) for v in value):
             value = sorted(value, key=lambda m: m.to_number)  # RETURNING's order is the database's
         return [_without_names(v) for v in value]
     return value
@@ -75,13 +77,15 @@ async def _deliver(db: Database, batch: list[Message], kind: str, suffix: str) -
         await messages.mark_sending(conn, sids, NOW)
         submitted = [(sid, "sim", [f"{suffix}{i}a", f"{suffix}{i}b"]) for i, sid in enumerate(sids)]
         await parts.insert_parts_of(conn, submitted, NOW)
-        await messages.set_carrier_ids(conn, [(sid, ids[0]) for sid, _, ids in submitted])
-        sent = await messages.advance_many_returning(
-            conn, sids, MessageStatus.SENT, ALLOWED_PREDECESSORS[MessageStatus.SENT], NOW, sent_at=NOW
-        )
-        seen.append(sent)
         first_ids = {sid: ids[0] for sid, _, ids in submitted}
-        seen.append([m.carrier_message_id == first_ids[m.sid] for m in sent])
+        sent = await messages.record_sent(conn, first_ids, ALLOWED_PREDECESSORS[MessageStatus.SENT], NOW)
+        seen.append(sent)
+        seen.append(sorted(m.sid for m in sent) == sorted(sids))
+        # Recorded again (a submission repeated after a lapse): no status change, the carrier id set all the same.
+        again = {sids[0]: f"{suffix}again"}
+        seen.append(await messages.record_sent(conn, again, ALLOWED_PREDECESSORS[MessageStatus.SENT], NOW))
+        stored = {m.sid: m.carrier_message_id for m in await messages.get_many(conn, sids)}
+        seen.append(stored == {**first_ids, **again})
         found = await parts.find_parts(conn, "sim", [ids[0] for _, _, ids in submitted] + ["unknown"])
         seen.append(sorted((p.part, p.total) for p in found.values()))
         await parts.settle_parts(conn, [(p.id, "delivered") for p in found.values()])
@@ -91,7 +95,7 @@ async def _deliver(db: Database, batch: list[Message], kind: str, suffix: str) -
         seen.append(await parts.any_pending(conn))
         later = NOW + timedelta(seconds=2)
         seen.append(
-            await messages.advance_many_returning(
+            await messages.advance_many(
                 conn,
                 sids[:1],
                 MessageStatus.UNDELIVERED,
@@ -102,7 +106,7 @@ async def _deliver(db: Database, batch: list[Message], kind: str, suffix: str) -
             )
         )
         seen.append(
-            await messages.advance_many_returning(
+            await messages.advance_many(
                 conn, sids, MessageStatus.DELIVERED, ALLOWED_PREDECESSORS[MessageStatus.DELIVERED], later
             )
         )

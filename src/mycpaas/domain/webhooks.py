@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from mycpaas.domain.addresses import region_of
@@ -103,7 +104,27 @@ class WebhookEvent:
 _EVENT_FIELDS = tuple(WebhookEvent.__dataclass_fields__)
 
 
-def status_callback_event(message: Message, status: MessageStatus) -> WebhookEvent | None:
+class CallbackSubject(Protocol):
+    """What a status callback says of its message: a Message, or the few columns a status change returns
+    (storage/messages.StatusChanged; not the whole row, whose body is most of it)."""
+
+    @property
+    def sid(self) -> str: ...
+    @property
+    def account_sid(self) -> str: ...
+    @property
+    def from_number(self) -> str | None: ...
+    @property
+    def to_number(self) -> str: ...
+    @property
+    def error_code(self) -> int | None: ...
+    @property
+    def messaging_service_sid(self) -> str | None: ...
+    @property
+    def status_callback(self) -> str | None: ...
+
+
+def status_callback_event(message: CallbackSubject, status: MessageStatus) -> WebhookEvent | None:
     """The callback owed for `message` reaching `status`, or None when it has no StatusCallback."""
     if not message.status_callback:
         return None

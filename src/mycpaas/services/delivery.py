@@ -174,18 +174,8 @@ async def record_submitted(
             now,
         )
         # Each message's carrier_message_id is the first part's id of the submission just recorded (the one
-        # with the newest part rows if a batch held a message twice), set before the status so that the changed
-        # rows come back with it: a dataclasses.replace per message was a quarter of this transaction's Python
-        # time (py-spy, bench/results/delivery_writes.txt).
-        await store.set_carrier_ids(conn, list(carrier_ids.items()))
-        sent = await store.advance_many_returning(
-            conn,
-            list(carrier_ids),
-            MessageStatus.SENT,
-            ALLOWED_PREDECESSORS[MessageStatus.SENT],
-            now,
-            sent_at=now,
-        )
+        # with the newest part rows if a batch held a message twice), set with the status (one UPDATE on SQLite).
+        sent = await store.record_sent(conn, carrier_ids, ALLOWED_PREDECESSORS[MessageStatus.SENT], now)
         events: list[WebhookEvent | None] = [status_callback_event(m, MessageStatus.SENT) for m in sent]
         await queue.finish(conn, [job for _, _, job in accepted])
         # The hint is this process's; a receipt kept by another process (which received it on its bind of

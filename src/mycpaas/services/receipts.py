@@ -141,7 +141,7 @@ async def apply_receipts(
                     single.setdefault(final, []).append(sid)
         for outcome, sids in single.items():
             status, values = outcome_values(outcome)
-            changed = await store.advance_many_returning(
+            changed = await store.advance_many(
                 conn, sids, status, ALLOWED_PREDECESSORS[status], now, **values
             )
             events += [status_callback_event(m, status) for m in changed]
