@@ -2,7 +2,7 @@
 bare submit loop on the same simulator in the same run.
 
     .venv/bin/python bench/smpp_e2e.py [--seconds 60] [--connections 50] [--window 100] [--postgres] [--profile]
-        [--baseline-seconds 10] [--no-baseline] [--sandbox] [--no-callbacks]
+        [--baseline-seconds 10] [--no-baseline] [--sandbox] [--no-callbacks] [--workers N] [--split]
 
 One `mycpaas serve` process (SQLite by default) with one SMPP connector (one bind_transceiver, window 100) to
 the node SMSC simulator (tests/smsc, DLR_DELAY_MS=10), sender rate limits off. The load is honest about who
@@ -23,6 +23,10 @@ submit_sm_resp) for --baseline-seconds and consuming and acknowledging every rec
 messages/s from its first submit_sm to its last receipt. It runs just before and just after the product run;
 the ratio is end to end over the mean of the two.
 
+With --postgres, `--workers N` serves with `mycpaas serve --workers N`, and --split runs two `serve` processes on
+the one database: the API (and dashboard) in one, the delivery worker (the SMPP bind) and the webhook dispatcher in
+the other; the server's CPU is then that of every process (and child) of the server, PostgreSQL's own not counted.
+
 --profile samples the server with py-spy (`pip install py-spy`) during the load and attributes each sample to
 the innermost frame that belongs to SMPP (mycpaas/smpp, the SMPP carrier), the database (SQLAlchemy, the
 drivers, mycpaas/storage), HTTP (granian, mycpaas/api, aiohttp for callbacks), or other (the event loop itself,
@@ -35,8 +39,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -263,9 +269,14 @@ def profile(pid: int, seconds: int, out: Path) -> tuple[dict[str, float], list[t
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
+    """utime + stime of a process (all its threads) and of its live children (`serve --workers`), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(int(child))
+    return total
 
 
 def settled_counts(receiver: ReceiverProcess) -> tuple[int, int, int, int]:
@@ -295,11 +306,16 @@ def run(
     callbacks: bool,
     sandbox: bool = False,
     baseline_seconds: float = 10.0,
+    workers: int = 1,
+    split: bool = False,
 ) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="mycpaas-smpp-bench-"))
     smsc = Smsc(tmp / "smsc", DLR_DELAY_MS=10, USERS=f"test:secret,{BARE_SYSTEM_ID}:{BARE_PASSWORD}")
     no_limits = {f"MYCPAAS_SENDER_MPS_{kind}": "0" for kind in ("LONG_CODE", "TOLL_FREE", "SHORT_CODE")}
-    server = ServerProcess(data_dir=tmp, database_url=database_url(tmp, postgres), env=no_limits)
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    if split:
+        extra += ["--no-delivery-worker", "--no-webhook-dispatcher"]
+    server = ServerProcess(data_dir=tmp, database_url=database_url(tmp, postgres), env=no_limits, args=extra)
     env = server._environment()
     setup = (
         (["migrate"], None),
@@ -332,6 +348,22 @@ def run(
             cwd=tmp,
         )
     server.start()
+    # --split: the delivery worker (its SMPP bind) and the webhook dispatcher in a second `serve` of their own,
+    # with the first one's server secret.
+    back = None
+    if split:
+        (tmp / "back").mkdir()
+        shutil.copy(tmp / "secret.key", tmp / "back" / "secret.key")
+        back = ServerProcess(
+            data_dir=tmp / "back",
+            database_url=server.database_url,
+            env=no_limits,
+            args=["--no-api", "--no-dashboard"],
+            account_sid=server.account_sid,
+            auth_token=server.auth_token,
+        )
+        back.start()
+    bound = back or server
     accounts = make_accounts(server, tmp)
     mix = make_mix(accounts)
     write_mix(mix, tmp / "mix.txt", callbacks)
@@ -343,11 +375,12 @@ def run(
             before = bare(smsc, window, mix, baseline_seconds)
             print("bare submit loop before:", describe_bare(before), flush=True)
         if not sandbox:
-            wait_until(lambda: "bound as" in server.log_text(), 20)
+            wait_until(lambda: "bound as" in bound.log_text(), 20)
         shares: dict[str, float] = {}
         assert server._process is not None
         pid = server._process.pid
-        cpu_before = cpu_seconds(pid)
+        pids = [pid] + ([back.pid] if back is not None and back.pid is not None else [])
+        cpu_before = sum(cpu_seconds(p) for p in pids)
         started = time.monotonic()
         profiler = None
         if with_profile:
@@ -381,7 +414,7 @@ def run(
             if (now := count("select count(*) from messages")) == created:
                 break
             created = now
-        cpu_used = cpu_seconds(pid) - cpu_before
+        cpu_used = sum(cpu_seconds(p) for p in pids) - cpu_before
         stats = smsc.stats()
         failed = count("select count(*) from messages where status in ('failed', 'undelivered')")
         pending = count("select count(*) from pending_receipts")
@@ -391,6 +424,8 @@ def run(
             after = bare(smsc, window, mix, baseline_seconds)
             print("bare submit loop after:", describe_bare(after), flush=True)
     finally:
+        if back is not None:
+            back.stop()
         server.stop()
         for account in accounts:
             account.receiver.stop()
@@ -414,7 +449,7 @@ def run(
             f"; bare submit loop before {describe_bare(before)}, after {describe_bare(after)}: end to end = "
             f"{100 * end_to_end / mean:.1f}% of the bare loop"
         )
-        if not sandbox:
+        if not sandbox and workers == 1 and not split:
             record("smpp_e2e" + ("_postgres" if postgres else ""), end_to_end / mean, line)
     if shares:
         line += "; CPU of the server while loaded: " + ", ".join(
@@ -443,6 +478,12 @@ def main() -> None:
     parser.add_argument("--no-callbacks", action="store_true", help="messages without a StatusCallback")
     parser.add_argument("--baseline-seconds", type=float, default=10.0, help="length of each bare loop run")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare submit loop")
+    parser.add_argument("--workers", type=int, default=1, help="`serve --workers N` (PostgreSQL only)")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="two serve processes (PostgreSQL only): the API; the delivery worker and the webhook dispatcher",
+    )
     parser.add_argument("--label", default="", help="a note for the results line (e.g. the commit measured)")
     args = parser.parse_args()
     line = run(
@@ -454,10 +495,13 @@ def main() -> None:
         not args.no_callbacks,
         args.sandbox,
         0 if args.no_baseline else args.baseline_seconds,
+        args.workers,
+        args.split,
     )
     backend = "postgres" if args.postgres else "sqlite"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    label = f" [{args.label}]" if args.label else ""
+    shape = (f" workers={args.workers}" if args.workers > 1 else "") + (" split" if args.split else "")
+    label = f"{shape} [{args.label}]" if args.label else shape
     load = Path("/proc/loadavg").read_text().split()[:3]
     result = (
         f"{stamp} {backend} window={args.window} c={args.connections}{label}: {line}; load {' '.join(load)}"
