@@ -124,9 +124,12 @@ class Application:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
                     return
+                # Requests and creates are counted once per turn of this loop from now (mycpaas/metrics.py).
+                metrics.defer_to(asyncio.get_running_loop())
                 await send({"type": "lifespan.startup.complete"})
                 self.started()
             elif message["type"] == "lifespan.shutdown":
+                metrics.defer_to(None)
                 if self._metrics_listener is not None:
                     self._metrics_listener.close()
                 await self.changes.stop()

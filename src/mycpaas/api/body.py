@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote, unquote_to_bytes
 
 from mycpaas.api.http import MultiDict
 from mycpaas.errors import ErrorCode, InvalidRequest
@@ -108,12 +108,37 @@ def _media_type(headers: dict[str, str]) -> str:
 
 
 def _form_items(text: str, budget: int) -> list[tuple[str, str]]:
+    """parse_qsl(text, keep_blank_values=True, max_num_fields=budget), item for item, in half its time (2.6
+    against 5.6 us for a create's To, From and Body; timeit, 2026-12-07, issue 15): its layers of argument
+    coercion go, a part without `+` or `%` is not rewritten, and an ASCII part is unquoted in one step. The fields are counted from the separators
+    before any splitting, as parse_qsl counts them."""
     if not text:
         return []
-    try:
-        return parse_qsl(text, keep_blank_values=True, max_num_fields=budget)
-    except ValueError:  # counted from the separators, before any splitting
-        raise too_many() from None
+    if 1 + text.count("&") > budget:
+        raise too_many()
+    items = []
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "%" in name:
+            name = _unquote(name)
+        if "+" in value:
+            value = value.replace("+", " ")
+        if "%" in value:
+            value = _unquote(value)
+        items.append((name, value))
+    return items
+
+
+def _unquote(text: str) -> str:
+    """urllib.parse.unquote(text): for ASCII text (what a form's encoding leaves) its one run of ASCII decoded
+    without the regex that splits ASCII from the rest (0.7 against 1.5 us for an encoded E.164 number)."""
+    if text.isascii():
+        return unquote_to_bytes(text).decode("utf-8", "replace")
+    return unquote(text)
 
 
 def _json_items(text: str, budget: int) -> list[tuple[str, str]]:

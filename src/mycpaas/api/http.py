@@ -71,8 +71,29 @@ class JsonResponse:
     def encode(self) -> bytes:
         if self.status == 204 or self.body is None:
             return b""
+        if _ENCODE is not None:
+            return "".join(_ENCODE(self.body, 0)).encode("utf-8")
         return _ENCODER.encode(self.body).encode("utf-8")
 
 
 # One encoder for every response: json.dumps with options builds a new JSONEncoder on each call.
 _ENCODER = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False)
+# And its C encoder built once, as JSONEncoder.encode builds it on each call (with a dict of the containers
+# being encoded, to detect cycles: a response body is a tree of fresh dicts and lists). Same text; 4.7 -> 3.8 us
+# for a message (timeit, 2026-12-07, issue 15). Without the C module (never in CPython), the encoder above.
+_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
+_ENCODE = (
+    _C_MAKE_ENCODER(
+        None,  # no cycle detection
+        _ENCODER.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # no indent
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+    if _C_MAKE_ENCODER is not None
+    else None
+)

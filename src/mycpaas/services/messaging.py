@@ -334,6 +334,8 @@ async def delete_message(platform: Platform, message: Message) -> None:
 def _check_schedule(platform: Platform, request: SendRequest, has_service: bool) -> bool:
     """Whether the request schedules its message: Twilio's codes (domain/scheduling.requested_send_time) in
     their place in the validation order; the service itself was checked before (service_to_send)."""
+    if not request.schedule_type:  # requested_send_time's first answer, without reading the clock
+        return False
     return (
         requested_send_time(
             request.schedule_type,
