@@ -121,6 +121,27 @@ def _match(path: str) -> tuple[Route, dict[str, str]] | None:
     return (found[0], dict(found[1])) if found else None  # the parameters are the request's own
 
 
+def _access_line_sink() -> Callable[[str, str], bool] | None:
+    """The one handler's `hold_info` (server.TurnBufferedHandler's, under `serve`) when an access record would
+    reach that handler alone and unchanged: the logger enabled for INFO, no filter on it, no handler on the way
+    to the root, the default record factory, the root with that one handler. Otherwise None, and the line goes
+    through logging: a handler, filter, level or format configured by the user keeps working.
+    """
+    logger = access_log
+    if logger.disabled or logger.filters or not logger.isEnabledFor(logging.INFO):
+        return None
+    if logging.getLogRecordFactory() is not logging.LogRecord:
+        return None
+    while logger.parent is not None:
+        if logger.handlers or not logger.propagate:
+            return None
+        logger = logger.parent
+    handlers = logger.handlers
+    if len(handlers) != 1:
+        return None
+    return getattr(handlers[0], "hold_info", None)
+
+
 def is_api_path(path: str) -> bool:
     if path.startswith(LAML_PREFIX + "/"):
         path = path[len(LAML_PREFIX) :]
@@ -157,15 +178,21 @@ class ApiApp:
         if self.access_log:
             # The path only: query strings may carry what a careless client put there, and are not logged.
             client = (scope.get("client") or ("-", 0))[0]
-            access_log.info(
-                '%s "%s %s" %d %.1fms %s',
-                client,
-                scope["method"],
-                scope["path"],
-                response.status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
-            )
+            elapsed = (time.perf_counter() - started) * 1000
+            hold = _access_line_sink()
+            if hold is None or not hold(
+                "mycpaas.access",
+                f'{client!s} "{scope["method"]!s} {scope["path"]!s}" {response.status:d} {elapsed:.1f}ms {request_id}',
+            ):
+                access_log.info(
+                    '%s "%s %s" %d %.1fms %s',
+                    client,
+                    scope["method"],
+                    scope["path"],
+                    response.status,
+                    elapsed,
+                    request_id,
+                )
 
     def _head(self, scope: Scope) -> ApiRequest:
         """The request as far as the path and headers tell; its parameters are read once it is authorized."""

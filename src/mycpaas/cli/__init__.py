@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -59,6 +60,26 @@ class SecondCachedFormatter(logging.Formatter):
         if self.default_msec_format:  # as logging does
             return self.default_msec_format % (self._text, record.msecs)
         return self._text
+
+    def info_line(self, name: str, message: str) -> str | None:
+        """The line format() would give an INFO record of logger `name` with this message, made now, without
+        the record: the access line's way past logging (server.TurnBufferedHandler.hold_info), ~2 us instead
+        of ~15. None unless this formatter formats as configure_logging set it up (same format, no datefmt,
+        not a subclass) and records would carry the process id, so that the caller logs the usual way.
+        """
+        if type(self) is not SecondCachedFormatter or self._fmt != _FORMAT or self.datefmt is not None:
+            return None
+        if not logging.logProcesses:
+            return None
+        ct = time.time()  # as LogRecord.__init__ (Python 3.11) takes created and msecs
+        second = int(ct)
+        if second != self._second:
+            self._text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        asctime = self._text
+        if self.default_msec_format:
+            asctime = self.default_msec_format % (asctime, int((ct - second) * 1000) + 0.0)
+        return f"{asctime} INFO [{os.getpid()}] {name} {message}"
 
 
 def configure_logging() -> None:
