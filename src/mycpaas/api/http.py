@@ -62,13 +62,6 @@ class ApiRequest:
         return self.prefix + self.path
 
 
-class JsonText(str):
-    """A response body already encoded, as the encoder below would encode its value (serializers.message_text):
-    sent as it is."""
-
-    __slots__ = ()
-
-
 @dataclass(slots=True)
 class JsonResponse:
     status: int
@@ -78,16 +71,9 @@ class JsonResponse:
     def encode(self) -> bytes:
         if self.status == 204 or self.body is None:
             return b""
-        if self.body.__class__ is JsonText:
-            return self.body.encode("utf-8")
-        return encode_json(self.body).encode("utf-8")
-
-
-def encode_json(value: Any) -> str:
-    """A response body's JSON text."""
-    if _ENCODE is not None:
-        return "".join(_ENCODE(value, 0))
-    return _ENCODER.encode(value)
+        if _ENCODE is not None:
+            return "".join(_ENCODE(self.body, 0)).encode("utf-8")
+        return _ENCODER.encode(self.body).encode("utf-8")
 
 
 # One encoder for every response: json.dumps with options builds a new JSONEncoder on each call.

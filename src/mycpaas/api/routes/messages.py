@@ -5,7 +5,7 @@ from __future__ import annotations
 from mycpaas.api import forms
 from mycpaas.api.http import ApiRequest, JsonResponse
 from mycpaas.api.paging import envelope, page_params
-from mycpaas.api.serializers import base_uri, message_json, message_text, webhook_attempt_json
+from mycpaas.api.serializers import base_uri, message_json, webhook_attempt_json
 from mycpaas.domain.messages import Message
 from mycpaas.errors import NotFound
 from mycpaas.services import messaging, webhooks
@@ -30,7 +30,7 @@ async def create(platform: Platform, request: ApiRequest, principal: Principal) 
         content_variables=form.get("ContentVariables") or None,
     )
     message = await messaging.send_message(platform, principal.target, send)
-    return JsonResponse(201, message_text(message, request.prefix, feedback=False))
+    return JsonResponse(201, message_json(message, request.prefix, feedback=False))
 
 
 async def list_(platform: Platform, request: ApiRequest, principal: Principal) -> JsonResponse:
