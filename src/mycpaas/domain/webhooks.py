@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from mycpaas.domain.addresses import region_of
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.messages import Message, MessageStatus
-from mycpaas.domain.sids import Prefix, new_sid
+from mycpaas.domain.sids import Prefix, new_ordered_sid
 
 API_VERSION = "2010-04-01"
 
@@ -210,9 +210,13 @@ class WebhookAttempt:
         error_message: str | None = None,
         response_excerpt: str | None = None,
     ) -> WebhookAttempt:
-        """A new record of `event`'s attempt number `attempt` (0: nothing was sent)."""
+        """A new record of `event`'s attempt number `attempt` (0: nothing was sent). Its sid is time-ordered
+        (domain/sids.new_ordered_sid): with a random one each insert took a random page of the unique index on
+        webhook_attempts.sid. Driver-level, 60-row transactions on SQLite: 11 -> 7 us per attempt and WAL
+        3.9 -> 1.5 KB per attempt on an empty log, 18-20 -> 7-11 us and 6.5 -> 1.5 KB beside 200,000 attempts
+        (bench/results/webhooks.txt, 2026-12-07, h15-wh3)."""
         return cls(
-            sid=new_sid(Prefix.NOTIFICATION),
+            sid=new_ordered_sid(Prefix.NOTIFICATION),
             account_sid=event.account_sid,
             message_sid=event.message_sid,
             kind=event.kind,
