@@ -140,7 +140,7 @@ class _Deadlines:
         self._lines: dict[float, deque[list]] = {}  # type: ignore[type-arg]
         self._timer: asyncio.TimerHandle | None = None
         self._at = float("inf")
-        self._loop: asyncio.AbstractEventLoop | None = None  # the timer's (a client used by a new loop re-arms)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the timer's (another loop re-arms it)
 
     def start(self, task: asyncio.Task[object], seconds: float) -> list:  # type: ignore[type-arg]
         loop = task.get_loop()
