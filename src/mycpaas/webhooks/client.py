@@ -253,7 +253,10 @@ class WebhookClient:
         except asyncio.CancelledError:
             # Cancelled by the deadline's timer (and by nothing else, e.g. a stop): a timeout, as
             # asyncio.timeout tells them apart.
-            if not deadline[2] or task.uncancel() > cancelling:
+            if not deadline[2]:
+                raise
+            deadline[2] = False
+            if task.uncancel() > cancelling:
                 raise
             _failed(
                 delivery,
@@ -262,6 +265,8 @@ class WebhookClient:
                 READ,
             )
         finally:
+            if deadline[2]:  # the timer's cancellation was swallowed on the way: it ends here all the same
+                task.uncancel()
             delivery.duration_ms = round((time.perf_counter() - started) * 1000)
         return delivery
 
