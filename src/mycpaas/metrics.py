@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import bisect
 import glob
 import os
 import re
@@ -128,6 +129,7 @@ WEBHOOK_DURATION = Histogram(
     ["outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0),
 )
+_DURATION_BOUNDS = (*WEBHOOK_DURATION._upper_bounds,)  # ends with +Inf, as the histogram's buckets
 
 # ---- SMPP -----------------------------------------------------------------------------------------------------
 
@@ -342,16 +344,47 @@ def message_finished(status: str, error_code: object = None, count: int = 1) -> 
 _ATTEMPT_SERIES: dict[str, tuple[Any, Any]] = {}
 
 
-def webhook_attempt(outcome: str, duration_ms: float | None) -> None:
+def _attempt_series(outcome: str) -> tuple[Any, Any]:
     series = _ATTEMPT_SERIES.get(outcome)
     if series is None:
         series = _ATTEMPT_SERIES[outcome] = (
             WEBHOOK_ATTEMPTS.labels(outcome),
             WEBHOOK_DURATION.labels(outcome),
         )
+    return series
+
+
+def webhook_attempt(outcome: str, duration_ms: float | None) -> None:
+    series = _attempt_series(outcome)
     series[0].inc()
     if duration_ms is not None:
         series[1].observe(duration_ms / 1000)
+
+
+def webhook_attempts(attempts: Iterable[tuple[str, float | None]]) -> None:
+    """webhook_attempt for each (outcome, duration_ms) of a batch, written once per series instead of once per
+    attempt: each count is a write to the shared file under a lock, and the dispatcher writes a few dozen
+    outcomes at a time (5.6 us per attempt counted one by one; timeit, 2026-12-07, issue 15). The same counts
+    as webhook_attempt's: the histogram's bucket is the one Histogram.observe picks (the first bound that is
+    not below the value)."""
+    tallies: dict[str, list[Any]] = {}  # outcome -> [count, sum of seconds, {bucket index: count}]
+    for outcome, duration_ms in attempts:
+        tally = tallies.get(outcome)
+        if tally is None:
+            tally = tallies[outcome] = [0, 0.0, {}]
+        tally[0] += 1
+        if duration_ms is not None:
+            seconds = duration_ms / 1000
+            tally[1] += seconds
+            bucket = bisect.bisect_left(_DURATION_BOUNDS, seconds)
+            tally[2][bucket] = tally[2].get(bucket, 0) + 1
+    for outcome, (count, total, buckets) in tallies.items():
+        counter, histogram = _attempt_series(outcome)
+        counter.inc(count)
+        if buckets:
+            histogram._sum.inc(total)
+            for bucket, observed in buckets.items():
+                histogram._buckets[bucket].inc(observed)
 
 
 def housekept(task: str, removed: int) -> None:

@@ -116,6 +116,7 @@ class Settlement:
     retry_at: datetime | None = None  # try again then; otherwise the job is finished
     follow_up: WebhookEvent | None = None  # e.g. the same inbound message for the SmsFallbackUrl
     error: str = ""
+    counted: bool = False  # its attempts are in the metrics (a batch retried item by item counts them once)
 
     @property
     def job_id(self) -> int:

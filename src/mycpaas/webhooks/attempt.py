@@ -13,6 +13,7 @@ dispatcher's.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -178,6 +179,13 @@ class Attempter:
         return beyond
 
 
+def counted(attempts: Iterable[WebhookAttempt]) -> None:
+    """Count what `record` made (every outcome but skipped, which names no request) in the metrics, at once."""
+    metrics.webhook_attempts(
+        (a.outcome.value, a.duration_ms) for a in attempts if a.outcome is not AttemptOutcome.SKIPPED
+    )
+
+
 @lru_cache(maxsize=4096)
 def _overrides(url: str, default: ConnectionPolicy) -> tuple[str, ConnectionPolicy]:
     """split_overrides, once per URL: one account's events share a few URLs (an invalid one raises each time)."""
@@ -208,9 +216,9 @@ def record(
     error: ErrorCode | None,
     detail: str | None,
 ) -> WebhookAttempt:
-    """The attempt log's record of one request (or of a failure before any request)."""
+    """The attempt log's record of one request (or of a failure before any request). It is counted in the
+    metrics (`counted`) by the dispatcher, a batch at a time, before its outcome is written."""
     event = dispatch.event
-    metrics.webhook_attempt(outcome.value, result.duration_ms if result is not None else None)
     excerpt = None
     if result is not None and result.body:
         # Redacted before it is cut, so half a token at the cut cannot survive; NUL is refused by PostgreSQL.

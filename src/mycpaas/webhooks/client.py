@@ -22,6 +22,7 @@ import asyncio
 import base64
 import re
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,11 +128,64 @@ def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
+class _Deadlines:
+    """Each request's total timeout, enforced by one timer for all the requests in flight instead of an
+    asyncio.timeout per request (4.6-5.1 us each: a context manager, a call_at and its cancellation; this is
+    ~1 us). Requests with the same timeout end in the order they started, so a FIFO per timeout value is
+    sorted; the one timer is set for the earliest deadline among the FIFOs' heads. An entry is
+    [deadline, task, expired]: its task is None once the request is over (it is then dropped when it reaches
+    the head of its FIFO), and expired is set when the timer cancelled the task for it."""
+
+    def __init__(self) -> None:
+        self._lines: dict[float, deque[list]] = {}  # type: ignore[type-arg]
+        self._timer: asyncio.TimerHandle | None = None
+        self._at = float("inf")
+        self._loop: asyncio.AbstractEventLoop | None = None  # the timer's (another loop re-arms it)
+
+    def start(self, task: asyncio.Task[object], seconds: float) -> list:  # type: ignore[type-arg]
+        loop = task.get_loop()
+        deadline = loop.time() + seconds
+        entry = [deadline, task, False]
+        line = self._lines.get(seconds)
+        if line is None:
+            line = self._lines[seconds] = deque()
+        while line and line[0][1] is None:  # requests over: dropped as they reach the head
+            line.popleft()
+        line.append(entry)
+        if deadline < self._at or loop is not self._loop:
+            self._arm(loop, deadline)
+        return entry
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._at, self._loop = at, loop
+        self._timer = loop.call_at(at, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._at = None, float("inf")
+        now = loop.time()
+        earliest = float("inf")
+        for seconds, line in list(self._lines.items()):
+            while line and (line[0][1] is None or line[0][0] <= now):
+                entry = line.popleft()
+                if entry[1] is not None and entry[1].get_loop() is loop:  # (not a task of a loop gone)
+                    entry[2] = True
+                    entry[1].cancel()
+            if line:
+                earliest = min(earliest, line[0][0])
+            else:
+                del self._lines[seconds]
+        if earliest != float("inf"):
+            self._arm(loop, earliest)
+
+
 class WebhookClient:
     def __init__(self, refuse_private: bool, max_connections: int = 1000) -> None:
         self.refuse_private = refuse_private
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._deadlines = _Deadlines()
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:  # created on first use, inside the running event loop
@@ -164,8 +218,12 @@ class WebhookClient:
         """One attempt, following at most three redirects (each re-checked and re-signed)."""
         started = time.perf_counter()
         delivery = Delivery(method, without_credentials(url))
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        deadline = self._deadlines.start(task, policy.total_timeout)
         try:
-            async with asyncio.timeout(policy.total_timeout):
+            try:
                 for _ in range(MAX_REDIRECTS + 1):
                     delivery = await self._once(method, url, params, auth_token, idempotency_token, policy)
                     redirected = delivery.status is not None and 300 <= delivery.status < 400
@@ -190,7 +248,16 @@ class WebhookClient:
                         f"more than {MAX_REDIRECTS} redirects",
                         CLIENT_ERROR,
                     )
-        except TimeoutError:
+            finally:
+                deadline[1] = None  # over: the timer leaves it alone
+        except asyncio.CancelledError:
+            # Cancelled by the deadline's timer (and by nothing else, e.g. a stop): a timeout, as
+            # asyncio.timeout tells them apart.
+            if not deadline[2]:
+                raise
+            deadline[2] = False
+            if task.uncancel() > cancelling:
+                raise
             _failed(
                 delivery,
                 ErrorCode.WEBHOOK_HTTP_FAILURE,
@@ -198,6 +265,8 @@ class WebhookClient:
                 READ,
             )
         finally:
+            if deadline[2]:  # the timer's cancellation was swallowed on the way: it ends here all the same
+                task.uncancel()
             delivery.duration_ms = round((time.perf_counter() - started) * 1000)
         return delivery
 

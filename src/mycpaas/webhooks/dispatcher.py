@@ -31,7 +31,7 @@ from mycpaas.runner import JobRunner
 from mycpaas.services import webhooks
 from mycpaas.services.platform import Platform
 from mycpaas.services.webhooks import Dispatch, Settlement
-from mycpaas.webhooks.attempt import MAX_RETRY_SECONDS, Attempter, record
+from mycpaas.webhooks.attempt import MAX_RETRY_SECONDS, Attempter, counted, record
 from mycpaas.webhooks.client import Delivery, WebhookClient
 
 log = logging.getLogger("mycpaas.webhooks")
@@ -307,6 +307,7 @@ class WebhookDispatcher:
         ends = Turn.PENDING if settlement.retry_at is not None else Turn.SETTLED
         if replies is None:
             return ends, settlement
+        counted(settlement.attempts)
         # Nothing is committed if this fails: the runner retries the inbound webhook after a backoff.
         await webhooks.settle_with_replies(self.platform, settlement, dispatch.event, replies)
         self._settled[settlement.job_id] = None
@@ -328,7 +329,11 @@ class WebhookDispatcher:
         return settlement
 
     async def _settle(self, batch: list[Settlement]) -> list[None]:
-        """Outcomes of concurrent turns, written in one transaction (the platform's one Batcher)."""
+        """Outcomes of concurrent turns, written in one transaction (the platform's one Batcher); their
+        attempts are counted in the metrics first, a batch at a time."""
+        counted(a for s in batch if not s.counted for a in s.attempts)
+        for settlement in batch:
+            settlement.counted = True
         await webhooks.settle(self.platform, batch)
         if any(s.retry_at is not None or s.follow_up is not None for s in batch):
             self.runner.wake()
