@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import bisect
 import glob
 import os
 import re
@@ -129,7 +128,6 @@ WEBHOOK_DURATION = Histogram(
     ["outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0),
 )
-_DURATION_BOUNDS = (*WEBHOOK_DURATION._upper_bounds,)  # ends with +Inf, as the histogram's buckets
 
 # ---- SMPP -----------------------------------------------------------------------------------------------------
 
@@ -222,9 +220,13 @@ def http_observed(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitabl
 
 
 class _Tally:
-    def __init__(self) -> None:
+    """Counts added up, then written once per series. `deferred`: written by a callback at the next turn of the
+    serving loop; otherwise by the caller's write()."""
+
+    def __init__(self, deferred: bool = True) -> None:
         self.counts: dict[Any, float] = {}  # a counter's child -> what to add
         self.observed: dict[Any, list[float]] = {}  # a histogram's child -> [sum, count per bucket...]
+        self.deferred = deferred
         self.scheduled = False
 
     def count(self, child: Any, amount: float) -> None:
@@ -243,7 +245,7 @@ class _Tally:
         self._schedule()
 
     def _schedule(self) -> None:
-        if not self.scheduled and _DEFER_LOOP is not None:
+        if self.deferred and not self.scheduled and _DEFER_LOOP is not None:
             self.scheduled = True
             _DEFER_LOOP.call_soon(self.write)
 
@@ -364,27 +366,15 @@ def webhook_attempt(outcome: str, duration_ms: float | None) -> None:
 def webhook_attempts(attempts: Iterable[tuple[str, float | None]]) -> None:
     """webhook_attempt for each (outcome, duration_ms) of a batch, written once per series instead of once per
     attempt: each count is a write to the shared file under a lock, and the dispatcher writes a few dozen
-    outcomes at a time (5.6 us per attempt counted one by one; timeit, 2026-12-07, issue 15). The same counts
-    as webhook_attempt's: the histogram's bucket is the one Histogram.observe picks (the first bound that is
-    not below the value)."""
-    tallies: dict[str, list[Any]] = {}  # outcome -> [count, sum of seconds, {bucket index: count}]
+    outcomes at a time (5.6 us per attempt counted one by one; timeit, 2026-12-07, issue 15). The same tally
+    as the serving loop's requests, written at once."""
+    tally = _Tally(deferred=False)
     for outcome, duration_ms in attempts:
-        tally = tallies.get(outcome)
-        if tally is None:
-            tally = tallies[outcome] = [0, 0.0, {}]
-        tally[0] += 1
-        if duration_ms is not None:
-            seconds = duration_ms / 1000
-            tally[1] += seconds
-            bucket = bisect.bisect_left(_DURATION_BOUNDS, seconds)
-            tally[2][bucket] = tally[2].get(bucket, 0) + 1
-    for outcome, (count, total, buckets) in tallies.items():
         counter, histogram = _attempt_series(outcome)
-        counter.inc(count)
-        if buckets:
-            histogram._sum.inc(total)
-            for bucket, observed in buckets.items():
-                histogram._buckets[bucket].inc(observed)
+        tally.count(counter, 1)
+        if duration_ms is not None:
+            tally.observe(histogram, duration_ms / 1000)
+    tally.write()
 
 
 def housekept(task: str, removed: int) -> None:
