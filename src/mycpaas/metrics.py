@@ -356,17 +356,10 @@ def _attempt_series(outcome: str) -> tuple[Any, Any]:
     return series
 
 
-def webhook_attempt(outcome: str, duration_ms: float | None) -> None:
-    series = _attempt_series(outcome)
-    series[0].inc()
-    if duration_ms is not None:
-        series[1].observe(duration_ms / 1000)
-
-
 def webhook_attempts(attempts: Iterable[tuple[str, float | None]]) -> None:
-    """webhook_attempt for each (outcome, duration_ms) of a batch, written once per series instead of once per
-    attempt: each count is a write to the shared file under a lock, and the dispatcher writes a few dozen
-    outcomes at a time (5.6 us per attempt counted one by one; timeit, 2026-12-07, issue 15). The same tally
+    """Count each (outcome, duration_ms) of a batch of webhook attempts, written once per series instead of
+    once per attempt: each count is a write to the shared file under a lock, and the dispatcher writes a few
+    dozen outcomes at a time (5.6 us per attempt counted one by one; timeit, 2026-12-07, issue 15). The same tally
     as the serving loop's requests, written at once."""
     tally = _Tally(deferred=False)
     for outcome, duration_ms in attempts:
