@@ -92,16 +92,9 @@ class WebhookEvent:
         # issue 15; the dispatcher parses every claimed job). A missing name raises KeyError, as cls(**data)
         # raised TypeError: either is an unreadable payload.
         event = _new(cls)
+        for name in _EVENT_FIELDS:
+            _set(event, name, data[name])
         _set(event, "kind", _KINDS[data["kind"]])
-        _set(event, "token", data["token"])
-        _set(event, "account_sid", data["account_sid"])
-        _set(event, "message_sid", data["message_sid"])
-        _set(event, "url", data["url"])
-        _set(event, "method", data["method"])
-        _set(event, "params", data["params"])
-        _set(event, "fallback_url", data["fallback_url"])
-        _set(event, "fallback_method", data["fallback_method"])
-        _set(event, "message_status", data["message_status"])
         return event
 
     def for_fallback(self, error_code: int, error_url: str) -> WebhookEvent:
