@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from mycpaas.domain.jobs import Job, backoff_seconds
 from mycpaas.services import jobs as job_store
 from mycpaas.services.platform import Platform
+from mycpaas.services.wakeup import Wakeup
 
 log = logging.getLogger("mycpaas.runner")
 
@@ -54,7 +55,7 @@ class JobRunner:
         self,
         platform: Platform,
         handler: JobHandler,
-        wake: asyncio.Event,
+        wake: Wakeup,
         *,
         capacity: int,
         batch_size: int,
@@ -76,6 +77,10 @@ class JobRunner:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
         self._full = False  # the last claim was skipped for want of room: a job ending wakes the loop
+        # The origins skipped by the last claim when it found nothing: while the handler skips the same ones
+        # and only work bound for them arrives, another claim would find nothing again (it reads every due row
+        # to do so), so the runner waits for room, for other work, or for the poll.
+        self._dry: frozenset[str] | None = None
 
     @property
     def held(self) -> int:
@@ -156,26 +161,35 @@ class JobRunner:
     # ---- claiming, running, heartbeat -------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        anything = True
         while True:
-            self._wake.clear()
+            woken_for_anything, woken_origins = self._wake.take()
             free = self.capacity - len(self._tasks)
             wanted = min(self.batch_size, free)
             self._full = wanted <= 0
             if not self.accepting():
                 wanted = 0
+            skip = self.handler.skip_origins()
+            anything = anything or woken_for_anything
+            if not anything and self._dry is not None and self._dry == frozenset(skip) >= woken_origins:
+                wanted = 0  # woken only for origins the claim would skip again
             claimed: list[Job] = []
             if wanted > 0:
                 try:
-                    claimed = await job_store.claim(
-                        self.platform, self.handler.kinds, wanted, self.handler.skip_origins()
-                    )
+                    claimed = await job_store.claim(self.platform, self.handler.kinds, wanted, skip)
                 except Exception:
                     log.exception("claiming jobs failed", extra={"action": "claim_failed"})
+                    self._dry = None
+                else:
+                    self._dry = frozenset(skip) if skip and not claimed else None
             await self._take(claimed)
+            anything = False
             if len(claimed) < max(wanted, 1):
                 # Idle or full: claim again when woken (new work, or work here finished) or at the next poll.
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                except TimeoutError:
+                    anything = True  # jobs come due with time (retries, scheduled sends, paused origins)
             else:
                 await asyncio.sleep(0)  # SQLite statements do not yield; let the work run
 

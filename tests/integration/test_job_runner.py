@@ -27,6 +27,7 @@ from mycpaas.domain.webhooks import EVENT_KINDS, EventKind, WebhookEvent
 from mycpaas.runner import JobRunner
 from mycpaas.services import accounts, delivery, jobs, messaging, numbers, webhooks
 from mycpaas.services.platform import Platform
+from mycpaas.services.wakeup import Wakeup
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate, queue
 from mycpaas.storage.tables import jobs as jobs_table
@@ -146,7 +147,7 @@ async def race(url: str, data_dir: Path) -> None:
             runner = JobRunner(
                 platform,
                 handler,
-                asyncio.Event(),
+                Wakeup(),
                 capacity=10,
                 batch_size=7,
                 grace_seconds=5,
@@ -290,7 +291,7 @@ async def stop_hands_back(url: str, data_dir: Path) -> None:
     platform = platform_for(url, data_dir, lease_seconds=600)
     handler = Keeper()
     runner = JobRunner(
-        platform, handler, asyncio.Event(), capacity=10, batch_size=5, grace_seconds=1, backoff_cap_seconds=1
+        platform, handler, Wakeup(), capacity=10, batch_size=5, grace_seconds=1, backoff_cap_seconds=1
     )
     try:
         await enqueue(platform, 12)
@@ -319,3 +320,86 @@ async def stop_hands_back(url: str, data_dir: Path) -> None:
 @pytest.mark.postgres
 def test_a_stop_hands_unstarted_jobs_back(database_url: str, tmp_path: Path) -> None:
     asyncio.run(stop_hands_back(database_url, tmp_path))
+
+
+class Skipper(Keeper):
+    """A handler whose line for one origin is full: the claims leave that origin's jobs in the queue."""
+
+    def __init__(self, skipped: str) -> None:
+        super().__init__()
+        self.skipped = skipped
+
+    def skip_origins(self) -> Sequence[str]:
+        return (self.skipped,)
+
+
+async def wakes_for_skipped_origins(url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full, other = "https://full.example", "https://other.example"
+    platform = platform_for(url, data_dir, lease_seconds=600)
+    claims: list[Sequence[str]] = []
+    real_claim = jobs.claim
+
+    async def counted_claim(
+        platform: Platform, kinds: Sequence[str], limit: int, skip: Sequence[str] = ()
+    ) -> list[Job]:
+        claims.append(skip)
+        return await real_claim(platform, kinds, limit, skip)
+
+    monkeypatch.setattr(jobs, "claim", counted_claim)
+    handler, wake = Skipper(full), Wakeup()
+    runner = JobRunner(
+        platform, handler, wake, capacity=10, batch_size=5, grace_seconds=1, backoff_cap_seconds=1
+    )
+
+    async def enqueue_for(origin: str, count: int) -> None:
+        now = await platform.clock.now()
+        rows = [queue.job_row(KIND, f"{origin}-{n}", now, None, origin) for n in range(count)]
+        async with platform.db.write() as conn:
+            await queue.enqueue(conn, rows)
+
+    async def taken() -> bool:  # the runner has read the wake-up, and has claimed or decided not to
+        return not wake.is_set()
+
+    try:
+        await enqueue_for(full, 3)
+        await runner.start()
+
+        async def claimed_once() -> bool:
+            return len(claims) >= 1
+
+        await wait_for(claimed_once, "the first claim")
+        await wait_for(taken, "the runner waiting")
+        before = len(claims)
+        for _ in range(5):  # work for the full origin only: a claim would read it all to find none
+            await enqueue_for(full, 2)
+            wake.set([full])
+            await wait_for(taken, "the wake-up read")
+        assert len(claims) == before and handler.kept == []
+
+        await enqueue_for(other, 2)
+        wake.set([full, other])  # work bound elsewhere too: claimed at once
+
+        async def other_kept() -> bool:
+            return len(handler.kept) == 2
+
+        await wait_for(other_kept, "the other origin's jobs claimed")
+        assert {job.ref.rpartition("-")[0] for job in handler.kept} == {other}
+        assert len(claims) > before
+        after = len(claims)
+        wake.set()  # a reason other than new work (room freed): always a claim
+        await wait_for(taken, "the wake-up read")
+
+        async def claimed_again() -> bool:
+            return len(claims) > after
+
+        await wait_for(claimed_again, "a claim after a wake-up for anything")
+    finally:
+        await runner.stop()
+        await close(platform)
+
+
+@pytest.mark.postgres
+def test_wake_ups_for_skipped_origins_only_do_not_claim(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(wakes_for_skipped_origins(database_url, tmp_path, monkeypatch))

@@ -64,7 +64,7 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
         rate = platform.settings.sender_mps(sender_kind(sender))
         return timedelta(seconds=1.0 / rate) if rate > 0 else timedelta(0)
 
-    async def work(conn: Connection) -> tuple[list[Sending], bool]:
+    async def work(conn: Connection) -> tuple[list[Sending], frozenset[str]]:
         ours = set(await queue.owned(conn, jobs))  # a claim that lapsed since is another runner's to start
         found = {m.sid: m for m in await store.get_many(conn, [job.ref for job in jobs if job.id in ours])}
         candidates: list[tuple[Job, Message]] = []
@@ -143,7 +143,7 @@ async def start_sending(platform: Platform, jobs: list[Job]) -> list[Sending]:
 
     ready, notify = await platform.committer.run(work)
     if notify:
-        platform.wake_webhooks()
+        platform.wake_webhooks(notify)
     return ready
 
 
@@ -166,7 +166,7 @@ async def record_submitted(
     process's hint, and one look at the table for those that other processes kept)."""
     now = utcnow()
 
-    async def work(conn: Connection) -> bool:
+    async def work(conn: Connection) -> frozenset[str]:
         carrier_ids = {message.sid: submitted.part_ids[0] for message, submitted, _ in accepted}
         await parts.insert_parts_of(
             conn,
@@ -184,8 +184,8 @@ async def record_submitted(
             events += await _apply_overtaken(conn, accepted, now)
         return await webhook_store.queue_events(conn, events, now)
 
-    if await platform.committer.run(work):
-        platform.wake_webhooks()
+    if notify := await platform.committer.run(work):
+        platform.wake_webhooks(notify)
 
 
 async def _apply_overtaken(
@@ -223,7 +223,7 @@ async def record_failed(
     status = MessageStatus.FAILED
     now = utcnow()
 
-    async def work(conn: Connection) -> bool:
+    async def work(conn: Connection) -> frozenset[str]:
         if accepted is not None and accepted.part_ids:
             await parts.insert_parts(conn, message.sid, accepted.carrier, accepted.part_ids, now)
         event = status_callback_event(replace(message, **values), status)  # type: ignore[arg-type]
@@ -237,10 +237,10 @@ async def record_failed(
             return await webhook_store.queue_events(conn, [event], now)
         if event is not None:
             await receipts.skip_late(conn, event)
-        return False
+        return frozenset()
 
-    if await platform.committer.run(work):
-        platform.wake_webhooks()
+    if notify := await platform.committer.run(work):
+        platform.wake_webhooks(notify)
 
 
 async def awaiting_receipts(platform: Platform, through: str) -> list[Message]:

@@ -50,13 +50,13 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
         return None
     window = platform.settings.smpp_mo_dedupe_seconds
 
-    async def work(conn: Connection) -> tuple[Message | None, bool] | None:
-        """The message and whether a webhook was queued; None for a redelivery (counted once committed)."""
+    async def work(conn: Connection) -> tuple[Message | None, frozenset[str]] | None:
+        """The message and the origins of the webhook queued (if any); None for a redelivery (counted once committed)."""
         number = await _active_number(conn, sms.destination, lock=sms.part is not None)
         if number is None:
-            return None, False
+            return None, frozenset()
         if await store.get_by_carrier_id(conn, sms.carrier_message_id) is not None:
-            return None, False
+            return None, frozenset()
         cutoff = now - timedelta(seconds=window)
         if (
             sms.fingerprint
@@ -72,7 +72,7 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
             coding = sms.coding if sms.payload is not None else 8
             pieces = await inbound_parts.add_inbound_part(conn, group, seqnum, payload, coding, now)
             if pieces is None:
-                return None, False
+                return None, frozenset()
             body = assemble(pieces)
         return await _keep(conn, number, sms.source, body, sms.carrier_message_id, now)
 
@@ -85,7 +85,7 @@ async def record_inbound(platform: Platform, sms: InboundSms) -> Message | None:
     if message is not None:
         metrics.message_created(message.direction.value, message.num_segments)
     if notify:
-        platform.wake_webhooks()
+        platform.wake_webhooks(notify)
     return message
 
 
@@ -120,15 +120,19 @@ async def flush_stale_inbound_parts(platform: Platform, older_than: float) -> in
 
         async def work(
             conn: Connection, group: inbound_parts.PartGroup = group
-        ) -> tuple[Message | None, bool, list[int]]:
+        ) -> tuple[Message | None, frozenset[str], list[int]]:
             number = await _active_number(conn, group.destination, lock=True)
             taken = await inbound_parts.take_group(conn, group)
             if taken is None:
-                return None, False, []
+                return None, frozenset(), []
             in_order = [taken.get(n) for n in range(1, group.total + 1)]
             missing = [n for n, piece in enumerate(in_order, 1) if piece is None]
             if number is None:
-                return None, False, missing  # the number was released meanwhile: as for any inbound message
+                return (
+                    None,
+                    frozenset(),
+                    missing,
+                )  # the number was released meanwhile: as for any inbound message
             carrier_id = f"incomplete-{secrets.token_hex(10)}"
             kept = await _keep(conn, number, group.source, assemble(in_order), carrier_id, utcnow())
             return *kept, missing
@@ -148,7 +152,7 @@ async def flush_stale_inbound_parts(platform: Platform, older_than: float) -> in
             extra={"action": "inbound_incomplete"},
         )
         if notify:
-            platform.wake_webhooks()
+            platform.wake_webhooks(notify)
     return created
 
 
@@ -164,7 +168,7 @@ async def _active_number(conn: Connection, phone_number: str, lock: bool) -> Inc
 
 async def _keep(
     conn: Connection, number: IncomingNumber, source: str, body: str, carrier_message_id: str, now: datetime
-) -> tuple[Message | None, bool]:
+) -> tuple[Message | None, frozenset[str]]:
     service_sid = await service_store.service_of_number(conn, number.sid)
     service = await service_store.get_service(conn, service_sid) if service_sid else None
     message = Message.inbound(
@@ -179,7 +183,7 @@ async def _keep(
     await store.insert_new(conn, [message])
     route = inbound_route(number, service)
     if route is None:
-        return message, False
+        return message, frozenset()
     event = incoming_message_event(
         message, route.url, route.method, route.fallback_url, route.fallback_method
     )

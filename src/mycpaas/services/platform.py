@@ -6,14 +6,14 @@ Built once by bootstrap, before anything that uses it, and never changed afterwa
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mycpaas.domain.credentials import SecretBox
 from mycpaas.domain.numbers import NumberOwner
 from mycpaas.services.clock import DatabaseClock
 from mycpaas.services.lookup_cache import LookupCache
+from mycpaas.services.wakeup import Wakeup
 from mycpaas.settings import Settings
 from mycpaas.storage.database import Database
 from mycpaas.storage.group_commit import GroupCommitter
@@ -37,8 +37,8 @@ class Platform:
     committer: GroupCommitter
     # Set after a transaction that enqueued jobs commits, so an idle job runner of that kind claims at once
     # instead of at its next poll (mycpaas/runner.py waits on them).
-    sends_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    webhooks_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    sends_ready: Wakeup = field(default_factory=Wakeup)
+    webhooks_ready: Wakeup = field(default_factory=Wakeup)
     # Leases and timeouts shared between processes are timed on the database's clock (services/clock.py).
     clock: DatabaseClock = field(init=False)
     # Who owns a From number, and its StatusCallback, per number: read by every create (services/messaging.py),
@@ -72,5 +72,6 @@ class Platform:
     def wake_worker(self) -> None:
         self.sends_ready.set()
 
-    def wake_webhooks(self) -> None:
-        self.webhooks_ready.set()
+    def wake_webhooks(self, origins: Iterable[str] | None = None) -> None:
+        """After a commit that queued webhook events bound for `origins` (None: for anywhere)."""
+        self.webhooks_ready.set(origins)

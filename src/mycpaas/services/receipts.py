@@ -110,7 +110,7 @@ async def apply_receipts(
     one statement."""
     now = utcnow()
 
-    async def work(conn: Connection) -> bool:
+    async def work(conn: Connection) -> frozenset[str]:
         # By the id as reported only: its other readings (hex/decimal) could name another message, so they
         # are tried later, by the sweep, once the id as reported has had time to be recorded.
         known: dict[tuple[str, str], SubmittedPart] = {}
@@ -154,8 +154,8 @@ async def apply_receipts(
                 overtaken.waiting = True
         return await webhook_store.queue_events(conn, events, now)
 
-    if await platform.committer.run(work):
-        platform.wake_webhooks()
+    if notify := await platform.committer.run(work):
+        platform.wake_webhooks(notify)
 
 
 async def retry_pending_receipts(
@@ -164,7 +164,7 @@ async def retry_pending_receipts(
     """Apply kept receipts whose part has since become known. Returns (applied, still pending)."""
     now = utcnow()
 
-    async def work(conn: Connection) -> tuple[int, int, bool]:
+    async def work(conn: Connection) -> tuple[int, int, frozenset[str]]:
         waiting = await parts.oldest_pending(conn, limit)
         if not waiting and overtaken is not None:
             overtaken.waiting = False
@@ -183,5 +183,5 @@ async def retry_pending_receipts(
 
     applied, still, notify = await platform.committer.run(work)
     if notify:
-        platform.wake_webhooks()
+        platform.wake_webhooks(notify)
     return applied, still

@@ -75,7 +75,7 @@ async def cancel(platform: Platform, message: Message, actor: Actor | None = Non
             conn, [status_callback_event(canceled, canceled.status)], now
         )
     if notify:
-        platform.wake_webhooks()
+        platform.wake_webhooks(notify)
     metrics.message_finished(MessageStatus.CANCELED.value)
     return canceled
 

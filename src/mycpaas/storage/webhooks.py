@@ -89,16 +89,17 @@ async def prune_attempts(conn: Connection, before: datetime, limit: int) -> int:
     return await delete_oldest(conn, attempts.id, attempts.created_at, before, limit, ~queued)
 
 
-async def queue_events(conn: Connection, events: Iterable[WebhookEvent | None], now: datetime) -> bool:
-    """Queue webhook events (None entries are skipped) in the caller's transaction; True if there was any.
+async def queue_events(
+    conn: Connection, events: Iterable[WebhookEvent | None], now: datetime
+) -> frozenset[str]:
+    """Queue webhook events (None entries are skipped) in the caller's transaction; returns the origins they
+    are bound for (empty if there was none), to wake the dispatcher with after the commit.
     A job's ref is the message SID, which keeps the events of one message in order."""
-    rows = [
-        queue.job_row(e.kind.value, e.message_sid, now, e.to_json(), e.origin)
-        for e in events
-        if e is not None
-    ]
-    await queue.enqueue(conn, rows)
-    return bool(rows)
+    queued = [e for e in events if e is not None]
+    await queue.enqueue(
+        conn, [queue.job_row(e.kind.value, e.message_sid, now, e.to_json(), e.origin) for e in queued]
+    )
+    return frozenset(e.origin for e in queued)
 
 
 async def redact_queued_events(conn: Connection, message_sid: str) -> None:
