@@ -1,4 +1,5 @@
-"""Each status a message passes keeps its time (migration 0014), on both databases; the dashboard's message page
+"""Each status a message passes keeps its time (migration 0014), on both databases (through the server, and at
+the use cases' depth for scheduled and Messaging Service messages); the dashboard's message page
 and log answer their live polls (`?live=<mark>`: 204 while nothing changed); a message stored before 0014 (its
 status times NULL) still has its page and timeline."""
 
@@ -18,10 +19,17 @@ import asyncpg
 import httpx
 import pytest
 
+from mycpaas.domain.messages import MessageStatus
+from mycpaas.domain.status_times import passed
+from mycpaas.services import delivery, message_progress, messaging, scheduling
+from mycpaas.services.platform import Platform
+from mycpaas.settings import Settings
 from tests.conftest import dispose_server, make_server
 from tests.dashboard_support import create_user, signed_in
-from tests.integration.helpers import send, wait_final
+from tests.integration.helpers import send, unique_number, wait_final
 from tests.integration.test_raw_inserts import stored_rows
+from tests.integration.test_scheduled_messages import _claim_due, _schedule, _setup, _soon
+from tests.platform_support import run_on_platform
 from tests.server import ServerProcess
 
 FROM = "+15005550006"
@@ -165,3 +173,36 @@ def test_live_poll_follows_changes_made_in_any_worker_process(two_workers: Serve
     mark = _MARK.search(page.text)
     assert mark is not None
     assert {poll(f"/messages/{sid}", live=mark.group(1)).status_code for _ in range(10)} == {204}
+
+
+def test_scheduled_and_service_messages_keep_each_status_time(platform_settings: Settings) -> None:
+    """At the use cases' depth, on a database of its own: a scheduled message goes `scheduled` (created) ->
+    `accepted` (SendAt) -> `queued` (its sender chosen) -> `sending`, each time kept; a canceled one keeps when
+    it was canceled; a message through a service starts `accepted`."""
+
+    async def scenario(platform: Platform) -> None:
+        account, service_sid, _ = await _setup(platform)
+        scheduled = await _schedule(platform, account, service_sid)
+        claimed = await _claim_due(platform, scheduled)
+        [started] = await delivery.start_sending(platform, claimed)
+        times = await message_progress.status_times(platform, started.message)
+        assert set(times) == {MessageStatus.ACCEPTED, MessageStatus.QUEUED, MessageStatus.SENDING}
+        assert scheduled.created_at <= times[MessageStatus.ACCEPTED] <= times[MessageStatus.QUEUED]
+        assert times[MessageStatus.QUEUED] <= times[MessageStatus.SENDING]
+        stored = await messaging.get_message(platform, account, scheduled.sid)
+        assert stored is not None
+        assert [s.value for s, _ in passed(stored, times)] == ["scheduled", "accepted", "queued", "sending"]
+
+        canceled = await scheduling.cancel(platform, await _schedule(platform, account, service_sid))
+        times = await message_progress.status_times(platform, canceled)
+        assert times == {MessageStatus.CANCELED: canceled.updated_at}
+        assert [s.value for s, _ in passed(canceled, times)] == ["scheduled", "canceled"]
+
+        request = messaging.SendRequest(
+            to=unique_number(), from_=None, messaging_service_sid=service_sid, body="now"
+        )
+        now = await messaging.send_message(platform, account, request)
+        assert await message_progress.status_times(platform, now) == {}
+        assert [s.value for s, _ in passed(now, {})] == ["accepted"]
+
+    run_on_platform(_soon(platform_settings), scenario)
