@@ -128,6 +128,12 @@ ACCOUNT = "AC" + "a" * 32
 SERVICE = "MG" + "f" * 32
 
 
+STATUS_TIME_COLUMNS = [
+    f"{status}_at"
+    for status in ("accepted", "queued", "sending", "delivered", "undelivered", "failed", "canceled")
+]
+
+
 def representative_rows() -> dict[str, list[dict[str, Any]]]:
     """One or two rows for every table of the head schema, every column filled (nullable ones too)."""
     message = "SM" + "b" * 32
@@ -207,6 +213,8 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "created_at": T0,
                 "updated_at": T0,
                 "sent_at": T0,
+                # 0014: the time of each status passed (filled here, as every nullable column, to be kept)
+                **dict.fromkeys(STATUS_TIME_COLUMNS, T0),
             }
             for status in ["sent"]
         ]
@@ -234,6 +242,7 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "created_at": T0,
                 "updated_at": T0,
                 "sent_at": None,
+                **dict.fromkeys(STATUS_TIME_COLUMNS),
             }
         ],
         "jobs": [

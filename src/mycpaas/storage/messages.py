@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.status_times import TIMED_STATUSES, time_column
 from mycpaas.storage import queue
 from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.group_commit import insert_into as _insert_into
@@ -109,13 +110,14 @@ _MARK_SENDING = (
             messages.c.status == MessageStatus.QUEUED.value,
         )
     )
-    .values(status=MessageStatus.SENDING.value, updated_at=bindparam("now"))
+    .values(status=MessageStatus.SENDING.value, updated_at=bindparam("now"), sending_at=bindparam("now"))
 )
 
 
 _SQLITE_BY_SIDS = f"SELECT {_SQLITE_COLUMNS} FROM messages WHERE sid IN {IN_JSON}"
 _SQLITE_MARK_SENDING = (
-    f"UPDATE messages SET status = 'sending', updated_at = ? WHERE sid IN {IN_JSON} AND status = 'queued'"
+    "UPDATE messages SET status = 'sending', updated_at = ?, sending_at = ? "
+    f"WHERE sid IN {IN_JSON} AND status = 'queued'"
 )
 
 
@@ -132,7 +134,8 @@ async def mark_sending(conn: Connection, sids: list[str], now: datetime) -> None
         return
     driver = sqlite_driver(conn)
     if driver is not None:
-        driver.execute(_SQLITE_MARK_SENDING, (ts(now), json_list(sids)))
+        stamp = ts(now)
+        driver.execute(_SQLITE_MARK_SENDING, (stamp, stamp, json_list(sids)))
     else:
         await conn.execute(_MARK_SENDING, {"sids": sids, "now": now})
 
@@ -270,6 +273,31 @@ async def _scheduled(conn: Connection, whose: ColumnElement[bool]) -> list[Messa
     return [_message(row) for row in rows]
 
 
+_TIME_COLUMNS = {status: time_column(status) for status in TIMED_STATUSES}
+
+
+def _with_time(status: MessageStatus, now: datetime, values: dict[str, object]) -> dict[str, object]:
+    """The change's columns with the time of the status it moves to (its `<status>_at`), set by the same UPDATE:
+    the timeline keeps every status a message passed without a row or a statement per transition."""
+    column = _TIME_COLUMNS.get(status)
+    if column is None or column in values:
+        return values
+    return {**values, column: now}
+
+
+_TIMES = select(*(messages.c[column] for column in _TIME_COLUMNS.values())).where(
+    messages.c.sid == bindparam("sid")
+)
+
+
+async def status_times(conn: Connection, sid: str) -> dict[MessageStatus, datetime]:
+    """When the message reached each status in TIMED_STATUSES it passed (an indexed read by sid)."""
+    row = (await conn.execute(_TIMES, {"sid": sid})).first()
+    if row is None:
+        return {}
+    return {status: at for status, at in zip(_TIME_COLUMNS, row, strict=True) if at is not None}
+
+
 async def advance_status(
     conn: Connection,
     sid: str,
@@ -279,6 +307,7 @@ async def advance_status(
     **values: object,
 ) -> bool:
     """Move a message to `new_status` only from an allowed predecessor; False if it had moved on."""
+    values = _with_time(new_status, now, values)
     statement = _advance_statement(tuple(sorted(values)))
     result = await conn.execute(
         statement,
@@ -317,6 +346,7 @@ async def advance_returning(
     **values: object,
 ) -> Message | None:
     """advance_status that returns the changed message (None if it had moved on), in one statement."""
+    values = _with_time(new_status, now, values)
     result = await conn.execute(
         _returning_statement(tuple(sorted(values))),
         {
@@ -361,6 +391,7 @@ async def advance_many(
     callbacks need."""
     if not sids:
         return []
+    values = _with_time(new_status, now, values)
     driver = sqlite_driver(conn)
     if driver is not None:
         parameters = [

@@ -121,6 +121,15 @@ messages = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime, nullable=True),
+    # When the message reached each later status (domain/status_times.py; sent_at above is sent's), set by the
+    # UPDATE that moves the status; NULL for a status not passed, and in rows older than migration 0014.
+    Column("accepted_at", DateTime, nullable=True),
+    Column("queued_at", DateTime, nullable=True),
+    Column("sending_at", DateTime, nullable=True),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("undelivered_at", DateTime, nullable=True),
+    Column("failed_at", DateTime, nullable=True),
+    Column("canceled_at", DateTime, nullable=True),
     # Keyset paging walks (account_sid, id) backwards; filtered lists get their own composite index.
     Index("ix_messages_account_id", "account_sid", "id"),
     Index("ix_messages_account_to_id", "account_sid", "to_number", "id"),

@@ -9,7 +9,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.dialects import sqlite
 
 from mycpaas.domain.webhooks import EVENT_KINDS, AttemptOutcome, EventKind, WebhookAttempt, WebhookEvent
@@ -64,6 +64,15 @@ async def list_for_message(
         query = query.where(webhook_attempts.c.id > after_id)
     rows = await conn.execute(query.order_by(webhook_attempts.c.id).limit(limit))
     return [_attempt(row) for row in rows]
+
+
+async def latest_attempt_id(conn: Connection, message_sid: str) -> int:
+    """The id of the message's latest attempt (0: none yet): attempts are only ever added, so it changes
+    exactly when one is. One step down ix_webhook_attempts_message_id."""
+    latest = await conn.execute(
+        select(func.max(webhook_attempts.c.id)).where(webhook_attempts.c.message_sid == message_sid)
+    )
+    return int(latest.scalar_one() or 0)
 
 
 async def cursor_id(conn: Connection, message_sid: str, sid: str) -> int | None:

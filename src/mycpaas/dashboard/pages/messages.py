@@ -1,5 +1,6 @@
 """The message log (filtered, keyset-paged, so a page costs the same with a million rows), one message with
-its status timeline and webhook attempts, and a form to send a test message."""
+its status timeline and webhook attempts, and a form to send a test message. The log and a message's page
+follow changes while open (dashboard/live.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import datetime, timedelta
 
 from starlette.responses import Response
 
+from mycpaas.dashboard import live
 from mycpaas.dashboard.page import Page, redirect
 from mycpaas.domain.addresses import parse_e164
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.status_times import passed
 from mycpaas.errors import InvalidRequest, NotFound
-from mycpaas.services import messaging, numbers, scheduling, webhooks
+from mycpaas.services import message_progress, messaging, numbers, scheduling, webhooks
 from mycpaas.services.messaging import ListQuery, SendRequest
 
 PAGE_SIZE = 50
@@ -80,6 +83,9 @@ async def show(page: Page) -> Response:
     else:
         more_older, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
         more_newer = bool(before)
+    mark = live.mark(*((m.sid, m.status.value, m.updated_at.isoformat()) for m in rows))
+    if (unchanged := live.unchanged(page, mark)) is not None:
+        return unchanged
     filters = {k: v for k, v in query.items() if v}
     return page.render(
         "messages.html",
@@ -89,6 +95,7 @@ async def show(page: Page) -> Response:
         directions=list(Direction),
         older={**filters, "before": rows[-1].sid} if more_older and rows else None,
         newer={**filters, "after": rows[0].sid} if more_newer and rows else None,
+        live=mark,
     )
 
 
@@ -99,34 +106,48 @@ class TimelineStep:
     note: str
 
 
-def timeline(message: Message) -> list[TimelineStep]:
-    """What the record tells of the message's life: created, handed to the carrier, and its final status."""
-    inbound = message.direction is Direction.INBOUND
-    first = "received" if inbound else "queued"
-    if message.status in (MessageStatus.SCHEDULED, MessageStatus.CANCELED):
-        first = "scheduled"
-    steps = [TimelineStep(first, message.created_at, "Accepted by mycpaas")]
-    if message.sent_at and not inbound:
-        steps.append(TimelineStep("sent", message.sent_at, "Handed to the carrier"))
-    already_shown = message.status in (
-        MessageStatus.QUEUED,
-        MessageStatus.RECEIVED,
-        MessageStatus.SCHEDULED,
-    ) or (message.status is MessageStatus.SENT and message.sent_at is not None)
-    if not already_shown:
-        note = f"Error {message.error_code}: {message.error_message}" if message.error_code else ""
-        steps.append(TimelineStep(message.status.value, message.updated_at, note))
+_NOTES = {
+    MessageStatus.QUEUED: "Accepted by mycpaas",
+    MessageStatus.ACCEPTED: "Accepted by mycpaas; waiting for a sender from its Messaging Service",
+    MessageStatus.SCHEDULED: "Accepted by mycpaas; waiting for its send time",
+    MessageStatus.RECEIVED: "Received by mycpaas",
+    MessageStatus.SENDING: "Being handed to the carrier",
+    MessageStatus.SENT: "Handed to the carrier",
+}
+
+
+def timeline(message: Message, times: dict[MessageStatus, datetime]) -> list[TimelineStep]:
+    """Every status the message passed, each with its time (domain/status_times.py); the first says that
+    mycpaas accepted it, a failed or undelivered one its error."""
+    steps = []
+    for position, (status, at) in enumerate(passed(message, times)):
+        note = _NOTES.get(status, "")
+        if position and status in (MessageStatus.QUEUED, MessageStatus.ACCEPTED):
+            note = "Sender chosen" if status is MessageStatus.QUEUED else "Send time reached"
+        if status is message.status and message.error_code:
+            note = f"Error {message.error_code}: {message.error_message}"
+        steps.append(TimelineStep(status.value, at, note))
     return steps
 
 
 async def detail(page: Page) -> Response:
-    message = await messaging.get_message(page.platform, page.account, page.param("sid"))
-    if message is None:
+    progress = await message_progress.progress(page.platform, page.account, page.param("sid"))
+    if progress is None:
         raise NotFound(page.request.url.path)
+    mark = live.mark(*progress.mark)
+    if (unchanged := live.unchanged(page, mark)) is not None:
+        return unchanged
+    message = progress.message
     attempts = await webhooks.list_attempts(page.platform, message, 200, None)
     send_at = await scheduling.send_time(page.platform, message)
+    times = await message_progress.status_times(page.platform, message)
     return page.render(
-        "message.html", message=message, steps=timeline(message), attempts=attempts, send_at=send_at
+        "message.html",
+        message=message,
+        steps=timeline(message, times),
+        attempts=attempts,
+        send_at=send_at,
+        live=mark,
     )
 
 

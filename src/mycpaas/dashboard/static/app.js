@@ -1,5 +1,6 @@
-// Progressive enhancement for the dashboard: copy buttons, show/hide for secrets, confirmations, and the
-// set-up code taken from the link's #fragment. Every page works without this file.
+// Progressive enhancement for the dashboard: copy buttons, show/hide for secrets, confirmations, the
+// set-up code taken from the link's #fragment, and pages that follow changes (dashboard/live.py). Every page
+// works without this file.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -38,7 +39,57 @@ document.addEventListener("DOMContentLoaded", () => {
     if (value) fromFragment.value = value;
     history.replaceState(null, "", location.pathname);
   }
+
+  const live = document.getElementById("live");
+  if (live && live.dataset.live) follow(live.dataset.live);
 });
+
+// A live page asks its own address again with ?live=<the mark it was drawn with>: 204 while nothing changed,
+// else the page as it is now, whose [data-live-part] elements replace this one's (by id). Every 2 s after a
+// change, slowing to every 10 s while nothing changes; not while the tab is hidden. A response without the
+// mark (signed out, an error page) or a failed request stops it: reloading the page starts again.
+const LIVE_FIRST_MS = 2000;
+const LIVE_SLOWEST_MS = 10000;
+
+function follow(mark) {
+  let wait = LIVE_FIRST_MS;
+  const poll = async () => {
+    if (!document.hidden) {
+      const url = new URL(location.href);
+      url.searchParams.delete("notice");
+      url.searchParams.set("live", mark);
+      let response;
+      try {
+        response = await fetch(url, { credentials: "same-origin", redirect: "manual" });
+      } catch {
+        return;
+      }
+      if (response.status === 204) {
+        wait = Math.min(wait * 1.5, LIVE_SLOWEST_MS);
+      } else if (response.status === 200) {
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        const next = fresh.getElementById("live");
+        if (!next || !next.dataset.live) return;
+        swapParts(fresh);
+        mark = next.dataset.live;
+        wait = LIVE_FIRST_MS;
+      } else {
+        return;
+      }
+    }
+    setTimeout(poll, wait);
+  };
+  setTimeout(poll, wait);
+}
+
+function swapParts(fresh) {
+  for (const part of document.querySelectorAll("[data-live-part]")) {
+    const replacement = fresh.getElementById(part.id);
+    if (replacement) part.replaceWith(document.adoptNode(replacement));
+    else part.remove();
+  }
+  for (const button of document.querySelectorAll("[data-copy], [data-toggle]")) button.hidden = false;
+}
 
 function flash(button, text) {
   const original = button.dataset.label || button.textContent;
