@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.support import Dashboard
 from tests.conftest import remember_secret
 from tests.dashboard_support import create_user, csrf_of, signed_in
-from tests.integration.smpp_support import sender_of, wait_final
+from tests.integration.smpp_support import message, sender_of, wait_final, wait_until
 from tests.server import ServerProcess
 from tests.smsc_support import Smsc
 
@@ -142,10 +142,36 @@ def test_admin_adds_edits_disables_enables_and_removes_a_connector(
     expect(dash.notice()).to_contain_text("Carrier connector enabled.")
     reload_until(dash, "#carrier-up", "up")
 
+    # Submissions the SMSC is slow to answer hold the window: the holder's next renewal reports them. Then,
+    # with their receipts held back, removal is refused until the operator ticks the box.
+    smsc.config(resp_delay_ms=8000, dlr_mode="manual")
+    try:
+        with server.client() as api:
+            sids = [
+                api.post(
+                    f"{server.accounts_path()}/Messages.json",
+                    data={"From": sender, "To": f"+4477009001{n:02d}", "Body": f"held {n}"},
+                ).json()["sid"]
+                for n in range(3)
+            ]
+            reload_until(dash, "#carrier-window", "3 of 7")
+            dash.screenshot("carrier-window-in-use")
+            wait_until(
+                lambda: all(message(server, api, sid)["status"] == "sent" for sid in sids),
+                what="the messages to be sent",
+            )
+    finally:
+        smsc.config(resp_delay_ms=0)
+    dash.expected_statuses.add(409)
+    dash.answer_next_dialog(accept=True)
+    page.get_by_role("button", name="Remove connector").click()
+    expect(dash.error()).to_contain_text("3 message(s) sent through carrier connector 'sim' still await")
+    expect(page.locator("#carrier-up")).to_have_text("up")
+    page.get_by_label("Remove it anyway").check()
     dash.answer_next_dialog(accept=True)
     page.get_by_role("button", name="Remove connector").click()
     expect(dash.notice()).to_contain_text("Carrier connector removed.")
-    assert dash.dialogs == ["Remove carrier connector sim?"]
+    assert dash.dialogs == ["Remove carrier connector sim?"] * 2
     expect(page.get_by_text("No carrier connectors")).to_be_visible()
     smsc.wait_for(lambda s: bound_sessions(s) == 0, timeout=20, what="the removed connector to unbind")
 
