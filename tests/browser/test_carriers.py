@@ -12,7 +12,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import OpenDashboard
 from tests.browser.support import Dashboard
+from tests.browser.test_accessibility import PHONE
 from tests.conftest import remember_secret
 from tests.dashboard_support import create_user, csrf_of, signed_in
 from tests.integration.smpp_support import message, sender_of, wait_final, wait_until
@@ -244,3 +246,22 @@ def test_only_administrators_see_or_post_to_the_carrier_pages(
     removed = admin.post("/carriers/guarded/remove", data={"csrf_token": csrf_of(listed)})
     assert removed.status_code == 303, removed.text
     assert "guarded" not in admin.get("/carriers").text
+
+
+def test_carrier_pages_fit_a_phone_screen(
+    server: ServerProcess, user: str, open_dashboard: OpenDashboard
+) -> None:
+    admin = signed_in(server, user)
+    long_host = "smsc-primary.a-carrier-with-a-rather-long-domain-name.example.net"
+    form = add_form(
+        csrf_of(admin.get("/carriers").text), name="narrow", host=long_host, prefixes="+44 +353 +33"
+    )
+    assert admin.post("/carriers", data=form).status_code == 303
+    dash = open_dashboard(server, **PHONE)
+    dash.sign_in(user)
+    for path, shown in (("/carriers", f"acme@{long_host}:2775"), ("/carriers/narrow", "narrow")):
+        dash.goto(path)
+        expect(dash.page.locator("main")).to_contain_text(shown)
+        dash.no_horizontal_overflow()
+    dash.screenshot("phone-carrier")
+    assert admin.post("/carriers/narrow/remove", data={"csrf_token": form["csrf_token"]}).status_code == 303
