@@ -108,6 +108,7 @@ def test_admin_adds_edits_disables_enables_and_removes_a_connector(
     expect(dash.notice()).to_contain_text("Carrier connector saved.")
     no_password_in(dash)
     reload_until(dash, "#carrier-error", "bind failed")
+    expect(page.locator("#carrier-error")).to_contain_text("status 0x0e (ESME_RINVPASWD)")
     expect(page.locator("#carrier-up")).to_have_text("down")
     expect(page.locator("#carrier-binds")).to_have_text("0 of 1")
     dash.screenshot("carrier-down")
