@@ -19,7 +19,7 @@ from mycpaas.delivery.binds import Binds
 from mycpaas.delivery.carriers.smpp import SmppCarrier
 from mycpaas.domain.carriage import InboundSms, Receipt
 from mycpaas.domain.carriers import Connector
-from mycpaas.services import binds, carriers
+from mycpaas.services import binds, carrier_status, carriers
 from mycpaas.services.binds import Lease
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
@@ -66,11 +66,18 @@ async def leases(a: Platform, b: Platform) -> None:
         assert isinstance(first, Lease) and (first.slot, first.claim) == (0, 1)
         refused = await binds.acquire(b, "x", 1, "b")
         assert isinstance(refused, datetime), "the only slot is held: told when its lease lapses"
-        assert await binds.renew(a, first, bound=True, error="bind failed: refused")
+        assert await binds.renew(a, first, bound=True, error="bind failed: refused", window_in_use=3)
         assert [(h.carrier, h.holder, h.bound) for h in await binds.live(b)] == [("x", "a", True)]
+        # What the dashboard shows, read by another process than the holder.
+        [shown] = await carrier_status.statuses(b)
+        assert (shown.up, shown.bound, shown.window_in_use, shown.window) == (True, 1, 3, X.window)
+        assert shown.last_error is not None and shown.last_error[0] == "bind failed: refused"
 
         await asyncio.sleep(a.settings.bind_lease_seconds + 0.3)  # a stops renewing: its lease lapses
         assert await binds.live(b) == []
+        [shown] = await carrier_status.statuses(b)
+        assert (shown.up, shown.bound, shown.window_in_use) == (False, 0, 0), "a lapsed lease is down"
+        assert shown.last_error is not None, "the last failure stays for the operator"
         second = await binds.acquire(b, "x", 1, "b")
         assert isinstance(second, Lease) and (second.slot, second.claim) == (0, 2), "taken over, claim raised"
         assert not await binds.renew(a, first, bound=True), "the lapsed holder cannot renew"

@@ -102,6 +102,8 @@ def test_set_up_link_works_once_and_only_the_newest(tmp_path: Path) -> None:
         made = post_setup(server, second, "first@example.com")
         assert made.status_code == 303 and made.headers["location"] == "/"
         assert post_setup(server, second, "second@example.com").status_code == 401
+        # The first user is the platform administrator: the carrier pages are theirs.
+        assert signed_in(server, "first@example.com").get("/carriers").status_code == 200
 
         # Once a user exists, no link is printed at start.
         server.stop()

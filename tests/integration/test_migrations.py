@@ -302,6 +302,7 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
                 "created_at": T0,
                 "last_sign_in_at": T0,
+                "is_admin": True,
             }
         ],
         "dashboard_sessions": [
@@ -364,6 +365,7 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "bound": True,
                 "last_error": "bind refused",
                 "last_error_at": T0,
+                "window_in_use": 3,
             }
         ],
         "throttle_failures": [{"scope": "api", "key": "ip:127.0.0.1", "bucket": 29000000, "failures": 3}],

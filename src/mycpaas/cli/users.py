@@ -36,14 +36,14 @@ async def create(args: argparse.Namespace, platform: Platform) -> int:
         print(f"no account {args.account or '(the database has none yet)'}", file=sys.stderr)
         return 1
     try:
-        user = await users.create_user(platform, account, args.email, read_password(args), Actor.cli())
+        user = await users.create_user(
+            platform, account, args.email, read_password(args), Actor.cli(), admin=args.admin
+        )
     except InvalidRequest as error:
         print(f"mycpaas: {error.message}", file=sys.stderr)
         return 1
-    print(
-        f"Created dashboard user {user.email} of account {account.sid}; "
-        f"sign in at {base_url(platform.settings)}/"
-    )
+    role = "platform administrator" if user.is_admin else "dashboard user"
+    print(f"Created {role} {user.email} of account {account.sid}; sign in at {base_url(platform.settings)}/")
     return 0
 
 
@@ -65,4 +65,10 @@ def register(commands: Subcommands) -> None:
         "--account", metavar="SID", help="the main Account SID the user belongs to (default: the oldest one)"
     )
     new.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    new.add_argument(
+        "--admin",
+        action="store_true",
+        help="a platform administrator, who also manages the carrier connectors in the dashboard (the first "
+        "user is one anyway)",
+    )
     new.set_defaults(func=on_platform(create))

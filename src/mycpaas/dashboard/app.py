@@ -23,6 +23,7 @@ from mycpaas.dashboard import cookies
 from mycpaas.dashboard.forms import FormInvalid, FormTooLarge, check_query, read_form
 from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
 from mycpaas.dashboard.pages import (
+    carriers,
     credentials,
     home,
     keys,
@@ -76,6 +77,17 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/sign-out", signin.sign_out),
 ]
 
+# Pages of what belongs to no account, for platform administrators only (anyone else gets a 404 before the
+# form is read): (method, path, handler), as PAGES.
+ADMIN_PAGES: list[tuple[str, str, Handler]] = [
+    ("GET", "/carriers", carriers.show),
+    ("POST", "/carriers", carriers.add),
+    ("GET", "/carriers/{name}", carriers.edit),
+    ("POST", "/carriers/{name}", carriers.save),
+    ("POST", "/carriers/{name}/enabled", carriers.switch),
+    ("POST", "/carriers/{name}/remove", carriers.remove),
+]
+
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -105,6 +117,8 @@ class DashboardApp:
         ]
         for method, path, handler in PAGES:
             routes.append(Route(path, self._private(handler), methods=[method]))
+        for method, path, handler in ADMIN_PAGES:
+            routes.append(Route(path, self._private(handler, admin=True), methods=[method]))
         self.router = Router(routes, default=self._not_found)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -164,7 +178,7 @@ class DashboardApp:
 
         return endpoint
 
-    def _private(self, handler: Handler) -> Any:
+    def _private(self, handler: Handler, admin: bool = False) -> Any:
         async def endpoint(request: Request) -> Response:
             session_id = cookies.read(request, cookies.SESSION)
             session = await users.load_session(self.platform, session_id)
@@ -173,6 +187,8 @@ class DashboardApp:
                     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return redirect("/sign-in", next=wanted)
                 return self.error_page(403, "Signed out", "Your session ended. Sign in again.")
+            if admin and not session.user.is_admin:  # not even told that the page exists
+                return self.error_page(404, "Page not found", "There is no page at this address.")
             form = await self._checked_form(request, session_id)
             if isinstance(form, Response):
                 return form

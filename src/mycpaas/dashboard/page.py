@@ -48,6 +48,11 @@ NOTICES = {
     "service-number-removed": "Number removed from the pool; it stays in the account.",
     "service-alpha-added": "Alpha sender added.",
     "service-alpha-removed": "Alpha sender removed.",
+    "carrier-added": "Carrier connector added. Running servers bind it within a second or two.",
+    "carrier-saved": "Carrier connector saved. Running servers bind again with the new settings.",
+    "carrier-enabled": "Carrier connector enabled. Running servers bind it within a second or two.",
+    "carrier-disabled": "Carrier connector disabled. Running servers unbind it; it routes nothing now.",
+    "carrier-removed": "Carrier connector removed. Running servers unbind it.",
 }
 
 

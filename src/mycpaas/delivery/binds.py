@@ -301,7 +301,9 @@ class Binds:
         if self._unbind_at(b) > started:
             try:
                 kept = await asyncio.wait_for(
-                    binds.renew(self.platform, b.lease, b.opened and link.bound, error),
+                    binds.renew(
+                        self.platform, b.lease, b.opened and link.bound, error, b.carrier.window_in_use
+                    ),
                     self._unbind_at(b) - started,
                 )
             except Exception as exc:

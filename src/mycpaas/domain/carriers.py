@@ -8,9 +8,11 @@ the next one is the failover when a link is down.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Coding(StrEnum):
@@ -78,6 +80,37 @@ class Connector:
             return 0
         lengths = [len(p.lstrip("+")) for p in self.prefixes if digits.startswith(p.lstrip("+"))]
         return max(lengths) if lengths else None
+
+
+# The settings a form may give as text (the dashboard's), each whole-number field converted; `validate` then
+# judges the values as it judges the CLI's, so both say the same about the same mistake.
+TEXT_FIELDS = ("host", "system_id", "system_type", "bind_type", "coding", "concatenation")
+NUMBER_FIELDS = (
+    "port",
+    "window",
+    "max_mps",
+    "max_binds",
+    "source_ton",
+    "source_npi",
+    "dest_ton",
+    "dest_npi",
+    "priority",
+)
+
+
+def fields_from_text(values: Mapping[str, str]) -> dict[str, Any]:
+    """Connector fields from text: the given TEXT_FIELDS and NUMBER_FIELDS, and `prefixes` as a list split at
+    spaces and commas (empty = a catch-all). Raises InvalidConnector for a number that is not one."""
+    fields: dict[str, Any] = {name: values[name].strip() for name in TEXT_FIELDS if name in values}
+    for name in NUMBER_FIELDS:
+        if name in values:
+            text = values[name].strip()
+            if not re.fullmatch(r"-?[0-9]{1,9}", text):
+                raise InvalidConnector(f"{name.replace('_', ' ')} must be a whole number")
+            fields[name] = int(text)
+    if "prefixes" in values:
+        fields["prefixes"] = tuple(p for p in re.split(r"[\s,]+", values["prefixes"]) if p)
+    return fields
 
 
 def validate(connector: Connector) -> Connector:

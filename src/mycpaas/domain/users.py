@@ -1,7 +1,8 @@
 """Dashboard users and their browser sessions.
 
 A user belongs to one main account and may look at it or at any of its subaccounts; the session remembers
-which one is in view. Passwords are hashed with argon2id (they are low-entropy, unlike Auth Tokens); session
+which one is in view. A platform administrator (`is_admin`; the first user is one) also manages what belongs
+to no account: the carrier connectors. Passwords are hashed with argon2id (they are low-entropy, unlike Auth Tokens); session
 identifiers and set-up codes are high-entropy and kept only as keyed digests.
 """
 
@@ -24,6 +25,7 @@ class User:
     account_sid: str
     created_at: datetime
     last_sign_in_at: datetime | None
+    is_admin: bool = False
 
 
 @dataclass(slots=True)

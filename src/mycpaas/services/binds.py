@@ -14,9 +14,20 @@ from datetime import datetime, timedelta
 from mycpaas.services.platform import Platform
 from mycpaas.storage import binds as store
 from mycpaas.storage import carriers as carrier_store
-from mycpaas.storage.binds import Held, Lease
+from mycpaas.storage.binds import BindState, Held, Lease
 
-__all__ = ["Held", "Lease", "acquire", "forget_dead_holders", "holder_id", "live", "release", "renew"]
+__all__ = [
+    "BindState",
+    "Held",
+    "Lease",
+    "acquire",
+    "forget_dead_holders",
+    "holder_id",
+    "live",
+    "release",
+    "renew",
+    "states",
+]
 
 
 def holder_id() -> str:
@@ -48,12 +59,14 @@ async def acquire(platform: Platform, carrier: str, max_binds: int, holder: str)
         return await store.acquire(conn, carrier, max_binds, holder, now, until)
 
 
-async def renew(platform: Platform, lease: Lease, bound: bool, error: str | None = None) -> bool:
+async def renew(
+    platform: Platform, lease: Lease, bound: bool, error: str | None = None, window_in_use: int = 0
+) -> bool:
     """Extend the lease by `bind_lease_seconds` from now and report the bind's state; False if it is lost."""
     now = await platform.clock.now()
     until = now + timedelta(seconds=platform.settings.bind_lease_seconds)
     async with platform.db.write() as conn:
-        return await store.renew(conn, lease, until, bound, error, now)
+        return await store.renew(conn, lease, until, bound, error, now, window_in_use)
 
 
 async def forget_dead_holders(platform: Platform) -> None:
@@ -75,3 +88,11 @@ async def live(platform: Platform) -> list[Held]:
     now = await platform.clock.now()
     async with platform.db.read() as conn:
         return await store.live(conn, now)
+
+
+async def states(platform: Platform) -> list[BindState]:
+    """Every bind slot's state as its holder last reported it, whichever process holds it: the dashboard's
+    process may hold none, so the state comes from the shared lease rows (on the database's clock)."""
+    now = await platform.clock.now()
+    async with platform.db.read() as conn:
+        return await store.states(conn, now)

@@ -110,11 +110,14 @@ def _checked_credentials(email: str, password: str) -> str:
 
 
 async def _insert_user(
-    conn: Connection, account_sid: str, email: str, password_hash: str, actor: Actor
+    conn: Connection, account_sid: str, email: str, password_hash: str, actor: Actor, admin: bool = False
 ) -> User:
+    """The first user of the platform is its administrator, whoever creates it (the set-up link or the CLI):
+    someone must be able to manage the carriers from the dashboard."""
     now = utcnow()
+    admin = admin or await store.count_users(conn) == 0
     try:
-        user = await store.insert_user(conn, email, account_sid, password_hash, now)
+        user = await store.insert_user(conn, email, account_sid, password_hash, now, admin)
     except store.EmailTaken:
         raise InvalidRequest(
             ErrorCode.INVALID_PARAMETER, reason=f"A user with the email {email} exists."
@@ -123,8 +126,11 @@ async def _insert_user(
     return user
 
 
-async def create_user(platform: Platform, account: Account, email: str, password: str, actor: Actor) -> User:
-    """A user of a main account (subaccounts are reached by switching, not by their own users)."""
+async def create_user(
+    platform: Platform, account: Account, email: str, password: str, actor: Actor, admin: bool = False
+) -> User:
+    """A user of a main account (subaccounts are reached by switching, not by their own users); `admin`
+    makes a platform administrator (the first user is one anyway)."""
     if account.is_subaccount:
         raise InvalidRequest(
             ErrorCode.INVALID_PARAMETER, reason="Dashboard users belong to a main account, not a subaccount."
@@ -132,7 +138,7 @@ async def create_user(platform: Platform, account: Account, email: str, password
     normalized = _checked_credentials(email, password)
     password_hash = await _hash(password)
     async with platform.db.write() as conn:
-        user = await _insert_user(conn, account.sid, normalized, password_hash, actor)
+        user = await _insert_user(conn, account.sid, normalized, password_hash, actor, admin)
         await store.delete_setup_codes(conn)  # the first user exists: the printed link must stop working
     return user
 

@@ -55,7 +55,12 @@ class SessionClosed(SmppError):
 
 class CommandFailed(SmppError):
     def __init__(self, command: int, status: int) -> None:
-        super().__init__(f"{_name(command)} answered with status 0x{status:02x}")
+        # The status's SMPP name too: the operator reads it (the dashboard's Carriers page, the log).
+        try:
+            known = f" (ESME_{Status(status).name})"
+        except ValueError:
+            known = ""
+        super().__init__(f"{_name(command)} answered with status 0x{status:02x}{known}")
         self.status = status
 
 

@@ -36,6 +36,20 @@ class Held:
     bound: bool
 
 
+@dataclass(frozen=True, slots=True)
+class BindState:
+    """One slot as the operator sees it: whether a live lease holds it and the session is up, the window in
+    use at its last renewal, and its latest bind failure (kept after the slot is released)."""
+
+    carrier: str
+    slot: int
+    held: bool
+    bound: bool
+    window_in_use: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
 async def ensure_slots(conn: Connection, carrier: str, count: int) -> None:
     """Create the rows of slots 0..count-1 that do not exist yet. Two processes creating one at once: one
     insert fails on the primary key, and that process tries again at its next round."""
@@ -96,11 +110,17 @@ def _fenced(lease: Lease) -> ColumnElement[bool]:
 
 
 async def renew(
-    conn: Connection, lease: Lease, until: datetime, bound: bool, error: str | None, now: datetime
+    conn: Connection,
+    lease: Lease,
+    until: datetime,
+    bound: bool,
+    error: str | None,
+    now: datetime,
+    window_in_use: int = 0,
 ) -> bool:
-    """Extend the lease and report the bind's state (`error`: a new failure to record, if any); False when
-    the slot is no longer this lease's (taken over after a lapse, or released)."""
-    values: dict[str, object] = {"locked_until": until, "bound": bound}
+    """Extend the lease and report the bind's state (`error`: a new failure to record, if any; the window in
+    use); False when the slot is no longer this lease's (taken over after a lapse, or released)."""
+    values: dict[str, object] = {"locked_until": until, "bound": bound, "window_in_use": window_in_use}
     if error is not None:
         values.update(last_error=error[:500], last_error_at=now)
     result = await conn.execute(update(binds).where(_fenced(lease)).values(**values))
@@ -110,14 +130,18 @@ async def renew(
 async def release(conn: Connection, lease: Lease) -> None:
     """Free the slot at once (the session is closed), if it is still this lease's."""
     await conn.execute(
-        update(binds).where(_fenced(lease)).values(holder=None, locked_until=None, bound=False)
+        update(binds)
+        .where(_fenced(lease))
+        .values(holder=None, locked_until=None, bound=False, window_in_use=0)
     )
 
 
 async def release_all(conn: Connection) -> None:
     """Free every slot (only where no other process can hold one: services/binds.forget_dead_holders)."""
     await conn.execute(
-        update(binds).where(binds.c.holder.is_not(None)).values(holder=None, locked_until=None, bound=False)
+        update(binds)
+        .where(binds.c.holder.is_not(None))
+        .values(holder=None, locked_until=None, bound=False, window_in_use=0)
     )
 
 
@@ -129,6 +153,34 @@ async def live(conn: Connection, now: datetime) -> list[Held]:
         )
     )
     return [Held(row.carrier, row.slot, row.holder, bool(row.bound)) for row in rows]
+
+
+async def states(conn: Connection, now: datetime) -> list[BindState]:
+    """Every slot of every connector, by connector and slot (a handful of rows per connector)."""
+    held = and_(binds.c.holder.is_not(None), binds.c.locked_until >= now)
+    rows = await conn.execute(
+        select(
+            binds.c.carrier,
+            binds.c.slot,
+            held.label("held"),
+            binds.c.bound,
+            binds.c.window_in_use,
+            binds.c.last_error,
+            binds.c.last_error_at,
+        ).order_by(binds.c.carrier, binds.c.slot)
+    )
+    return [
+        BindState(
+            row.carrier,
+            row.slot,
+            bool(row.held),
+            bool(row.held) and bool(row.bound),
+            int(row.window_in_use) if row.held else 0,
+            row.last_error,
+            row.last_error_at,
+        )
+        for row in rows
+    ]
 
 
 async def forget(conn: Connection, carrier: str) -> None:

@@ -214,6 +214,8 @@ dashboard_users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("last_sign_in_at", DateTime, nullable=True),
+    # A platform administrator (the first user is one): manages what belongs to no account, the carriers.
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
 )
 
 # A browser session: the cookie holds a random identifier, the row only its keyed digest.
@@ -384,6 +386,8 @@ carrier_binds = Table(
     Column("bound", Boolean, nullable=False, server_default=text("false")),
     Column("last_error", Text, nullable=True),
     Column("last_error_at", DateTime, nullable=True),
+    # Submissions holding a slot of the bind's window at its last renewal (written by the renewal, not per message).
+    Column("window_in_use", Integer, nullable=False, server_default="0"),
 )
 
 # Failed attempts counted across processes (failed API authentications, dashboard sign-ins), per key and window

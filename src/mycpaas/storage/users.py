@@ -18,6 +18,7 @@ _USER_COLUMNS = (
     dashboard_users.c.account_sid,
     dashboard_users.c.created_at,
     dashboard_users.c.last_sign_in_at,
+    dashboard_users.c.is_admin,
 )
 
 
@@ -28,6 +29,7 @@ def _user(row: Row[Any]) -> User:
         account_sid=row.account_sid,
         created_at=row.created_at,
         last_sign_in_at=row.last_sign_in_at,
+        is_admin=bool(row.is_admin),
     )
 
 
@@ -36,19 +38,23 @@ class EmailTaken(Exception):
 
 
 async def insert_user(
-    conn: Connection, email: str, account_sid: str, password_hash: str, now: datetime
+    conn: Connection, email: str, account_sid: str, password_hash: str, now: datetime, is_admin: bool
 ) -> User:
     """Raises EmailTaken (the unique index decides, so two concurrent creations cannot both pass)."""
     try:
         result = await conn.execute(
             insert(dashboard_users).values(
-                email=email, account_sid=account_sid, password_hash=password_hash, created_at=now
+                email=email,
+                account_sid=account_sid,
+                password_hash=password_hash,
+                created_at=now,
+                is_admin=is_admin,
             )
         )
     except IntegrityError:
         raise EmailTaken from None
     assert result.inserted_primary_key is not None
-    return User(int(result.inserted_primary_key[0]), email, account_sid, now, None)
+    return User(int(result.inserted_primary_key[0]), email, account_sid, now, None, is_admin)
 
 
 async def get_user_by_email(conn: Connection, email: str) -> tuple[User, str] | None:

@@ -114,6 +114,7 @@ class SmppCarrier:
         self._unrecorded = asyncio.Semaphore(connector.window)
         self._reference = random.randrange(256)
         self._busy = 0  # submissions in progress, from the first submit_sm until recorded
+        self.window_in_use = 0  # submissions holding a window slot now, reported at each lease renewal
         # Ids of accepted parts whose submission is not recorded yet, each with the future its record resolves:
         # a receipt for one of them waits for that record instead of overtaking it. Overtaking receipts were
         # kept as unmatched and matched again one by one, several statements each (bench/smpp_e2e.py).
@@ -149,8 +150,12 @@ class SmppCarrier:
         accepted: list[str] = []
         try:
             async with self._unrecorded:
-                with metrics.SMPP_WINDOW.labels(self.name).track_inprogress():
-                    await record(await self._submit_parts(submission, accepted, recorded))
+                self.window_in_use += 1
+                try:
+                    with metrics.SMPP_WINDOW.labels(self.name).track_inprogress():
+                        await record(await self._submit_parts(submission, accepted, recorded))
+                finally:
+                    self.window_in_use -= 1
         finally:
             self._busy -= 1
             for part_id in accepted:
