@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from mycpaas.domain.clock import utcnow
 from mycpaas.domain.credentials import CredentialUse
@@ -60,7 +61,7 @@ class CredentialUses:
             while self._pending:
                 batch, self._pending = self._pending, {}
                 try:
-                    await self.platform.committer.run(lambda conn: store.record(conn, batch))
+                    await self.platform.committer.run(partial(store.record, uses=batch))
                 except Exception:
                     # Best effort by design: the credential's next use after the interval writes again.
                     log.warning(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from mycpaas.dashboard import audit_lines
 from mycpaas.dashboard.page import Page, redirect
 from mycpaas.services import accounts, audit, credential_uses
 
@@ -37,7 +38,9 @@ async def show(page: Page, status: int = 200, error: str = "") -> Response:
         unlocked=page.unlocked,
         view=view,
         uses=await credential_uses.of_tokens(page.platform, page.account.sid),
-        history=await audit.recent(page.platform, page.account.sid, 20),
+        history=audit_lines.lines(
+            await audit.recent(page.platform, page.account.sid, 20), page.session.user.email
+        ),
         troubleshooting=TROUBLESHOOTING,
         error=error,
     )
