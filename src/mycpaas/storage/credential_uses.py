@@ -6,6 +6,7 @@ Written in batches off the request path (services/credential_uses.py); read by t
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+
 from sqlalchemy import DateTime, String, and_, bindparam, delete, select, text
 
 from mycpaas.domain.credentials import CredentialUse
