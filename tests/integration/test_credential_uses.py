@@ -10,9 +10,11 @@ sleeping.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import remember_secret
+from tests.conftest import dispose_server, make_server, remember_secret
 from tests.databases import sql
 from tests.integration.auth_support import Creds, new_key, new_subaccount
 from tests.integration.smpp_support import wait_until
@@ -37,9 +39,10 @@ def uses(server: ServerProcess, account_sid: str) -> dict[str, tuple[Any, str]]:
     return {str(name): (used_at, str(used_from)) for name, used_at, used_from in rows}
 
 
-def call(server: ServerProcess, creds: Creds, account_sid: str) -> None:
+def call(server: ServerProcess, creds: Creds, account_sid: str, resource: str = "Messages.json") -> None:
+    """One request on a connection of its own."""
     with server.client(creds.username, creds.password) as client:
-        response = client.get(f"{server.accounts_path(account_sid)}/Messages.json")
+        response = client.get(f"{server.accounts_path(account_sid)}/{resource}")
     assert response.status_code == 200, response.text
 
 
@@ -73,3 +76,62 @@ def test_each_credential_records_its_last_use_once_a_minute(server: ServerProces
     after = uses(server, sub.username)
     assert after["primary"] == found["secondary"]
     assert "secondary" not in after
+
+
+# Every write of a use, counted by the database itself: a BEFORE INSERT trigger fires for each row an upsert
+# offers, whether it then inserts, updates or (an older use) changes nothing.
+COUNT_WRITES = (
+    "CREATE TABLE credential_use_writes (digest varchar(64) NOT NULL)",
+    "CREATE FUNCTION count_credential_use_write() RETURNS trigger AS $$ BEGIN "
+    "INSERT INTO credential_use_writes VALUES (NEW.digest); RETURN NEW; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER count_credential_use_write BEFORE INSERT ON credential_uses "
+    "FOR EACH ROW EXECUTE FUNCTION count_credential_use_write()",
+)
+
+
+def writes(server: ServerProcess, digest_of: str) -> int:
+    [(count,)] = sql(
+        server.database_url, f"SELECT count(*) FROM credential_use_writes WHERE digest IN ({digest_of})"
+    )
+    return int(count)
+
+
+def test_each_server_process_writes_a_credentials_use_once(tmp_path: Path) -> None:
+    """`serve --workers 2` on PostgreSQL: each process writes a credential's use once within the minute, however
+    many requests it serves with it. Requests go on fresh connections until both processes (named by the access
+    log) have served each credential."""
+    server = make_server(tmp_path, "postgres", args=["--workers", "2"])
+    try:
+        for statement in COUNT_WRITES:
+            sql(server.database_url, statement)
+        with server.client() as parent:
+            sub = new_subaccount(server, parent, "last used, two processes")
+        with server.client(sub.username, sub.password) as client:
+            key = new_key(server, client, sub.username)
+
+        def served_by_both(creds: Creds, resource: str) -> set[int]:
+            path = f"{server.accounts_path(sub.username)}/{resource}"
+            pattern = re.compile(rf'\[(\d+)\] mycpaas\.access \S+ "GET {re.escape(path)}" 200')
+            calls = 0
+
+            def both() -> set[int] | None:
+                nonlocal calls
+                call(server, creds, sub.username, resource)
+                calls += 1
+                served = {int(pid) for pid in pattern.findall(server.log_text())}
+                return served if len(served) == 2 else None
+
+            served: set[int] = wait_until(both, what=f"both processes serving {resource}")
+            assert calls >= 2
+            return served
+
+        served_by_both(sub, "Messages.json")
+        served_by_both(key, "IncomingPhoneNumbers.json")
+        # Each process writes in the order its uses came: once both have written the key's, the token's are in.
+        key_digest = f"SELECT secret_digest FROM api_keys WHERE sid = '{key.username}'"
+        wait_until(lambda: writes(server, key_digest) == 2, what="each process's write of the key's use")
+        token_digest = f"SELECT primary_token_digest FROM accounts WHERE sid = '{sub.username}'"
+        assert writes(server, token_digest) == 2
+        assert set(uses(server, sub.username)) == {"primary", key.username}
+    finally:
+        dispose_server(server)
