@@ -135,3 +135,19 @@ def test_each_server_process_writes_a_credentials_use_once(tmp_path: Path) -> No
         assert set(uses(server, sub.username)) == {"primary", key.username}
     finally:
         dispose_server(server)
+
+
+def test_the_address_is_the_client_forwarding_believes(tmp_path: Path) -> None:
+    """Behind a trusted proxy the use is recorded from the client it names (forwarding.py), not the proxy."""
+    server = make_server(tmp_path, "sqlite", env={"MYCPAAS_TRUSTED_PROXIES": "127.0.0.1"})
+    try:
+        with server.client() as parent:
+            sub = new_subaccount(server, parent, "last used behind a proxy")
+        with server.client(sub.username, sub.password) as client:
+            path = f"{server.accounts_path(sub.username)}/Messages.json"
+            response = client.get(path, headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"})
+            assert response.status_code == 200, response.text
+        used = wait_until(lambda: uses(server, sub.username).get("primary"), what="the token's use")
+        assert used[1] == "203.0.113.9"
+    finally:
+        dispose_server(server)
