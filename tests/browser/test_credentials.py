@@ -114,7 +114,9 @@ def test_rotation_through_a_secondary_token(own_server: ServerProcess, open_dash
     page.get_by_role("link", name="Promote to primary…").click()
     expect(page).to_have_url(f"{server.url}/credentials/promote")
     expect(page.get_by_role("note")).to_contain_text("The current primary Auth Token stops working at once.")
-    expect(page.get_by_role("note")).to_contain_text("Webhooks (status callbacks, incoming messages) are signed")
+    expect(page.get_by_role("note")).to_contain_text(
+        "Webhooks (status callbacks, incoming messages) are signed"
+    )
     dash.screenshot("promote-confirmation")
     promote = page.get_by_role("button", name="Promote and stop the old token")
     promote.click()  # not ticked: the browser keeps the form (the box is required)
