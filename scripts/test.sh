@@ -14,7 +14,7 @@ command -v curl >/dev/null || apt_install curl
 # The dashboard's browser tests drive Debian's Chromium through Playwright (executable_path; no download).
 [[ -x /usr/bin/chromium ]] || apt_install chromium
 
-make --no-print-directory venv  # a no-op when .venv is up to date with pyproject.toml
+make --no-print-directory test-venv  # the runtime and the test extra; a no-op when .venv is up to date
 if [[ ! -f .venv-signalwire/.installed ]]; then
   python3 -m venv .venv-signalwire
   .venv-signalwire/bin/pip install --quiet --upgrade pip

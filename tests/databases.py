@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -42,3 +44,19 @@ def drop_postgres_database(url: str) -> None:
 
 def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'mycpaas.db'}"
+
+
+def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one statement on a test server's database (SQLite file or PostgreSQL) and return its rows."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return list(conn.execute(statement))
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(_asyncpg_url(url), timeout=10)
+        try:
+            return [tuple(row) for row in await conn.fetch(statement)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

@@ -139,6 +139,8 @@ class Application:
                     await self.worker.stop()
                 if self.dispatcher is not None:
                     await self.dispatcher.stop()
+                if self.api is not None:
+                    await self.api.close()
                 await self.platform.committer.close()
                 await self.platform.db.dispose()
                 metrics.process_exiting()

@@ -4,6 +4,7 @@ small waits and reads the browser tests share."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -133,3 +134,14 @@ def assert_unauthorized(client: Client) -> None:
     with pytest.raises(TwilioRestException) as refused:
         client.messages("SM" + "0" * 32).fetch()
     assert refused.value.status == 401, str(refused.value)
+
+
+def reload_until(dash: Dashboard, locator: Locator, pattern: re.Pattern[str], timeout: float = 20) -> str:
+    """Reload the page until `locator`'s text matches `pattern` (what the server writes in the background, such
+    as a credential's last use, shows on a later load); its text then."""
+    deadline = time.monotonic() + timeout
+    while not pattern.search(text := locator.inner_text()):
+        assert time.monotonic() < deadline, f"{dash.path()}: {text!r} never matched {pattern.pattern!r}"
+        time.sleep(0.2)
+        dash.page.reload()
+    return text

@@ -3,6 +3,7 @@ secondary token, checked with the official twilio SDK on both sides of every ste
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from playwright.sync_api import Locator, expect
 
 from tests.browser.conftest import OpenDashboard
-from tests.browser.support import DATE, Dashboard, assert_unauthorized, rows, twilio
+from tests.browser.support import DATE, Dashboard, assert_unauthorized, reload_until, rows, twilio
 from tests.conftest import dispose_server, make_server, remember_secret
 from tests.dashboard_support import PASSWORD, create_user
 from tests.server import ServerProcess
@@ -63,7 +64,7 @@ def test_sid_copies_and_token_needs_the_password(server: ServerProcess, user: st
     expect(token).to_have_attribute("type", "password")
 
     # Revealing is recorded in the audit log shown on the page: who, and from where.
-    revealed = audit_row(dash, "auth_token.revealed")
+    revealed = audit_row(dash, "You revealed the Auth Token")
     expect(revealed).to_have_count(1)
     expect(revealed.locator("td").nth(2)).to_have_text(user)
     expect(revealed.locator("td").nth(3)).to_have_text("127.0.0.1")
@@ -103,9 +104,19 @@ def test_rotation_through_a_secondary_token(own_server: ServerProcess, open_dash
         assert client.api.v2010.accounts(sid).fetch().sid == sid
         assert client.messages.list(limit=1) == []
 
+    # Both tokens were used just now, from this machine: the page says so (written in the background, so
+    # shown on a later load), which is what to check before promoting.
+    used = re.compile(rf"^{DATE.pattern} from 127\.0\.0\.1$")
+    reload_until(dash, page.locator("#primary-last-used"), used)
+    secondary_used = reload_until(dash, page.locator("#secondary-last-used"), used)
+    dash.screenshot("credentials-last-used")
+
     page.get_by_role("link", name="Promote to primary…").click()
     expect(page).to_have_url(f"{server.url}/credentials/promote")
     expect(page.get_by_role("note")).to_contain_text("The current primary Auth Token stops working at once.")
+    expect(page.get_by_role("note")).to_contain_text(
+        "Webhooks (status callbacks, incoming messages) are signed"
+    )
     dash.screenshot("promote-confirmation")
     promote = page.get_by_role("button", name="Promote and stop the old token")
     promote.click()  # not ticked: the browser keeps the form (the box is required)
@@ -126,8 +137,14 @@ def test_rotation_through_a_secondary_token(own_server: ServerProcess, open_dash
     expect(page.get_by_role("textbox", name="Secondary Auth Token", exact=True)).to_have_count(0)
     expect(page.get_by_role("button", name="Create secondary token")).to_be_visible()
     expect(page.locator("#last-rotation")).to_have_text(DATE)
+    # The use belongs to the token, not to its slot: the promoted token keeps its own.
+    expect(page.locator("#primary-last-used")).to_have_text(secondary_used)
+    expect(page.locator("#secondary-last-used")).to_have_count(0)
     assert old not in dash.html()
-    for action in ("auth_token.secondary_created", "auth_token.promoted"):
+    for action in (
+        "You created a secondary Auth Token",
+        "You promoted the secondary Auth Token to primary; the old token stopped working",
+    ):
         row = audit_row(dash, action)
         expect(row).to_have_count(1)
         expect(row.locator("td").nth(0)).to_have_text(DATE)
@@ -158,4 +175,4 @@ def test_deleting_the_secondary_token_asks_first(server: ServerProcess, user: st
 
     assert_unauthorized(twilio(server, server.account_sid, secondary))
     assert twilio(server, server.account_sid, server.auth_token).messages.list(limit=1) == []
-    expect(audit_row(dash, "auth_token.secondary_deleted")).to_have_count(1)
+    expect(audit_row(dash, "You deleted the secondary Auth Token")).to_have_count(1)

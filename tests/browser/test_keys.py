@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
-from tests.browser.support import Dashboard, assert_unauthorized, rows, twilio
+from tests.browser.support import DATE, Dashboard, assert_unauthorized, reload_until, rows, twilio
 from tests.conftest import remember_secret
 from tests.dashboard_support import PASSWORD
 from tests.server import ServerProcess
@@ -43,6 +45,10 @@ def test_create_use_rename_and_revoke_a_key(server: ServerProcess, user: str, da
     expect(row).to_have_count(1)
     name = row.get_by_label(f"Name of {key_sid}")
     expect(name).to_have_value("CI deploy")
+    # Its type, and its last use (the list above, from this machine; written in the background).
+    expect(row.locator(".key-type")).to_have_text("standard")
+    reload_until(dash, row.locator(".last-used"), re.compile(rf"^{DATE.pattern} from 127\.0\.0\.1$"))
+    dash.screenshot("keys-last-used")
 
     name.fill("CI deploy (old runner)")
     row.get_by_role("button", name="Rename").click()

@@ -42,7 +42,7 @@ def test_send_a_test_message_and_find_it(server: ServerProcess, user: str, dash:
     page.get_by_role("main").get_by_role("link", name="Send a test message").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Send a test message")
 
-    page.get_by_label("From").fill(TEST_FROM)
+    page.get_by_label("From").select_option(TEST_FROM)
     page.get_by_label("To").fill(to)
     page.get_by_label("Body").fill("Hello from the browser test ✓")
     page.get_by_role("button", name="Send").click()
@@ -197,3 +197,69 @@ def test_cancel_a_scheduled_message_from_its_page(server: ServerProcess, user: s
     page.goto(f"{server.url}/messages")
     filter_log(page, Status="scheduled")
     assert scheduled[1] in message_sids(page) and scheduled[0] not in message_sids(page)
+
+
+def test_the_send_forms_senders_and_segment_counter(
+    server: ServerProcess, user: str, dash: Dashboard
+) -> None:
+    page = dash.page
+    client = twilio(server, server.account_sid, server.auth_token)
+    plain, named = (f"+1555{secrets.randbelow(10**7):07d}" for _ in range(2))
+    client.incoming_phone_numbers.create(phone_number=plain)  # named "(555) …" by default
+    client.incoming_phone_numbers.create(phone_number=named, friendly_name="Support line")
+    dash.sign_in(user)
+    dash.goto("/messages/new")
+
+    # Each number once, its name only when it says more than the number; then the test number.
+    options = page.locator("#from option")
+    labels = options.all_inner_texts()
+    assert plain in labels and f"{named} · Support line" in labels, labels
+    assert not any("((" in label or "))" in label for label in labels), labels
+    expect(options.last).to_have_text(f"{TEST_FROM} · test number, any account may send from it")
+    expect(options.last).to_have_attribute("value", TEST_FROM)
+
+    # The counter follows the body as it is typed, and agrees with the count the server stores. Bodies: plain
+    # GSM-7; extension characters (two septets each, a pair never split); 160 characters with one line break,
+    # which the browser sends as CR LF (161: two segments); emoji (UCS-2, two code units each).
+    bodies = {
+        "Hello ^{}": "1 segment · GSM-7 · 12 of 160 characters",
+        "{" * 81: "2 segments · GSM-7 · 162 of 306 characters",
+        "a" * 79 + "\n" + "a" * 80: "2 segments · GSM-7 · 161 of 306 characters",
+        "😀" * 35: "1 segment · UCS-2 · 70 of 70 characters",
+        "Hi 😀" * 10: "1 segment · UCS-2 · 50 of 70 characters",
+        "😀" * 36: "2 segments · UCS-2 · 72 of 134 characters",
+    }
+    counter = page.locator("#body-segments")
+    for body, expected in bodies.items():
+        dash.goto("/messages/new")
+        page.get_by_label("To").fill("+15558675310")
+        page.get_by_label("Body").fill(body)
+        expect(counter).to_have_text(expected)
+        if body.startswith("a"):
+            dash.screenshot("send-form")
+        page.get_by_role("button", name="Send").click()
+        expect(dash.notice()).to_have_text("Test message accepted and queued.")
+        facts = page.locator("dl.facts")
+        segments, encoding = expected.split(" · ")[:2]
+        expect(facts.locator("dt:text-is('Segments') + dd")).to_have_text(segments.split()[0])
+        expect(facts.locator("dt:text-is('Encoding') + dd")).to_have_text(encoding)
+
+
+def test_the_log_filters_offer_what_messages_have(server: ServerProcess, user: str, dash: Dashboard) -> None:
+    page = dash.page
+    dash.sign_in(user)
+    dash.goto("/messages")
+    expect(page.locator("#f-status option")).to_have_text(
+        ["Any", "accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed",
+         "canceled", "received"]
+    )  # fmt: skip
+    expect(page.locator("#f-direction option")).to_have_text(
+        ["Any", "outbound-api", "outbound-reply", "inbound"]
+    )
+    dash.expected_statuses.add(400)
+    for query, error in (
+        ("status=read", "Choose a status from the list."),
+        ("direction=outbound-call", "Choose a direction from the list."),
+    ):
+        dash.goto(f"/messages?{query}")
+        expect(dash.error()).to_have_text(error)

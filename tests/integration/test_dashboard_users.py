@@ -61,7 +61,7 @@ def test_users_create_from_the_terminal(tmp_path: Path) -> None:
         client = signed_in(server, "OWNER@example.COM")
         assert "owner@example.com" in client.get("/").text
         history = client.get("/credentials").text
-        assert "user.created owner@example.com" in history and ">cli<" in history
+        assert "The mycpaas command line created the dashboard user owner@example.com" in history
 
         again = users_create(server, "owner@example.com")
         assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr

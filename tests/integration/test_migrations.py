@@ -447,6 +447,7 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "last_used_at": T0,
             }
         ],
+        "credential_uses": [{"digest": "d" * 64, "used_at": T0, "used_from": "192.0.2.7"}],
     }
 
 

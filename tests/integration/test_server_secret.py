@@ -10,35 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 from pathlib import Path
-from typing import Any
-
-import asyncpg
 
 from mycpaas.services.server_secret import SecretRefused, establish
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate
 from tests.conftest import remember_secret
-from tests.databases import create_postgres_database, drop_postgres_database
+from tests.databases import create_postgres_database, drop_postgres_database, sql
 from tests.integration.cli_support import call, cli_environment, spawn_all
 
 MISMATCH = "is not the one of the database"
-
-
-def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            return list(conn.execute(statement))
-
-    async def run() -> list[tuple[Any, ...]]:
-        conn = await asyncpg.connect(url, timeout=10)
-        try:
-            return [tuple(row) for row in await conn.fetch(statement)]
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def env(data_dir: Path, url: str, **settings: str) -> dict[str, str]:

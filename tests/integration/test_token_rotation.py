@@ -19,6 +19,9 @@ from tests.integration.auth_support import (
     assert_twilio_error,
     new_subaccount,
 )
+from tests.integration.helpers import own_number, send
+from tests.integration.webhook_support import unique_path
+from tests.receiver import Received, Receiver, is_valid
 from tests.schemas import assert_valid, resource_validator
 from tests.server import ServerProcess
 
@@ -159,3 +162,40 @@ def test_rotation_only_touches_the_calling_account(server: ServerProcess, sub: C
     assert works(server, server.account_sid, server.auth_token)
     with server.client(sibling.username, sibling.password) as client:
         assert_twilio_error(client.delete("/v1/AuthTokens/Secondary"), 404, 20404)
+
+
+def test_webhook_signatures_switch_to_the_new_token_at_promotion(server: ServerProcess, sub: Creds) -> None:
+    """While a secondary token exists, webhooks are still signed with the primary one; once it is promoted,
+    with the new primary (docs/authentication.md): a receiver validating with the old token rejects them."""
+    receiver = Receiver()
+    try:
+        client = server.client(sub.username, sub.password)
+        sender = own_number(server, client, sub.username)
+        secondary = str(create_secondary(server, sub)["secondary_auth_token"])
+
+        def callbacks(name: str, creds: Creds) -> tuple[str, list[Received]]:
+            path = unique_path(name)
+            url = receiver.url(path)
+            with server.client(creds.username, creds.password) as sending:
+                sent = send(
+                    server,
+                    sending,
+                    sub.username,
+                    To="+15551230003",
+                    From=sender,
+                    Body="x",
+                    StatusCallback=url,
+                )
+            assert sent.status_code == 201, sent.text
+            return url, receiver.wait_for(lambda found: len(found) >= 3, path=path)
+
+        url, before = callbacks("before-promotion", sub)
+        assert all(is_valid(sub.password, r, url) for r in before)
+        assert not any(is_valid(secondary, r, url) for r in before)
+
+        assert promote(server, sub).status_code == 200
+        url, after = callbacks("after-promotion", Creds(sub.username, secondary))
+        assert all(is_valid(secondary, r, url) for r in after)
+        assert not any(is_valid(sub.password, r, url) for r in after)
+    finally:
+        receiver.close()

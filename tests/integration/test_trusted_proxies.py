@@ -130,10 +130,12 @@ class Visitor:
         return found.group(1)
 
     def audit_addresses(self) -> dict[str, str]:
-        """The audit log on the credentials page: target (a key SID, …) -> the address recorded."""
+        """The audit log on the credentials page: the API key an entry is about -> the address recorded."""
         page = self.send("GET", "/credentials").text
         rows = re.findall(
-            r"<tr><td>[^<]*</td><td>[a-z_.]+ ?([^<]*)</td><td>[^<]*</td><td>([^<]*)</td></tr>", page
+            r'<tr data-action="api_key\.[a-z_]+"><td>[^<]*</td><td>[^<]* (SK[0-9a-f]{32})</td>'
+            r"<td>[^<]*</td><td>([^<]*)</td></tr>",
+            page,
         )
         return dict(rows)
 

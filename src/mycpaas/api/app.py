@@ -156,6 +156,10 @@ class ApiApp:
         self.authenticator = Authenticator(platform)
         self.access_log = platform.settings.access_log
 
+    async def close(self) -> None:
+        """Finish the write of credentials' last uses under way (services/credential_uses.py)."""
+        await self.authenticator.uses.close()
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
         request_id = "RQ" + random_hex32()

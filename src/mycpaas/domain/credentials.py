@@ -12,6 +12,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -64,3 +66,12 @@ def digests_match(expected: str | None, presented: str) -> bool:
     if expected is None:
         return False
     return hmac.compare_digest(expected, presented)
+
+
+@dataclass(slots=True, frozen=True)
+class CredentialUse:
+    """When a credential last authenticated a request and from which client address: what a user checks before
+    promoting a token away or revoking a key. About a minute late at most (services/credential_uses.py)."""
+
+    used_at: datetime
+    used_from: str

@@ -9,6 +9,9 @@ same request would be answered again. Every change of an account, a token or a k
 (services/changes.py), which empties it: at once in the process that made the change, within one poll of the
 change signal (0.25 s) in every other. Failures are never kept: each goes the whole way, to its detailed 401
 and the throttle.
+
+Each success, cached or not, is noted for the "last used" of its credential (services/credential_uses.py: a
+dict lookup here; a write at most about once a minute per credential, in the background).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from mycpaas.domain.clock import rfc2822
 from mycpaas.domain.credentials import digests_match
 from mycpaas.domain.sids import Prefix, is_sid
 from mycpaas.errors import AuthenticationFailed, TooManyRequests
+from mycpaas.services.credential_uses import CredentialUses
 from mycpaas.services.lookup_cache import LookupCache
 from mycpaas.services.platform import CREDENTIALS, Platform
 from mycpaas.services.throttle import FailureThrottle, SharedFailures
@@ -67,6 +71,8 @@ class Authenticator:
         # (username, digest of the password, account in the path, scope) -> who that request is.
         self.cache: LookupCache[tuple[str, str, str | None, Scope], Principal] = LookupCache(CACHE_CAPACITY)
         platform.on_change(CREDENTIALS, self.cache.clear)
+        # When each credential was last used, and from where: written about once a minute, off this path.
+        self.uses = CredentialUses(platform)
 
     async def authenticate(
         self,
@@ -80,6 +86,7 @@ class Authenticator:
         key = (username, digest, path_account_sid, scope)
         known = self.cache.get(key)
         if known is not None:
+            self.uses.note(digest, client)
             return known
         generation = self.cache.generation
         throttle_keys = [f"ip:{client}", f"account:{username}"]
@@ -95,6 +102,7 @@ class Authenticator:
             await self.throttle.settle()  # the other processes know of it before the client's next try
             raise
         self.cache.put(key, principal, generation)
+        self.uses.note(digest, client)
         return principal
 
     def _refusal(self, key: str, retry_after: int) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, text, update
 
 from mycpaas.domain.accounts import Account, AccountStatus, AccountType, ApiKey
+from mycpaas.storage import credential_uses
 from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.sqlite_fast import IN_JSON, from_ts, json_list
 from mycpaas.storage.tables import accounts, api_keys, phone_numbers, retired_tokens
@@ -192,6 +193,7 @@ async def retire_token(conn: Connection, account_sid: str, digest: str, now: dat
     await conn.execute(
         insert(retired_tokens).values(account_sid=account_sid, token_digest=digest, retired_at=now)
     )
+    await credential_uses.forget(conn, digest)
 
 
 async def find_retired_token(conn: Connection, account_sid: str, digest: str) -> datetime | None:

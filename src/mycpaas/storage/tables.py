@@ -490,3 +490,15 @@ messaging_service_sticky_senders = Table(
     Column("last_used_at", DateTime, nullable=False),
     Index("ix_messaging_service_sticky_senders_phone_number_sid", "phone_number_sid"),
 )
+
+# Issue 16, credentials in use: when each Auth Token and API key last authenticated a request, and from which
+# address. Keyed by the credential's keyed digest (the same digest accounts and api_keys hold: a token keeps its
+# row when it is promoted from secondary to primary); written at most about once a minute per credential and
+# process, off the request path (services/credential_uses.py).
+credential_uses = Table(
+    "credential_uses",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("used_at", DateTime, nullable=False),
+    Column("used_from", String(64), nullable=False),
+)

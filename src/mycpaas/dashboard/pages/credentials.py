@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from mycpaas.dashboard import audit_lines
 from mycpaas.dashboard.page import Page, redirect
-from mycpaas.services import accounts, audit
+from mycpaas.services import accounts, audit, credential_uses
 
 # The seed's 401 table, shown beside the token so a user who just rotated knows what a 401 means.
 TROUBLESHOOTING = [
@@ -36,7 +37,10 @@ async def show(page: Page, status: int = 200, error: str = "") -> Response:
         status=status,
         unlocked=page.unlocked,
         view=view,
-        history=await audit.recent(page.platform, page.account.sid, 20),
+        uses=await credential_uses.of_tokens(page.platform, page.account.sid),
+        history=audit_lines.lines(
+            await audit.recent(page.platform, page.account.sid, 20), page.session.user.email
+        ),
         troubleshooting=TROUBLESHOOTING,
         error=error,
     )

@@ -11,12 +11,13 @@ from starlette.responses import Response
 from mycpaas.dashboard.page import Page, redirect
 from mycpaas.domain.accounts import ApiKey
 from mycpaas.errors import InvalidRequest, NotFound
-from mycpaas.services import keys
+from mycpaas.services import credential_uses, keys
 
 
 async def show(page: Page, status: int = 200, **context: object) -> Response:
     listed = await keys.list_keys(page.platform, page.account)
-    return page.render("keys.html", status=status, keys=listed, unlocked=page.unlocked, **context)
+    uses = await credential_uses.of_keys(page.platform, page.account.sid)
+    return page.render("keys.html", status=status, keys=listed, uses=uses, unlocked=page.unlocked, **context)
 
 
 async def create(page: Page) -> Response:

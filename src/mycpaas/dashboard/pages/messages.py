@@ -11,8 +11,11 @@ from starlette.responses import Response
 
 from mycpaas.dashboard import live
 from mycpaas.dashboard.page import Page, redirect
-from mycpaas.domain.addresses import parse_e164
+from mycpaas.domain import segments
+from mycpaas.domain.addresses import national_format, parse_e164
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
+from mycpaas.domain.numbers import IncomingNumber
+from mycpaas.domain.sandbox_numbers import MAGIC_VALID_FROM
 from mycpaas.domain.status_times import passed
 from mycpaas.errors import InvalidRequest, NotFound
 from mycpaas.services import message_progress, messaging, numbers, scheduling, webhooks
@@ -20,6 +23,33 @@ from mycpaas.services.messaging import ListQuery, SendRequest
 
 PAGE_SIZE = 50
 FILTERS = ("to", "from", "status", "direction", "date_from", "date_to")
+# What the filters offer: the statuses and directions this platform records on a message, in the order a message
+# passes them. Twilio's enumerations (domain/messages.py) also hold receiving, read, partially_delivered and
+# outbound-call, which nothing here produces, so a filter on them could only ever match nothing.
+S = MessageStatus
+STATUSES = (
+    S.ACCEPTED,
+    S.SCHEDULED,
+    S.QUEUED,
+    S.SENDING,
+    S.SENT,
+    S.DELIVERED,
+    S.UNDELIVERED,
+    S.FAILED,
+    S.CANCELED,
+    S.RECEIVED,
+)
+DIRECTIONS = (Direction.OUTBOUND_API, Direction.OUTBOUND_REPLY, Direction.INBOUND)
+# The send form's live segment counter (static/app.js) counts by domain/segments.py's rules; the alphabets and
+# limits come from there, through the page, so that the script holds no copy of them.
+SEGMENT_RULES = {
+    "gsm7": "".join(sorted(segments.GSM7_BASIC)),
+    "extension": "".join(sorted(segments.GSM7_EXTENSION)),
+    "gsm7Single": segments.GSM7_SINGLE,
+    "gsm7Part": segments.GSM7_PART,
+    "ucs2Single": segments.UCS2_SINGLE,
+    "ucs2Part": segments.UCS2_PART,
+}
 
 
 class _BadFilter(Exception):
@@ -46,9 +76,9 @@ def _number(value: str, name: str) -> str | None:
 
 def _filter(query: dict[str, str]) -> MessageFilter:
     status, direction = query.get("status", ""), query.get("direction", "")
-    if status and status not in MessageStatus.__members__.values():
+    if status and status not in STATUSES:
         raise _BadFilter("Choose a status from the list.")
-    if direction and direction not in Direction.__members__.values():
+    if direction and direction not in DIRECTIONS:
         raise _BadFilter("Choose a direction from the list.")
     date_to = _date(query.get("date_to", ""), "To date")
     return MessageFilter(
@@ -91,8 +121,8 @@ async def show(page: Page) -> Response:
         "messages.html",
         query=query,
         messages=rows,
-        statuses=list(MessageStatus),
-        directions=list(Direction),
+        statuses=STATUSES,
+        directions=DIRECTIONS,
         older={**filters, "before": rows[-1].sid} if more_older and rows else None,
         newer={**filters, "after": rows[0].sid} if more_newer and rows else None,
         live=mark,
@@ -163,9 +193,39 @@ async def cancel(page: Page) -> Response:
     return redirect(f"/messages/{message.sid}", "message-canceled")
 
 
+@dataclass(slots=True, frozen=True)
+class Sender:
+    number: str
+    label: str
+
+
+def _senders(owned: list[IncomingNumber]) -> list[Sender]:
+    """The send form's From choices: the account's numbers, labelled with their friendly name when it says more
+    than the number (the default name is the number in national format, which would only repeat it), then
+    Twilio's test number, which every account may send from."""
+    senders = [
+        Sender(n.phone_number, n.phone_number)
+        if n.friendly_name in ("", national_format(n.phone_number))
+        else Sender(n.phone_number, f"{n.phone_number} · {n.friendly_name}")
+        for n in owned
+    ]
+    return [
+        *senders,
+        Sender(MAGIC_VALID_FROM, f"{MAGIC_VALID_FROM} · test number, any account may send from it"),
+    ]
+
+
 async def new(page: Page, status: int = 200, error: str = "") -> Response:
     owned = await numbers.list_numbers(page.platform, page.account, None, None, None, 200)
-    return page.render("send.html", status=status, numbers=owned, error=error, form=page.form)
+    return page.render(
+        "send.html",
+        status=status,
+        senders=_senders(owned),
+        owns_numbers=bool(owned),
+        error=error,
+        form=page.form,
+        segment_rules=SEGMENT_RULES,
+    )
 
 
 async def send(page: Page) -> Response:

@@ -1,6 +1,6 @@
 // Progressive enhancement for the dashboard: copy buttons, show/hide for secrets, confirmations, the
-// set-up code taken from the link's #fragment, and pages that follow changes (dashboard/live.py). Every page
-// works without this file.
+// set-up code taken from the link's #fragment, the send form's segment counter, and pages that follow
+// changes (dashboard/live.py). Every page works without this file.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -42,6 +42,17 @@ document.addEventListener("DOMContentLoaded", () => {
 
   const live = document.getElementById("live");
   if (live && live.dataset.live) follow(live.dataset.live);
+
+  // The send form's body: how many segments it will cost, counted as the server will count it.
+  const body = document.querySelector("[data-segment-rules]");
+  if (body) {
+    const output = document.getElementById(body.getAttribute("aria-describedby"));
+    const rules = JSON.parse(body.dataset.segmentRules);
+    const show = () => { output.textContent = describeSegments(countSegments(submitted(body.value), rules)); };
+    body.addEventListener("input", show);
+    show();
+    output.hidden = false;
+  }
 });
 
 // A live page asks its own address again with ?live=<the mark it was drawn with>: 204 while nothing changed,
@@ -89,6 +100,40 @@ function swapParts(fresh) {
     else part.remove();
   }
   for (const button of document.querySelectorAll("[data-copy], [data-toggle]")) button.hidden = false;
+}
+
+// A textarea's line breaks are sent as CR LF, two characters each: count what the server will receive.
+function submitted(text) {
+  return text.replace(/\r\n|\r|\n/g, "\r\n");
+}
+
+// domain/segments.py's rule, with its alphabets and limits from the page (`rules`): GSM-7 when every character
+// is in its tables (an extension character costs two septets), else UCS-2 (a character beyond U+FFFF costs two
+// code units); one segment up to 160 (70) units, else parts of 153 (67), a two-unit character never split.
+function countSegments(text, rules) {
+  const characters = Array.from(text);
+  const gsm7 = new Set(rules.gsm7);
+  const extension = new Set(rules.extension);
+  const isGsm7 = characters.every((c) => gsm7.has(c) || extension.has(c));
+  const cost = isGsm7 ? (c) => (extension.has(c) ? 2 : 1) : (c) => (c.codePointAt(0) > 0xffff ? 2 : 1);
+  const single = isGsm7 ? rules.gsm7Single : rules.ucs2Single;
+  const perPart = isGsm7 ? rules.gsm7Part : rules.ucs2Part;
+  const units = characters.reduce((sum, c) => sum + cost(c), 0);
+  let parts = 1;
+  if (units > single) {
+    parts = 0;
+    let used = 0;
+    for (const c of characters) {
+      if (used + cost(c) > perPart) { parts += 1; used = 0; }
+      used += cost(c);
+    }
+    if (used > 0) parts += 1;
+  }
+  return { encoding: isGsm7 ? "GSM-7" : "UCS-2", units, parts, capacity: parts === 1 ? single : parts * perPart };
+}
+
+function describeSegments({ encoding, units, parts, capacity }) {
+  return `${parts} segment${parts === 1 ? "" : "s"} · ${encoding} · ${units} of ${capacity} characters`;
 }
 
 function flash(button, text) {

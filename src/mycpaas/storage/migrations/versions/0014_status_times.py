@@ -1,7 +1,7 @@
 """messages: the time of each status a message passes (accepted_at … canceled_at)
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 16:20:00.000000
 
 The dashboard's timeline showed `sending` only while it lasted: a message kept the time of its creation, of
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
