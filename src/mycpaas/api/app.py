@@ -152,7 +152,7 @@ class ApiApp:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.authenticator = Authenticator(platform)
-        self.access_log = platform.settings.access_log
+        self.access_log = platform.settings.logs_access
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
