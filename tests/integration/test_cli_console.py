@@ -20,7 +20,7 @@ from mycpaas.storage.migrate import describe, head_revision
 from tests.conftest import BACKENDS, dispose_server, make_server, remember_secret
 from tests.dashboard_support import PASSWORD, create_user, csrf_of, signed_in
 from tests.databases import sqlite_url
-from tests.integration.cli_support import cli_environment, spawn_all
+from tests.integration.cli_support import call, cli_environment, spawn_all
 from tests.integration.helpers import unique_number
 from tests.integration.smpp_support import smpp_server, wait_until
 from tests.server import FAST_SANDBOX, ServerProcess, free_port
@@ -30,10 +30,19 @@ FINAL = {"delivered", "undelivered", "failed"}
 
 
 def run_all(
-    server: ServerProcess, commands: list[tuple[tuple[str, ...], str | None]], expect: int | None = 0
+    server: ServerProcess,
+    commands: list[tuple[tuple[str, ...], str | None]],
+    expect: int | None = 0,
+    spawn: bool = True,
 ) -> list[subprocess.CompletedProcess[str]]:
-    """`python -m mycpaas` processes side by side, on the server's database and data directory."""
-    results = spawn_all(commands, server._environment(), server.data_dir)
+    """Commands on the server's database and data directory: `python -m mycpaas` processes side by side, or
+    with spawn=False in this process (for refusals: about arguments and messages, and a process costs seconds
+    on a busy machine)."""
+    env = server._environment()
+    if spawn:
+        results = spawn_all(commands, env, server.data_dir)
+    else:
+        results = [call(args, env, stdin) for args, stdin in commands]
     for result in results:
         assert "Traceback" not in result.stderr, result.stderr
         if expect is not None:
@@ -142,6 +151,7 @@ def test_numbers_add_list_show_update_release_match_the_api(server: ServerProces
             (("numbers", "list", "--account", "AC" + "0" * 32), None),
         ],
         expect=None,
+        spawn=False,
     )
     refused(bad_url, "Invalid SmsUrl", "21502")
     refused(bad_method, "SmsMethod must be GET or POST")
@@ -239,6 +249,7 @@ def test_messages_send_list_show_match_the_api(server: ServerProcess) -> None:
             (("messages", "list", "--page-size", "0"), None),
         ],
         expect=None,
+        spawn=False,
     )
     refused(bad_to, "not a valid phone number", "21211")
     refused(no_from, "21603")
@@ -247,7 +258,7 @@ def test_messages_send_list_show_match_the_api(server: ServerProcess) -> None:
     refused(unknown, "no message SM000")
     refused(bad_token, "Invalid PageToken", "21481")
     refused(bad_size, "--page-size")
-    missing = run_all(server, [(("messages", "send", "--from", "+15005550006"), None)], expect=None)[0]
+    missing = run_all(server, [(("messages", "send", "--from", "+15005550006"), None)], None, spawn=False)[0]
     assert missing.returncode == 2 and "--to" in missing.stderr  # argparse's usage error
 
 
@@ -298,6 +309,7 @@ def test_users_list_reset_password_and_remove(server: ServerProcess) -> None:
             (("users", "remove", "nobody@example.com"), None),
         ],
         expect=None,
+        spawn=False,
     )
     refused(short, "at least 12 characters")
     refused(unknown, "no dashboard user has the email nobody@example.com")
