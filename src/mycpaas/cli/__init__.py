@@ -112,3 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mycpaas: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`mycpaas messages list | head`): as other tools, stop quietly. Python's own
+        # flush at exit would fail on the same pipe, so stdout is pointed at /dev/null first (its docs' advice).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe stopped
