@@ -52,6 +52,7 @@ async def list_all(args: argparse.Namespace, platform: Platform) -> int:
 
 
 async def reset_password(args: argparse.Namespace, platform: Platform) -> int:
+    await users.require_user(platform, args.email)  # told before the password is asked for
     user = await users.reset_password(platform, args.email, read_password(args), Actor.cli())
     print(f"Set a new password for {user.email}; their dashboard sessions have ended.")
     return 0

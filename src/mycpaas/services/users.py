@@ -280,12 +280,17 @@ async def _find_user(conn: Connection, email: str) -> User:
     return found[0]
 
 
+async def require_user(platform: Platform, email: str) -> User:
+    """The user with this email, or UserNotFound."""
+    async with platform.db.read() as conn:
+        return await _find_user(conn, email)
+
+
 async def reset_password(platform: Platform, email: str, password: str, actor: Actor) -> User:
     """A new password for the user; every session of theirs ends, so whoever held the old one is signed out."""
     if problem := password_problem(password):
         raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=problem)
-    async with platform.db.read() as conn:
-        await _find_user(conn, email)  # told before the hash is paid for
+    await require_user(platform, email)  # told before the hash is paid for
     password_hash = await _hash(password)
     async with platform.db.write() as conn:
         user = await _find_user(conn, email)
