@@ -49,7 +49,8 @@ def command(server: str, workers: int, target: str, port: int) -> list[str]:
         return [*py, "granian", target, "--interface", "asgi", "--port", str(port), "--workers", str(workers),
                 "--loop", "asyncio", "--log-level", "warning", "--no-ws"]  # fmt: skip
     if server == "mycpaas serve":  # granian as `serve` runs it: one socket bound by serve, shared by workers
-        return [*py, "mycpaas", "serve", "--port", str(port), "--workers", str(workers)]
+        # No access log, as the other servers here (`serve` logs requests by default in development).
+        return [*py, "mycpaas", "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"]
     return [*py, "hypercorn", target, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--worker-class", "asyncio", "--log-level", "warning"]  # fmt: skip
 

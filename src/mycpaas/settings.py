@@ -14,6 +14,7 @@ from pathlib import Path
 
 _PREFIX = "MYCPAAS_"
 SENDER_KINDS = ("long_code", "toll_free", "short_code", "alphanumeric")
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Settings:
     http_body_timeout_seconds: float = 30.0
     http_max_connections: int = 1000
     log_level: str = "info"
-    access_log: bool = False
+    access_log: str = ""  # true or false; empty: on in development, off in production (logs_access)
     # Tokens carry 128 random bits: this throttle bounds the load of failures, not guessing, so its default is
     # far above what an honest client or test suite reaches (docs/configuration.md gives the reasoning).
     auth_max_failures: int = 1000
@@ -124,6 +125,8 @@ class Settings:
             raise ValueError("Setting MYCPAAS_SMPP_MO_DEDUPE_SECONDS must be 0 (off) or more")
         if self.laml_max_messages < 0:
             raise ValueError("Setting MYCPAAS_LAML_MAX_MESSAGES must be 0 (no replies) or more")
+        if self.access_log.lower() not in ("", *_BOOLEANS):
+            raise ValueError("Setting MYCPAAS_ACCESS_LOG must be true or false")
         if self.webhook_private_networks not in ("", "allow", "refuse"):
             raise ValueError("Setting MYCPAAS_WEBHOOK_PRIVATE_NETWORKS must be allow or refuse")
         self.trusted_proxy_networks  # noqa: B018 (parsed now, so that a typo stops the start)
@@ -147,6 +150,14 @@ class Settings:
                     f"Setting MYCPAAS_TRUSTED_PROXIES: {entry!r} is not an IP address or network{meant}"
                 ) from None
         return tuple(networks)
+
+    @property
+    def logs_access(self) -> bool:
+        """An access line per request: MYCPAAS_ACCESS_LOG, else on in development (an operator trying the
+        platform sees every request) and off in production (a proxy in front usually logs them already)."""
+        if self.access_log:
+            return _BOOLEANS[self.access_log.lower()]
+        return self.environment == "development"
 
     @property
     def webhooks_refuse_private(self) -> bool:
@@ -212,9 +223,9 @@ def _cast(name: str, raw: str, kind: object) -> object:
         if kind in ("float", "<class 'float'>"):
             return float(raw)
         if kind in ("bool", "<class 'bool'>"):
-            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            if raw.lower() not in _BOOLEANS:
                 raise ValueError(raw)
-            return raw.lower() in ("1", "true", "yes")
+            return _BOOLEANS[raw.lower()]
     except ValueError:
         raise ValueError(f"Setting {name} has an invalid value") from None
     return raw

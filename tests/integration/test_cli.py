@@ -117,6 +117,20 @@ COMMANDS = [
     ["token", "rotate"],
     ["users"],
     ["users", "create"],
+    ["users", "list"],
+    ["users", "reset-password"],
+    ["users", "remove"],
+    ["messages"],
+    ["messages", "send"],
+    ["messages", "list"],
+    ["messages", "show"],
+    ["numbers"],
+    ["numbers", "add"],
+    ["numbers", "list"],
+    ["numbers", "show"],
+    ["numbers", "update"],
+    ["numbers", "release"],
+    ["status"],
     ["carriers"],
     ["carriers", "add"],
     ["carriers", "list"],
@@ -161,8 +175,23 @@ def test_help_lists_every_command(
     help_runs: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
 ) -> None:
     runs = help_runs[1]
-    for name in ("serve", "migrate", "accounts", "token", "users", "carriers", "dev-cert"):
+    for name in (
+        "serve",
+        "migrate",
+        "status",
+        "accounts",
+        "numbers",
+        "messages",
+        "token",
+        "users",
+        "carriers",
+        "dev-cert",
+    ):
         assert name in runs["--help"].stdout
+    for command in [c for c in COMMANDS if len(c) == 2 and c[1] in ("list", "show")] + [["status"]]:
+        assert "--json" in runs[" ".join([*command, "--help"])].stdout, command
+    for flag in ("--sms-url", "--sms-method", "--sms-fallback-url", "--status-callback", "--voice-url"):
+        assert flag in runs["numbers update --help"].stdout and flag in runs["numbers add --help"].stdout
     for action in ("add", "list", "show", "update", "remove"):
         assert action in runs["carriers --help"].stdout
     assert "create" in runs["accounts --help"].stdout and "show" in runs["accounts --help"].stdout

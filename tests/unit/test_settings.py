@@ -67,6 +67,7 @@ def test_booleans(tmp_path: Path, raw: str, expected: bool) -> None:
         ("port", "80.5"),
         ("worker_lease_seconds", "soon"),
         ("print_credentials", "maybe"),
+        ("access_log", "sometimes"),
         ("webhook_attempt_retention_days", "0"),  # at least a day: the console's charts read the log
         ("webhook_attempt_retention_days", "0.5"),
         ("unmatched_receipt_retention_days", "-1"),
@@ -77,6 +78,23 @@ def test_invalid_values_fail_with_the_variable_name(tmp_path: Path, name: str, r
         Settings.from_env(env(tmp_path, **{name: raw}))
     if raw:
         assert raw not in str(info.value)  # values may be secrets; the message names only the variable
+
+
+@pytest.mark.parametrize(
+    ("environment", "access_log", "expected"),
+    [
+        ("development", "", True),  # the default: an operator trying the platform sees every request
+        ("production", "", False),
+        ("production", "true", True),
+        ("development", "no", False),
+        ("development", "1", True),
+    ],
+)
+def test_access_log_follows_the_environment_unless_set(
+    tmp_path: Path, environment: str, access_log: str, expected: bool
+) -> None:
+    settings = Settings.from_env(env(tmp_path, environment=environment, access_log=access_log))
+    assert settings.logs_access is expected
 
 
 def test_every_field_reads_back_from_its_own_text(tmp_path: Path) -> None:

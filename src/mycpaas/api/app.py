@@ -154,7 +154,7 @@ class ApiApp:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.authenticator = Authenticator(platform)
-        self.access_log = platform.settings.access_log
+        self.access_log = platform.settings.logs_access
 
     async def close(self) -> None:
         """Finish the write of credentials' last uses under way (services/credential_uses.py)."""

@@ -1,7 +1,7 @@
 """The `mycpaas` command: serve the platform, and manage its database, accounts, users and carriers.
 
-One module per command group (serve, schema, accounts, users, carriers, devcert); each adds its commands to
-the parser here. Only `serve` and `migrate` create or migrate a database: every other command opens it through
+One module per command group (serve, schema, status, accounts, numbers, messages, users, carriers, devcert);
+each adds its commands to the parser here. List and show commands take --json. Only `serve` and `migrate` create or migrate a database: every other command opens it through
 `common.on_platform`, which refuses a missing or outdated one before creating anything.
 
 Credentials are printed to the terminal (stdout) directly, never through the logger, so they cannot end up in
@@ -17,7 +17,7 @@ import sys
 import time
 
 from mycpaas import __version__
-from mycpaas.cli import accounts, carriers, devcert, schema, serve, users
+from mycpaas.cli import accounts, carriers, devcert, messages, numbers, schema, serve, status, users
 from mycpaas.cli.common import Refusal
 from mycpaas.services.server_secret import SecretRefused
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mycpaas {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (serve, schema, accounts, users, carriers, devcert):
+    for group in (serve, schema, status, accounts, numbers, messages, users, carriers, devcert):
         group.register(commands)
     return parser
 
@@ -112,3 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mycpaas: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`mycpaas messages list | head`): as other tools, stop quietly. Python's own
+        # flush at exit would fail on the same pipe, so stdout is pointed at /dev/null first (its docs' advice).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe stopped

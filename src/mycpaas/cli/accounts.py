@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from mycpaas.cli.common import common_options, on_platform, print_credentials
+from mycpaas.api.serializers import account_json
+from mycpaas.cli.common import common_options, json_option, on_platform, print_credentials, print_json
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
 from mycpaas.errors import InvalidRequest
@@ -35,8 +36,20 @@ def describe(account: Account) -> str:
     return f"{account.sid}  {account.status.value:<9}  {account.friendly_name}  ({kind})"
 
 
+def _json(account: Account, auth_token: str | None) -> dict[str, object]:
+    """The API's JSON of the account; its Auth Token only when asked for (--show-token)."""
+    body = account_json(account, auth_token or "", "")
+    if auth_token is None:
+        del body["auth_token"]
+    return body
+
+
 async def list_all(args: argparse.Namespace, platform: Platform) -> int:
-    for account in await accounts.list_all_accounts(platform):
+    found = await accounts.list_all_accounts(platform)
+    if args.json:
+        print_json({"accounts": [_json(account, None) for account in found]})
+        return 0
+    for account in found:
         print(describe(account))
     return 0
 
@@ -46,6 +59,9 @@ async def show(args: argparse.Namespace, platform: Platform) -> int:
     if view is None:
         print(f"no account {args.sid}", file=sys.stderr)
         return 1
+    if args.json:
+        print_json(_json(view.account, view.auth_token if args.show_token else None))
+        return 0
     print(describe(view.account))
     rotated = view.account.token_rotated_at
     print(f"  Auth Token last rotated: {rotated.isoformat() + 'Z' if rotated else 'never'}")
@@ -93,6 +109,7 @@ def register(commands: Subcommands) -> None:
 
     lst = actions.add_parser("list", help="list every account", description="List every account.")
     common_options(lst)
+    json_option(lst)
     lst.set_defaults(func=on_platform(list_all))
 
     one = actions.add_parser(
@@ -103,6 +120,7 @@ def register(commands: Subcommands) -> None:
     common_options(one)
     one.add_argument("sid", help="the Account SID (AC...)")
     one.add_argument("--show-token", action="store_true", help="also print the Auth Token")
+    json_option(one)
     one.set_defaults(func=on_platform(show))
 
     tok = commands.add_parser("token", help="manage Auth Tokens", description="Manage Auth Tokens.")

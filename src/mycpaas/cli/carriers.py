@@ -6,11 +6,13 @@ The SMPP password comes from the terminal or one line of stdin, never from argv,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from mycpaas.cli.carrier_options import connector_arguments, connector_changes, read_smpp_password
-from mycpaas.cli.common import common_options, on_platform
+from mycpaas.cli.common import common_options, json_option, on_platform, print_json
 from mycpaas.domain.carriers import Connector, InvalidConnector
 from mycpaas.services import carriers
 from mycpaas.services.platform import Platform
@@ -59,8 +61,28 @@ def _row(c: Connector) -> tuple[str, ...]:
     )
 
 
+def connector_json(c: Connector) -> dict[str, Any]:
+    """Every setting but the password (write-only), by the Connector's field names."""
+    body: dict[str, Any] = {}
+    for field in dataclasses.fields(c):
+        value = getattr(c, field.name)
+        if field.name == "password":
+            continue
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat(timespec="seconds") + "Z"
+        body[field.name] = value
+    return body
+
+
 async def list_all(args: argparse.Namespace, platform: Platform) -> int:
     connectors = await carriers.list_connectors(platform, with_passwords=False)
+    if args.json:
+        print_json({"carriers": [connector_json(c) for c in connectors]})
+        return 0
     if not connectors:
         print("No carrier connectors: the sandbox carrier delivers every message.")
         return 0
@@ -104,6 +126,9 @@ async def show(args: argparse.Namespace, platform: Platform) -> int:
     connector = await carriers.get(platform, args.name, with_password=False)
     if connector is None:
         raise carriers.CarrierNotFound(args.name)
+    if args.json:
+        print_json(connector_json(connector))
+        return 0
     _print_connector(connector)
     return 0
 
@@ -185,6 +210,7 @@ def register(commands: Subcommands) -> None:
         "list", help="list the connectors", description="List the connectors (never their passwords)."
     )
     common_options(lst)
+    json_option(lst)
     lst.set_defaults(func=on_platform(list_all, _ERRORS))
 
     one = actions.add_parser(
@@ -192,6 +218,7 @@ def register(commands: Subcommands) -> None:
     )
     common_options(one)
     one.add_argument("name", metavar="NAME", help="the connector's name")
+    json_option(one)
     one.set_defaults(func=on_platform(show, _ERRORS))
 
     change = actions.add_parser(

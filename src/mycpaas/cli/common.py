@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,9 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mycpaas.bootstrap import build_platform
+from mycpaas.domain.accounts import Account
+from mycpaas.errors import MycpaasError
 from mycpaas.services import server_secret
-from mycpaas.services.accounts import AccountView
+from mycpaas.services.accounts import AccountView, find_account
 from mycpaas.services.platform import Platform
+from mycpaas.services.provisioning import first_main_account
 from mycpaas.settings import Settings
 from mycpaas.storage import migrate
 from mycpaas.storage.migrate import SchemaState
@@ -64,6 +68,35 @@ def common_options(parser: argparse.ArgumentParser) -> None:
         help="database URL, e.g. postgresql://user@host/db (default: $MYCPAAS_DATABASE_URL or "
         "<data dir>/mycpaas.db)",
     )
+
+
+def json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (the API's field names and shapes) instead of text"
+    )
+
+
+def print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def account_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--account",
+        metavar="SID",
+        help="the Account SID (AC...) to act as: a main account or a subaccount (default: the owner account, "
+        "the oldest main account)",
+    )
+
+
+async def target_account(args: argparse.Namespace, platform: Platform) -> Account:
+    """The account of --account, else the owner; a Refusal (exit code 2) naming what was not found."""
+    account = (
+        await find_account(platform, args.account) if args.account else await first_main_account(platform)
+    )
+    if account is None:
+        raise Refusal(f"mycpaas: no account {args.account or '(the database has none yet)'}", code=2)
+    return account
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -111,7 +144,7 @@ def on_platform(action: Action, errors: tuple[type[Exception], ...] = ()) -> Com
     """A command that runs `action` on the checked database: settings, check, platform, action, dispose.
 
     Exceptions of the types in `errors` are expected outcomes (a name already taken, ...): their text goes to
-    stderr and the exit code is 2.
+    stderr, with the Twilio error code of a platform error (as the API would answer), and the exit code is 2.
     """
 
     def command(args: argparse.Namespace) -> int:
@@ -124,7 +157,8 @@ def on_platform(action: Action, errors: tuple[type[Exception], ...] = ()) -> Com
                 await server_secret.check(platform)  # the database's secret, or SecretRefused
                 return await action(args, platform)
             except errors as error:
-                print(f"mycpaas: {error}", file=sys.stderr)
+                code = f" (error {int(error.code)})" if isinstance(error, MycpaasError) else ""
+                print(f"mycpaas: {error}{code}", file=sys.stderr)
                 return 2
             finally:
                 await platform.db.dispose()
@@ -134,11 +168,17 @@ def on_platform(action: Action, errors: tuple[type[Exception], ...] = ()) -> Com
     return command
 
 
+# Listening on every address: the URL printed for this machine's browser names the loopback address instead.
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
 def base_url(settings: Settings) -> str:
+    """The server's URL for links printed to the operator: MYCPAAS_PUBLIC_URL, else where it listens."""
     if settings.public_url:
         return settings.public_url.rstrip("/")
     scheme = "https" if settings.tls_cert_file else "http"
-    return f"{scheme}://{settings.host}:{settings.port}"
+    host = _WILDCARDS.get(settings.host, settings.host)
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
 def print_credentials(view: AccountView, settings: Settings, heading: str) -> None:

@@ -142,8 +142,8 @@ def serve_settings(args: argparse.Namespace) -> Settings:
     """The settings, with the role flags and --workers applied, refused if they cannot work together."""
     settings = settings_from(args)
     overrides = {name: getattr(args, name) for name in ROLES if getattr(args, name) is not None}
-    if args.access_log:
-        overrides["access_log"] = True
+    if args.access_log is not None:
+        overrides["access_log"] = "true" if args.access_log else "false"
     if args.workers is not None:
         overrides["workers"] = args.workers
     settings = dataclasses.replace(settings, **overrides)
@@ -205,9 +205,11 @@ def print_banner(settings: Settings) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     processes = f" ({settings.workers} processes)" if settings.workers > 1 else ""
     print(
-        f"mycpaas {__version__} listening on {scheme}://{host}:{settings.port}{processes} (press CTRL+C to stop)",
-        flush=True,
+        f"mycpaas {__version__} listening on {scheme}://{host}:{settings.port}{processes} (press CTRL+C to stop)"
     )
+    if settings.dashboard:
+        print(f"Dashboard: {base_url(settings)}/")
+    sys.stdout.flush()
 
 
 # The parts a process runs: --X / --no-X set the MYCPAAS_X switch of Settings for this process.
@@ -257,7 +259,10 @@ def register(commands: Subcommands) -> None:
     serve_parser.add_argument("--tls-key-file", metavar="PEM", help="the private key of --tls-cert-file")
     serve_parser.add_argument(
         "--access-log",
-        action="store_true",
-        help="log every request: method, path (without the query string), status, duration",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log every request: method, path (without the query string), status, duration (default: "
+        "$MYCPAAS_ACCESS_LOG, else on when MYCPAAS_ENVIRONMENT is development, the default, and off in "
+        "production)",
     )
     serve_parser.set_defaults(func=serve)

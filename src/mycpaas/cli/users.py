@@ -1,13 +1,16 @@
-"""`mycpaas users create`: a dashboard user, the password read from the terminal or one line of stdin."""
+"""`mycpaas users create`: a dashboard user, the password read from the terminal or one line of stdin.
+
+The other `users` commands (list, reset-password, remove) are in cli/user_admin.py."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import TYPE_CHECKING
 
+from mycpaas.cli import user_admin
 from mycpaas.cli.common import base_url, common_options, on_platform
+from mycpaas.cli.passwords import read_password
 from mycpaas.domain.audit import Actor
 from mycpaas.errors import InvalidRequest
 from mycpaas.services import accounts, users
@@ -16,15 +19,6 @@ from mycpaas.services.provisioning import first_main_account
 
 if TYPE_CHECKING:
     from mycpaas.cli.common import Subcommands
-
-
-def read_password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password (at least 12 characters): ")
-    if getpass.getpass("Password again: ") != first:
-        raise ValueError("the two passwords differ")
-    return first
 
 
 async def create(args: argparse.Namespace, platform: Platform) -> int:
@@ -72,3 +66,4 @@ def register(commands: Subcommands) -> None:
         "user is one anyway)",
     )
     new.set_defaults(func=on_platform(create))
+    user_admin.register(actions)

@@ -16,6 +16,8 @@ class AuditAction(StrEnum):
     KEY_REVOKED = "api_key.revoked"
     ACCOUNT_STATUS_CHANGED = "account.status_changed"
     USER_CREATED = "user.created"
+    USER_PASSWORD_RESET = "user.password_reset"
+    USER_REMOVED = "user.removed"
     MESSAGE_CANCELED = "message.canceled"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import datetime
 from functools import cache
 
 from mycpaas.domain.jobs import SEND_MESSAGE
@@ -46,7 +47,7 @@ async def snapshot(platform: Platform, local_binds: Mapping[str, int]) -> Snapsh
                 binds = await store.binds_up(conn)
     except Exception:
         return Snapshot([_database_up(False)])
-    depths = [found.pop(kind, store.QueueDepth(kind, 0, None)) for kind in KINDS] + list(found.values())
+    depths = _every_kind(found)
     return Snapshot(
         [
             _database_up(True),
@@ -73,6 +74,18 @@ async def snapshot(platform: Platform, local_binds: Mapping[str, int]) -> Snapsh
             ),
         ]
     )
+
+
+def _every_kind(found: dict[str, store.QueueDepth]) -> list[store.QueueDepth]:
+    """Every known kind in KINDS's order, 0 when none is queued, then any other kind found."""
+    return [found.pop(kind, store.QueueDepth(kind, 0, None)) for kind in KINDS] + list(found.values())
+
+
+async def queue(platform: Platform) -> tuple[datetime, list[store.QueueDepth]]:
+    """The database's time now and the queue's depth by kind (`mycpaas status`): one statement."""
+    now = await platform.clock.now()
+    async with platform.db.read() as conn:
+        return now, _every_kind({d.kind: d for d in await store.queue_depth(conn, now)})
 
 
 def _database_up(up: bool) -> tuple[str, str, list[str], list[tuple[list[str], float]]]:

@@ -265,3 +265,53 @@ async def switch_account(platform: Platform, session: Session, account_sid: str)
 def viewable(account: Account, user: User) -> bool:
     """The user's own account, or one of its subaccounts that is not closed."""
     return account.owner_account_sid == user.account_sid and account.status is not AccountStatus.CLOSED
+
+
+async def list_users(platform: Platform) -> list[User]:
+    async with platform.db.read() as conn:
+        return await store.list_users(conn)
+
+
+class UserNotFound(LookupError):
+    """No dashboard user has this email (the CLI's expected outcome, exit code 2)."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"no dashboard user has the email {email}")
+
+
+async def _find_user(conn: Connection, email: str) -> User:
+    found = await store.get_user_by_email(conn, normalize_email(email) or email.strip().lower())
+    if found is None:
+        raise UserNotFound(email)
+    return found[0]
+
+
+async def require_user(platform: Platform, email: str) -> User:
+    """The user with this email, or UserNotFound."""
+    async with platform.db.read() as conn:
+        return await _find_user(conn, email)
+
+
+async def reset_password(platform: Platform, email: str, password: str, actor: Actor) -> User:
+    """A new password for the user; every session of theirs ends, so whoever held the old one is signed out."""
+    if problem := password_problem(password):
+        raise InvalidRequest(ErrorCode.INVALID_PARAMETER, reason=problem)
+    await require_user(platform, email)  # told before the hash is paid for
+    password_hash = await _hash(password)
+    async with platform.db.write() as conn:
+        user = await _find_user(conn, email)
+        await store.update_user(conn, user.id, password_hash=password_hash)
+        await store.delete_user_sessions(conn, user.id)
+        await audit.record(
+            conn, user.account_sid, AuditAction.USER_PASSWORD_RESET, actor, utcnow(), user.email[:64]
+        )
+    return user
+
+
+async def remove_user(platform: Platform, email: str, actor: Actor) -> User:
+    """The user and their sessions; with the last user gone, the next `serve` prints a set-up link again."""
+    async with platform.db.write() as conn:
+        user = await _find_user(conn, email)
+        await store.delete_user(conn, user.id)
+        await audit.record(conn, user.account_sid, AuditAction.USER_REMOVED, actor, utcnow(), user.email[:64])
+    return user

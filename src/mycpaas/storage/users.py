@@ -166,3 +166,17 @@ async def take_setup_code(conn: Connection, digest: str, now: datetime) -> str |
 
 async def delete_setup_codes(conn: Connection) -> None:
     await conn.execute(delete(setup_codes))
+
+
+async def list_users(conn: Connection) -> list[User]:
+    return [_user(row) for row in await conn.execute(select(*_USER_COLUMNS).order_by(dashboard_users.c.id))]
+
+
+async def delete_user_sessions(conn: Connection, user_id: int) -> None:
+    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
+
+
+async def delete_user(conn: Connection, user_id: int) -> None:
+    """The user and their sessions (which refer to the user)."""
+    await delete_user_sessions(conn, user_id)
+    await conn.execute(delete(dashboard_users).where(dashboard_users.c.id == user_id))
