@@ -31,6 +31,7 @@ def user_json(user: User) -> dict[str, object]:
     return {
         "email": user.email,
         "account_sid": user.account_sid,
+        "role": "admin" if user.is_admin else "user",
         "date_created": _when(user.created_at),
         "last_sign_in": _when(user.last_sign_in_at),
     }
@@ -45,7 +46,7 @@ async def list_all(args: argparse.Namespace, platform: Platform) -> int:
         print("No dashboard users: `mycpaas users create`, or the set-up link `mycpaas serve` prints.")
     for user in found:
         print(
-            f"{user.email}  account {user.account_sid}  created {_when(user.created_at)}  "
+            f"{user.email}  {'admin' if user.is_admin else 'user'}  account {user.account_sid}  created {_when(user.created_at)}  "
             f"last sign-in {_when(user.last_sign_in_at) or 'never'}"
         )
     return 0

@@ -20,6 +20,8 @@ _DID = {
     AuditAction.KEY_CREATED: "created the API key {target}",
     AuditAction.KEY_REVOKED: "revoked the API key {target}",
     AuditAction.USER_CREATED: "created the dashboard user {target}",
+    AuditAction.USER_PASSWORD_RESET: "reset the password of the dashboard user {target}",
+    AuditAction.USER_REMOVED: "removed the dashboard user {target}",
     AuditAction.MESSAGE_CANCELED: "canceled the scheduled message {target}",
 }
 # account.status_changed's target is "<subaccount SID> <new status>".
