@@ -291,6 +291,7 @@ def test_users_list_reset_password_and_remove(server: ServerProcess) -> None:
             {
                 "email": "ops@example.com",
                 "account_sid": server.account_sid,
+                "role": "admin",  # the first user
                 "date_created": listed["users"][0]["date_created"],
                 "last_sign_in": None,
             }
