@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
 from mycpaas.domain.clock import as_utc, utcnow
+from mycpaas.domain.failures import masked_url
 from mycpaas.domain.users import Session
 from mycpaas.errors import AuthenticationFailed, TooManyRequests
 from mycpaas.services import users
@@ -48,6 +49,7 @@ NOTICES = {
     "service-number-removed": "Number removed from the pool; it stays in the account.",
     "service-alpha-added": "Alpha sender added.",
     "service-alpha-removed": "Alpha sender removed.",
+    "redelivery-queued": "Redelivery queued: it goes out under the same idempotency token and appears below.",
 }
 
 
@@ -63,6 +65,7 @@ def build_templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["date"] = _date
+    env.filters["masked_url"] = masked_url
     return env
 
 
