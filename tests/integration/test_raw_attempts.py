@@ -60,7 +60,7 @@ def attempts(message_sid: str) -> list[WebhookAttempt]:
         error_code=11200,
         error_message="the receiver answered HTTP 500: Grüße привет 😀",
         response_excerpt="<Response>ünïcode</Response>",
-        redelivery_of=delivered.sid,
+        redelivery_of="NO" + "9" * 32,  # the attempt it repeats (the Debugger's Redeliver)
         created_at=datetime(2026, 12, 7, 8, 0, 0, 123456),
     )
     skipped = dataclasses.replace(

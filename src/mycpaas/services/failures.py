@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.clock import utcnow
-from mycpaas.domain.failures import FailureFilter, masked_url
+from mycpaas.domain.failures import FAILED_STATUSES, FailureFilter, masked_url
 from mycpaas.domain.inbound_routes import inbound_route
 from mycpaas.domain.messages import Message, MessageStatus
 from mycpaas.domain.webhooks import (
@@ -126,6 +126,8 @@ async def event_for(conn: Connection, attempt: WebhookAttempt) -> WebhookEvent:
     event: WebhookEvent | None
     if attempt.kind is EventKind.STATUS_CALLBACK:
         status = MessageStatus(attempt.message_status) if attempt.message_status else message.status
+        if status not in FAILED_STATUSES:  # the error came later: the callback of an earlier status had none
+            message = replace(message, error_code=None)
         event = status_callback_event(message, status)
     else:
         event = await _incoming_event(conn, message)
