@@ -146,6 +146,7 @@ async def measure(url: str, rows: int, start: datetime, repeat: int) -> list[str
         ("error code 99999 (no match)", FailureFilter(error_code=99999)),
         ("a number (To)", FailureFilter(number="+15550000007")),
         ("a number with no failures", FailureFilter(number="+15550000001")),
+        ("the From of every message", FailureFilter(number="+15005550006")),
         ("date range: the oldest day", oldest_day),
         ("date range far in the past (none)", FailureFilter(until=start - timedelta(days=365))),
         ("oldest day + code 99999", FailureFilter(99999, None, oldest_day.since, oldest_day.until)),

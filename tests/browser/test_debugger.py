@@ -90,6 +90,13 @@ def test_failures_are_listed_filtered_and_redelivered(
     expect(cell).to_have_attribute("title", re.compile(r"^POST http://127\.0\.0\.1:\d+/status$"))
     assert cell.evaluate("td => getComputedStyle(td).textOverflow") == "ellipsis"
     dash.no_horizontal_overflow()
+    for table in ("#failed-messages", "#failed-attempts"):  # whole, Redeliver included, without scrolling
+        assert page.locator(table).evaluate("t => t.scrollWidth <= t.parentElement.clientWidth"), table
+    spilling = attempts.evaluate(  # no cell's content runs into the next (the URL's is cut on purpose)
+        "t => [...t.querySelectorAll('td:not(.clip)')].filter(c => c.scrollWidth > c.clientWidth + 1)"
+        ".map(c => c.className + ': ' + c.textContent.trim().slice(0, 40))"
+    )
+    assert spilling == []
     assert PASSWORD_IN_URL not in dash.html()
     dash.screenshot("debugger")
 

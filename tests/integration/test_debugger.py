@@ -26,6 +26,7 @@ from mycpaas.services import accounts, failures, numbers
 from mycpaas.services.failures import CannotRedeliver
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
+from mycpaas.storage import failures as failures_store
 from mycpaas.storage import messages as message_store
 from mycpaas.storage import queue
 from mycpaas.storage import webhooks as webhook_store
@@ -130,7 +131,13 @@ def sids(items: list[Message]) -> list[str]:
     return [m.sid for m in items]
 
 
-def test_failures_are_the_accounts_own_and_every_filter_narrows_them(platform_settings: Settings) -> None:
+@pytest.mark.parametrize("few", [failures_store.FEW_MESSAGES, 0], ids=["number-by-sids", "number-by-walk"])
+def test_failures_are_the_accounts_own_and_every_filter_narrows_them(
+    platform_settings: Settings, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`few`: the bound under which a number's attempts are found through its messages' sids (both ways)."""
+    monkeypatch.setattr(failures_store, "FEW_MESSAGES", few)
+
     async def scenario(platform: Platform) -> None:
         s = await seed(platform)
         newest_first = list(reversed(sids(s.failed)))
