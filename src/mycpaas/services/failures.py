@@ -13,6 +13,7 @@ by the dispatcher under the original attempt's idempotency token; its attempts n
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.clock import utcnow
@@ -112,10 +113,17 @@ async def sent_request(platform: Platform, attempt: WebhookAttempt) -> SentReque
     headers = [("I-Twilio-Idempotency-Token", event.token)]
     if event.method == "POST":
         headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-    if "@" in event.url.split("#")[0].partition("://")[2].partition("/")[0]:
+    if _has_credentials(event.url):
         headers.append(("Authorization", "Basic, from the URL's user:password (not shown)"))
     headers.append(("X-Twilio-Signature", SIGNATURE_NOTE))
     return SentRequest(event.method, masked_url(event.url), headers, dict(event.params))
+
+
+def _has_credentials(url: str) -> bool:
+    try:
+        return urlsplit(url).username is not None
+    except ValueError:
+        return False
 
 
 async def event_for(conn: Connection, attempt: WebhookAttempt) -> WebhookEvent:
