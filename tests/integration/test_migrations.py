@@ -291,6 +291,7 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "error_code": None,
                 "error_message": None,
                 "response_excerpt": "",
+                "redelivery_of": "WA" + "5" * 32,
                 "created_at": T0,
             }
         ],

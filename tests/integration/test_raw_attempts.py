@@ -45,6 +45,7 @@ def attempts(message_sid: str) -> list[WebhookAttempt]:
         error_code=None,
         error_message=None,
         response_excerpt="OK",
+        redelivery_of=None,
         created_at=datetime(2026, 12, 7, 8, 0, 0),
     )
     failed = dataclasses.replace(
@@ -59,6 +60,7 @@ def attempts(message_sid: str) -> list[WebhookAttempt]:
         error_code=11200,
         error_message="the receiver answered HTTP 500: Grüße привет 😀",
         response_excerpt="<Response>ünïcode</Response>",
+        redelivery_of="NO" + "9" * 32,  # the attempt it repeats (the Debugger's Redeliver)
         created_at=datetime(2026, 12, 7, 8, 0, 0, 123456),
     )
     skipped = dataclasses.replace(

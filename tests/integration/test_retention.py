@@ -52,6 +52,7 @@ def attempt(message_sid: str, created_at: datetime) -> WebhookAttempt:
         error_code=11200,
         error_message="the receiver answered HTTP 500",
         response_excerpt=None,
+        redelivery_of=None,
         created_at=created_at,
     )
 

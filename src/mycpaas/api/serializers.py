@@ -177,6 +177,7 @@ def webhook_attempt_json(attempt: WebhookAttempt, prefix: str) -> dict[str, Any]
         "error_code": attempt.error_code,
         "error_message": attempt.error_message,
         "response_excerpt": attempt.response_excerpt,
+        "redelivery_of": attempt.redelivery_of,
         "date_created": _date(attempt.created_at),
         "uri": f"{message_uri}/WebhookAttempts.json",
     }

@@ -25,6 +25,7 @@ from mycpaas.dashboard.page import Handler, Page, build_templates, redirect
 from mycpaas.dashboard.pages import (
     carriers,
     credentials,
+    debugger,
     home,
     keys,
     messages,
@@ -74,6 +75,9 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/messages/new", messages.send),
     ("GET", "/messages/{sid}", messages.detail),
     ("POST", "/messages/{sid}/cancel", messages.cancel),
+    ("GET", "/debugger", debugger.show),
+    ("GET", "/debugger/attempts/{sid}", debugger.attempt),
+    ("POST", "/debugger/attempts/{sid}/redeliver", debugger.redeliver),
     ("POST", "/sign-out", signin.sign_out),
 ]
 

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
 from mycpaas.domain.clock import as_utc, utcnow
+from mycpaas.domain.failures import masked_url
 from mycpaas.domain.users import Session
 from mycpaas.errors import AuthenticationFailed, TooManyRequests
 from mycpaas.services import users
@@ -53,6 +54,7 @@ NOTICES = {
     "carrier-enabled": "Carrier connector enabled. Running servers bind it within a second or two.",
     "carrier-disabled": "Carrier connector disabled. Running servers unbind it; it routes nothing now.",
     "carrier-removed": "Carrier connector removed. Running servers unbind it.",
+    "redelivery-queued": "Redelivery queued: it goes out under the same idempotency token and appears below.",
 }
 
 
@@ -68,6 +70,7 @@ def build_templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["date"] = _date
+    env.filters["masked_url"] = masked_url
     return env
 
 

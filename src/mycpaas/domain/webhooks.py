@@ -70,6 +70,7 @@ class WebhookEvent:
     fallback_url: str = ""
     fallback_method: str = "POST"
     message_status: str = ""  # the status a status callback reports
+    redelivery_of: str = ""  # the sid of the attempt this event repeats, when the Debugger redelivers one
 
     @property
     def origin(self) -> str:
@@ -108,10 +109,16 @@ class WebhookEvent:
             self.fallback_url,
             self.fallback_method,
             params,
+            redelivery_of=self.redelivery_of,
         )
 
 
 _EVENT_FIELDS = tuple(WebhookEvent.__dataclass_fields__)
+_EVENT_LABELS = {
+    EventKind.STATUS_CALLBACK: "status callback",
+    EventKind.INCOMING_MESSAGE: "incoming message",
+    EventKind.INCOMING_FALLBACK: "incoming message, fallback URL",
+}
 _KINDS = {kind.value: kind for kind in EventKind}
 _new = object.__new__
 _set = object.__setattr__
@@ -228,7 +235,14 @@ class WebhookAttempt:
     error_code: int | None
     error_message: str | None
     response_excerpt: str | None
+    redelivery_of: str | None  # the attempt this one repeats (a Debugger redelivery), under the same token
     created_at: datetime
+
+    @property
+    def event(self) -> str:
+        """Its event in words, as the dashboard shows it: 'status callback: delivered', 'incoming message'."""
+        label = _EVENT_LABELS[self.kind]
+        return f"{label}: {self.message_status}" if self.message_status else label
 
     @classmethod
     def of(
@@ -265,5 +279,6 @@ class WebhookAttempt:
             error_code=error_code,
             error_message=error_message,
             response_excerpt=response_excerpt,
+            redelivery_of=event.redelivery_of or None,
             created_at=utcnow(),
         )

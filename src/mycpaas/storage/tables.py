@@ -151,6 +151,20 @@ messages = Table(
         sqlite_where=text("status = 'queued'"),
         postgresql_where=text("status = 'queued'"),
     ),
+    # The Debugger lists an account's failed and undelivered messages, newest first: a small subset, so the
+    # index holds only them (0015), with the columns its filters test, so a row that does not match is
+    # rejected from the index without reading the table.
+    Index(
+        "ix_messages_account_failed",
+        "account_sid",
+        "id",
+        "error_code",
+        "updated_at",
+        "to_number",
+        "from_number",
+        sqlite_where=text("status IN ('failed', 'undelivered')"),
+        postgresql_where=text("status IN ('failed', 'undelivered')"),
+    ),
 )
 
 jobs = Table(
@@ -198,9 +212,23 @@ webhook_attempts = Table(
     Column("error_code", Integer, nullable=True),
     Column("error_message", Text, nullable=True),
     Column("response_excerpt", Text, nullable=True),
+    Column("redelivery_of", String(34), nullable=True),  # the attempt a Debugger redelivery repeats (0015)
     Column("created_at", DateTime, nullable=False),
-    # By message: the API's and the dashboard's lists. No query reads by account (0011 dropped that index).
+    # By message: the API's and the dashboard's lists.
     Index("ix_webhook_attempts_message_id", "message_sid", "id"),
+    # The Debugger's failed attempts by account, newest first, with the columns its filters test: only
+    # failures are in it, so a delivered attempt's INSERT pays nothing for it (0011 dropped the index on
+    # every attempt by account).
+    Index(
+        "ix_webhook_attempts_account_failed",
+        "account_sid",
+        "id",
+        "error_code",
+        "created_at",
+        "message_sid",
+        sqlite_where=text("outcome IN ('failed', 'retrying')"),
+        postgresql_where=text("outcome IN ('failed', 'retrying')"),
+    ),
     # Housekeeping removes attempts older than the retention, oldest first (services/housekeeping.py).
     Index("ix_webhook_attempts_created_at", "created_at"),
 )

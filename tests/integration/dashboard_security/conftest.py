@@ -24,3 +24,4 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     yield built
     close_browsers(built.server)
     dispose_server(built.server)
+    built.receiver.close()

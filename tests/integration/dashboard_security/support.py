@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from tests.integration.auth_support import (
     send_message,
     unique_number,
 )
+from tests.receiver import Answer, Receiver
 from tests.server import ServerProcess
 
 MAGIC_FROM = "+15005550006"
@@ -44,6 +46,7 @@ KINDS = {
     "messages": "message",
     "subaccounts": "subaccount",
     "services": "service",
+    "debugger": "attempt",
 }
 GET_PAGES = [path for method, path, _ in PAGES if method == "GET"]
 POST_PAGES = [path for method, path, _ in PAGES if method == "POST"]
@@ -297,6 +300,7 @@ class Tenant:
     key_name: str
     service_sid: str
     service_name: str
+    attempt_sid: str  # a failed status callback of another message (the Debugger's)
 
     @property
     def sid(self) -> str:
@@ -309,6 +313,7 @@ class Tenant:
             "message": self.message_sid,
             "subaccount": self.sub_sid,
             "service": self.service_sid,
+            "attempt": self.attempt_sid,
         }[kind]
 
     def identifiers(self) -> list[str]:
@@ -325,13 +330,16 @@ class Tenant:
             self.key_name,
             self.service_sid,
             self.service_name,
+            self.attempt_sid,
         ]
 
     def secrets(self) -> list[str]:
         return [self.creds.password, self.key.password]
 
 
-def populate(server: ServerProcess, name: str, creds: Creds, friendly_name: str, sub_sid: str) -> Tenant:
+def populate(
+    server: ServerProcess, name: str, creds: Creds, friendly_name: str, sub_sid: str, failing_url: str
+) -> Tenant:
     tag = hex_tag()
     with server.client(creds.username, creds.password) as api:
         base = server.accounts_path(creds.username)
@@ -356,6 +364,7 @@ def populate(server: ServerProcess, name: str, creds: Creds, friendly_name: str,
         service_sid = service.json()["sid"]
         pooled = api.post(f"/v1/Services/{service_sid}/PhoneNumbers", data={"PhoneNumberSid": number["sid"]})
         assert pooled.status_code == 201, pooled.text
+        attempt_sid = failed_attempt(server, api, creds.username, failing_url)
     return Tenant(
         name,
         creds,
@@ -370,7 +379,30 @@ def populate(server: ServerProcess, name: str, creds: Creds, friendly_name: str,
         key_name,
         service_sid,
         service_name,
+        attempt_sid,
     )
+
+
+def failed_attempt(server: ServerProcess, api: httpx.Client, account_sid: str, failing_url: str) -> str:
+    """A message whose status callback fails (`failing_url` answers 500; no retry), and its attempt's sid."""
+    base = server.accounts_path(account_sid)
+    sent = api.post(
+        f"{base}/Messages.json",
+        data={
+            "To": "+15005550014",
+            "From": MAGIC_FROM,
+            "Body": "x",
+            "StatusCallback": failing_url + "#rc=0",
+        },
+    )
+    assert sent.status_code == 201, sent.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log = api.get(f"{base}/Messages/{sent.json()['sid']}/WebhookAttempts.json").json()["webhook_attempts"]
+        if log:
+            return str(log[0]["sid"])
+        time.sleep(0.1)
+    raise AssertionError("the status callback was never attempted")
 
 
 @dataclass
@@ -378,6 +410,8 @@ class World:
     server: ServerProcess
     emails: dict[str, str]
     tenants: dict[str, Tenant]
+    receiver: Receiver  # answers the tenants' failing status callbacks (the Debugger's attempts)
+    failing_url: str
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def browser(self, who: str = "A") -> Browser:
@@ -400,6 +434,8 @@ class World:
 
 def build_world(directory: Path, backend: str) -> World:
     server = make_server(directory, backend, tls=True, env={"MYCPAAS_SIGN_IN_MAX_FAILURES": "1000"})
+    receiver = Receiver()
+    failing = receiver.script("/failing", Answer(500, "no", "text/plain"))
     tag = hex_tag()
     emails = {"A": f"alpha-{tag}@example.com", "B": f"bravo-{tag}@example.com"}
     with ThreadPoolExecutor(2) as pool:
@@ -412,18 +448,18 @@ def build_world(directory: Path, backend: str) -> World:
             assert renamed.status_code == 200, renamed.text
             a1 = new_subaccount(server, api, f"Alpha sub {tag}")
         tenants = {
-            "A": populate(server, "Alpha", a_creds, f"Alpha {tag}", a1.username),
-            "A1": populate(server, "Alphasub", a1, f"Alpha sub {tag}", a1.username),
+            "A": populate(server, "Alpha", a_creds, f"Alpha {tag}", a1.username, failing),
+            "A1": populate(server, "Alphasub", a1, f"Alpha sub {tag}", a1.username, failing),
         }
         b = b_creds.result()
         user_b = pool.submit(create_user, server, emails["B"], PASSWORD, b.username)
         with server.client(b.username, b.password) as api:
             b1 = new_subaccount(server, api, f"Bravo sub {tag}")
-        tenants["B"] = populate(server, "Bravo", b, f"Bravo {tag}", b1.username)
-        tenants["B1"] = populate(server, "Bravosub", b1, f"Bravo sub {tag}", b1.username)
+        tenants["B"] = populate(server, "Bravo", b, f"Bravo {tag}", b1.username, failing)
+        tenants["B1"] = populate(server, "Bravosub", b1, f"Bravo sub {tag}", b1.username, failing)
         user_a.result()
         user_b.result()
-    return World(server, emails, tenants)
+    return World(server, emails, tenants, receiver, failing)
 
 
 def get_pages(view: Tenant) -> list[str]:

@@ -6,6 +6,7 @@ conftest.py of this package."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from tests.integration.dashboard_security.support import (
     Case,
     World,
     created_key,
+    failed_attempt,
     hex_tag,
     secondary_token,
     try_forgeries,
@@ -36,6 +38,7 @@ class Sandbox:
 
     def __init__(self, world: World) -> None:
         self.server = world.server
+        self.failing_url = world.failing_url
         with self.server.client() as api:
             self.sub = new_subaccount(self.server, api, f"csrf sandbox {hex_tag()}")
         self.browser = world.browser("A")
@@ -270,6 +273,26 @@ def _sign_out(s: Sandbox) -> Case:
 
 
 # Every POST of PAGES (a new form without an entry here fails test_every_form_has_a_csrf_case).
+def _redeliver(s: Sandbox) -> Case:
+    with s.server.client() as api:
+        attempt = failed_attempt(s.server, api, s.sub.username, s.failing_url)
+        message = api.get(f"{s.base}/Messages.json", params={"To": "+15005550014"}).json()["messages"][0][
+            "sid"
+        ]
+    log = f"{s.base}/Messages/{message}/WebhookAttempts.json"
+
+    def redelivered() -> bool:
+        """The redelivery is sent by the dispatcher, after the form's answer: waited for a while either way."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if any(a["redelivery_of"] == attempt for a in s.api_get(log).json()["webhook_attempts"]):
+                return True
+            time.sleep(0.1)
+        return False
+
+    return Case(f"/debugger/attempts/{attempt}/redeliver", {}, redelivered)
+
+
 PRIVATE_CASES: dict[str, Callable[[Sandbox], Case]] = {
     "/credentials/unlock": _unlock,
     "/credentials/secondary": _create_secondary,
@@ -290,6 +313,7 @@ PRIVATE_CASES: dict[str, Callable[[Sandbox], Case]] = {
     "/services": _create_service,
     "/services/{sid}": _save_service,
     "/services/{sid}/senders": _change_senders,
+    "/debugger/attempts/{sid}/redeliver": _redeliver,
     "/sign-out": _sign_out,
 }
 

@@ -14,6 +14,7 @@ from tests.integration.dashboard_security.support import (
     Browser,
     World,
     assert_secured,
+    failed_attempt,
     fill,
     get_pages,
     hex_tag,
@@ -51,6 +52,7 @@ def test_user_supplied_text_is_escaped(world: World) -> None:
         assert response.status_code == 201, response.text
         number_sid = response.json()["sid"]
         message_sid = send_message(server, api, sub.username, MAGIC_FROM, payload)
+        attempt_sid = failed_attempt(server, api, sub.username, world.failing_url)
     with server.client(sub.username, sub.password) as sub_api:  # the v1 API: the sub's own credentials
         service = sub_api.post("/v1/Services", data={"FriendlyName": payload})
         assert service.status_code == 201, service.text
@@ -60,7 +62,12 @@ def test_user_supplied_text_is_escaped(world: World) -> None:
     browser.switch(sub.username)
     for path in [*GET_PAGES, "/subaccounts"]:
         if "{" in path:
-            sids = {"number": number_sid, "message": message_sid, "service": service_sid}
+            sids = {
+                "number": number_sid,
+                "message": message_sid,
+                "service": service_sid,
+                "attempt": attempt_sid,
+            }
             path = fill(path, sids.get(kind_of(path), "x"))
         page = browser.get(path).text
         assert payload not in page and "<img" not in page, path

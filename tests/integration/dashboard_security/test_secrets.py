@@ -18,6 +18,7 @@ from tests.integration.dashboard_security.support import (
     Browser,
     World,
     created_key,
+    failed_attempt,
     fill,
     get_pages,
     hex_tag,
@@ -95,7 +96,15 @@ def test_no_secret_in_any_url_location_or_link(world: World) -> None:
     assert pool_change.status_code == 303
     saved = browser.submit(f"/services/{service_sid}", {"inbound_request_url": "https://example.com/svc"})
     assert saved.status_code == 303
-    objects = {"key": key.username, "number": number_sid, "message": message_sid, "service": service_sid}
+    with server.client() as api:  # a failed status callback: the Debugger's attempt page
+        attempt = failed_attempt(server, api, sub.username, world.failing_url)
+    objects = {
+        "key": key.username,
+        "number": number_sid,
+        "message": message_sid,
+        "service": service_sid,
+        "attempt": attempt,
+    }
     for path in GET_PAGES:
         if "{" in path:
             path = fill(path, objects[kind_of(path)])
