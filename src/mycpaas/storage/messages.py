@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
-from mycpaas.storage import queue
+from mycpaas.storage import message_counts, queue
 from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.group_commit import insert_into as _insert_into
 from mycpaas.storage.sqlite_fast import IN_JSON, from_ts, json_list, ts
@@ -90,6 +90,7 @@ async def insert_new(conn: Connection, new: Sequence[Message]) -> None:
     for message in new:
         for table, row in new_message_rows(message):
             await conn.execute(_insert_into(table), row)
+    await message_counts.add_new(conn, [_values(message) for message in new])
 
 
 _BY_SID = select(*_COLUMNS).where(messages.c.sid == bindparam("sid"))
