@@ -33,9 +33,7 @@ _PG_MESSAGES = (
     "SELECT account_sid, date_trunc('hour', created_at), status, coalesce(error_code, 0), count(*), "
     "sum(num_segments) FROM messages GROUP BY 1, 2, 3, 4"
 )
-_PG_ATTEMPTS = (
-    "SELECT account_sid, date_trunc('hour', created_at), outcome, count(*) FROM webhook_attempts GROUP BY 1, 2, 3"
-)
+_PG_ATTEMPTS = "SELECT account_sid, date_trunc('hour', created_at), outcome, count(*) FROM webhook_attempts GROUP BY 1, 2, 3"
 
 
 @pytest.fixture

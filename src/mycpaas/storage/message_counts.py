@@ -64,7 +64,9 @@ _WEBHOOK_UPSERTS = {
 
 def raw_upsert(dialect: Dialect) -> str:
     """The message counts' upsert as the driver's SQL text, parameters in `Delta`'s order (raw_inserts.py)."""
-    compiled = _UPSERTS[dialect.name].compile(dialect=dialect, column_keys=list(_COLUMNS), for_executemany=True)
+    compiled = _UPSERTS[dialect.name].compile(
+        dialect=dialect, column_keys=list(_COLUMNS), for_executemany=True
+    )
     if tuple(compiled.positiontup or ()) != _COLUMNS:
         raise RuntimeError("message_counts: the upsert's parameters are not in Delta's order")
     return compiled.string
@@ -101,10 +103,7 @@ async def add_attempts(conn: Connection, attempts: Iterable[tuple[str, datetime,
     if grouped:
         await conn.execute(
             _WEBHOOK_UPSERTS["postgresql" if sqlite_driver(conn) is None else "sqlite"],
-            [
-                {"account_sid": a, "hour": h, "outcome": o, "attempts": n}
-                for (a, h, o), n in grouped.items()
-            ],
+            [{"account_sid": a, "hour": h, "outcome": o, "attempts": n} for (a, h, o), n in grouped.items()],
         )
 
 
@@ -124,15 +123,15 @@ async def message_hours(conn: Connection, account_sid: str, since: datetime) -> 
         .where(and_(counts.account_sid == account_sid, counts.hour >= hour_of(since), counts.messages != 0))
         .order_by(counts.hour)
     )
-    return [MessageCount(*row) for row in rows]
+    return [MessageCount._make(row) for row in rows]
 
 
 async def webhook_hours(conn: Connection, account_sid: str, since: datetime) -> dict[str, int]:
     """The account's webhook attempts since the hour of `since`, by outcome."""
     counts = webhook_counts.c
     rows = await conn.execute(
-        select(counts.outcome, func.sum(counts.attempts))
+        select(counts.outcome, func.sum(counts.attempts).label("attempts"))
         .where(and_(counts.account_sid == account_sid, counts.hour >= hour_of(since)))
         .group_by(counts.outcome)
     )
-    return {outcome: int(n) for outcome, n in rows}
+    return {str(row.outcome): int(row.attempts) for row in rows}

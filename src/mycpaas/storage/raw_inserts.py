@@ -102,7 +102,7 @@ class RawInserts:
         if self._dialect.name == "sqlite":
             await raw.executemany(self._count_sql, message_counts.sqlite_rows(deltas))
         else:
-            await raw.executemany(self._count_sql, deltas)
+            await raw.executemany(self._count_sql, list[Sequence[Any]](deltas))
 
     def _plan(self, table: Table, keys: tuple[str, ...]) -> _Plan:
         plan = self._plans.get((table.name, keys))
