@@ -129,8 +129,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.execute("DROP TRIGGER message_counts_update ON messages" if postgres else "DROP TRIGGER message_counts_update")
-    op.execute("DROP TRIGGER message_counts_delete ON messages" if postgres else "DROP TRIGGER message_counts_delete")
+    op.execute(
+        "DROP TRIGGER message_counts_update ON messages" if postgres else "DROP TRIGGER message_counts_update"
+    )
+    op.execute(
+        "DROP TRIGGER message_counts_delete ON messages" if postgres else "DROP TRIGGER message_counts_delete"
+    )
     if postgres:
         op.execute("DROP FUNCTION message_counts_update()")
         op.execute("DROP FUNCTION message_counts_delete()")
