@@ -58,18 +58,15 @@ _PG_FUNCTIONS = (
 CREATE FUNCTION message_counts_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO message_counts (account_sid, hour, status, error_code, messages, segments)
-  SELECT account_sid, hour, status, error_code, sum(n), sum(s) FROM (
-    SELECT o.account_sid, {_PG_HOUR.format("o")} AS hour, o.status, coalesce(o.error_code, 0) AS error_code,
-           -1 AS n, -o.num_segments AS s
-      FROM old_rows o JOIN new_rows c ON c.id = o.id
-     WHERE o.status IS DISTINCT FROM c.status OR o.error_code IS DISTINCT FROM c.error_code
-        OR o.num_segments IS DISTINCT FROM c.num_segments
-    UNION ALL
-    SELECT c.account_sid, {_PG_HOUR.format("c")}, c.status, coalesce(c.error_code, 0), 1, c.num_segments
-      FROM old_rows o JOIN new_rows c ON c.id = o.id
-     WHERE o.status IS DISTINCT FROM c.status OR o.error_code IS DISTINCT FROM c.error_code
-        OR o.num_segments IS DISTINCT FROM c.num_segments
-  ) AS d GROUP BY account_sid, hour, status, error_code
+  SELECT k.account_sid, k.hour, k.status, k.error_code, sum(k.n), sum(k.s)
+    FROM old_rows o JOIN new_rows c ON c.id = o.id
+    CROSS JOIN LATERAL (VALUES
+      (o.account_sid, {_PG_HOUR.format("o")}, o.status, coalesce(o.error_code, 0), -1, -o.num_segments),
+      (c.account_sid, {_PG_HOUR.format("c")}, c.status, coalesce(c.error_code, 0), 1, c.num_segments)
+    ) AS k (account_sid, hour, status, error_code, n, s)
+   WHERE o.status IS DISTINCT FROM c.status OR o.error_code IS DISTINCT FROM c.error_code
+      OR o.num_segments IS DISTINCT FROM c.num_segments
+   GROUP BY k.account_sid, k.hour, k.status, k.error_code
   {_PG_UPSERT_TAIL};
   RETURN NULL;
 END $$""",
