@@ -116,13 +116,17 @@ def summarise(
     messages = segments = 0
     outcomes = dict.fromkeys(_DELIVERY_OUTCOMES, 0)
     errors: dict[int, int] = {}
+    # Each hour of the window to its day's bucket, built once: a datetime.replace per row was most of the loop's
+    # cost at 7,200 rows (30 days of 10 keys an hour).
+    day_of = {start + timedelta(hours=n): by_series for start, by_series in days.items() for n in range(24)}
     for count in counts:
         if count.messages == 0:
             continue
-        series = series_of(count.status)
-        if count.hour in hours:
-            hours[count.hour][series] += count.messages
-        day = days.get(count.hour.replace(hour=0))
+        series = _SERIES_OF.get(count.status, "in flight")
+        hour = hours.get(count.hour)
+        if hour is not None:
+            hour[series] += count.messages
+        day = day_of.get(count.hour)
         if day is None:
             continue
         day[series] += count.messages
