@@ -480,7 +480,7 @@ messaging_service_sticky_senders = Table(
 
 # The overview's charts read these, never a scan of messages (migration 0016; docs/dashboard.md, Overview).
 # Messages by the hour they were created, their current status and error code (0: none): a new message adds one
-# where its creator inserts it (storage/message_counts.py, one upsert per batch); a status change, moves one from
+# where its creator inserts it (storage/message_counts.py, one upsert per batch); a status change moves one from
 # its old key to its new key, by a trigger of the database (SQLite: per row; PostgreSQL: per statement, over its
 # transition tables). `messages` and `segments` always equal a GROUP BY over the messages table.
 message_counts = Table(

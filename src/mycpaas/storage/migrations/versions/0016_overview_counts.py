@@ -12,7 +12,7 @@ every path that changes a message (SQLAlchemy, the raw sqlite3 and asyncpg state
 by construction, and the old status is known there (an UPDATE's RETURNING gives only the new one). On SQLite a
 row trigger (SQLite has no other kind) that runs only when status, error code or segments changed; on
 PostgreSQL one statement-level trigger over the statement's transition tables: one grouped upsert per UPDATE.
-A hour is stored as SQLAlchemy stores a DateTime: on SQLite the text 'YYYY-MM-DD HH:00:00.000000'.
+An hour is stored as SQLAlchemy stores a DateTime: on SQLite the text 'YYYY-MM-DD HH:00:00.000000'.
 """
 
 import sqlalchemy as sa
