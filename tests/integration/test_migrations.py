@@ -29,6 +29,7 @@ from tests.databases import create_postgres_database, drop_postgres_database
 
 COMPARE_OPTIONS = {"compare_type": True, "compare_server_default": True}
 TABLES = set(metadata.tables)
+BACKFILLED = {"message_counts", "webhook_counts"}
 HEAD = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
 
 
@@ -295,6 +296,21 @@ def representative_rows() -> dict[str, list[dict[str, Any]]]:
                 "created_at": T0,
             }
         ],
+        # Counts of another hour than the messages' own, so that a message deleted by `load` (a trigger moves
+        # its count) never meets them.
+        "message_counts": [
+            {
+                "account_sid": ACCOUNT,
+                "hour": datetime(2026, 11, 1, 9),
+                "status": "delivered",
+                "error_code": 0,
+                "messages": 3,
+                "segments": 4,
+            }
+        ],
+        "webhook_counts": [
+            {"account_sid": ACCOUNT, "hour": datetime(2026, 11, 1, 9), "outcome": "delivered", "attempts": 2}
+        ],
         "dashboard_users": [
             {
                 "id": 41,
@@ -541,7 +557,8 @@ def test_every_step_down_and_up_keeps_the_data_it_can(database_url: str) -> None
         for name, kept in projected(rows, survivors).items():
             columns = set(survivors[name][0]) if survivors[name] else set()
             assert [{k: v for k, v in r.items() if k in columns} for r in after[name]] == kept, name
-        assert all(after[name] == [] for name in set(after) - set(survivors)), revision
+        # A re-created table starts empty, but for the overview's counts, which 0016 fills from the rows there.
+        assert all(after[name] == [] for name in set(after) - set(survivors) - BACKFILLED), revision
         # Then down for good, with the full rows of this revision's schema in place for the next step.
         on_connection(database_url, load(rows))
         migrate.downgrade(database_url, below)
@@ -588,3 +605,64 @@ def test_job_ids_keep_growing_across_the_claim_migration(database_url: str) -> N
         database_url, lambda c: list(c.execute(select(metadata.tables["jobs"].c.id)).scalars())
     )
     assert set(before) - {newest} <= set(kept)
+
+
+def test_the_overview_counts_are_filled_from_the_rows_there(database_url: str) -> None:
+    """0016 counts the messages and webhook attempts already stored, as a GROUP BY over them would."""
+    migrate.upgrade(database_url, "0011")
+    rows = representative_rows()
+    base = rows["messages"][0]
+    messages = [
+        {
+            **base,
+            "id": 100 + n,
+            "sid": f"SM{n:032d}",
+            "status": status,
+            "error_code": code,
+            "num_segments": n,
+            "created_at": datetime(2026, 12, 1, hour, n),
+        }
+        for n, (hour, status, code) in enumerate(
+            [
+                (9, "delivered", None),
+                (9, "delivered", None),
+                (9, "undelivered", 30003),
+                (10, "failed", 30004),
+            ],
+            start=1,
+        )
+    ]
+    attempts = [
+        {
+            **rows["webhook_attempts"][0],
+            "id": 200 + n,
+            "sid": f"WA{n:032d}",
+            "outcome": outcome,
+            "created_at": datetime(2026, 12, 1, 9, n),
+        }
+        for n, outcome in enumerate(["delivered", "delivered", "retrying"])
+    ]
+
+    def fill(connection: Connection) -> None:
+        schema = MetaData()
+        schema.reflect(connection, only=["accounts", "messages", "webhook_attempts"])
+        connection.execute(schema.tables["accounts"].insert(), rows["accounts"])
+        connection.execute(schema.tables["messages"].insert(), messages)
+        connection.execute(schema.tables["webhook_attempts"].insert(), attempts)
+
+    on_connection(database_url, fill)
+    migrate.upgrade(database_url)
+    found = on_connection(database_url, current_rows)
+    hour = datetime(2026, 12, 1, 9)
+    assert {
+        (r["account_sid"], r["hour"], r["status"], r["error_code"], r["messages"], r["segments"])
+        for r in found["message_counts"]
+    } == {
+        (ACCOUNT, hour, "delivered", 0, 2, 3),
+        (ACCOUNT, hour, "undelivered", 30003, 1, 3),
+        (ACCOUNT, hour.replace(hour=10), "failed", 30004, 1, 4),
+    }
+    assert sorted((r["outcome"], r["attempts"]) for r in found["webhook_counts"]) == [
+        ("delivered", 2),
+        ("retrying", 1),
+    ]

@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Insert, Table, insert
 
 from mycpaas.batching import Batcher
+from mycpaas.storage import message_counts
 from mycpaas.storage.database import Connection, Database, RawStatementFailed, raw_of
 from mycpaas.storage.raw_inserts import RawInserts
+from mycpaas.storage.tables import messages
 
 T = TypeVar("T")
 Work = Callable[[Connection], Awaitable[Any]]
@@ -42,6 +44,7 @@ class Inserts:
     async def __call__(self, conn: Connection) -> None:
         for table, row in self.rows:
             await conn.execute(insert_into(table), [row])
+        await message_counts.add_new(conn, [row for table, row in self.rows if table is messages])
 
 
 Unit = Work | Inserts
@@ -99,6 +102,7 @@ async def _insert_merged(rows: list[tuple[Table, dict[str, Any]]], conn: Connect
         by_table.setdefault(table, []).append(row)
     for table, table_rows in by_table.items():
         await conn.execute(insert_into(table), table_rows)
+    await message_counts.add_new(conn, by_table.get(messages, ()))
 
 
 @cache

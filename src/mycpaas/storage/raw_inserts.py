@@ -22,6 +22,7 @@ from sqlalchemy import DateTime, Table, insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
+from mycpaas.storage import message_counts
 from mycpaas.storage.database import RawWriter
 from mycpaas.storage.tables import jobs, messages
 
@@ -78,6 +79,7 @@ class RawInserts:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+        self._count_sql = message_counts.raw_upsert(dialect)
 
     @staticmethod
     def covers(table: Table) -> bool:
@@ -91,6 +93,16 @@ class RawInserts:
         for (_, keys), (table, group) in grouped.items():
             plan = self._plan(table, keys)
             await raw.executemany(plan.sql, [plan.parameters(row) for row in group])
+            if table is messages:
+                await self._count(raw, group)
+
+    async def _count(self, raw: RawWriter, rows: list[dict[str, Any]]) -> None:
+        """The new messages' counts for the overview (storage/message_counts.py): one upsert per batch."""
+        deltas = message_counts.count_new(rows)
+        if self._dialect.name == "sqlite":
+            await raw.executemany(self._count_sql, message_counts.sqlite_rows(deltas))
+        else:
+            await raw.executemany(self._count_sql, list[Sequence[Any]](deltas))
 
     def _plan(self, table: Table, keys: tuple[str, ...]) -> _Plan:
         plan = self._plans.get((table.name, keys))

@@ -530,3 +530,30 @@ credential_uses = Table(
     Column("used_at", DateTime, nullable=False),
     Column("used_from", String(64), nullable=False),
 )
+
+# The overview's charts read these, never a scan of messages (migration 0016; docs/dashboard.md, Overview).
+# Messages by the hour they were created, their current status and error code (0: none): a new message adds one
+# where its creator inserts it (storage/message_counts.py, one upsert per batch); a status change moves one from
+# its old key to its new key, by a trigger of the database (SQLite: per row; PostgreSQL: per statement, over its
+# transition tables). `messages` and `segments` always equal a GROUP BY over the messages table.
+message_counts = Table(
+    "message_counts",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("hour", DateTime, primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("error_code", Integer, primary_key=True),
+    Column("messages", BigInteger, nullable=False),
+    Column("segments", BigInteger, nullable=False),
+)
+
+# Webhook attempts made, by the hour they were made and their outcome: added with the dispatcher's outcome batch
+# (storage/webhooks.insert_attempts); kept when housekeeping removes the attempts themselves.
+webhook_counts = Table(
+    "webhook_counts",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("hour", DateTime, primary_key=True),
+    Column("outcome", String(16), primary_key=True),
+    Column("attempts", BigInteger, nullable=False),
+)

@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.dialects import sqlite
 
 from mycpaas.domain.webhooks import EVENT_KINDS, AttemptOutcome, EventKind, WebhookAttempt, WebhookEvent
-from mycpaas.storage import queue
+from mycpaas.storage import message_counts, queue
 from mycpaas.storage.database import Connection, raw_of
 from mycpaas.storage.retention import delete_oldest
 from mycpaas.storage.sqlite_fast import ts
@@ -53,6 +53,7 @@ async def insert_attempts(conn: Connection, attempts: Sequence[WebhookAttempt]) 
             _INSERT,
             [{name: getattr(attempt, name) for name in _FIELDS} for attempt in attempts],
         )
+    await message_counts.add_attempts(conn, [(a.account_sid, a.created_at, str(a.outcome)) for a in attempts])
 
 
 async def list_for_message(
