@@ -138,25 +138,22 @@ async def index_batch(conn: Connection, limit: int, now: datetime) -> int:
     """Index up to `limit` messages not yet in `messages_search` (SQLite), oldest first, in the caller's
     transaction; how many were indexed."""
     through = await indexed_through(conn)
-    last = (
-        await conn.execute(
-            select(func.max(messages.c.id)).where(
-                messages.c.id.in_(
-                    select(messages.c.id).where(messages.c.id > through).order_by(messages.c.id).limit(limit)
-                )
-            )
-        )
-    ).scalar_one_or_none()
-    if last is None:
+    pending = (
+        select(messages.c.id).where(messages.c.id > through).order_by(messages.c.id).limit(limit).subquery()
+    )
+    found: Any = (await conn.execute(select(func.count(), func.max(pending.c.id)))).one()
+    count, last = int(found[0]), found[1]
+    if not count:
         return 0
-    done = await conn.execute(
+    # The count comes from the SELECT: sqlite3's rowcount of an INSERT into a virtual table is not the rows'.
+    await conn.execute(
         text(
             "INSERT INTO messages_search (rowid, to_number, from_number, body)"
             " SELECT id, to_number, from_number, body FROM messages WHERE id > :through AND id <= :last"
         ).bindparams(through=through, last=last)
     )
     await platform_state.put(conn, INDEXED_THROUGH, str(last), now)
-    return int(done.rowcount)
+    return count
 
 
 async def _first_row_from(conn: Connection, probe: int) -> tuple[int, datetime] | None:
@@ -174,7 +171,10 @@ async def _first_row_from(conn: Connection, probe: int) -> tuple[int, datetime] 
 async def first_id_created(conn: Connection, moment: datetime) -> int | None:
     """The first id whose row (or the first row after it) was created at or after `moment`, by a binary
     search over the primary key; None when no row was."""
-    ends: Any = (await conn.execute(select(func.min(messages.c.id), func.max(messages.c.id)))).one()
+    # Two subqueries: SQLite reads min() or max() of an index from its end only when it is the query's one
+    # aggregate; min() and max() together scan the table.
+    lowest, highest = select(func.min(messages.c.id)), select(func.max(messages.c.id))
+    ends: Any = (await conn.execute(select(lowest.scalar_subquery(), highest.scalar_subquery()))).one()
     if ends[0] is None:
         return None
     low, high = int(ends[0]), int(ends[1]) + 1  # high: "after the last row", which counts as created later
