@@ -144,6 +144,19 @@ def test_a_redacted_body_is_not_found(dash: httpx.Client, sent: dict[str, str]) 
     assert found(dash, q=sent["secret"]) == [sent["secret"]]  # the message itself is still there
 
 
+def test_a_rare_status_through_its_partial_index(server: ServerProcess, dash: httpx.Client) -> None:
+    with server.client() as client:
+        sender = own_number(server, client)
+        failed = send(server, client, To="+15005550014", From=sender, Body="to a blocked number").json()[
+            "sid"
+        ]
+        assert wait_final(server, client, failed)["status"] == "failed"
+    assert found(dash, status="failed")[0] == failed
+    assert failed not in found(dash, status="delivered")
+    assert found(dash, status="canceled") == []
+    assert found(dash, status="undelivered", q="blocked") == []
+
+
 def test_a_search_that_cannot_be_looked_up_is_a_form_error(dash: httpx.Client) -> None:
     for q, says in [
         ("ab", "at least 3 characters"),

@@ -227,7 +227,7 @@ async def list_page(
     if where.sent_before is not None:
         conditions.append(c.sent_at < where.sent_before)
     if where.status is not None:
-        conditions.append(c.status == where.status.value)
+        conditions.append(message_log.status_is(where.status.value))
     if where.direction is not None:
         conditions.append(c.direction == where.direction.value)
     if where.created_at_or_after is not None:

@@ -1,4 +1,4 @@
-"""message log search: a trigram index over messages' To, From and body
+"""message log search: a trigram index over messages' To, From and body; rare statuses' partial indexes
 
 Revision ID: 0017
 Revises: 0011
@@ -15,9 +15,14 @@ indexed by the running server, a batch at a time.
 PostgreSQL: pg_trgm (a trusted extension since PostgreSQL 13, in Debian's postgresql package) and one GIN
 index over the three columns with its trigram operator class, for ILIKE '%word%'.
 
-Neither can be described by tables.py's metadata; storage/message_log.py names them for the schema comparison.
+Three partial indexes on (account_sid, id), one for each status few messages reach (failed, undelivered,
+canceled), so the log filtered by one of them does not walk every message when it matches little or nothing;
+a row enters one only when it fails or is canceled.
+
+The search objects cannot be described by tables.py's metadata; storage/message_log.py names them for the schema comparison.
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
@@ -46,12 +51,25 @@ _POSTGRES = [
 ]
 
 
+_RARE_STATUSES = ("failed", "undelivered", "canceled")
+
+
 def upgrade() -> None:
+    for status in _RARE_STATUSES:
+        op.create_index(
+            f"ix_messages_account_{status}_id",
+            "messages",
+            ["account_sid", "id"],
+            sqlite_where=sa.text(f"status = '{status}'"),
+            postgresql_where=sa.text(f"status = '{status}'"),
+        )
     for statement in _SQLITE if op.get_bind().dialect.name == "sqlite" else _POSTGRES:
         op.execute(statement)
 
 
 def downgrade() -> None:
+    for status in _RARE_STATUSES:
+        op.drop_index(f"ix_messages_account_{status}_id", table_name="messages")
     if op.get_bind().dialect.name == "sqlite":
         for trigger in ("delete", "update"):
             op.execute(f"DROP TRIGGER messages_search_{trigger}")
