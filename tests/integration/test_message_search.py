@@ -138,6 +138,25 @@ def test_a_new_message_is_found_at_once(
     assert found(dash, q=sent["sender"][-7:])[:2] == [sid, sent["secret"]]
 
 
+def test_a_new_message_after_the_newest_was_deleted_is_found(
+    server: ServerProcess, dash: httpx.Client
+) -> None:
+    """SQLite gives the next row the id of a deleted newest one: it must be indexed again."""
+    with server.client() as client:
+        sender = own_number(server, client)
+        first = send(server, client, To="+15557776789", From=sender, Body="first narwhal").json()["sid"]
+        assert wait_final(server, client, first)["status"] == "delivered"
+        wait_indexed(server)
+        assert found(dash, q="narwhal") == [first]
+        assert client.delete(f"{server.accounts_path()}/Messages/{first}.json").status_code == 204
+        assert found(dash, q="narwhal") == []
+        second = send(server, client, To="+15557776789", From=sender, Body="second narwhal").json()["sid"]
+        assert wait_final(server, client, second)["status"] == "delivered"
+    wait_indexed(server)
+    assert found(dash, q="narwhal") == [second]
+    assert found(dash, q="second narwhal") == [second]
+
+
 def test_a_redacted_body_is_not_found(dash: httpx.Client, sent: dict[str, str]) -> None:
     assert found(dash, q="platypus") == []
     assert found(dash, q="passcode") == []

@@ -38,7 +38,12 @@ _FORGET = (
 )
 _SQLITE = [
     f"CREATE VIRTUAL TABLE messages_search USING fts5({_COLUMNS}, content='', tokenize='trigram')",
-    f"CREATE TRIGGER messages_search_delete AFTER DELETE ON messages WHEN {_INDEXED} BEGIN{_FORGET} END",
+    # SQLite gives a new row max(id) + 1 (messages has no AUTOINCREMENT): once the newest messages are
+    # deleted, the mark comes down to the newest left, so that an id given again is indexed again.
+    f"CREATE TRIGGER messages_search_delete AFTER DELETE ON messages WHEN {_INDEXED} BEGIN{_FORGET}"
+    " UPDATE platform_state SET value = CAST((SELECT coalesce(max(id), 0) FROM messages) AS TEXT)"
+    " WHERE name = 'message_search' AND CAST(value AS INTEGER) > (SELECT coalesce(max(id), 0) FROM messages);"
+    " END",
     f"CREATE TRIGGER messages_search_update AFTER UPDATE OF {_COLUMNS} ON messages WHEN {_INDEXED} BEGIN"
     f"{_FORGET}"
     f" INSERT INTO messages_search(rowid, {_COLUMNS}) VALUES (new.id, new.to_number, new.from_number, new.body);"
