@@ -269,6 +269,11 @@ def test_a_large_export_streams_every_row_in_bounded_memory(fresh_server: Server
     # SQLite's indexer catches up batch after batch, not one batch a second (200 s here).
     wait_indexed(server, timeout=120)
     assert len(found(dash, q=RARE_WORD)) == LARGE // RARE_EVERY
+    # One message a second: a whole day in the middle of the log is 86,400 of them, its edges found exactly.
+    day = (start + timedelta(days=1)).date().isoformat()
+    one_day = read_csv(dash.get("/messages.csv", params={"date_from": day, "date_to": day}, timeout=300))
+    assert len(one_day) - 1 == 86_400
+    assert (one_day[1][2], one_day[-1][2]) == (f"{day}T23:59:59Z", f"{day}T00:00:00Z")
     dash.get("/messages.csv", params={"q": RARE_WORD}).raise_for_status()  # warm: imports, templates, pools
     before = rss_mb(server.pid)
     peak = before

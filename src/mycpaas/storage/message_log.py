@@ -12,13 +12,13 @@ not all of them) merged with the not yet indexed newest rows, matched by LIKE (a
 
 Dates. The log is walked newest first by id, and ids grow with creation time, so a date range is a range of
 ids: the first id created at or after a moment is found by a binary search over the primary key (about 20
-lookups by id), and the walk starts and stops there instead of reading every newer message to reach an old
-day. An index on created_at alone did not do this: the query still orders by id, so the database either walks
-the id index filtering dates (every newer row read) or reads the whole date range through the date index and
-sorts it (every row in the range read, a whole month when the range is open-ended). This adds nothing to the
-hot path (no index, no trigger). Ids follow creation time only as closely as a message is committed after its
-`created_at` was taken (within a second); the search allows ID_SLACK for it, and the exact date condition
-stays in the query, so the slack only widens the walk, never the result.
+lookups by id, in one statement), and the walk starts and stops there instead of reading every newer message
+to reach an old day. An index on created_at alone did not do this: the query still orders by id, so the
+database either walks the id index filtering dates (every newer row read) or reads the whole date range
+through the date index and sorts it (every row in the range read, a whole month when the range is open-ended).
+This adds nothing to the hot path (no index, no trigger). Ids follow creation time only as closely as a
+message is committed after its `created_at` was taken (within a second); the search allows ID_SLACK for it,
+and the exact date condition stays in the query, so the slack only widens the walk, never the result.
 """
 
 from __future__ import annotations
@@ -28,7 +28,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, column, func, literal, or_, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Row,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+)
 
 from mycpaas.storage import platform_state
 from mycpaas.storage.database import Connection, sqlite_driver
@@ -166,36 +179,32 @@ async def index_batch(conn: Connection, limit: int, now: datetime) -> int:
     return count
 
 
-async def _first_row_from(conn: Connection, probe: int) -> tuple[int, datetime] | None:
-    row: Any = (
-        await conn.execute(
-            select(messages.c.id, messages.c.created_at)
-            .where(messages.c.id >= probe)
-            .order_by(messages.c.id)
-            .limit(1)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+# The binary search in one statement (one round trip, not twenty): each step reads the creation time of the
+# first row at or after the middle id, by the primary key. Portable SQL: recursive CTE, scalar subqueries.
+_FIRST_CREATED = text(
+    """
+WITH RECURSIVE search(low, high) AS (
+    SELECT (SELECT min(id) FROM messages), (SELECT max(id) FROM messages) + 1
+    UNION ALL
+    SELECT
+        CASE WHEN (SELECT created_at FROM messages WHERE id >= (low + high) / 2 ORDER BY id LIMIT 1) >= :moment
+            THEN low ELSE (low + high) / 2 + 1 END,
+        CASE WHEN (SELECT created_at FROM messages WHERE id >= (low + high) / 2 ORDER BY id LIMIT 1) >= :moment
+            THEN (low + high) / 2 ELSE high END
+    FROM search WHERE low < high
+)
+SELECT low, (SELECT max(id) FROM messages) FROM search WHERE low >= high
+"""
+).bindparams(bindparam("moment", type_=DateTime()))
 
 
 async def first_id_created(conn: Connection, moment: datetime) -> int | None:
     """The first id whose row (or the first row after it) was created at or after `moment`, by a binary
     search over the primary key; None when no row was."""
-    # Two subqueries: SQLite reads min() or max() of an index from its end only when it is the query's one
-    # aggregate; min() and max() together scan the table.
-    lowest, highest = select(func.min(messages.c.id)), select(func.max(messages.c.id))
-    ends: Any = (await conn.execute(select(lowest.scalar_subquery(), highest.scalar_subquery()))).one()
-    if ends[0] is None:
+    found: Any = (await conn.execute(_FIRST_CREATED, {"moment": moment})).first()
+    if found is None or found[0] is None or int(found[0]) > int(found[1]):
         return None
-    low, high = int(ends[0]), int(ends[1]) + 1  # high: "after the last row", which counts as created later
-    while low < high:
-        middle = (low + high) // 2
-        found = await _first_row_from(conn, middle)
-        if found is not None and found[1] >= moment:
-            high = middle
-        else:
-            low = middle + 1
-    return None if low > int(ends[1]) else low
+    return int(found[0])
 
 
 async def id_range(
