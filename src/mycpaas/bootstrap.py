@@ -27,6 +27,7 @@ from mycpaas.forwarding import TrustedProxies
 from mycpaas.services import server_secret
 from mycpaas.services.changes import CARRIERS, ChangeWatcher
 from mycpaas.services.housekeeping import Housekeeper
+from mycpaas.services.message_search import SearchIndexer
 from mycpaas.services.platform import Platform
 from mycpaas.settings import Settings
 from mycpaas.smpp.session import Timers
@@ -82,6 +83,8 @@ class Application:
         self.dispatcher: WebhookDispatcher | None = None
         # Retention (services/housekeeping.py): run by every process with a worker role, one sweeping at a time.
         self.housekeeper: Housekeeper | None = None
+        # The message log's word index on SQLite, filled in batches off the hot path (services/message_search.py).
+        self.indexer: SearchIndexer | None = None
         # /healthz, /readyz and /metrics, whatever the roles; every request is counted (mycpaas/metrics.py).
         self.ops = ops.OpsApp(self.platform, self.loop_problems, self.binds)
         # Every request, once: the body deadline, a 500 for any exception escaping the parts below, Connection:
@@ -135,6 +138,8 @@ class Application:
                 await self.changes.stop()
                 if self.housekeeper is not None:
                     await self.housekeeper.stop()
+                if self.indexer is not None:
+                    await self.indexer.stop()
                 if self.worker is not None:
                     await self.worker.stop()
                 if self.dispatcher is not None:
@@ -162,6 +167,9 @@ class Application:
         if settings.delivery_worker or settings.webhook_dispatcher:
             self.housekeeper = Housekeeper(self.platform)
             await self.housekeeper.start()
+        if self.platform.db.is_sqlite:
+            self.indexer = SearchIndexer(self.platform)
+            await self.indexer.start()
         if settings.metrics_port:
             private = ops.OpsApp(self.platform, self.loop_problems, self.binds, public=False)
             self._metrics_listener = await plain_listener.listen(
@@ -177,6 +185,8 @@ class Application:
             loops["webhook dispatcher"] = self.dispatcher.runner.running
         if self.housekeeper is not None:
             loops["housekeeping"] = self.housekeeper.running
+        if self.indexer is not None:
+            loops["search indexer"] = self.indexer.running
         return [f"{name} is not running" for name, running in loops.items() if not running]
 
     def binds(self) -> dict[str, int]:

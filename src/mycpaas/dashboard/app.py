@@ -71,6 +71,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("POST", "/services/{sid}", messaging_services.save),
     ("POST", "/services/{sid}/senders", messaging_services.change_senders),
     ("GET", "/messages", messages.show),
+    ("GET", "/messages.csv", messages.export),
     ("GET", "/messages/new", messages.new),
     ("POST", "/messages/new", messages.send),
     ("GET", "/messages/{sid}", messages.detail),

@@ -203,3 +203,6 @@ class MessageFilter:
     direction: Direction | None = None
     created_at_or_after: datetime | None = None
     created_before: datetime | None = None
+    sid: str | None = None
+    # Every word must appear in the From, To or body (domain/message_search.py).
+    words: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ that gets its 201 has been committed together with its delivery job before the r
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -291,6 +292,28 @@ async def list_messages(platform: Platform, account: Account, query: ListQuery) 
         return await store.list_page(
             conn, account.sid, query.where, query.page_size, before_id=before_id, after_id=after_id
         )
+
+
+# Small enough that one read (inline on the event loop on SQLite) delays other requests by a page view's time.
+EXPORT_BATCH = 250
+
+
+async def export_messages(
+    platform: Platform, account: Account, where: MessageFilter, batch: int = EXPORT_BATCH
+) -> AsyncIterator[list[Message]]:
+    """The filtered log, newest first, `batch` messages at a time: each batch is one keyset-paged read in its
+    own short read (no connection or snapshot held while the caller writes it out), so a log of any size is
+    streamed in constant memory."""
+    before_id: int | None = None
+    while True:
+        async with platform.db.read() as conn:
+            rows = await store.list_page(conn, account.sid, where, batch, before_id=before_id)
+            if len(rows) == batch:
+                before_id = await store.cursor_id(conn, account.sid, rows[-1].sid)
+        if rows:
+            yield rows
+        if len(rows) < batch or before_id is None:
+            return
 
 
 async def update_message(

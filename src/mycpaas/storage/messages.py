@@ -26,7 +26,7 @@ from sqlalchemy import (
 from mycpaas.domain.jobs import SEND_MESSAGE
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.status_times import TIMED_STATUSES, time_column
-from mycpaas.storage import message_counts, queue
+from mycpaas.storage import message_counts, message_log, queue
 from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.group_commit import insert_into as _insert_into
 from mycpaas.storage.sqlite_fast import IN_JSON, from_ts, json_list, ts
@@ -216,32 +216,35 @@ async def list_page(
     before_id: int | None = None,
     after_id: int | None = None,
 ) -> list[Message]:
-    """Newest first. `before_id` walks to older messages, `after_id` back to newer ones (PB tokens)."""
-    query = select(*_COLUMNS).where(messages.c.account_sid == account_sid)
+    """Newest first. `before_id` walks to older messages, `after_id` back to newer ones (PB tokens). Words and
+    creation dates go through storage/message_log.py, so that they stay fast on a large log."""
+    c = messages.c
+    conditions: list[ColumnElement[bool]] = [c.account_sid == account_sid]
+    if where.sid is not None:
+        conditions.append(c.sid == where.sid)
     if where.to_number is not None:
-        query = query.where(messages.c.to_number == where.to_number)
+        conditions.append(c.to_number == where.to_number)
     if where.from_number is not None:
-        query = query.where(messages.c.from_number == where.from_number)
+        conditions.append(c.from_number == where.from_number)
     if where.sent_at_or_after is not None:
-        query = query.where(messages.c.sent_at >= where.sent_at_or_after)
+        conditions.append(c.sent_at >= where.sent_at_or_after)
     if where.sent_before is not None:
-        query = query.where(messages.c.sent_at < where.sent_before)
+        conditions.append(c.sent_at < where.sent_before)
     if where.status is not None:
-        query = query.where(messages.c.status == where.status.value)
+        conditions.append(message_log.status_is(where.status.value))
     if where.direction is not None:
-        query = query.where(messages.c.direction == where.direction.value)
+        conditions.append(c.direction == where.direction.value)
     if where.created_at_or_after is not None:
-        query = query.where(messages.c.created_at >= where.created_at_or_after)
+        conditions.append(c.created_at >= where.created_at_or_after)
     if where.created_before is not None:
-        query = query.where(messages.c.created_at < where.created_before)
-    if after_id is not None:
-        query = query.where(messages.c.id > after_id).order_by(messages.c.id.asc())
-        rows = (await conn.execute(query.limit(limit))).all()
-        return [_message(row) for row in reversed(rows)]
-    if before_id is not None:
-        query = query.where(messages.c.id < before_id)
-    rows = (await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))).all()
-    return [_message(row) for row in rows]
+        conditions.append(c.created_at < where.created_before)
+    low = high = None
+    if where.created_at_or_after is not None or where.created_before is not None:
+        low, high = await message_log.id_range(conn, where.created_at_or_after, where.created_before)
+    window = message_log.Window(limit, low, high, before_id, after_id)
+    rows = await message_log.read_page(conn, _COLUMNS, conditions, where.words, window)
+    ordered = reversed(rows) if after_id is not None else rows
+    return [_message(row) for row in ordered]
 
 
 async def send_time(conn: Connection, sid: str) -> datetime | None:

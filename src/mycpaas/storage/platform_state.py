@@ -35,6 +35,14 @@ async def insert_new(conn: Connection, name: str, value: str, now: datetime) -> 
         raise AlreadySet from None
 
 
+async def put(conn: Connection, name: str, value: str, now: datetime) -> None:
+    """Set `name` to `value`, in the caller's transaction (for a value one writer at a time keeps)."""
+    where = platform_state.c.name == name
+    changed = await conn.execute(update(platform_state).where(where).values(value=value, updated_at=now))
+    if changed.rowcount == 0:
+        await conn.execute(insert(platform_state).values(name=name, value=value, updated_at=now))
+
+
 async def take_turn(conn: Connection, name: str, holder: str, now: datetime, due_before: datetime) -> bool:
     """Take the turn `name` if nobody took it since `due_before` (the row then says `holder`, `now`). Of
     processes trying at once, one gets it: the conditional UPDATE, or for the first turn the primary key

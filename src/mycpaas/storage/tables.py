@@ -165,6 +165,19 @@ messages = Table(
         sqlite_where=text("status IN ('failed', 'undelivered')"),
         postgresql_where=text("status IN ('failed', 'undelivered')"),
     ),
+    # The log filtered by a status few messages reach: one partial index each, so a filter that matches
+    # little or nothing does not walk the whole log; a row enters only when it fails or is canceled, so the
+    # delivery path's status changes do not write them (storage/message_log.RARE_STATUSES).
+    *(
+        Index(
+            f"ix_messages_account_{status}_id",
+            "account_sid",
+            "id",
+            sqlite_where=text(f"status = '{status}'"),
+            postgresql_where=text(f"status = '{status}'"),
+        )
+        for status in ("failed", "undelivered", "canceled")
+    ),
 )
 
 jobs = Table(

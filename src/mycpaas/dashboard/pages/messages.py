@@ -1,18 +1,21 @@
-"""The message log (filtered, keyset-paged, so a page costs the same with a million rows), one message with
-its status timeline and webhook attempts, and a form to send a test message. The log and a message's page
-follow changes while open (dashboard/live.py)."""
+"""The message log (filtered, searched, keyset-paged, so a page costs the same with a million rows) and its
+CSV export, one message with its status timeline and webhook attempts, and a form to send a test message. The
+log and a message's page follow changes while open (dashboard/live.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from mycpaas.dashboard import live
+from mycpaas.dashboard.csv_export import csv_chunks
 from mycpaas.dashboard.page import Page, redirect
 from mycpaas.domain import segments
 from mycpaas.domain.addresses import national_format, parse_e164
+from mycpaas.domain.clock import utcnow
+from mycpaas.domain.message_search import BadSearch, parse_search
 from mycpaas.domain.messages import Direction, Message, MessageFilter, MessageStatus
 from mycpaas.domain.numbers import IncomingNumber
 from mycpaas.domain.sandbox_numbers import MAGIC_VALID_FROM
@@ -22,7 +25,7 @@ from mycpaas.services import message_progress, messaging, numbers, scheduling, w
 from mycpaas.services.messaging import ListQuery, SendRequest
 
 PAGE_SIZE = 50
-FILTERS = ("to", "from", "status", "direction", "date_from", "date_to")
+FILTERS = ("q", "to", "from", "status", "direction", "date_from", "date_to")
 # What the filters offer: the statuses and directions this platform records on a message, in the order a message
 # passes them. Twilio's enumerations (domain/messages.py) also hold receiving, read, partially_delivered and
 # outbound-call, which nothing here produces, so a filter on them could only ever match nothing.
@@ -81,7 +84,13 @@ def _filter(query: dict[str, str]) -> MessageFilter:
     if direction and direction not in DIRECTIONS:
         raise _BadFilter("Choose a direction from the list.")
     date_to = _date(query.get("date_to", ""), "To date")
+    try:
+        search = parse_search(query.get("q", ""))
+    except BadSearch as error:
+        raise _BadFilter(str(error)) from None
     return MessageFilter(
+        sid=search.sid,
+        words=search.words,
         to_number=_number(query.get("to", ""), "To"),
         from_number=_number(query.get("from", ""), "From"),
         status=MessageStatus(status) if status else None,
@@ -91,22 +100,28 @@ def _filter(query: dict[str, str]) -> MessageFilter:
     )
 
 
+def _query(page: Page) -> dict[str, str]:
+    return {name: page.request.query_params.get(name, "").strip() for name in FILTERS}
+
+
+def _log_page(page: Page, query: dict[str, str], status: int, error: str) -> Response:
+    return page.render("messages.html", status=status, error=error, query=query, messages=[])
+
+
 async def show(page: Page) -> Response:
-    query = {name: page.request.query_params.get(name, "").strip() for name in FILTERS}
+    query = _query(page)
     before, after = page.request.query_params.get("before", ""), page.request.query_params.get("after", "")
     try:
         where = _filter(query)
     except _BadFilter as error:
-        return page.render("messages.html", status=400, error=str(error), query=query, messages=[])
+        return _log_page(page, query, 400, str(error))
     token = f"PB{after}" if after else f"PA{before}" if before else None
     try:
         rows = await messaging.list_messages(
             page.platform, page.account, ListQuery(where, PAGE_SIZE + 1, token)
         )
     except InvalidRequest:
-        return page.render(
-            "messages.html", status=400, error="That page no longer exists.", query=query, messages=[]
-        )
+        return _log_page(page, query, 400, "That page no longer exists.")
     if after:
         more_newer, rows = len(rows) > PAGE_SIZE, rows[-PAGE_SIZE:]
         more_older = True
@@ -126,6 +141,23 @@ async def show(page: Page) -> Response:
         older={**filters, "before": rows[-1].sid} if more_older and rows else None,
         newer={**filters, "after": rows[0].sid} if more_newer and rows else None,
         live=mark,
+        filters=filters,
+    )
+
+
+async def export(page: Page) -> Response:
+    """The log with the page's filters as a CSV download, streamed a batch at a time (any size, constant
+    memory; services/messaging.export_messages)."""
+    query = _query(page)
+    try:
+        where = _filter(query)
+    except _BadFilter as error:
+        return _log_page(page, query, 400, str(error))
+    name = f"messages-{page.account.sid}-{utcnow():%Y%m%dT%H%M%SZ}.csv"
+    return StreamingResponse(
+        csv_chunks(messaging.export_messages(page.platform, page.account, where)),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -1,0 +1,293 @@
+"""The message log's search (partial number, SID, words of the body; a redacted body is not found), its date
+filter as an id range, and its CSV export (header, rows, quoting), on SQLite and PostgreSQL, through a real
+server and the dashboard's own pages."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, dispose_server, make_server
+from tests.dashboard_support import create_user, signed_in
+from tests.integration.helpers import own_number, send, wait_final
+from tests.log_rows import RARE_EVERY, RARE_WORD, fill_postgres, fill_sqlite
+from tests.server import ServerProcess
+
+EMAIL = "search@example.com"
+SID_LINK = re.compile(r'<a href="/messages/((?:SM|MM)[0-9a-f]{32})">')
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    instance = make_server(tmp_path_factory.mktemp(f"search-{request.param}"), request.param)
+    create_user(instance, EMAIL)
+    yield instance
+    dispose_server(instance)
+
+
+def wait_indexed(server: ServerProcess, timeout: float = 30) -> None:
+    """Until SQLite's batch indexer (services/message_search.py) has indexed every message; at once on
+    PostgreSQL, whose index is kept by the database."""
+    if not server.database_url.startswith("sqlite"):
+        return
+    deadline = time.monotonic() + timeout
+    conn = sqlite3.connect(server.database_url.removeprefix("sqlite:///"))
+    try:
+        while True:
+            through = conn.execute(
+                "select value from platform_state where name = 'message_search'"
+            ).fetchone()
+            newest = conn.execute("select max(id) from messages").fetchone()[0]
+            if through is not None and int(through[0]) >= newest:
+                return
+            assert time.monotonic() < deadline, f"indexed through {through}, newest {newest}"
+            time.sleep(0.05)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def sent(server: ServerProcess) -> dict[str, str]:
+    """name -> sid of messages with distinct numbers and bodies, all final (so one can be redacted)."""
+    bodies = {
+        "fox": ("+15557771234", "The quick brown Fox jumps"),
+        "cafe": ("+15557772345", "Café au lait, s'il vous plaît ✓"),
+        "formula": ("+15557773456", '=HYPERLINK("http://evil.example") and "quotes", commas'),
+        "secret": ("+15557774567", "Your one-time passcode is platypus"),
+    }
+    sids = {}
+    with server.client() as client:
+        sender = own_number(server, client)
+        for name, (to, body) in bodies.items():
+            response = send(server, client, To=to, From=sender, Body=body)
+            assert response.status_code == 201, response.text
+            sids[name] = response.json()["sid"]
+        for sid in sids.values():
+            assert wait_final(server, client, sid)["status"] == "delivered"
+        wait_indexed(server)  # on SQLite the redaction then goes through the index's update trigger
+        redacted = client.post(f"{server.accounts_path()}/Messages/{sids['secret']}.json", data={"Body": ""})
+        assert redacted.status_code == 200 and redacted.json()["body"] == ""
+    sids["sender"] = sender
+    return sids
+
+
+@pytest.fixture(scope="module")
+def dash(server: ServerProcess) -> httpx.Client:
+    return signed_in(server, EMAIL)
+
+
+def found(dash: httpx.Client, **query: str) -> list[str]:
+    response = dash.get("/messages", params=query)
+    assert response.status_code == 200, response.text
+    return SID_LINK.findall(response.text)
+
+
+def test_a_partial_number_finds_its_messages(dash: httpx.Client, sent: dict[str, str]) -> None:
+    assert found(dash, q="7771234") == [sent["fox"]]
+    assert found(dash, q="+1555777234") == [sent["cafe"]]
+    assert found(dash, q="5557773") == [sent["formula"]]
+    # The sender's number finds every message from it (newest first), the redacted one too.
+    assert found(dash, q=sent["sender"][-7:]) == [sent[n] for n in ("secret", "formula", "cafe", "fox")]
+    assert found(dash, q="5550000") == []
+
+
+def test_a_sid_finds_its_message_only(dash: httpx.Client, sent: dict[str, str]) -> None:
+    assert found(dash, q=sent["cafe"]) == [sent["cafe"]]
+    assert found(dash, q=f"  {sent['fox']} ") == [sent["fox"]]
+    assert found(dash, q="SM" + "0" * 32) == []
+
+
+def test_words_of_the_body_any_case_all_of_them(dash: httpx.Client, sent: dict[str, str]) -> None:
+    assert found(dash, q="fox") == [sent["fox"]]
+    assert found(dash, q="QUICK fox") == [sent["fox"]]
+    assert found(dash, q="quick lait") == []  # every word must be in the message
+    assert found(dash, q="café") == [sent["cafe"]]
+    assert found(dash, q="plaît") == [sent["cafe"]]
+    assert found(dash, q="ump") == [sent["fox"]]  # part of a word
+    assert found(dash, q='"quotes"') == [sent["formula"]]  # the search syntax's own characters are text
+    assert found(dash, q="100%") == [] and found(dash, q="a_b") == []  # so are LIKE's wildcards
+    # Words narrow the other filters, and the other filters narrow them.
+    assert found(dash, q="fox", to="+15557771234") == [sent["fox"]]
+    assert found(dash, q="fox", status="failed") == []
+
+
+def test_a_new_message_is_found_at_once(
+    server: ServerProcess, dash: httpx.Client, sent: dict[str, str]
+) -> None:
+    """Before SQLite's batch indexer reaches it (the newest rows are matched one by one), and after."""
+    with server.client() as client:
+        response = send(server, client, To="+15557775678", From=sent["sender"], Body="A wombat appears")
+    sid = response.json()["sid"]
+    assert found(dash, q="wombat") == [sid]
+    assert found(dash, q="7775678 WOMBAT") == [sid]
+    wait_indexed(server)
+    assert found(dash, q="wombat") == [sid]
+    assert found(dash, q="fox") == [sent["fox"]]  # indexed and newest rows together, newest first:
+    assert found(dash, q=sent["sender"][-7:])[:2] == [sid, sent["secret"]]
+
+
+def test_a_new_message_after_the_newest_was_deleted_is_found(
+    server: ServerProcess, dash: httpx.Client
+) -> None:
+    """SQLite gives the next row the id of a deleted newest one: it must be indexed again."""
+    with server.client() as client:
+        sender = own_number(server, client)
+        first = send(server, client, To="+15557776789", From=sender, Body="first narwhal").json()["sid"]
+        assert wait_final(server, client, first)["status"] == "delivered"
+        wait_indexed(server)
+        assert found(dash, q="narwhal") == [first]
+        assert client.delete(f"{server.accounts_path()}/Messages/{first}.json").status_code == 204
+        assert found(dash, q="narwhal") == []
+        second = send(server, client, To="+15557776789", From=sender, Body="second narwhal").json()["sid"]
+        assert wait_final(server, client, second)["status"] == "delivered"
+    wait_indexed(server)
+    assert found(dash, q="narwhal") == [second]
+    assert found(dash, q="second narwhal") == [second]
+
+
+def test_a_redacted_body_is_not_found(dash: httpx.Client, sent: dict[str, str]) -> None:
+    assert found(dash, q="platypus") == []
+    assert found(dash, q="passcode") == []
+    assert found(dash, q=sent["secret"]) == [sent["secret"]]  # the message itself is still there
+
+
+def test_a_rare_status_through_its_partial_index(server: ServerProcess, dash: httpx.Client) -> None:
+    with server.client() as client:
+        sender = own_number(server, client)
+        failed = send(server, client, To="+15005550014", From=sender, Body="to a blocked number").json()[
+            "sid"
+        ]
+        assert wait_final(server, client, failed)["status"] == "failed"
+    assert found(dash, status="failed")[0] == failed
+    assert failed not in found(dash, status="delivered")
+    assert found(dash, status="canceled") == []
+    assert found(dash, status="undelivered", q="blocked") == []
+
+
+def test_a_search_that_cannot_be_looked_up_is_a_form_error(dash: httpx.Client) -> None:
+    for q, says in [
+        ("ab", "at least 3 characters"),
+        ("x" * 201, "at most 200"),
+        ("one two th", "at least 3"),
+    ]:
+        response = dash.get("/messages", params={"q": q})
+        assert response.status_code == 400
+        assert says in response.text
+        assert 'class="error"' in response.text or 'role="alert"' in response.text
+        assert dash.get("/messages.csv", params={"q": q}).status_code == 400
+
+
+def test_dates_far_past_future_and_today(dash: httpx.Client, sent: dict[str, str]) -> None:
+    today = datetime.now(UTC).date()
+    mine = {sent[n] for n in ("fox", "cafe", "formula", "secret")}
+    assert mine <= set(found(dash, date_from=today.isoformat(), date_to=today.isoformat()))
+    assert found(dash, date_to=(today - timedelta(days=1)).isoformat()) == []
+    assert found(dash, date_from="1970-01-01", date_to="1970-01-31") == []
+    assert found(dash, date_from=(today + timedelta(days=1)).isoformat()) == []
+    assert found(dash, date_from="0001-01-01", q="fox") == [sent["fox"]]
+    assert found(dash, date_from=today.isoformat(), q="fox") == [sent["fox"]]
+
+
+def read_csv(response: httpx.Response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+def test_export_has_a_header_every_row_and_safe_cells(dash: httpx.Client, sent: dict[str, str]) -> None:
+    response = dash.get("/messages.csv", params={"q": sent["sender"][-7:]})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    disposition = response.headers["content-disposition"]
+    assert re.fullmatch(r'attachment; filename="messages-AC[0-9a-f]{32}-\d{8}T\d{6}Z\.csv"', disposition)
+    table = read_csv(response)
+    header, rows = table[0], table[1:]
+    assert header[:9] == [
+        "Sid",
+        "AccountSid",
+        "DateCreated",
+        "DateSent",
+        "DateUpdated",
+        "Direction",
+        "From",
+        "To",
+        "Status",
+    ]
+    by_sid = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert list(by_sid)[-4:] == [sent[n] for n in ("secret", "formula", "cafe", "fox")]  # newest first
+    fox = by_sid[sent["fox"]]
+    assert fox["From"] == "'" + sent["sender"] and fox["To"] == "'+15557771234"  # + would start a formula
+    assert fox["Body"] == "The quick brown Fox jumps" and fox["Status"] == "delivered"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fox["DateCreated"])
+    assert by_sid[sent["cafe"]]["Body"] == "Café au lait, s'il vous plaît ✓"
+    assert by_sid[sent["formula"]]["Body"] == '\'=HYPERLINK("http://evil.example") and "quotes", commas'
+    assert by_sid[sent["secret"]]["Body"] == ""
+    assert b'"\'=HYPERLINK(""http://evil.example"") and ""quotes"", commas"' in response.content
+    assert response.content.endswith(b"\r\n")
+
+
+def test_export_of_nothing_is_the_header_alone(dash: httpx.Client) -> None:
+    response = dash.get("/messages.csv", params={"q": "nothing matches these words"})
+    assert response.status_code == 200
+    assert len(read_csv(response)) == 1
+
+
+LARGE = 200_000
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_large_export_streams_every_row_in_bounded_memory(fresh_server: ServerProcess) -> None:
+    """200,000 messages written straight into the database; the export has every one, and the server's RSS
+    grows by far less than the CSV's size (about 25 MB) while it streams."""
+    server = fresh_server
+    server.stop()
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=LARGE + 60)
+    if server.database_url.startswith("sqlite"):
+        fill_sqlite(server.database_url.removeprefix("sqlite:///"), server.account_sid, LARGE, start)
+    else:
+        asyncio.run(fill_postgres(server.database_url, server.account_sid, LARGE, start))
+    server.start()
+    create_user(server, "export@example.com")
+    dash = signed_in(server, "export@example.com")
+    assert server.pid is not None
+    # SQLite's indexer catches up batch after batch, not one batch a second (200 s here).
+    wait_indexed(server, timeout=120)
+    assert len(found(dash, q=RARE_WORD)) == LARGE // RARE_EVERY
+    # One message a second: a whole day in the middle of the log is 86,400 of them, its edges found exactly.
+    day = (start + timedelta(days=1)).date().isoformat()
+    one_day = read_csv(dash.get("/messages.csv", params={"date_from": day, "date_to": day}, timeout=300))
+    assert len(one_day) - 1 == 86_400
+    assert (one_day[1][2], one_day[-1][2]) == (f"{day}T23:59:59Z", f"{day}T00:00:00Z")
+    dash.get("/messages.csv", params={"q": RARE_WORD}).raise_for_status()  # warm: imports, templates, pools
+    before = rss_mb(server.pid)
+    peak = before
+    lines = size = 0
+    with dash.stream("GET", "/messages.csv", timeout=300) as response:
+        assert response.status_code == 200
+        tail = b""
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            lines += chunk.count(b"\r\n")
+            tail = chunk[-200:]
+            peak = max(peak, rss_mb(server.pid))
+    assert lines == LARGE + 1  # the header and every message (no body holds a line break)
+    assert tail.endswith(b"\r\n") and size > 20_000_000
+    assert peak - before < 0.5 * size / 1e6, (
+        f"RSS {before:.0f} -> {peak:.0f} MB for {size / 1e6:.0f} MB of CSV"
+    )
