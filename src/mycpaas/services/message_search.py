@@ -1,11 +1,16 @@
 """The message log's word index on SQLite, kept off the hot path: every second the serving process indexes
-the messages created since, up to BATCH a transaction, oldest first (storage/message_log.index_batch).
+the messages created since, up to BATCH a transaction, oldest first (storage/message_log.index_batch), on a
+worker thread (Database.write_on_thread).
 
 An index written by a trigger in each create's transaction cost about 150 us of CPU per create (each small
-transaction wrote and merged an FTS5 segment: bench/results/create_ab.txt, 2026-12-07); in batches of a
-thousand a message costs tens of microseconds once, outside the request. Searches stay complete meanwhile:
-messages newer than the index are matched row by row (a short walk by id). PostgreSQL needs none of this:
-its GIN index takes inserts into a pending list that it merges in bulk by itself.
+transaction wrote and merged an FTS5 segment: bench/results/create_ab.txt, 2026-12-07); in batches a
+message costs tens of microseconds once, outside the request. The batches ran on the event loop at first, and
+a batch of a thousand held every request for tens of milliseconds: the create load's p99 went from 31-34 ms to
+101-169 ms (bench/results/create_ab.txt, 18:07 and 18:16 runs). On a thread the loop keeps serving while
+SQLite steps (the GIL is released), and only writes wait, for one batch of BATCH at most; smaller batches
+cost more per message (each transaction writes an FTS5 segment that later merges).
+Searches stay complete meanwhile: messages newer than the index are matched row by row (a short walk by id).
+PostgreSQL needs none of this: its GIN index takes inserts into a pending list that it merges in bulk itself.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 from mycpaas.domain.clock import utcnow
 from mycpaas.services.platform import Platform
@@ -20,7 +26,7 @@ from mycpaas.storage import message_log
 
 log = logging.getLogger("mycpaas.search")
 
-BATCH = 1000
+BATCH = 250
 INTERVAL_SECONDS = 1.0
 
 
@@ -28,8 +34,7 @@ async def index_pending(platform: Platform, batch: int = BATCH) -> int:
     """Index every message created since the last call, `batch` per transaction; how many."""
     total = 0
     while True:
-        async with platform.db.write() as conn:
-            done = await message_log.index_batch(conn, batch, utcnow())
+        done = await platform.db.write_on_thread(partial(message_log.index_batch, limit=batch, now=utcnow()))
         total += done
         if done < batch:
             return total

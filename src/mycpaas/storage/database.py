@@ -32,10 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import Connection as SyncConnection
@@ -66,6 +66,9 @@ def unreachable(error: BaseException) -> bool:
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
+
+
+_T = TypeVar("_T")
 
 
 class Connection(Protocol):
@@ -266,6 +269,27 @@ class Database:
             assert isinstance(driver, sqlite3.Connection)
             self._finish_checkpoint(driver)
 
+    async def write_on_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """A SQLite write transaction whose statements run on a worker thread, for bulk work that would hold
+        the event loop for tens of milliseconds (the search index's batches, services/message_search.py).
+        sqlite3 releases the GIL while a statement steps, so requests are parsed and answered meanwhile;
+        other writes wait on the write lock as for any transaction, so keep each call short."""
+        assert self._sqlite is not None, "SQLite only"
+        async with self._write_lock:
+            driver = self._sqlite_writer().connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            running = asyncio.ensure_future(asyncio.to_thread(_in_transaction, driver, work))
+            try:
+                result = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # The connection is the writer's: release the lock only once the thread is done with it.
+                while not running.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([running])
+                raise
+            self._finish_checkpoint(driver)
+            return result
+
     def _finish_checkpoint(self, driver: sqlite3.Connection) -> None:
         """After a COMMIT: if the checkpoint thread asks, the last frames of the checkpoint it began, copied
         by that thread while a task holds the write lock, so that the next write starts the log over
@@ -352,6 +376,18 @@ def _checkpointer_of(sync_url: str) -> WalCheckpointer | None:
     checkpointer = WalCheckpointer(path)
     checkpointer.start()
     return checkpointer
+
+
+def _in_transaction(driver: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    driver.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(driver)
+        driver.execute("COMMIT")
+    except BaseException:
+        if driver.in_transaction:
+            driver.execute("ROLLBACK")
+        raise
+    return result
 
 
 _DRIVER_ERRORS = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)

@@ -23,6 +23,7 @@ and the exact date condition stays in the query, so the slack only widens the wa
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +36,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     column,
-    func,
     literal,
     or_,
     select,
@@ -43,7 +43,7 @@ from sqlalchemy import (
     text,
 )
 
-from mycpaas.storage import platform_state
+from mycpaas.storage import platform_state, sqlite_fast
 from mycpaas.storage.database import Connection, sqlite_driver
 from mycpaas.storage.tables import messages
 
@@ -157,26 +157,30 @@ async def indexed_through(conn: Connection) -> int:
     return int(await platform_state.get(conn, INDEXED_THROUGH) or 0)
 
 
-async def index_batch(conn: Connection, limit: int, now: datetime) -> int:
-    """Index up to `limit` messages not yet in `messages_search` (SQLite), oldest first, in the caller's
-    transaction; how many were indexed."""
-    through = await indexed_through(conn)
-    pending = (
-        select(messages.c.id).where(messages.c.id > through).order_by(messages.c.id).limit(limit).subquery()
-    )
-    found: Any = (await conn.execute(select(func.count(), func.max(pending.c.id)))).one()
-    count, last = int(found[0]), found[1]
+def index_batch(driver: sqlite3.Connection, limit: int, now: datetime) -> int:
+    """Index up to `limit` messages not yet in `messages_search`, oldest first, in the caller's transaction
+    on SQLite's own driver (run on a worker thread: Database.write_on_thread); how many were indexed."""
+    found = driver.execute(_INDEXED_THROUGH_SQL, (INDEXED_THROUGH,)).fetchone()
+    through = int(found[0]) if found is not None else 0
+    # The count comes from the SELECT: sqlite3's rowcount of an INSERT into a virtual table is not the rows'.
+    count, last = driver.execute(_PENDING_SQL, (through, limit)).fetchone()
     if not count:
         return 0
-    # The count comes from the SELECT: sqlite3's rowcount of an INSERT into a virtual table is not the rows'.
-    await conn.execute(
-        text(
-            "INSERT INTO messages_search (rowid, to_number, from_number, body)"
-            " SELECT id, to_number, from_number, body FROM messages WHERE id > :through AND id <= :last"
-        ).bindparams(through=through, last=last)
-    )
-    await platform_state.put(conn, INDEXED_THROUGH, str(last), now)
-    return count
+    driver.execute(_INDEX_SQL, (through, last))
+    driver.execute(_PUT_SQL, (INDEXED_THROUGH, str(last), sqlite_fast.ts(now)))
+    return int(count)
+
+
+_INDEXED_THROUGH_SQL = "SELECT CAST(value AS INTEGER) FROM platform_state WHERE name = ?"
+_PENDING_SQL = "SELECT count(*), max(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)"
+_INDEX_SQL = (
+    "INSERT INTO messages_search (rowid, to_number, from_number, body)"
+    " SELECT id, to_number, from_number, body FROM messages WHERE id > ? AND id <= ?"
+)
+_PUT_SQL = (
+    "INSERT INTO platform_state (name, value, updated_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
 
 
 # The binary search in one statement (one round trip, not twenty): each step reads the creation time of the
