@@ -22,6 +22,7 @@ from mycpaas.cli.common import (
     json_option,
     on_platform,
     print_json,
+    printable,
     target_account,
 )
 from mycpaas.domain.messages import Message
@@ -84,7 +85,7 @@ def _line(m: Message) -> str:
     body = body if len(body) <= 40 else body[:39] + "…"
     return (
         f"{m.sid}  {sent.isoformat(timespec='seconds')}Z  {m.direction.value:<14} {m.status.value:<11} "
-        f"{m.from_number or '-'} -> {m.to_number}{error}  {body}"
+        f"{m.from_number or '-'} -> {m.to_number}{error}  {printable(body)}"
     )
 
 
@@ -123,7 +124,7 @@ async def show(args: argparse.Namespace, platform: Platform) -> int:
     print(f"{message.sid}  ({message.status.value})")
     for key in sorted(body):
         if key not in ("sid", "subresource_uris", "uri", "api_version"):
-            print(f"  {key + ':':<24}{'' if body[key] is None else body[key]}")
+            print(f"  {key + ':':<24}{'' if body[key] is None else printable(body[key])}")
     return 0
 
 
