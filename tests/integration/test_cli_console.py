@@ -338,6 +338,34 @@ def test_text_output_shows_control_characters_escaped_and_json_keeps_them(server
     assert json.loads(listed.stdout)["friendly_name"] == TERMINAL_TRICKS
 
 
+def test_text_no_database_can_store_is_refused_before_the_write(server: ServerProcess) -> None:
+    """A NUL in a body read from stdin (PostgreSQL refuses it: a traceback), an argument that was not UTF-8 on
+    the command line (Python hands its bytes over as lone surrogates): each a one-line refusal with exit code 2;
+    an address with a control character or a bidi override is not an address. Nothing is written."""
+    to = unique_number()
+    nul, not_utf8, escape, override = run_all(
+        server,
+        [
+            (("messages", "send", "--to", to, "--from", "+15005550006", "--body", "-"), "a\x00b\n"),
+            (("messages", "send", "--to", to, "--from", "+15005550006", "--body", "caf\udce9"), None),
+            (("users", "create", "esc\x1b[2J@example.com", "--password-stdin"), PASSWORD + "\n"),
+            (("users", "create", "evil\u202e@example.com", "--password-stdin"), PASSWORD + "\n"),
+        ],
+        expect=None,
+        spawn=False,
+    )
+    refused(nul, "NUL", "20422")
+    refused(not_utf8, "not UTF-8", "caf\\udce9")
+    for bad_address in (
+        escape,
+        override,
+    ):  # `users create` answers a bad address with 1 (test_dashboard_users)
+        assert bad_address.returncode == 1 and bad_address.stdout == "", bad_address
+        assert bad_address.stderr == "mycpaas: Enter a valid email address.\n"
+    assert api(server, "Messages.json", To=to)["messages"] == []
+    assert run(server, "users", "list", "--json") == {"users": []}
+
+
 def test_users_list_reset_password_and_remove(server: ServerProcess) -> None:
     create_user(server, "ops@example.com")
     listed = run(server, "users", "list", "--json")

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from mycpaas.api.body import reject_unstorable
 from mycpaas.api.forms import message_filter
 from mycpaas.api.http import MultiDict
 from mycpaas.api.paging import MAX_PAGE_SIZE
@@ -48,10 +49,13 @@ FILTERS = {
 
 
 def _body(args: argparse.Namespace) -> str | None:
-    """--body, or with `--body -` all of standard input (a trailing newline dropped)."""
+    """--body, or with `--body -` all of standard input (a trailing newline dropped). Text no database can
+    store (a NUL, from standard input) is refused as the API refuses it (20422), not left to fail in the write."""
     if args.body == "-":
         text: str = sys.stdin.read()
-        return text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\n") else text
+        reject_unstorable({"Body": text})
+        return text
     return args.body  # type: ignore[no-any-return]
 
 
