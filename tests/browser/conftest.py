@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.browser.support import Dashboard
 from tests.conftest import dispose_server, make_server
@@ -20,6 +20,12 @@ from tests.dashboard_support import create_user
 from tests.server import ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
+# Playwright's expect() polls for 5 s unless told otherwise (the context's default timeout does not apply to it),
+# and many expectations here wait for the server's background work: a delivery, a receipt, a webhook attempt, a
+# live page's next poll. A busy CI machine can take longer than 5 s for those; a passing expectation returns as
+# soon as it holds, so the longer deadline costs only a failing test's time.
+EXPECT_TIMEOUT_MS = 30_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture(autouse=True)

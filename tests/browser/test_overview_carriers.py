@@ -1,6 +1,7 @@
 """The overview's carrier links and webhook success rate, against the SMSC simulator: one connector bound (up),
 one whose SMSC is gone (down); messages delivered (and one undelivered) through the live one, their status
-callbacks answered by a real receiver."""
+callbacks answered by a real receiver. The links are a platform administrator's: an account user's overview
+says nothing of connectors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import OpenDashboard
 from tests.browser.support import Dashboard, rows
+from tests.dashboard_support import create_user
 from tests.integration.smpp_support import sender_of, smpp_server, wait_final
 from tests.receiver import Answer, Receiver
 from tests.server import ServerProcess
@@ -89,3 +92,31 @@ def test_carrier_links_and_webhook_success_rate(server: ServerProcess, user: str
     expect(rows(page.locator("#table-errors"))).to_have_count(1)
     expect(page.locator("#meter-webhooks title")).to_have_text("Webhook success rate: 100.0%")
     dash.screenshot("overview-carriers")
+
+
+def test_only_administrators_see_the_carrier_links(
+    server: ServerProcess, user: str, open_dashboard: OpenDashboard
+) -> None:
+    """`user` is the server's first user, a platform administrator; a second user of the same account is not.
+    Both look at the same account's overview (two connectors configured): only the administrator's names them."""
+    admin = open_dashboard(server, viewport={"width": 1280, "height": 900})
+    admin.sign_in(user)
+    admin.goto("/")
+    expect(admin.page.get_by_role("heading", name="Carrier links")).to_be_visible()
+    expect(rows(admin.page.locator("#table-links"))).to_have_count(2)
+
+    member = "overview-member@example.com"
+    create_user(server, member)  # not the first user: an account user, not an administrator
+    plain = open_dashboard(server, viewport={"width": 1280, "height": 900})
+    plain.sign_in(member)
+    plain.goto("/")
+    page = plain.page
+    expect(page.get_by_role("heading", name="Activity")).to_be_visible()  # the rest of the overview is there
+    expect(page.locator("#fig-messages")).to_be_visible()
+    expect(page.get_by_role("heading", name="Carrier links")).to_have_count(0)
+    expect(page.locator("#table-links")).to_have_count(0)
+    text = page.locator("main").inner_text().lower()
+    for word in ("connector", "carrier", "smpp", "bind"):
+        assert word not in text, f"an account user's overview mentions {word!r}"
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Carriers")).to_have_count(0)
+    plain.screenshot("overview-account-user")

@@ -283,6 +283,89 @@ def test_lists_and_shows_print_json(server: ServerProcess) -> None:
     assert json.loads(carriers.stdout) == {"carriers": []}
 
 
+# What an account may write through the API and a terminal would obey if printed as is: ESC sequences (clear the
+# screen, set the title, colour), CR and BEL, a C1 control, and a right-to-left override.
+TERMINAL_TRICKS = "hi\x1b[2J\x1b]0;owned\x07\rX\u202eevil\x9b1m"
+ESCAPED = "hi\\x1b[2J\\x1b]0;owned\\x07\\rX\\u202eevil\\x9b1m"
+
+
+def test_text_output_shows_control_characters_escaped_and_json_keeps_them(server: ServerProcess) -> None:
+    """A message body (an inbound one is anyone's), a number's friendly name and URL, an account's friendly name:
+    the text output shows their control characters as escapes, never writes them to the operator's terminal;
+    --json holds the text as it is (JSON escapes them itself)."""
+    number = unique_number()
+    with server.client() as client:
+        base = server.accounts_path()
+        sent = client.post(
+            f"{base}/Messages.json",
+            data={"To": unique_number(), "From": "+15005550006", "Body": TERMINAL_TRICKS},
+        )
+        assert sent.status_code == 201, sent.text
+        added = client.post(
+            f"{base}/IncomingPhoneNumbers.json",
+            data={
+                "PhoneNumber": number,
+                "FriendlyName": TERMINAL_TRICKS,
+                "SmsUrl": f"https://e.com/{TERMINAL_TRICKS}",
+            },
+        )
+        assert added.status_code == 201, added.text
+        renamed = client.post(f"{base}.json", data={"FriendlyName": TERMINAL_TRICKS})
+        assert renamed.status_code == 200, renamed.text
+    sid = sent.json()["sid"]
+    texts = run_all(
+        server,
+        [
+            (("messages", "show", sid), None),
+            (("messages", "list", "--page-size", "1"), None),
+            (("numbers", "list"), None),
+            (("numbers", "show", number), None),
+            (("accounts", "list"), None),
+            (("accounts", "show", server.account_sid), None),
+        ],
+        spawn=False,
+    )
+    for result in texts:
+        printed = result.stdout
+        assert not any(c in printed for c in "\x1b\x07\r\x9b\u202e"), (result.args, printed)
+        assert ESCAPED in printed, (result.args, printed)
+    shown, listed = run_all(
+        server,
+        [(("messages", "show", sid, "--json"), None), (("numbers", "show", number, "--json"), None)],
+        spawn=False,
+    )
+    assert json.loads(shown.stdout)["body"] == TERMINAL_TRICKS
+    assert json.loads(listed.stdout)["friendly_name"] == TERMINAL_TRICKS
+
+
+def test_text_no_database_can_store_is_refused_before_the_write(server: ServerProcess) -> None:
+    """A NUL in a body read from stdin (PostgreSQL refuses it: a traceback), an argument that was not UTF-8 on
+    the command line (Python hands its bytes over as lone surrogates): each a one-line refusal with exit code 2;
+    an address with a control character or a bidi override is not an address. Nothing is written."""
+    to = unique_number()
+    nul, not_utf8, escape, override = run_all(
+        server,
+        [
+            (("messages", "send", "--to", to, "--from", "+15005550006", "--body", "-"), "a\x00b\n"),
+            (("messages", "send", "--to", to, "--from", "+15005550006", "--body", "caf\udce9"), None),
+            (("users", "create", "esc\x1b[2J@example.com", "--password-stdin"), PASSWORD + "\n"),
+            (("users", "create", "evil\u202e@example.com", "--password-stdin"), PASSWORD + "\n"),
+        ],
+        expect=None,
+        spawn=False,
+    )
+    refused(nul, "NUL", "20422")
+    refused(not_utf8, "not UTF-8", "caf\\udce9")
+    for bad_address in (
+        escape,
+        override,
+    ):  # `users create` answers a bad address with 1 (test_dashboard_users)
+        assert bad_address.returncode == 1 and bad_address.stdout == "", bad_address
+        assert bad_address.stderr == "mycpaas: Enter a valid email address.\n"
+    assert api(server, "Messages.json", To=to)["messages"] == []
+    assert run(server, "users", "list", "--json") == {"users": []}
+
+
 def test_users_list_reset_password_and_remove(server: ServerProcess) -> None:
     create_user(server, "ops@example.com")
     listed = run(server, "users", "list", "--json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mycpaas.dashboard.app import ADMIN_PAGES, PAGES
 from tests.conftest import dispose_server, make_server, remember_secret
 from tests.dashboard_support import PASSWORD, create_user, csrf_of, signed_in
 from tests.server import ServerProcess
@@ -38,6 +40,31 @@ def test_non_ascii_csrf_token_is_refused_not_a_crash(server: ServerProcess) -> N
 def test_message_filters_at_the_edges(server: ServerProcess, query: str) -> None:
     response = signed_in(server, "edge@example.com").get(f"/messages?{query}")
     assert response.status_code in (200, 400)
+
+
+# Every page whose path names something ({sid}, {name}), with a NUL there: the administrator's pages included
+# (the first user is one).
+NAMED_PAGES = sorted((method, path) for method, path, _ in [*PAGES, *ADMIN_PAGES] if "{" in path)
+
+
+def test_a_nul_in_a_pages_path_is_refused_not_a_crash(fresh_server: ServerProcess) -> None:
+    """`/numbers/%00` and the like: the NUL reached the database, and PostgreSQL refuses such a string (a 500).
+    Now refused as a NUL in the query string is, on both databases, before any handler runs."""
+    create_user(fresh_server, "nul@example.com")
+    client = signed_in(fresh_server, "nul@example.com")
+    token = csrf_of(client.get("/").text)
+    answers = {}
+    for method, path in NAMED_PAGES:
+        address = re.sub(r"\{\w+\}", "%00", path)
+        if method == "GET":
+            response = client.get(address)
+        else:
+            response = client.post(
+                address, data={"csrf_token": token, "friendly_name": "x", "confirm": "yes"}
+            )
+        answers[f"{method} {address}"] = (response.status_code, "NUL character" in response.text)
+    assert answers == {what: (400, True) for what in answers}
+    assert client.get("/").status_code == 200  # the session is still good
 
 
 def test_switching_accounts_closes_the_password_window(server: ServerProcess) -> None:

@@ -77,7 +77,7 @@ def test_two_accounts_text_each_other_without_a_carrier(server: ServerProcess) -
         bob_number = own_number(server, bob, other_sid)
         sent = send(server, alice, To=bob_number, From=alice_number, Body="Hi Bob").json()
         assert wait_final(server, alice, sent["sid"])["status"] == "delivered"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         inbound: list[dict] = []
         while not inbound and time.monotonic() < deadline:
             inbound = bob.get(

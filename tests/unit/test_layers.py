@@ -9,6 +9,8 @@ sqlalchemy/alembic  only in storage/, except that services/ may import sqlalchem
 prometheus_client   only in metrics.py (it must set the multiprocess directory before the library's import)
 domain/, smpp/      no framework at all
 api/                no sqlalchemy; delivery/carriers/: no sqlalchemy, httpx or starlette
+
+and no module takes an underscored (private) name from another mycpaas module.
 """
 
 from __future__ import annotations
@@ -337,3 +339,76 @@ OUTSIDE_METRICS = [m for m in MODULES if m.rel != "metrics.py"]
 @pytest.mark.parametrize("module", OUTSIDE_METRICS, ids=ids(OUTSIDE_METRICS))
 def test_only_metrics_imports_prometheus_client(module: Module) -> None:
     assert module.importing("prometheus_client") == []
+
+
+# ---- private names stay private -----------------------------------------------------------------------
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def is_mycpaas_module(dotted: str) -> bool:
+    path = SRC.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def private_names_taken(source: str, name: str, is_package: bool = False) -> list[str]:
+    """The underscored names a module takes from another mycpaas module: `from m import _x`, or `m._x` of a
+    module `m` it imported. What a module shares it names publicly (storage/messages.MESSAGE_COLUMNS, …), so
+    that its private parts can change without breaking a module that reached into them."""
+    taken = [
+        f"{i.module} (line {i.line})"
+        for i in imports_of(source, name, is_package)
+        if within(i.module, "mycpaas")
+        and is_private(i.module.rpartition(".")[2])
+        and i.module.rpartition(".")[0] != name
+    ]
+    bound: dict[str, str] = {}  # local name -> the mycpaas module (or package) it names
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if within(alias.name, "mycpaas"):
+                    bound[alias.asname or "mycpaas"] = alias.name if alias.asname else "mycpaas"
+        elif isinstance(node, ast.ImportFrom):
+            target = imports_of(ast.unparse(node), name, is_package)[0].module
+            for alias in node.names:
+                if within(target, "mycpaas") and is_mycpaas_module(f"{target}.{alias.name}"):
+                    bound[alias.asname or alias.name] = f"{target}.{alias.name}"
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
+            continue
+        chain, base = [], node.value  # m.sub._x: the object `m.sub`, read from its local name down
+        while isinstance(base, ast.Attribute):
+            chain.insert(0, base.attr)
+            base = base.value
+        if isinstance(base, ast.Name) and base.id in bound:
+            owner = ".".join([bound[base.id], *chain])
+            if is_mycpaas_module(owner) and owner != name:
+                taken.append(f"{owner}.{node.attr} (line {node.lineno})")
+    return taken
+
+
+def test_the_private_name_check_can_fail() -> None:
+    source = (
+        "from mycpaas.storage.messages import _COLUMNS as COLUMNS\n"
+        "from mycpaas.storage import webhooks as store\n"
+        "from ..storage.tables import messages\n"
+        "import mycpaas.storage.queue\n"
+        "x = store._attempt(row)\n"
+        "y = mycpaas.storage.queue._claim\n"
+        "z = messages._private_column\n"  # a Table, not a module: not judged here
+        "from mycpaas import __version__\n"
+        "from mycpaas.storage.group_commit import insert_into as _insert_into\n"  # public, renamed privately
+    )
+    assert sorted(private_names_taken(source, "mycpaas.storage.failures")) == [
+        "mycpaas.storage.messages._COLUMNS (line 1)",
+        "mycpaas.storage.queue._claim (line 6)",
+        "mycpaas.storage.webhooks._attempt (line 5)",
+    ]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=ids(MODULES))
+def test_no_module_takes_another_modules_private_names(module: Module) -> None:
+    assert private_names_taken(module.source, module.name, module.path.name == "__init__.py") == []

@@ -22,6 +22,14 @@ from mycpaas.services.users import SignInThrottle
         ("spaces in@example.com", None),
         ("nodot@example", None),
         ("x@" + "a" * 250 + ".com", None),
+        ("ü@exämple.de", "ü@exämple.de"),
+        # What a terminal (`mycpaas users list`) or a page would act on: control characters, bidi overrides.
+        ("esc\x1b[2J@example.com", None),
+        ("bell\x07@example.com", None),
+        ("nul\x00@example.com", None),
+        ("c1\x9b@example.com", None),
+        ("evil\u202emoc.elpmaxe@example.com", None),
+        ("isolate@exa\u2066mple.com", None),
     ],
 )
 def test_normalize_email(raw: str, stored: str | None) -> None:

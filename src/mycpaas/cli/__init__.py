@@ -98,8 +98,23 @@ def configure_logging() -> None:
     logging.logMultiprocessing = False
 
 
+def _not_utf8(argv: list[str]) -> str | None:
+    """The first argument that was not UTF-8 on the command line. Python hands such bytes over as lone
+    surrogates (`\\udcff`), which no database here can store: they failed deep in a write, with a traceback."""
+    for argument in argv:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return argument.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
+    bad = _not_utf8(sys.argv[1:] if argv is None else argv)
+    if bad is not None:
+        print(f"mycpaas: an argument is not UTF-8 text: {bad}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -7,7 +7,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from mycpaas.api.serializers import account_json
-from mycpaas.cli.common import common_options, json_option, on_platform, print_credentials, print_json
+from mycpaas.cli.common import (
+    common_options,
+    json_option,
+    on_platform,
+    print_credentials,
+    print_json,
+    printable,
+)
 from mycpaas.domain.accounts import Account
 from mycpaas.domain.audit import Actor
 from mycpaas.errors import InvalidRequest
@@ -33,7 +40,7 @@ async def create(args: argparse.Namespace, platform: Platform) -> int:
 
 def describe(account: Account) -> str:
     kind = "subaccount of " + account.owner_account_sid if account.is_subaccount else "main account"
-    return f"{account.sid}  {account.status.value:<9}  {account.friendly_name}  ({kind})"
+    return f"{account.sid}  {account.status.value:<9}  {printable(account.friendly_name)}  ({kind})"
 
 
 def _json(account: Account, auth_token: str | None) -> dict[str, object]:

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -78,6 +79,19 @@ def json_option(parser: argparse.ArgumentParser) -> None:
 
 def print_json(value: object) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
+
+
+# What a terminal acts on rather than shows: C0 and C1 controls and DEL (ESC opens sequences that clear the
+# screen, move the cursor, set the window title; CR overwrites the line; BEL rings), the bidirectional marks,
+# embeddings, overrides and isolates that reorder the text after them, and the line and paragraph separators.
+_NOT_SHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object) -> str:
+    """`value` as text for the operator's terminal, each character a terminal would act on written as its
+    escape (`\\x1b`, `\\n`, `\\u202e`). The text output prints what accounts wrote (message bodies, friendly names,
+    URLs; an inbound body is anyone's): shown, never obeyed. --json needs none of this (JSON escapes them)."""
+    return _NOT_SHOWN.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), str(value))
 
 
 def account_option(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from mycpaas.api.body import reject_unstorable
 from mycpaas.api.forms import message_filter
 from mycpaas.api.http import MultiDict
 from mycpaas.api.paging import MAX_PAGE_SIZE
@@ -22,6 +23,7 @@ from mycpaas.cli.common import (
     json_option,
     on_platform,
     print_json,
+    printable,
     target_account,
 )
 from mycpaas.domain.messages import Message
@@ -47,10 +49,13 @@ FILTERS = {
 
 
 def _body(args: argparse.Namespace) -> str | None:
-    """--body, or with `--body -` all of standard input (a trailing newline dropped)."""
+    """--body, or with `--body -` all of standard input (a trailing newline dropped). Text no database can
+    store (a NUL, from standard input) is refused as the API refuses it (20422), not left to fail in the write."""
     if args.body == "-":
         text: str = sys.stdin.read()
-        return text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\n") else text
+        reject_unstorable({"Body": text})
+        return text
     return args.body  # type: ignore[no-any-return]
 
 
@@ -84,7 +89,7 @@ def _line(m: Message) -> str:
     body = body if len(body) <= 40 else body[:39] + "…"
     return (
         f"{m.sid}  {sent.isoformat(timespec='seconds')}Z  {m.direction.value:<14} {m.status.value:<11} "
-        f"{m.from_number or '-'} -> {m.to_number}{error}  {body}"
+        f"{m.from_number or '-'} -> {m.to_number}{error}  {printable(body)}"
     )
 
 
@@ -123,7 +128,7 @@ async def show(args: argparse.Namespace, platform: Platform) -> int:
     print(f"{message.sid}  ({message.status.value})")
     for key in sorted(body):
         if key not in ("sid", "subresource_uris", "uri", "api_version"):
-            print(f"  {key + ':':<24}{'' if body[key] is None else body[key]}")
+            print(f"  {key + ':':<24}{'' if body[key] is None else printable(body[key])}")
     return 0
 
 

@@ -20,6 +20,7 @@ from mycpaas.cli.common import (
     json_option,
     on_platform,
     print_json,
+    printable,
     target_account,
 )
 from mycpaas.domain.accounts import Account
@@ -81,14 +82,14 @@ async def find(platform: Platform, account: Account, name: str) -> IncomingNumbe
 
 
 def _line(n: IncomingNumber) -> str:
-    return f"{n.sid}  {n.phone_number:<16} {n.friendly_name:<20} sms_url={n.sms_url or '-'}"
+    return f"{n.sid}  {n.phone_number:<16} {printable(n.friendly_name):<20} sms_url={printable(n.sms_url or '-')}"
 
 
 def _print_number(n: IncomingNumber) -> None:
     body = number_json(n, "")
     print(f"{n.phone_number}  {n.sid}  (account {n.account_sid})")
     for key in ("friendly_name", *sorted(dest for dest in SETTINGS.values() if dest != "friendly_name")):
-        print(f"  {key + ':':<26}{'' if body[key] is None else body[key]}")
+        print(f"  {key + ':':<26}{'' if body[key] is None else printable(body[key])}")
 
 
 async def add(args: argparse.Namespace, platform: Platform) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mycpaas.cli.common import common_options, json_option, on_platform, print_json
+from mycpaas.cli.common import common_options, json_option, on_platform, print_json, printable
 from mycpaas.cli.passwords import read_password
 from mycpaas.domain.audit import Actor
 from mycpaas.domain.users import User
@@ -46,7 +46,7 @@ async def list_all(args: argparse.Namespace, platform: Platform) -> int:
         print("No dashboard users: `mycpaas users create`, or the set-up link `mycpaas serve` prints.")
     for user in found:
         print(
-            f"{user.email}  {'admin' if user.is_admin else 'user'}  account {user.account_sid}  created {_when(user.created_at)}  "
+            f"{printable(user.email)}  {'admin' if user.is_admin else 'user'}  account {user.account_sid}  created {_when(user.created_at)}  "
             f"last sign-in {_when(user.last_sign_in_at) or 'never'}"
         )
     return 0

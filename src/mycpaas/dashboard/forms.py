@@ -4,7 +4,8 @@ the `&`s before the form is split (parse_qsl's max_num_fields), so an oversized 
 Pages behind sign-in read their form only once the session was found (dashboard/app.py).
 
 Bytes that are not UTF-8 become U+FFFD, so no lone surrogate gets through; U+0000 is refused here (as the API
-refuses it), since PostgreSQL cannot store it and every page would otherwise have to expect it.
+refuses it), in a form, the query string or the path, since PostgreSQL cannot store or compare it and every page
+would otherwise have to expect it.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ def _has_nul(items: list[tuple[str, str]]) -> bool:
 
 
 def check_query(request: Request) -> None:
-    """The address's query string, bounded like a form before Starlette parses it; no NUL in it."""
+    """The address's query string, bounded like a form before Starlette parses it; no NUL in it nor in the
+    path's parameters (`/numbers/%00` reached PostgreSQL with it, which refuses the string: a 500)."""
     if request.scope.get("query_string", b"").count(b"&") >= MAX_FORM_FIELDS:
         raise FormInvalid(f"The address had more than {MAX_FORM_FIELDS} parameters.")
-    if _has_nul(request.query_params.multi_items()):
+    if _has_nul(request.query_params.multi_items()) or _has_nul(
+        [(name, str(value)) for name, value in request.path_params.items()]
+    ):
         raise FormInvalid(NUL_REFUSED)
 
 

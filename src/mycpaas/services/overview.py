@@ -1,6 +1,6 @@
 """The dashboard overview's figures for the account in view: read from the pre-aggregated counts (a range
-of their primary keys, however many messages the account has) and the bind leases, summed up in
-domain/overview.py."""
+of their primary keys, however many messages the account has) and, for a platform administrator, the bind
+leases, summed up in domain/overview.py."""
 
 from __future__ import annotations
 
@@ -18,14 +18,18 @@ from mycpaas.storage import message_counts
 _MEANINGS = {int(code): code.template for code in ErrorCode if "{" not in code.template}
 
 
-async def overview(platform: Platform, account: Account, now: datetime | None = None) -> Overview:
+async def overview(
+    platform: Platform, account: Account, now: datetime | None = None, with_links: bool = False
+) -> Overview:
+    """The account's figures; the carrier links only `with_links` (for a platform administrator: connectors are
+    the operator's, not an account's, so nothing about them is read for anyone else)."""
     now = now or utcnow()
     since = window_start(now)
     async with platform.db.read() as conn:
         rows = await message_counts.message_hours(conn, account.sid, since)
         attempts = await message_counts.webhook_hours(conn, account.sid, since)
     summary = summarise((Count(*row) for row in rows), now, _MEANINGS)
-    return replace(summary, webhook_attempts=attempts, links=await links(platform))
+    return replace(summary, webhook_attempts=attempts, links=await links(platform) if with_links else [])
 
 
 async def links(platform: Platform) -> list[Link]:

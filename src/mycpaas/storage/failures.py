@@ -17,11 +17,9 @@ from mycpaas.domain.failures import FAILED_OUTCOMES, FAILED_STATUSES, FailureFil
 from mycpaas.domain.messages import Message
 from mycpaas.domain.webhooks import WebhookAttempt
 from mycpaas.storage.database import Connection
-from mycpaas.storage.messages import _COLUMNS as MESSAGE_COLUMNS
-from mycpaas.storage.messages import _message
+from mycpaas.storage.messages import MESSAGE_COLUMNS, message_from_row
 from mycpaas.storage.tables import messages, webhook_attempts
-from mycpaas.storage.webhooks import _COLUMNS as ATTEMPT_COLUMNS
-from mycpaas.storage.webhooks import _attempt
+from mycpaas.storage.webhooks import ATTEMPT_COLUMNS, attempt_from_row
 
 
 def _in(column: str, values: tuple[str, ...]) -> Any:
@@ -53,7 +51,7 @@ async def failed_messages(
     if before_id is not None:
         query = query.where(messages.c.id < before_id)
     rows = await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))
-    return [_message(row) for row in rows]
+    return [message_from_row(row) for row in rows]
 
 
 async def failed_attempts(
@@ -73,7 +71,7 @@ async def failed_attempts(
         query = query.where(attempts.id < before_id)
     rows = await conn.execute(query.order_by(attempts.id.desc()).limit(limit))
     width = len(ATTEMPT_COLUMNS)
-    return [(_attempt(row[:width]), row[width], row[width + 1]) for row in rows]
+    return [(attempt_from_row(row[:width]), row[width], row[width + 1]) for row in rows]
 
 
 FEW_MESSAGES = 5000
@@ -111,4 +109,4 @@ async def attempt_of_account(
             )
         )
     ).first()
-    return (row[0], _attempt(row[1:])) if row is not None else None
+    return (row[0], attempt_from_row(row[1:])) if row is not None else None

@@ -35,10 +35,13 @@ from mycpaas.storage.tables import jobs, message_parts, messages
 # The columns a Message is read from and written to, named: a field that is not a column (or a column that is
 # not a field) fails here at import, not as a shifted value in a running server.
 _FIELDS = tuple(Message.__dataclass_fields__)
-_COLUMNS = [messages.c[name] for name in _FIELDS]
+# Public, with message_from_row, for the other storage modules that read messages with queries of their own
+# (storage/failures.py, the Debugger's): one definition of which columns make a Message and how.
+MESSAGE_COLUMNS = tuple(messages.c[name] for name in _FIELDS)
 
 
-def _message(row: Row[Any]) -> Message:
+def message_from_row(row: Row[Any]) -> Message:
+    """The Message of a row selected with MESSAGE_COLUMNS (by name: the row may hold more columns)."""
     values = row._mapping
     fields = {name: values[name] for name in _FIELDS}
     fields["status"] = MessageStatus(fields["status"])
@@ -94,15 +97,15 @@ async def insert_new(conn: Connection, new: Sequence[Message]) -> None:
     await message_counts.add_new(conn, [_values(message) for message in new])
 
 
-_BY_SID = select(*_COLUMNS).where(messages.c.sid == bindparam("sid"))
+_BY_SID = select(*MESSAGE_COLUMNS).where(messages.c.sid == bindparam("sid"))
 
 
 async def get_message(conn: Connection, sid: str) -> Message | None:
     row = (await conn.execute(_BY_SID, {"sid": sid})).first()
-    return _message(row) if row else None
+    return message_from_row(row) if row else None
 
 
-_BY_SIDS = select(*_COLUMNS).where(messages.c.sid.in_(bindparam("sids", expanding=True)))
+_BY_SIDS = select(*MESSAGE_COLUMNS).where(messages.c.sid.in_(bindparam("sids", expanding=True)))
 _MARK_SENDING = (
     update(messages)
     .where(
@@ -126,7 +129,7 @@ async def get_many(conn: Connection, sids: list[str]) -> list[Message]:
     driver = sqlite_driver(conn)
     if driver is not None:
         return [_sqlite_message(row) for row in driver.execute(_SQLITE_BY_SIDS, (json_list(sids),))]
-    return [_message(row) for row in await conn.execute(_BY_SIDS, {"sids": sids})]
+    return [message_from_row(row) for row in await conn.execute(_BY_SIDS, {"sids": sids})]
 
 
 async def mark_sending(conn: Connection, sids: list[str], now: datetime) -> None:
@@ -143,9 +146,11 @@ async def mark_sending(conn: Connection, sids: list[str], now: datetime) -> None
 
 async def get_by_carrier_id(conn: Connection, carrier_message_id: str) -> Message | None:
     row = (
-        await conn.execute(select(*_COLUMNS).where(messages.c.carrier_message_id == carrier_message_id))
+        await conn.execute(
+            select(*MESSAGE_COLUMNS).where(messages.c.carrier_message_id == carrier_message_id)
+        )
     ).first()
-    return _message(row) if row else None
+    return message_from_row(row) if row else None
 
 
 # Built once: building and compiling it per call (its cache key included) was most of the count's cost at a
@@ -190,14 +195,14 @@ async def list_awaiting_receipt(conn: Connection, through: str) -> list[Message]
     # A literal condition, so both databases can use the partial index ix_messages_awaiting_receipt; the parts
     # are looked up by message (ix_message_parts_message_sid).
     rows = await conn.execute(
-        select(*_COLUMNS)
+        select(*MESSAGE_COLUMNS)
         .where(
             text("messages.status = 'sent'"),
             exists().where(message_parts.c.message_sid == messages.c.sid, message_parts.c.carrier == through),
         )
         .order_by(messages.c.id)
     )
-    return [_message(row) for row in rows if row.carrier_message_id]
+    return [message_from_row(row) for row in rows if row.carrier_message_id]
 
 
 async def cursor_id(conn: Connection, account_sid: str, sid: str) -> int | None:
@@ -242,9 +247,9 @@ async def list_page(
     if where.created_at_or_after is not None or where.created_before is not None:
         low, high = await message_log.id_range(conn, where.created_at_or_after, where.created_before)
     window = message_log.Window(limit, low, high, before_id, after_id)
-    rows = await message_log.read_page(conn, _COLUMNS, conditions, where.words, window)
+    rows = await message_log.read_page(conn, MESSAGE_COLUMNS, conditions, where.words, window)
     ordered = reversed(rows) if after_id is not None else rows
-    return [_message(row) for row in ordered]
+    return [message_from_row(row) for row in ordered]
 
 
 async def send_time(conn: Connection, sid: str) -> datetime | None:
@@ -269,12 +274,12 @@ async def scheduled_of_account(conn: Connection, account_sid: str) -> list[Messa
 
 async def _scheduled(conn: Connection, whose: ColumnElement[bool]) -> list[Message]:
     rows = await conn.execute(
-        select(*_COLUMNS)
+        select(*MESSAGE_COLUMNS)
         .join(jobs, and_(jobs.c.ref == messages.c.sid, jobs.c.kind == SEND_MESSAGE))
         .where(and_(whose, messages.c.status == MessageStatus.SCHEDULED.value))
         .order_by(messages.c.id)
     )
-    return [_message(row) for row in rows]
+    return [message_from_row(row) for row in rows]
 
 
 _TIME_COLUMNS = {status: time_column(status) for status in TIMED_STATUSES}
@@ -362,7 +367,7 @@ async def advance_returning(
         },
     )
     row = result.first()
-    return _message(row) if row else None
+    return message_from_row(row) if row else None
 
 
 class StatusChanged(NamedTuple):
@@ -543,7 +548,7 @@ async def set_carrier_ids(conn: Connection, ids: list[tuple[str, str]]) -> None:
 
 @lru_cache(maxsize=64)
 def _returning_statement(columns: tuple[str, ...]) -> Update:
-    return _advance_statement(columns).returning(*_COLUMNS)
+    return _advance_statement(columns).returning(*MESSAGE_COLUMNS)
 
 
 async def update_message(conn: Connection, sid: str, now: datetime, **values: object) -> None:

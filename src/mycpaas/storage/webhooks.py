@@ -20,7 +20,9 @@ from mycpaas.storage.sqlite_fast import ts
 from mycpaas.storage.tables import webhook_attempts
 
 _FIELDS = tuple(WebhookAttempt.__dataclass_fields__)
-_COLUMNS = [webhook_attempts.c[name] for name in _FIELDS]
+# Public, with attempt_from_row, for the other storage modules that read attempts with queries of their own
+# (storage/failures.py, the Debugger's): one definition of which columns make a WebhookAttempt, in its order.
+ATTEMPT_COLUMNS = tuple(webhook_attempts.c[name] for name in _FIELDS)
 _INSERT = insert(webhook_attempts)
 # On SQLite, attempts go to the driver as positional rows (the storage/raw_inserts.py pattern): SQLAlchemy's
 # executemany cost ~11 us per attempt before sqlite3 saw it, about as much as the INSERT itself (driver-level
@@ -32,7 +34,9 @@ if tuple(_SQLITE_INSERT.positiontup or ()) != _FIELDS or _FIELDS[-1] != "created
 _ALL_BUT_CREATED = attrgetter(*_FIELDS[:-1])
 
 
-def _attempt(row: Sequence[Any]) -> WebhookAttempt:
+def attempt_from_row(row: Sequence[Any]) -> WebhookAttempt:
+    """The WebhookAttempt of the values of ATTEMPT_COLUMNS, in that order (positional: a caller that selects
+    more columns passes this slice of its row)."""
     attempt = WebhookAttempt(*row)
     attempt.kind = EventKind(attempt.kind)
     attempt.outcome = AttemptOutcome(attempt.outcome)
@@ -60,11 +64,11 @@ async def list_for_message(
     conn: Connection, message_sid: str, limit: int, after_id: int | None = None
 ) -> list[WebhookAttempt]:
     """Oldest first, so the list reads as a timeline; `after_id` continues a page."""
-    query = select(*_COLUMNS).where(webhook_attempts.c.message_sid == message_sid)
+    query = select(*ATTEMPT_COLUMNS).where(webhook_attempts.c.message_sid == message_sid)
     if after_id is not None:
         query = query.where(webhook_attempts.c.id > after_id)
     rows = await conn.execute(query.order_by(webhook_attempts.c.id).limit(limit))
-    return [_attempt(row) for row in rows]
+    return [attempt_from_row(row) for row in rows]
 
 
 async def latest_attempt_id(conn: Connection, message_sid: str) -> int:

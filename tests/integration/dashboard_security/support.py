@@ -470,14 +470,42 @@ def get_pages(view: Tenant) -> list[str]:
 # --- forms and forgeries (CSRF and Origin) ----------------------------------------------------------------
 
 
+# How long a form's effect made in the background (a redelivery, sent by the webhook dispatcher after the form's
+# answer) is waited for: generous, since a busy CI machine may take seconds, and a passing run waits only as
+# long as the effect takes. A refused form's effect is looked for much more briefly: it could only show up
+# late by being queued, and a forgery that queued something fails the later checks of the same test too.
+BACKGROUND_EFFECT_SECONDS = 30.0
+REFUSED_EFFECT_SECONDS = 2.0
+
+
 @dataclass
 class Case:
-    """A form that works when sent properly, and how to tell whether its effect took place."""
+    """A form that works when sent properly, and how to tell whether its effect took place (`done` looks once;
+    `background` says the effect follows the form's answer, so `took_effect` polls for it)."""
 
     path: str
     form: dict[str, str]
     done: Callable[[], bool]
     status: int = 303
+    background: bool = False
+
+    def took_effect(self) -> bool:
+        """Whether the proper form's effect is there: at once, or for a background effect within
+        BACKGROUND_EFFECT_SECONDS."""
+        return self._seen_within(BACKGROUND_EFFECT_SECONDS if self.background else 0.0)
+
+    def no_effect(self) -> bool:
+        """Whether the effect is absent after refused forms: for a background effect, still absent after
+        REFUSED_EFFECT_SECONDS."""
+        return not self._seen_within(REFUSED_EFFECT_SECONDS if self.background else 0.0)
+
+    def _seen_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.done():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
 
 def assert_refused(response: httpx.Response, attempt: str) -> None:

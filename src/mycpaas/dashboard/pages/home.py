@@ -1,5 +1,6 @@
 """The overview: which account is in view, its Account SID, charts of its messages (services/overview.py),
-its numbers and the latest messages."""
+its numbers and the latest messages; for a platform administrator also the carrier links (connectors are the
+operator's business, as /carriers is administrators' only)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from mycpaas.services.messaging import ListQuery
 async def show(page: Page) -> Response:
     recent = await messaging.list_messages(page.platform, page.account, ListQuery(MessageFilter(), 5, None))
     owned = await numbers.list_numbers(page.platform, page.account, None, None, None, 6)
-    figures = await overview.overview(page.platform, page.account)
+    admin = page.session.user.is_admin
+    figures = await overview.overview(page.platform, page.account, with_links=admin)
     hourly = charts.stacked_bars(
         "chart-hours",
         "Messages per hour, last 24 hours",
@@ -41,6 +43,7 @@ async def show(page: Page) -> Response:
         numbers=owned[:5],
         more_numbers=len(owned) > 5,
         figures=figures,
+        show_links=admin,
         series=SERIES,
         series_class=charts.series_class,
         hourly=hourly,
