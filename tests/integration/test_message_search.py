@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import BACKENDS, dispose_server, make_server
 from tests.dashboard_support import create_user, signed_in
+from tests.databases import sql
 from tests.integration.helpers import own_number, send, wait_final
 from tests.log_rows import RARE_EVERY, RARE_WORD, fill_postgres, fill_sqlite
 from tests.server import ServerProcess
@@ -240,6 +241,59 @@ def test_export_of_nothing_is_the_header_alone(dash: httpx.Client) -> None:
     response = dash.get("/messages.csv", params={"q": "nothing matches these words"})
     assert response.status_code == 200
     assert len(read_csv(response)) == 1
+
+
+SEVERAL = 6000  # rows: more than message_log.WALK_FIRST, so that a search passes the newest rows
+
+
+def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) -> None:
+    """Two words common apart and never together (nothing found, after the newest rows are walked), common
+    together (a page among the newest rows), one common and one rare (found past the newest rows), each alone
+    and within the oldest day, paged both ways: the same messages as testing every row, in the same order. On
+    SQLite while the indexer is still at work (indexed and not yet indexed rows together) and after."""
+    server = fresh_server
+    server.stop()
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=SEVERAL + 60)
+    if server.database_url.startswith("sqlite"):
+        fill_sqlite(server.database_url.removeprefix("sqlite:///"), server.account_sid, SEVERAL, start)
+    else:
+        asyncio.run(fill_postgres(server.database_url, server.account_sid, SEVERAL, start))
+    server.start()
+    create_user(server, "words@example.com")
+    dash = signed_in(server, "words@example.com")
+    log = sql(
+        server.database_url,
+        "select sid, to_number, from_number, body, created_at from messages order by id desc",
+    )
+    first_day = min(str(row[4])[:10] for row in log)
+
+    def expected(words: str, day: str | None = None) -> list[str]:
+        return [
+            sid
+            for sid, to, sender, body, created in log
+            if all(any(w.lower() in (c or "").lower() for c in (to, sender, body)) for w in words.split())
+            and (day is None or str(created)[:10] == day)
+        ]
+
+    searches = [
+        "meeting reminder",
+        "meeting appointment",
+        "appointment 1234",
+        "5550123",
+        "number 4321 payment",
+    ]
+    for moment in ("at once", "indexed"):
+        if moment == "indexed":
+            wait_indexed(server, timeout=60)
+        for q in searches:
+            want = expected(q)
+            assert found(dash, q=q) == want[:50], (moment, q)
+            assert found(dash, q=q, date_from=first_day, date_to=first_day) == expected(q, first_day)[:50], q
+            if len(want) > 60:
+                assert found(dash, q=q, before=want[9]) == want[10:60], (moment, q)
+                assert found(dash, q=q, after=want[60]) == want[10:60], (moment, q)
+    assert expected("meeting reminder") == [] and len(expected("meeting appointment")) > 1000
+    assert 0 < len(expected("appointment 1234")) < 50
 
 
 LARGE = 200_000
