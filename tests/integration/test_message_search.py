@@ -294,6 +294,19 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
                 assert found(dash, q=q, after=want[60]) == want[10:60], (moment, q)
     assert expected("meeting reminder") == [] and len(expected("meeting appointment")) > 1000
     assert 0 < len(expected("appointment 1234")) < 50
+    # A status and a direction: those no message has together are answered without reading the log.
+    kinds = dict(sql(server.database_url, "select sid, status || ' ' || direction from messages"))
+    for status, direction in [
+        ("received", "inbound"),
+        ("delivered", "outbound-api"),
+        ("failed", "outbound-api"),
+        ("delivered", "inbound"),
+        ("received", "outbound-api"),
+        ("received", "outbound-reply"),
+    ]:
+        want = [row[0] for row in log if kinds[row[0]] == f"{status} {direction}"]
+        assert found(dash, status=status, direction=direction) == want[:50], (status, direction)
+        assert (want == []) == ((status == "received") != (direction == "inbound")), (status, direction)
 
 
 LARGE = 200_000
