@@ -258,6 +258,8 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
         fill_sqlite(server.database_url.removeprefix("sqlite:///"), server.account_sid, SEVERAL, start)
     else:
         asyncio.run(fill_postgres(server.database_url, server.account_sid, SEVERAL, start))
+    # A word in one message of 53: fewer than a page among the newest WALK_FIRST, more than a page in all.
+    sql(server.database_url, "update messages set body = body || ' quokka' where id % 53 = 0")
     server.start()
     create_user(server, "words@example.com")
     dash = signed_in(server, "words@example.com")
@@ -281,6 +283,8 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
         "appointment 1234",
         "5550123",
         "number 4321 payment",
+        "QUOKKA",  # past the newest rows, more than a page, paged both ways
+        "quokka number",
     ]
     for moment in ("at once", "indexed"):
         if moment == "indexed":
@@ -294,6 +298,7 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
                 assert found(dash, q=q, after=want[60]) == want[10:60], (moment, q)
     assert expected("meeting reminder") == [] and len(expected("meeting appointment")) > 1000
     assert 0 < len(expected("appointment 1234")) < 50
+    assert len(expected("quokka")) > 60 and sum("quokka" in row[3] for row in log[:2000]) < 50
     # A status and a direction: those no message has together are answered without reading the log.
     kinds = dict(sql(server.database_url, "select sid, status || ' ' || direction from messages"))
     for status, direction in [
