@@ -260,6 +260,12 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
         asyncio.run(fill_postgres(server.database_url, server.account_sid, SEVERAL, start))
     # A word in one message of 53: fewer than a page among the newest WALK_FIRST, more than a page in all.
     sql(server.database_url, "update messages set body = body || ' quokka' where id % 53 = 0")
+    # Messages in flight, whose statuses have partial indexes of their own (SQLite is led to them).
+    for status, every in (("sent", 61), ("queued", 59)):
+        sql(
+            server.database_url,
+            f"update messages set status = '{status}' where id % {every} = 1 and direction = 'outbound-api'",
+        )
     server.start()
     create_user(server, "words@example.com")
     dash = signed_in(server, "words@example.com")
@@ -308,10 +314,23 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
         ("delivered", "inbound"),
         ("received", "outbound-api"),
         ("received", "outbound-reply"),
+        ("sent", "outbound-api"),
+        ("queued", "outbound-api"),
+        ("queued", "inbound"),
     ]:
         want = [row[0] for row in log if kinds[row[0]] == f"{status} {direction}"]
         assert found(dash, status=status, direction=direction) == want[:50], (status, direction)
         assert (want == []) == ((status == "received") != (direction == "inbound")), (status, direction)
+    for status in ("sent", "queued"):
+        want = [row[0] for row in log if kinds[row[0]].startswith(f"{status} ")]
+        assert len(want) > 60
+        assert found(dash, status=status) == want[:50], status
+        assert found(dash, status=status, before=want[9]) == want[10:60], status
+        assert found(dash, status=status, after=want[60]) == want[10:60], status
+        assert (
+            found(dash, status=status, date_from=first_day, date_to=first_day)[:50]
+            == [sid for sid in want if sid in set(expected("", first_day))][:50]
+        )
 
 
 LARGE = 200_000

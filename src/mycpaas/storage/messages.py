@@ -244,7 +244,8 @@ async def list_page(
     if where.created_at_or_after is not None or where.created_before is not None:
         low, high = await message_log.id_range(conn, where.created_at_or_after, where.created_before)
     window = message_log.Window(limit, low, high, before_id, after_id)
-    rows = await message_log.read_page(conn, _COLUMNS, conditions, where.words, window)
+    status = where.status.value if where.status is not None else None
+    rows = await message_log.read_page(conn, _COLUMNS, conditions, where.words, window, status)
     ordered = reversed(rows) if after_id is not None else rows
     return [_message(row) for row in ordered]
 
