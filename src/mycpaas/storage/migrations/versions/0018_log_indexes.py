@@ -16,8 +16,11 @@ PostgreSQL: ix_messages_search indexed To, From and body as three columns of one
 two words was two lookups the planner would not intersect (it read every row holding the first word and
 tested the second: 0.5 s for two common words at 1M rows). It now indexes one text, To, From and body joined
 by newlines (storage/message_log.SEARCH_TEXT): all the words go into one index scan, which intersects them
-(30-50 ms at 1M rows). A word holds no whitespace, so the joined text holds it exactly when one column does;
-the log keeps the per-column test besides. One GIN index before and after: the same write per message.
+(two words each in 250,000 of 1M messages and never together: 4 s before, the whole search 50-100 ms at
+load 3-5, bench/results/log_filters.txt). A word holds no whitespace, so the joined text holds it exactly
+when one column does; the log keeps the per-column test besides. One GIN index before and after; inserting
+100,000 messages into a table with each took 1.5-1.8 s with the joined text's, 2.35-2.4 s with the three
+columns'.
 """
 
 import sqlalchemy as sa
