@@ -243,7 +243,7 @@ def test_export_of_nothing_is_the_header_alone(dash: httpx.Client) -> None:
     assert len(read_csv(response)) == 1
 
 
-SEVERAL = 6000  # rows: more than message_log.WALK_FIRST, so that a search passes the newest rows
+SEVERAL = 6000  # rows: more than message_log.WALK_FIRST (a page walks about 2,000), so that a search passes the newest rows
 
 
 def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) -> None:
@@ -258,7 +258,7 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
         fill_sqlite(server.database_url.removeprefix("sqlite:///"), server.account_sid, SEVERAL, start)
     else:
         asyncio.run(fill_postgres(server.database_url, server.account_sid, SEVERAL, start))
-    # A word in one message of 53: fewer than a page among the newest WALK_FIRST, more than a page in all.
+    # A word in one message of 53: fewer than a page among the newest 2,000, more than a page in all.
     sql(server.database_url, "update messages set body = body || ' quokka' where id % 53 = 0")
     # Messages in flight, whose statuses have partial indexes of their own (SQLite is led to them).
     for status, every in (("sent", 61), ("queued", 59)):

@@ -4,15 +4,15 @@ index on each database) and creation dates (turned into a range of ids).
 Words. PostgreSQL: one GIN index with pg_trgm's operator class over To, From and body joined by newlines
 (`ix_messages_search`, SEARCH_TEXT, migration 0018), used by ILIKE '%word%', every word in one index scan; it
 holds each row's current values, so a redacted body's old words are not found. The planner cannot tell how
-often words occur together, so a search first tests the newest WALK_FIRST rows one by one and asks the index
-only for the rest of the window when that leaves the page short (`_postgres_words`). SQLite: `messages_search`,
-a contentless FTS5 table with the trigram tokenizer over the same columns, filled off the hot path in batches
-(`index_batch`, run by services/message_search.py) up to the id in platform_state's `message_search` row;
-triggers (migration 0017) re-index an indexed row whose To, From or body changes (redaction) and remove a
-deleted one. A page of results is the FTS5 matches (FTS5 intersects the words, driven in descending rowid order
-between one lower and one upper rowid bound, so a word found in many messages costs one page of them, not all
-of them, and a date range seeks to its ids) merged with the not yet indexed newest rows, matched by LIKE (a
-short walk by id).
+often words occur together, so a search first tests the newest rows one by one (WALK_PER_ROW for each row
+asked for) and asks the index only for the rest of the window when that leaves the page short
+(`_postgres_words`). SQLite: `messages_search`, a contentless FTS5 table with the trigram tokenizer over the
+same columns, filled off the hot path in batches (`index_batch`, run by services/message_search.py) up to the
+id in platform_state's `message_search` row; triggers (migration 0017) re-index an indexed row whose To, From
+or body changes (redaction) and remove a deleted one. A page of results is the FTS5 matches (FTS5 intersects
+the words, driven in descending rowid order between one lower and one upper rowid bound, so a word found in
+many messages costs one page of them, not all of them, and a date range seeks to its ids) merged with the not
+yet indexed newest rows, matched by LIKE (a short walk by id).
 
 Dates. The log is walked newest first by id, and ids grow with creation time, so a date range is a range of
 ids: the first id created at or after a moment is found by a binary search over the primary key (about 20
@@ -85,8 +85,12 @@ SEARCH_TEXT: ColumnElement[str] = literal_column(
     "(coalesce(messages.to_number, '') || chr(10) || coalesce(messages.from_number, '') || chr(10)"
     " || messages.body)"
 )
-# PostgreSQL: how many of the newest rows a word search tests one by one before it asks the index instead.
+# PostgreSQL: how many of the newest rows a word search tests one by one before it asks the index instead: 40
+# for each row asked for (a page of 50: 2,000 rows, a few ms; an export's batch of 250: 10,000), so that the
+# index is asked only for words in fewer than one message of 40 there, which it finds in fewer rows than a walk
+# would read; at least WALK_FIRST.
 WALK_FIRST = 2000
+WALK_PER_ROW = 40
 INDEXED_THROUGH = "message_search"  # the platform_state row: the highest id indexed (SQLite)
 _fts = table("messages_search", column("rowid"))
 _FTS_ROWID = _fts.c.rowid
@@ -203,16 +207,17 @@ async def _postgres_words(
     """Words on PostgreSQL, in two steps, because the planner cannot tell how often words occur together: it
     multiplies their frequencies, so two common words that never meet look common together and it walked the
     whole log by id testing each row (4 s at 1M rows), while using the index for words that are common
-    together would read and sort a quarter of the log. First the newest WALK_FIRST rows of the window are
+    together would read and sort a quarter of the log. First the newest rows of the window (`walk`) are
     tested one by one (a subquery with its own LIMIT: read in id order whatever the planner thinks of the
     words), which fills a page of common words; only if that leaves the page short does the rest of the window
     go through the index (ordered by `id + 0`, so not walked by id): then the words are rare past that point,
     and the index finds the few rows that hold them all in one scan (migration 0018)."""
     ascending = window.after is not None
     key = messages.c.id
-    edge_query = _walk(select(key).where(*conditions), key, replace(window, limit=1)).offset(WALK_FIRST - 1)
+    walk = max(WALK_FIRST, WALK_PER_ROW * window.limit)
+    edge_query = _walk(select(key).where(*conditions), key, replace(window, limit=1)).offset(walk - 1)
     edge = (await conn.execute(edge_query)).scalar()
-    recent = _walk(select(messages).where(*conditions), key, replace(window, limit=WALK_FIRST)).subquery()
+    recent = _walk(select(messages).where(*conditions), key, replace(window, limit=walk)).subquery()
     first = (
         select(*(recent.c[column.name] for column in columns), recent.c[_KEY])
         .where(*_contains(words, recent.c))
@@ -221,7 +226,7 @@ async def _postgres_words(
     )
     rows = list((await conn.execute(first)).all())
     if edge is None or len(rows) >= window.limit:
-        return rows  # the window holds no more than WALK_FIRST rows, or the page is full
+        return rows  # the window holds no more than `walk` rows, or the page is full
     rest = (
         select(*columns, key.label(_KEY))
         .where(*conditions, *(SEARCH_TEXT.ilike(_like(word), escape="\\") for word in words))
