@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import BACKENDS, dispose_server, make_server
 from tests.dashboard_support import create_user, signed_in
+from tests.databases import sql
 from tests.integration.helpers import own_number, send, wait_final
 from tests.log_rows import RARE_EVERY, RARE_WORD, fill_postgres, fill_sqlite
 from tests.server import ServerProcess
@@ -240,6 +241,96 @@ def test_export_of_nothing_is_the_header_alone(dash: httpx.Client) -> None:
     response = dash.get("/messages.csv", params={"q": "nothing matches these words"})
     assert response.status_code == 200
     assert len(read_csv(response)) == 1
+
+
+SEVERAL = 6000  # rows: more than message_log.WALK_FIRST (a page walks about 2,000), so that a search passes the newest rows
+
+
+def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) -> None:
+    """Two words common apart and never together (nothing found, after the newest rows are walked), common
+    together (a page among the newest rows), one common and one rare (found past the newest rows), each alone
+    and within the oldest day, paged both ways: the same messages as testing every row, in the same order. On
+    SQLite while the indexer is still at work (indexed and not yet indexed rows together) and after."""
+    server = fresh_server
+    server.stop()
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=SEVERAL + 60)
+    if server.database_url.startswith("sqlite"):
+        fill_sqlite(server.database_url.removeprefix("sqlite:///"), server.account_sid, SEVERAL, start)
+    else:
+        asyncio.run(fill_postgres(server.database_url, server.account_sid, SEVERAL, start))
+    # A word in one message of 53: fewer than a page among the newest 2,000, more than a page in all.
+    sql(server.database_url, "update messages set body = body || ' quokka' where id % 53 = 0")
+    # Messages in flight, whose statuses have partial indexes of their own (SQLite is led to them).
+    for status, every in (("sent", 61), ("queued", 59)):
+        sql(
+            server.database_url,
+            f"update messages set status = '{status}' where id % {every} = 1 and direction = 'outbound-api'",
+        )
+    server.start()
+    create_user(server, "words@example.com")
+    dash = signed_in(server, "words@example.com")
+    log = sql(
+        server.database_url,
+        "select sid, to_number, from_number, body, created_at from messages order by id desc",
+    )
+    first_day = min(str(row[4])[:10] for row in log)
+
+    def expected(words: str, day: str | None = None) -> list[str]:
+        return [
+            sid
+            for sid, to, sender, body, created in log
+            if all(any(w.lower() in (c or "").lower() for c in (to, sender, body)) for w in words.split())
+            and (day is None or str(created)[:10] == day)
+        ]
+
+    searches = [
+        "meeting reminder",
+        "meeting appointment",
+        "appointment 1234",
+        "5550123",
+        "number 4321 payment",
+        "QUOKKA",  # past the newest rows, more than a page, paged both ways
+        "quokka number",
+    ]
+    for moment in ("at once", "indexed"):
+        if moment == "indexed":
+            wait_indexed(server, timeout=60)
+        for q in searches:
+            want = expected(q)
+            assert found(dash, q=q) == want[:50], (moment, q)
+            assert found(dash, q=q, date_from=first_day, date_to=first_day) == expected(q, first_day)[:50], q
+            if len(want) > 60:
+                assert found(dash, q=q, before=want[9]) == want[10:60], (moment, q)
+                assert found(dash, q=q, after=want[60]) == want[10:60], (moment, q)
+    assert expected("meeting reminder") == [] and len(expected("meeting appointment")) > 1000
+    assert 0 < len(expected("appointment 1234")) < 50
+    assert len(expected("quokka")) > 60 and sum("quokka" in row[3] for row in log[:2000]) < 50
+    # A status and a direction: those no message has together are answered without reading the log.
+    kinds = dict(sql(server.database_url, "select sid, status || ' ' || direction from messages"))
+    for status, direction in [
+        ("received", "inbound"),
+        ("delivered", "outbound-api"),
+        ("failed", "outbound-api"),
+        ("delivered", "inbound"),
+        ("received", "outbound-api"),
+        ("received", "outbound-reply"),
+        ("sent", "outbound-api"),
+        ("queued", "outbound-api"),
+        ("queued", "inbound"),
+    ]:
+        want = [row[0] for row in log if kinds[row[0]] == f"{status} {direction}"]
+        assert found(dash, status=status, direction=direction) == want[:50], (status, direction)
+        assert (want == []) == ((status == "received") != (direction == "inbound")), (status, direction)
+    for status in ("sent", "queued"):
+        want = [row[0] for row in log if kinds[row[0]].startswith(f"{status} ")]
+        assert len(want) > 60
+        assert found(dash, status=status) == want[:50], status
+        assert found(dash, status=status, before=want[9]) == want[10:60], status
+        assert found(dash, status=status, after=want[60]) == want[10:60], status
+        assert (
+            found(dash, status=status, date_from=first_day, date_to=first_day)[:50]
+            == [sid for sid in want if sid in set(expected("", first_day))][:50]
+        )
 
 
 LARGE = 200_000

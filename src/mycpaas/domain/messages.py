@@ -51,6 +51,9 @@ ALLOWED_PREDECESSORS: dict[MessageStatus, frozenset[MessageStatus]] = {
 
 FINAL_STATUSES = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.RECEIVED, S.READ})
 IN_FLIGHT_STATUSES = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING, S.RECEIVING})
+# The statuses of an inbound message: it is created `received` (Message.inbound), and no status change leads out
+# of it or into it from an outbound status (ALLOWED_PREDECESSORS); an outbound message never has one of them.
+INBOUND_STATUSES = frozenset({S.RECEIVING, S.RECEIVED})
 # A message whose body may still go out cannot be redacted: in flight, or scheduled (its body is sent at SendAt;
 # a scheduled message can be canceled or deleted instead).
 UNREDACTABLE_STATUSES = IN_FLIGHT_STATUSES | {S.SCHEDULED}
@@ -206,3 +209,11 @@ class MessageFilter:
     sid: str | None = None
     # Every word must appear in the From, To or body (domain/message_search.py).
     words: tuple[str, ...] = ()
+
+    def matches_nothing(self) -> bool:
+        """A status and a direction no message has together (delivered and inbound, received and outbound):
+        known without reading the log, which a database would otherwise walk whole to find nothing (nothing
+        indexes the direction; 0.5-0.7 s on SQLite at 1M messages)."""
+        if self.status is None or self.direction is None:
+            return False
+        return (self.status in INBOUND_STATUSES) != (self.direction is Direction.INBOUND)

@@ -1,14 +1,18 @@
 """The message log's filters that a plain column comparison would make slow on a large log: words (a trigram
 index on each database) and creation dates (turned into a range of ids).
 
-Words. PostgreSQL: one GIN index with pg_trgm's operator class over To, From and body
-(`ix_messages_search`), used by ILIKE '%word%'; it holds each row's current values, so a redacted body's old
-words are not found. SQLite: `messages_search`, a contentless FTS5 table with the trigram tokenizer over the
-same columns, filled off the hot path in batches (`index_batch`, run by services/message_search.py) up to
-the id in platform_state's `message_search` row; triggers (migration 0017) re-index an indexed row whose
-To, From or body changes (redaction) and remove a deleted one. A page of results is the FTS5 matches
-(driven by the FTS5 table in descending rowid order, so a word found in many messages costs one page of them,
-not all of them) merged with the not yet indexed newest rows, matched by LIKE (a short walk by id).
+Words. PostgreSQL: one GIN index with pg_trgm's operator class over To, From and body joined by newlines
+(`ix_messages_search`, SEARCH_TEXT, migration 0018), used by ILIKE '%word%', every word in one index scan; it
+holds each row's current values, so a redacted body's old words are not found. The planner cannot tell how
+often words occur together, so a search first tests the newest rows one by one (WALK_PER_ROW for each row
+asked for) and asks the index only for the rest of the window when that leaves the page short
+(`_postgres_words`). SQLite: `messages_search`, a contentless FTS5 table with the trigram tokenizer over the
+same columns, filled off the hot path in batches (`index_batch`, run by services/message_search.py) up to the
+id in platform_state's `message_search` row; triggers (migration 0017) re-index an indexed row whose To, From
+or body changes (redaction) and remove a deleted one. A page of results is the FTS5 matches (FTS5 intersects
+the words, driven in descending rowid order between one lower and one upper rowid bound, so a word found in
+many messages costs one page of them, not all of them, and a date range seeks to its ids) merged with the not
+yet indexed newest rows, matched by LIKE (a short walk by id).
 
 Dates. The log is walked newest first by id, and ids grow with creation time, so a date range is a range of
 ids: the first id created at or after a moment is found by a binary search over the primary key (about 20
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,9 +38,11 @@ from sqlalchemy import (
     DateTime,
     Row,
     Select,
+    and_,
     bindparam,
     column,
     literal,
+    literal_column,
     or_,
     select,
     table,
@@ -62,7 +68,29 @@ SQLITE_TABLES = frozenset(
 POSTGRES_INDEX = "ix_messages_search"
 ID_SLACK = timedelta(minutes=10)
 
-RARE_STATUSES = frozenset({"failed", "undelivered", "canceled"})  # each with a partial index (tables.py)
+RARE_STATUSES = frozenset({"failed", "undelivered", "canceled"})  # each in a partial index (tables.py)
+# Statuses a message passes in flight that have a partial index of their own (ix_messages_queued_from,
+# ix_messages_awaiting_receipt): on a quiet platform none is in flight, an empty partial index has no
+# statistics, and SQLite walked the whole log by account rather than choose one (0.4 s at 1M messages). The
+# log filtered by one of them says on SQLite `id IN (the ids with that status)` besides (implied by the status
+# condition: the same rows), which SQLite reads from the partial index, newest first: under a millisecond.
+# PostgreSQL chooses them by itself.
+IN_FLIGHT_INDEXED = frozenset({"queued", "sent"})
+_LITERAL_STATUSES = RARE_STATUSES | IN_FLIGHT_INDEXED
+FAILED_STATUSES = frozenset({"failed", "undelivered"})  # ix_messages_account_failed's (domain/failures.py)
+_FAILED = text("messages.status IN ('failed', 'undelivered')")
+# PostgreSQL's word index (ix_messages_search, migration 0018) is over this one text, written out as SQL (no
+# bound parameter in it), so that the planner recognises the index's expression in the query.
+SEARCH_TEXT: ColumnElement[str] = literal_column(
+    "(coalesce(messages.to_number, '') || chr(10) || coalesce(messages.from_number, '') || chr(10)"
+    " || messages.body)"
+)
+# PostgreSQL: how many of the newest rows a word search tests one by one before it asks the index instead: 40
+# for each row asked for (a page of 50: 2,000 rows, a few ms; an export's batch of 250: 10,000), so that the
+# index is asked only for words in fewer than one message of 40 there, which it finds in fewer rows than a walk
+# would read; at least WALK_FIRST.
+WALK_FIRST = 2000
+WALK_PER_ROW = 40
 INDEXED_THROUGH = "message_search"  # the platform_state row: the highest id indexed (SQLite)
 _fts = table("messages_search", column("rowid"))
 _FTS_ROWID = _fts.c.rowid
@@ -72,8 +100,12 @@ _KEY = "log_key"
 def status_is(status: str) -> ColumnElement[bool]:
     """The status condition; a rare status written into the statement, so that both databases choose its
     partial index (SQLite proves a partial index's condition from literals only; PostgreSQL's generic plan of
-    a prepared statement would not either)."""
-    if status in RARE_STATUSES:
+    a prepared statement would not either). Failed and undelivered also say the condition of the Debugger's
+    index (ix_messages_account_failed), which holds both: SQLite uses a partial index only when the query
+    has its condition's terms as written (it does not infer `status IN (...)` from `status = ...`)."""
+    if status in FAILED_STATUSES:
+        return and_(_FAILED, messages.c.status == literal(status, literal_execute=True))
+    if status in _LITERAL_STATUSES:
         return messages.c.status == literal(status, literal_execute=True)
     return messages.c.status == status
 
@@ -86,15 +118,11 @@ def _like(word: str) -> str:
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _contains(words: tuple[str, ...]) -> list[ColumnElement[bool]]:
-    """Each word in the To, From or body (ILIKE on PostgreSQL; LIKE, ASCII case-insensitive, on SQLite)."""
+def _contains(words: tuple[str, ...], source: Any = messages.c) -> list[ColumnElement[bool]]:
+    """Each word in the To, From or body (ILIKE on PostgreSQL; LIKE, ASCII case-insensitive, on SQLite), of
+    `source`: the messages table's columns or a subquery's."""
     return [
-        or_(
-            *(
-                c.ilike(_like(word), escape="\\")
-                for c in (messages.c.to_number, messages.c.from_number, messages.c.body)
-            )
-        )
+        or_(*(c.ilike(_like(word), escape="\\") for c in (source.to_number, source.from_number, source.body)))
         for word in words
     ]
 
@@ -130,27 +158,90 @@ async def read_page(
     conditions: Sequence[ColumnElement[bool]],
     words: tuple[str, ...],
     window: Window,
+    status: str | None = None,
 ) -> list[Row[Any]]:
     """Up to `window.limit` rows matching `conditions` and every word, newest first (oldest first when
-    walking back to newer ones, `after`)."""
+    walking back to newer ones, `after`); `status`, the status in `conditions` (status_is), if any."""
     base = select(*columns).where(*conditions)
-    if not words or sqlite_driver(conn) is None:
-        query = base.where(*_contains(words)) if words else base
-        return list((await conn.execute(_walk(query, messages.c.id, window))).all())
+    if not words:
+        if status in IN_FLIGHT_INDEXED and sqlite_driver(conn) is not None:
+            flight = messages.alias("in_flight")
+            ids = select(flight.c.id).where(flight.c.status == literal(status, literal_execute=True))
+            base = base.where(messages.c.id.in_(ids))
+        return list((await conn.execute(_walk(base, messages.c.id, window))).all())
+    if sqlite_driver(conn) is None:
+        return await _postgres_words(conn, columns, conditions, words, window)
     through = await indexed_through(conn)
     match = " ".join(_fts_phrase(word) for word in words)
+    # One lower and one upper rowid bound, each the tightest: FTS5 takes one of each from the statement (given
+    # two upper bounds, `through` and a date range's, it seeked by one and filtered by the other, reading every
+    # match newer than an old day), and seeks its doclists to them.
+    upper = min(b for b in (through + 1, window.high, window.before) if b is not None)
+    lower = max(
+        b for b in (window.low, None if window.after is None else window.after + 1, 1) if b is not None
+    )
     indexed = (
         base.select_from(_fts.join(messages, messages.c.id == _FTS_ROWID))
         .where(text("messages_search MATCH :search_words").bindparams(search_words=match))
-        .where(through >= _FTS_ROWID)
+        .where(_fts.c.rowid < upper, _fts.c.rowid >= lower)
+        .add_columns(_FTS_ROWID.label(_KEY))
+        .order_by(_FTS_ROWID.asc() if window.after is not None else _FTS_ROWID.desc())
+        .limit(window.limit)
     )
     tail = base.where(messages.c.id > through, *_contains(words))
     rows = [
-        *(await conn.execute(_walk(indexed, _FTS_ROWID, window))).all(),
+        *(await conn.execute(indexed)).all(),
         *(await conn.execute(_walk(tail, messages.c.id, window))).all(),
     ]
     rows.sort(key=lambda row: int(row._mapping[_KEY]), reverse=window.after is None)
     return rows[: window.limit]
+
+
+async def _postgres_words(
+    conn: Connection,
+    columns: Sequence[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    words: tuple[str, ...],
+    window: Window,
+) -> list[Row[Any]]:
+    """Words on PostgreSQL, in two steps, because the planner cannot tell how often words occur together: it
+    multiplies their frequencies, so two common words that never meet look common together and it walked the
+    whole log by id testing each row (4 s at 1M rows), while using the index for words that are common
+    together would read and sort a quarter of the log. First the newest rows of the window (`walk`) are
+    tested one by one (a subquery with its own LIMIT: read in id order whatever the planner thinks of the
+    words), which fills a page of common words; only if that leaves the page short does the rest of the window
+    go through the index (ordered by `id + 0`, so not walked by id): then the words are rare past that point,
+    and the index finds the few rows that hold them all in one scan (migration 0018)."""
+    ascending = window.after is not None
+    key = messages.c.id
+    walk = max(WALK_FIRST, WALK_PER_ROW * window.limit)
+    edge_query = _walk(select(key).where(*conditions), key, replace(window, limit=1)).offset(walk - 1)
+    edge = (await conn.execute(edge_query)).scalar()
+    recent = _walk(select(messages).where(*conditions), key, replace(window, limit=walk)).subquery()
+    first = (
+        select(*(recent.c[column.name] for column in columns), recent.c[_KEY])
+        .where(*_contains(words, recent.c))
+        .order_by(recent.c[_KEY].asc() if ascending else recent.c[_KEY].desc())
+        .limit(window.limit)
+    )
+    rows = list((await conn.execute(first)).all())
+    if edge is None or len(rows) >= window.limit:
+        return rows  # the window holds no more than `walk` rows, or the page is full
+    rest = (
+        select(*columns, key.label(_KEY))
+        .where(*conditions, *(SEARCH_TEXT.ilike(_like(word), escape="\\") for word in words))
+        .where(*_contains(words), key > edge if ascending else key < edge)
+    )
+    for bound in (
+        key >= window.low if window.low is not None else None,
+        key < window.high if window.high is not None else None,
+        key < window.before if window.before is not None else None,
+    ):
+        if bound is not None:
+            rest = rest.where(bound)
+    order = (key + 0).asc() if ascending else (key + 0).desc()
+    rows.extend((await conn.execute(rest.order_by(order).limit(window.limit - len(rows)))).all())
+    return rows
 
 
 async def indexed_through(conn: Connection) -> int:

@@ -223,6 +223,8 @@ async def list_page(
 ) -> list[Message]:
     """Newest first. `before_id` walks to older messages, `after_id` back to newer ones (PB tokens). Words and
     creation dates go through storage/message_log.py, so that they stay fast on a large log."""
+    if where.matches_nothing():
+        return []
     c = messages.c
     conditions: list[ColumnElement[bool]] = [c.account_sid == account_sid]
     if where.sid is not None:
@@ -247,7 +249,8 @@ async def list_page(
     if where.created_at_or_after is not None or where.created_before is not None:
         low, high = await message_log.id_range(conn, where.created_at_or_after, where.created_before)
     window = message_log.Window(limit, low, high, before_id, after_id)
-    rows = await message_log.read_page(conn, MESSAGE_COLUMNS, conditions, where.words, window)
+    status = where.status.value if where.status is not None else None
+    rows = await message_log.read_page(conn, MESSAGE_COLUMNS, conditions, where.words, window, status)
     ordered = reversed(rows) if after_id is not None else rows
     return [message_from_row(row) for row in ordered]
 
