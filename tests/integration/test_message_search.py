@@ -261,11 +261,21 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
     # A word in one message of 53: fewer than a page among the newest 2,000, more than a page in all.
     sql(server.database_url, "update messages set body = body || ' quokka' where id % 53 = 0")
     # Messages in flight, whose statuses have partial indexes of their own (SQLite is led to them).
-    for status, every in (("sent", 61), ("queued", 59)):
+    for status, every in (("sent", 61), ("queued", 59), ("sending", 67), ("accepted", 71)):
         sql(
             server.database_url,
             f"update messages set status = '{status}' where id % {every} = 1 and direction = 'outbound-api'",
         )
+    # ... and the statuses and directions of 0019's partial indexes: receiving (inbound), LaML replies.
+    sql(
+        server.database_url,
+        "update messages set status = 'receiving' where id % 7 = 2 and direction = 'inbound'",
+    )
+    sql(
+        server.database_url,
+        "update messages set direction = 'outbound-reply'"
+        " where id % 50 = 3 and direction = 'outbound-api' and status = 'delivered'",
+    )
     server.start()
     create_user(server, "words@example.com")
     dash = signed_in(server, "words@example.com")
@@ -317,11 +327,23 @@ def test_word_searches_equal_a_row_by_row_filter(fresh_server: ServerProcess) ->
         ("sent", "outbound-api"),
         ("queued", "outbound-api"),
         ("queued", "inbound"),
+        ("delivered", "outbound-reply"),
+        ("sending", "outbound-api"),
+        ("sending", "outbound-reply"),
     ]:
         want = [row[0] for row in log if kinds[row[0]] == f"{status} {direction}"]
         assert found(dash, status=status, direction=direction) == want[:50], (status, direction)
-        assert (want == []) == ((status == "received") != (direction == "inbound")), (status, direction)
-    for status in ("sent", "queued"):
+        inbound_status = status == "received"
+        only_delivered_replies = direction == "outbound-reply" and status != "delivered"
+        empty = inbound_status != (direction == "inbound") or only_delivered_replies
+        assert (want == []) == empty, (status, direction)
+    for direction in ("outbound-reply", "inbound"):
+        want = [row[0] for row in log if kinds[row[0]].endswith(f" {direction}")]
+        assert len(want) > 60
+        assert found(dash, direction=direction) == want[:50], direction
+        assert found(dash, direction=direction, before=want[9]) == want[10:60], direction
+        assert found(dash, direction=direction, after=want[60]) == want[10:60], direction
+    for status in ("sent", "queued", "sending", "accepted"):
         want = [row[0] for row in log if kinds[row[0]].startswith(f"{status} ")]
         assert len(want) > 60
         assert found(dash, status=status) == want[:50], status

@@ -76,9 +76,15 @@ RARE_STATUSES = frozenset({"failed", "undelivered", "canceled"})  # each in a pa
 # condition: the same rows), which SQLite reads from the partial index, newest first: under a millisecond.
 # PostgreSQL chooses them by itself.
 IN_FLIGHT_INDEXED = frozenset({"queued", "sent"})
-_LITERAL_STATUSES = RARE_STATUSES | IN_FLIGHT_INDEXED
 FAILED_STATUSES = frozenset({"failed", "undelivered"})  # ix_messages_account_failed's (domain/failures.py)
 _FAILED = text("messages.status IN ('failed', 'undelivered')")
+# ix_messages_account_in_flight's statuses (0019), which a message only passes: its condition is written into
+# the statement, as for failed, so that SQLite can use it.
+PASSING_STATUSES = frozenset({"accepted", "scheduled", "sending", "receiving"})
+_PASSING = text("messages.status IN ('accepted', 'scheduled', 'sending', 'receiving')")
+_LITERAL_STATUSES = RARE_STATUSES | IN_FLIGHT_INDEXED | PASSING_STATUSES
+# The directions with a partial index each (0019; outbound-api, most messages, has none).
+INDEXED_DIRECTIONS = frozenset({"inbound", "outbound-reply"})
 # PostgreSQL's word index (ix_messages_search, migration 0018) is over this one text, written out as SQL (no
 # bound parameter in it), so that the planner recognises the index's expression in the query.
 SEARCH_TEXT: ColumnElement[str] = literal_column(
@@ -105,9 +111,18 @@ def status_is(status: str) -> ColumnElement[bool]:
     has its condition's terms as written (it does not infer `status IN (...)` from `status = ...`)."""
     if status in FAILED_STATUSES:
         return and_(_FAILED, messages.c.status == literal(status, literal_execute=True))
+    if status in PASSING_STATUSES:
+        return and_(_PASSING, messages.c.status == literal(status, literal_execute=True))
     if status in _LITERAL_STATUSES:
         return messages.c.status == literal(status, literal_execute=True)
     return messages.c.status == status
+
+
+def direction_is(direction: str) -> ColumnElement[bool]:
+    """The direction condition; one with a partial index of its own written as a literal (see status_is)."""
+    if direction in INDEXED_DIRECTIONS:
+        return messages.c.direction == literal(direction, literal_execute=True)
+    return messages.c.direction == direction
 
 
 def _fts_phrase(word: str) -> str:

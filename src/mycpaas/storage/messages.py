@@ -240,7 +240,7 @@ async def list_page(
     if where.status is not None:
         conditions.append(message_log.status_is(where.status.value))
     if where.direction is not None:
-        conditions.append(c.direction == where.direction.value)
+        conditions.append(message_log.direction_is(where.direction.value))
     if where.created_at_or_after is not None:
         conditions.append(c.created_at >= where.created_at_or_after)
     if where.created_before is not None:
