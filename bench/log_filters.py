@@ -130,6 +130,17 @@ def main() -> int:
         ("SID", f"/messages?q={middle_sid}"),
         ("to a number (exact)", f"/messages?to=%2B{near_end[1:]}"),
         ("a page in the middle (before=)", f"/messages?before={middle_sid}"),
+        ("two common words together", "/messages?q=meeting+appointment"),
+        ("status=failed", "/messages?status=failed"),
+        ("status=queued (none)", "/messages?status=queued"),
+        ("status=sending (none)", "/messages?status=sending"),
+        ("status=scheduled (none)", "/messages?status=scheduled"),
+        ("status=accepted (none)", "/messages?status=accepted"),
+        ("direction=outbound-reply (none)", "/messages?direction=outbound-reply"),
+        ("delivered + outbound-reply (none)", "/messages?status=delivered&direction=outbound-reply"),
+        ("delivered + to nobody", "/messages?status=delivered&to=%2B19998887777"),
+        ("direction=inbound", "/messages?direction=inbound"),
+        ("Debugger, first page", "/debugger"),
     ]
     for name, path in cases:
         median, worst, shown = timed(client, path, args.repeat)
