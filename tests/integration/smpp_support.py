@@ -42,10 +42,11 @@ def cli(server: ServerProcess, *args: str, stdin: str | None = None) -> subproce
 def setup_cli(
     server: ServerProcess, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """A set-up command (`migrate`, `carriers add`) as `main([...])` in this process, with the server's
-    environment: the same code an operator's `mycpaas` runs, without the interpreter start (1-2.5 s each on a
-    busy 2-core machine; an SMPP test ran two to six of them before its server started). Tests about the
-    command itself (test_cli*.py) and tests that call `cli()` run it as a process."""
+    """An operator's command (`migrate`, `carriers add`, `carriers update`, ...) as `main([...])` in this
+    process, with the server's environment: the same code `mycpaas` runs, without the interpreter start (1-2.5 s
+    each on a busy 2-core machine; an SMPP test ran two to six of them before its server started). For tests
+    whose subject is what the servers do with the change; tests about the command itself (test_cli*.py) and
+    tests that call `cli()` run it as a process."""
     return call(args, server._environment(), stdin)
 
 
