@@ -65,9 +65,13 @@ def refused(result: subprocess.CompletedProcess[str], *words: str) -> None:
         assert word in result.stderr
 
 
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    instance = make_server(tmp_path / "server", request.param)
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server per backend for the module's console tests: they add and remove what they look at (unique
+    numbers and destinations, the one dashboard user they remove again) and none restarts it."""
+    instance = make_server(tmp_path_factory.mktemp(f"console-{request.param}"), request.param)
     yield instance
     dispose_server(instance)
 

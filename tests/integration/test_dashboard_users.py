@@ -11,6 +11,7 @@ import httpx
 
 from tests.conftest import dispose_server, make_server, remember_secret
 from tests.dashboard_support import PASSWORD, csrf_of, signed_in
+from tests.integration.cli_support import call
 from tests.server import ServerProcess
 
 LINK = re.compile(r"^  (http://127\.0\.0\.1:\d+/setup)#code=([A-Za-z0-9_-]+)$", re.M)
@@ -28,6 +29,14 @@ def users_create(
         cwd=server.data_dir,
         timeout=60,
     )
+
+
+def users_create_refused(
+    server: ServerProcess, *args: str, password: str = PASSWORD
+) -> subprocess.CompletedProcess[str]:
+    """`users create` in this process (tests/integration/cli_support.call), for refusals: they are about the
+    check and its message, not about the process, and an interpreter costs seconds on a busy machine."""
+    return call(["users", "create", *args, "--password-stdin"], server._environment(), password + "\n")
 
 
 def setup_codes(server: ServerProcess) -> list[str]:
@@ -63,13 +72,13 @@ def test_users_create_from_the_terminal(tmp_path: Path) -> None:
         history = client.get("/credentials").text
         assert "The mycpaas command line created the dashboard user owner@example.com" in history
 
-        again = users_create(server, "owner@example.com")
+        again = users_create_refused(server, "owner@example.com")
         assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
-        short = users_create(server, "short@example.com", password="too short")
+        short = users_create_refused(server, "short@example.com", password="too short")
         assert short.returncode == 1 and "at least 12 characters" in short.stderr
-        bad = users_create(server, "not-an-address")
+        bad = users_create_refused(server, "not-an-address")
         assert bad.returncode == 1 and "valid email" in bad.stderr
-        unknown = users_create(server, "x@example.com", "--account", "AC" + "0" * 32)
+        unknown = users_create_refused(server, "x@example.com", "--account", "AC" + "0" * 32)
         assert unknown.returncode == 1 and "no account" in unknown.stderr
 
         sub = httpx.post(
@@ -78,7 +87,7 @@ def test_users_create_from_the_terminal(tmp_path: Path) -> None:
             data={"FriendlyName": "Sub"},
         ).json()
         remember_secret(sub["auth_token"])
-        refused = users_create(server, "sub@example.com", "--account", sub["sid"])
+        refused = users_create_refused(server, "sub@example.com", "--account", sub["sid"])
         assert refused.returncode == 1 and "main account" in refused.stderr
     finally:
         dispose_server(server)

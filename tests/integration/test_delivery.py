@@ -35,12 +35,10 @@ def test_sandbox_outcome_numbers(server: ServerProcess, to: str, status: str, co
     assert final["error_message"]
 
 
+@pytest.mark.server_env(MYCPAAS_SANDBOX_SEND_DELAY_SECONDS="30", MYCPAAS_WORKER_LEASE_SECONDS="1")
 def test_validity_period_expiry_fails_with_30001(fresh_server: ServerProcess) -> None:
     """A message still undelivered when its ValidityPeriod runs out fails with 30001, even across a crash."""
     server = fresh_server
-    server.stop()
-    server.env.update({"MYCPAAS_SANDBOX_SEND_DELAY_SECONDS": "30", "MYCPAAS_WORKER_LEASE_SECONDS": "1"})
-    server.start()
     with server.client() as client:
         response = send(
             server, client, To="+15558675310", From="+15005550006", Body="late", ValidityPeriod="1"
@@ -94,12 +92,10 @@ def test_two_accounts_text_each_other_without_a_carrier(server: ServerProcess) -
         assert alice_view.status_code == 404
 
 
+# Jobs leased by the killed process become claimable once their lease runs out.
+@pytest.mark.server_env(MYCPAAS_WORKER_LEASE_SECONDS="2")
 def test_kill_minus_nine_during_a_burst_loses_nothing(fresh_server: ServerProcess) -> None:
     server = fresh_server
-    # Jobs leased by the killed process become claimable once their lease runs out.
-    server.stop()
-    server.env["MYCPAAS_WORKER_LEASE_SECONDS"] = "2"
-    server.start()
     accepted: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

@@ -20,9 +20,9 @@ from typing import Any
 
 from tests.integration.smpp_support import (
     add_carrier,
-    cli,
     sdk,
     sender_of,
+    setup_cli,
     smpp_cluster,
     wait_final,
     wait_until,
@@ -168,7 +168,7 @@ def test_connector_changes_reach_running_processes_without_a_restart(tmp_path: P
 
         add_carrier(servers[0], "second", b, "--priority", "1")
         wait_until(lambda: bound_sessions(b) == 1, 30, "the added connector bound")
-        disabled = cli(servers[1], "carriers", "update", "first", "--disable")
+        disabled = setup_cli(servers[1], "carriers", "update", "first", "--disable")
         assert disabled.returncode == 0, disabled.stderr
         wait_until(lambda: bound_sessions(a) == 0, 30, "the disabled connector unbound in both processes")
 
@@ -178,12 +178,12 @@ def test_connector_changes_reach_running_processes_without_a_restart(tmp_path: P
         assert {m["status"] for m in wait_final(servers[0], servers[0].client(), sids)} == {"delivered"}
         assert len(carried(b, texts)) == len(texts)
 
-        widened = cli(servers[0], "carriers", "update", "second", "--max-binds", "2")
+        widened = setup_cli(servers[0], "carriers", "update", "second", "--max-binds", "2")
         assert widened.returncode == 0, widened.stderr
         wait_until(lambda: bound_sessions(b) == 2, 30, "a second bind of the widened connector")
         assert most_sessions_at_once(b.recorded()) <= 2
 
-        removed = cli(servers[1], "carriers", "remove", "second")
+        removed = setup_cli(servers[1], "carriers", "remove", "second")
         assert removed.returncode == 0, removed.stderr
         wait_until(lambda: bound_sessions(b) == 0, 30, "the removed connector unbound")
         # No connector enabled: the sandbox delivers.

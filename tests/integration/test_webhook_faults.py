@@ -54,13 +54,11 @@ def assert_each_event_once_and_in_order(received: list[Received], sids: list[str
     )
 
 
+@pytest.mark.server_env(MYCPAAS_WEBHOOK_DISPATCHER="false")  # status changes commit; their callbacks wait
 def test_callbacks_queued_before_a_crash_are_sent_after_the_restart(
     fresh_server: ServerProcess, receiver: Receiver
 ) -> None:
     server = fresh_server
-    server.stop()
-    server.env["MYCPAAS_WEBHOOK_DISPATCHER"] = "false"  # status changes commit; their callbacks wait
-    server.start()
     path = unique_path("after-crash")
     url = receiver.url(path)
     with server.client() as client:
@@ -88,13 +86,11 @@ def test_callbacks_queued_before_a_crash_are_sent_after_the_restart(
     assert all(is_valid(server.auth_token, request, url) for request in got)
 
 
+@pytest.mark.server_env(MYCPAAS_WORKER_LEASE_SECONDS="2")
 def test_kill_minus_nine_while_callbacks_are_in_flight_loses_none(
     fresh_server: ServerProcess, receiver: Receiver
 ) -> None:
     server = fresh_server
-    server.stop()
-    server.env["MYCPAAS_WORKER_LEASE_SECONDS"] = "2"
-    server.start()
     path = unique_path("in-flight")
     url = receiver.script(path, Answer(200, delay=0.05))
     with server.client() as client:
