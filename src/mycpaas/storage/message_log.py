@@ -153,16 +153,19 @@ class Window:
     after: int | None = None
 
 
-def _walk(query: Select[Any], key: ColumnElement[Any], window: Window) -> Select[Any]:
-    query = query.add_columns(key.label(_KEY))
-    for bound in (
+def _bounds(key: ColumnElement[Any], window: Window) -> list[ColumnElement[bool]]:
+    """The window's conditions on `key` (those it has)."""
+    bounds = (
         key >= window.low if window.low is not None else None,
         key < window.high if window.high is not None else None,
         key < window.before if window.before is not None else None,
         key > window.after if window.after is not None else None,
-    ):
-        if bound is not None:
-            query = query.where(bound)
+    )
+    return [bound for bound in bounds if bound is not None]
+
+
+def _walk(query: Select[Any], key: ColumnElement[Any], window: Window) -> Select[Any]:
+    query = query.add_columns(key.label(_KEY)).where(*_bounds(key, window))
     order = key.asc() if window.after is not None else key.desc()
     return query.order_by(order).limit(window.limit)
 
@@ -245,15 +248,8 @@ async def _postgres_words(
     rest = (
         select(*columns, key.label(_KEY))
         .where(*conditions, *(SEARCH_TEXT.ilike(_like(word), escape="\\") for word in words))
-        .where(*_contains(words), key > edge if ascending else key < edge)
+        .where(*_contains(words), *_bounds(key, window), key > edge if ascending else key < edge)
     )
-    for bound in (
-        key >= window.low if window.low is not None else None,
-        key < window.high if window.high is not None else None,
-        key < window.before if window.before is not None else None,
-    ):
-        if bound is not None:
-            rest = rest.where(bound)
     order = (key + 0).asc() if ascending else (key + 0).desc()
     rows.extend((await conn.execute(rest.order_by(order).limit(window.limit - len(rows)))).all())
     return rows
