@@ -53,6 +53,7 @@ class Connector:
 
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
+        self.opened: list[socket.socket] = []  # closed by close_all(), also when a test fails half-way
         self.tls: ssl.SSLContext | None = None
         if server.tls:
             self.tls = ssl.create_default_context()
@@ -61,11 +62,23 @@ class Connector:
             self.tls.set_alpn_protocols(["h2", "http/1.1"])
 
     def tcp(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.server.port), timeout=30)
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=30)
+        self.opened.append(sock)
+        return sock
 
     def open(self) -> socket.socket:
         sock = self.tcp()
-        return self.tls.wrap_socket(sock) if self.tls else sock
+        return self.wrap(sock) if self.tls else sock
+
+    def wrap(self, sock: socket.socket) -> socket.socket:
+        assert self.tls
+        wrapped = self.tls.wrap_socket(sock)
+        self.opened.append(wrapped)
+        return wrapped
+
+    def close_all(self) -> None:
+        for sock in self.opened:
+            sock.close()
 
 
 def read_until_closed(sock: socket.socket) -> bytes:
@@ -110,9 +123,17 @@ def limited_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
     dispose_server(server)
 
 
-def test_idle_connections_are_closed_and_the_cap_only_delays_others(limited_server: ServerProcess) -> None:
+@pytest.fixture
+def connect(limited_server: ServerProcess) -> Iterator[Connector]:
+    connector = Connector(limited_server)
+    yield connector
+    connector.close_all()  # a failed test's sockets would be reported as unclosed in whichever test runs next
+
+
+def test_idle_connections_are_closed_and_the_cap_only_delays_others(
+    limited_server: ServerProcess, connect: Connector
+) -> None:
     server = limited_server
-    connect = Connector(server)
     slots = CAP * (2 if "--workers" in server.args else 1)
 
     # Both idle kinds are opened first and read last: an idle keep-alive connection, and one that never sends a
@@ -139,22 +160,26 @@ def test_idle_connections_are_closed_and_the_cap_only_delays_others(limited_serv
         assert read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
 
     # The cap: requests whose bodies are withheld hold every connection of every process (for the body
-    # timeout) ...
+    # timeout) ... Each sends its headers as soon as it is accepted: one accepted early that waited for the
+    # others to be accepted (the last waits for keep_alive's header timeout) would reach the same 2 s header
+    # timeout and be closed, leaving its slot free (CI, under load).
     auth = base64.b64encode(f"{server.account_sid}:{server.auth_token}".encode())
-    withheld = [connect.open() for _ in range(slots)]
-    for sock in withheld:
+    withheld = []
+    for _ in range(slots):
+        sock = connect.open()
         sock.sendall(
             f"POST {server.accounts_path()}/Messages.json HTTP/1.1\r\nHost: x\r\n".encode()
             + b"Authorization: Basic " + auth + b"\r\n"
             + b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nTo="
         )  # fmt: skip
+        withheld.append(sock)
     wait_for(lambda: listen_queue(server.port) == 0)  # every process accepted its share
     # ... so one more connection is not accepted: it waits in the kernel's listen queue ...
     honest = connect.tcp()
     wait_for(lambda: listen_queue(server.port) == 1)
     # ... until a connection ends; then it is served.
     withheld.pop().close()
-    honest = connect.tls.wrap_socket(honest) if connect.tls else honest
+    honest = connect.wrap(honest) if connect.tls else honest
     honest.sendall(HEALTH)
     assert read_response(honest).startswith(b"HTTP/1.1 200 ")
     honest.close()
