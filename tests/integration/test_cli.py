@@ -275,9 +275,9 @@ def test_unknown_account_sid(cli: Cli) -> None:
         )
     ]
     for result in results:
-        assert result.returncode == 1, (result.args, result.stdout, result.stderr)
+        assert result.returncode == 2, (result.args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
-        assert f"no account {missing}" in result.stderr
+        assert result.stderr == f"mycpaas: no account {missing}\n"
 
 
 def test_unknown_setting_fails_with_its_name(empty_cli: Cli) -> None:
@@ -384,7 +384,7 @@ def test_token_rotate_replaces_the_token_of_a_running_server(tmp_path: Path, bac
             remember_secret(sub["auth_token"])
             closed = owner.post(f"/2010-04-01/Accounts/{sub['sid']}.json", data={"Status": "closed"})
             assert closed.status_code == 200, closed.text
-        refused = cli.run("token", "rotate", sub["sid"], expect=1)
+        refused = cli.run("token", "rotate", sub["sid"], expect=2)
         assert "Account not active" in refused.stderr and "is closed" in refused.stderr
         assert "Traceback" not in refused.stderr and refused.stdout == ""
     finally:

@@ -73,13 +73,13 @@ def test_users_create_from_the_terminal(tmp_path: Path) -> None:
         assert "The mycpaas command line created the dashboard user owner@example.com" in history
 
         again = users_create_refused(server, "owner@example.com")
-        assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
+        assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
         short = users_create_refused(server, "short@example.com", password="too short")
-        assert short.returncode == 1 and "at least 12 characters" in short.stderr
+        assert short.returncode == 2 and "at least 12 characters" in short.stderr
         bad = users_create_refused(server, "not-an-address")
-        assert bad.returncode == 1 and "valid email" in bad.stderr
+        assert bad.returncode == 2 and "valid email" in bad.stderr
         unknown = users_create_refused(server, "x@example.com", "--account", "AC" + "0" * 32)
-        assert unknown.returncode == 1 and "no account" in unknown.stderr
+        assert unknown.returncode == 2 and "no account" in unknown.stderr
 
         sub = httpx.post(
             f"{server.url}/2010-04-01/Accounts.json",
@@ -88,7 +88,7 @@ def test_users_create_from_the_terminal(tmp_path: Path) -> None:
         ).json()
         remember_secret(sub["auth_token"])
         refused = users_create_refused(server, "sub@example.com", "--account", sub["sid"])
-        assert refused.returncode == 1 and "main account" in refused.stderr
+        assert refused.returncode == 2 and "main account" in refused.stderr
     finally:
         dispose_server(server)
 

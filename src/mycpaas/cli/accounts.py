@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from mycpaas.api.serializers import account_json
 from mycpaas.cli.common import (
+    Refusal,
     common_options,
     json_option,
     on_platform,
@@ -30,8 +30,7 @@ async def create(args: argparse.Namespace, platform: Platform) -> int:
     if args.parent:
         parent = await accounts.get_account(platform, args.parent)
         if parent is None:
-            print(f"no account {args.parent}", file=sys.stderr)
-            return 1
+            raise Refusal(f"mycpaas: no account {args.parent}", code=2)
         owner = parent.account.sid
     view = await accounts.create_account(platform, args.friendly_name, owner)
     print_credentials(view, platform.settings, "Created account:")
@@ -64,8 +63,7 @@ async def list_all(args: argparse.Namespace, platform: Platform) -> int:
 async def show(args: argparse.Namespace, platform: Platform) -> int:
     view = await accounts.get_account(platform, args.sid)
     if view is None:
-        print(f"no account {args.sid}", file=sys.stderr)
-        return 1
+        raise Refusal(f"mycpaas: no account {args.sid}", code=2)
     if args.json:
         print_json(_json(view.account, view.auth_token if args.show_token else None))
         return 0
@@ -82,15 +80,14 @@ async def show(args: argparse.Namespace, platform: Platform) -> int:
 async def rotate_token(args: argparse.Namespace, platform: Platform) -> int:
     view = await accounts.get_account(platform, args.sid)
     if view is None:
-        print(f"no account {args.sid}", file=sys.stderr)
-        return 1
+        raise Refusal(f"mycpaas: no account {args.sid}", code=2)
     try:
         rotated = await accounts.rotate_token(platform, view.account, Actor.cli())
     except InvalidRequest as error:  # a closed account is read-only
-        print(
-            f"mycpaas: {error.message} ({view.account.sid} is {view.account.status.value})", file=sys.stderr
-        )
-        return 1
+        raise Refusal(
+            f"mycpaas: {error.message} ({view.account.sid} is {view.account.status.value}; error {int(error.code)})",
+            code=2,
+        ) from None
     print_credentials(rotated, platform.settings, "Rotated the Auth Token; the old token no longer works:")
     return 0
 

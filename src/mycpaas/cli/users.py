@@ -5,11 +5,10 @@ The other `users` commands (list, reset-password, remove) are in cli/user_admin.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from mycpaas.cli import user_admin
-from mycpaas.cli.common import base_url, common_options, on_platform
+from mycpaas.cli.common import Refusal, base_url, common_options, on_platform
 from mycpaas.cli.passwords import read_password
 from mycpaas.domain.audit import Actor
 from mycpaas.errors import InvalidRequest
@@ -27,15 +26,10 @@ async def create(args: argparse.Namespace, platform: Platform) -> int:
     else:
         account = await first_main_account(platform)
     if account is None:
-        print(f"no account {args.account or '(the database has none yet)'}", file=sys.stderr)
-        return 1
-    try:
-        user = await users.create_user(
-            platform, account, args.email, read_password(args), Actor.cli(), admin=args.admin
-        )
-    except InvalidRequest as error:
-        print(f"mycpaas: {error.message}", file=sys.stderr)
-        return 1
+        raise Refusal(f"mycpaas: no account {args.account or '(the database has none yet)'}", code=2)
+    user = await users.create_user(
+        platform, account, args.email, read_password(args), Actor.cli(), admin=args.admin
+    )
     role = "platform administrator" if user.is_admin else "dashboard user"
     print(f"Created {role} {user.email} of account {account.sid}; sign in at {base_url(platform.settings)}/")
     return 0
@@ -65,5 +59,5 @@ def register(commands: Subcommands) -> None:
         help="a platform administrator, who also manages the carrier connectors in the dashboard (the first "
         "user is one anyway)",
     )
-    new.set_defaults(func=on_platform(create))
+    new.set_defaults(func=on_platform(create, (InvalidRequest,)))
     user_admin.register(actions)
