@@ -12,7 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from mycpaas.cli.carrier_options import connector_arguments, connector_changes, read_smpp_password
-from mycpaas.cli.common import common_options, json_option, on_platform, print_json
+from mycpaas.cli.common import common_options, json_option, on_platform, print_json, printable
 from mycpaas.domain.carriers import Connector, InvalidConnector
 from mycpaas.services import carriers
 from mycpaas.services.platform import Platform
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
 
 def _row(c: Connector) -> tuple[str, ...]:
     return (
-        c.name,
-        f"{c.host}:{c.port}",
-        c.system_id,
+        printable(c.name),
+        printable(f"{c.host}:{c.port}"),
+        printable(c.system_id),
         c.bind_type,
         str(c.window),
         str(c.max_mps) if c.max_mps else "no limit",
@@ -99,7 +99,7 @@ def _print_connector(c: Connector) -> None:
     def when(value: object) -> str:
         return value.isoformat(timespec="seconds") + "Z" if hasattr(value, "isoformat") else "-"
 
-    print(f"{c.name}  ({'enabled' if c.enabled else 'disabled'})")
+    print(f"{printable(c.name)}  ({'enabled' if c.enabled else 'disabled'})")
     for label, value in (
         ("host", c.host),
         ("port", c.port),
@@ -119,7 +119,7 @@ def _print_connector(c: Connector) -> None:
         ("created", when(c.created_at)),
         ("updated", when(c.updated_at)),
     ):
-        print(f"  {label + ':':<16}{value}")
+        print(f"  {label + ':':<16}{printable(value)}")
 
 
 async def show(args: argparse.Namespace, platform: Platform) -> int:

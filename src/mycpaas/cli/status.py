@@ -11,7 +11,7 @@ import argparse
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mycpaas.cli.common import common_options, json_option, on_platform, print_json, settings_from
+from mycpaas.cli.common import common_options, json_option, on_platform, print_json, printable, settings_from
 from mycpaas.domain.webhooks import EVENT_KINDS
 from mycpaas.services import binds, carriers, health
 from mycpaas.services.platform import Platform
@@ -70,7 +70,7 @@ def _print(status: dict[str, Any]) -> None:
     for c in status["carriers"]:
         state = f"{c['binds_up']} of {c['max_binds']} binds up" if c["enabled"] else "disabled"
         held = f" ({c['binds_held']} held)" if c["binds_held"] != c["binds_up"] else ""
-        print(f"  {c['name']:<20} {c['address']:<28} {state}{held}")
+        print(f"  {printable(c['name']):<20} {printable(c['address']):<28} {state}{held}")
     print("queue:")
     for q in status["queue"]:
         age = q["oldest_due_age_seconds"]
