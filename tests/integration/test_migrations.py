@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -682,3 +684,61 @@ def test_the_overview_counts_are_filled_from_the_rows_there(database_url: str) -
         ("delivered", 2),
         ("retrying", 1),
     ]
+
+
+# ---- PostgreSQL: the log's indexes are built while messages are written -----------------------------------
+
+_COPY_MESSAGE = (
+    "INSERT INTO messages (sid, account_sid, direction, to_number, body, status, num_segments, num_media,"
+    " encoding, created_at, updated_at) SELECT $1, account_sid, direction, to_number, body, status,"
+    " num_segments, num_media, encoding, created_at, updated_at FROM messages WHERE id = 11"
+)
+_BUILD_WAITING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %'"
+    " AND wait_event_type = 'Lock'"
+)
+
+
+def test_postgresql_takes_writes_to_messages_while_the_log_indexes_are_built() -> None:
+    """0017-0019 build their indexes CONCURRENTLY (storage/online_indexes.py), as docs/deployment.md's upgrade
+    runs `mycpaas migrate` beside processes that keep serving. A transaction that wrote a message and stays
+    open holds the build back, as it would a plain CREATE INDEX; a message written meanwhile goes in at once,
+    where a plain CREATE INDEX's SHARE lock, queued behind the open transaction, would hold it until that
+    transaction ended (here: past its statement_timeout)."""
+    url = create_postgres_database()
+    try:
+        migrate.upgrade(url, "0016")
+        on_connection(url, load(representative_rows()))
+        asyncio.run(_write_while_upgrading(url))
+        diff, _, revision = schema_state(url)
+        assert diff == [] and revision == HEAD
+        invalid = on_connection(
+            url, lambda c: c.exec_driver_sql("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar()
+        )
+        assert invalid == 0
+    finally:
+        drop_postgres_database(url)
+
+
+async def _write_while_upgrading(url: str) -> None:
+    holder, writer, watcher = [await asyncpg.connect(url) for _ in range(3)]
+    try:
+        open_transaction = holder.transaction()
+        await open_transaction.start()
+        await holder.execute(_COPY_MESSAGE, "SM" + "1" * 32)
+        upgrading = asyncio.ensure_future(asyncio.to_thread(migrate.upgrade, url))
+        deadline = time.monotonic() + 60
+        while not await watcher.fetchval(_BUILD_WAITING):
+            assert not upgrading.done(), upgrading.result()
+            assert time.monotonic() < deadline, "no CREATE INDEX waited for the open transaction"
+            await asyncio.sleep(0.05)
+        await writer.execute("SET statement_timeout = '5s'")
+        await writer.execute(_COPY_MESSAGE, "SM" + "2" * 32)
+        assert not upgrading.done()  # the build still waits for the open transaction
+        await open_transaction.commit()
+        await asyncio.wait_for(upgrading, 120)
+        written = "SELECT count(*) FROM messages WHERE sid IN ($1, $2)"
+        assert await watcher.fetchval(written, "SM" + "1" * 32, "SM" + "2" * 32) == 2
+    finally:
+        for conn in (holder, writer, watcher):
+            await conn.close()

@@ -32,6 +32,7 @@ from mycpaas.storage.database import async_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK_KEY = 0x6D796370  # "mycp"
+_LOCK_POLL_SECONDS = 0.2
 
 
 def alembic_config(url: str) -> Config:
@@ -59,11 +60,17 @@ def _locked(url: str, action: Callable[[], None]) -> None:
 
 
 async def _with_advisory_lock(url: str, action: Callable[[], None]) -> None:
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    """The lock is asked for again every _LOCK_POLL_SECONDS, each time in a transaction of its own, never waited
+    for in one statement: a process waiting inside `SELECT pg_advisory_lock` holds a snapshot, and the holder's
+    CREATE INDEX CONCURRENTLY (storage/online_indexes.py) waits for every older snapshot to end, so two
+    processes starting together would wait for each other for ever."""
+    engine = create_async_engine(async_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:  # the lock is the session's: closing the connection releases it
-            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-            await conn.commit()
+            while not (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+            ).scalar():
+                await asyncio.sleep(_LOCK_POLL_SECONDS)
             await asyncio.to_thread(action)  # Alembic's env.py runs its own event loop
     finally:
         await engine.dispose()

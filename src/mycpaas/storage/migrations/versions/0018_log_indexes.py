@@ -26,6 +26,8 @@ columns'.
 import sqlalchemy as sa
 from alembic import op
 
+from mycpaas.storage import online_indexes
+
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
@@ -38,11 +40,15 @@ _SEARCH_TEXT = "(coalesce(to_number, '') || chr(10) || coalesce(from_number, '')
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # While the running processes keep writing messages; searches keep the old index until the new one is
+        # built (storage/online_indexes.py).
+        for status in _ONE_STATUS:
+            online_indexes.drop(f"ix_messages_account_{status}_id")
+        online_indexes.replace("ix_messages_search", "messages", f"USING gin ({_SEARCH_TEXT} gin_trgm_ops)")
+        return
     for status in _ONE_STATUS:
         op.drop_index(f"ix_messages_account_{status}_id", table_name="messages")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX ix_messages_search")
-        op.execute(f"CREATE INDEX ix_messages_search ON messages USING gin ({_SEARCH_TEXT} gin_trgm_ops)")
 
 
 def downgrade() -> None:

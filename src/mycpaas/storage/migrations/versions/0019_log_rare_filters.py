@@ -23,6 +23,8 @@ PostgreSQL at 1M messages) or a direction no message has (outbound-reply on a pl
 import sqlalchemy as sa
 from alembic import op
 
+from mycpaas.storage import online_indexes
+
 revision = "0019"
 down_revision = "0018"
 branch_labels = None
@@ -38,10 +40,12 @@ _INDEXES = (
 
 
 def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
     for name, columns, where in _INDEXES:
-        op.create_index(
-            name, "messages", columns, sqlite_where=sa.text(where), postgresql_where=sa.text(where)
-        )
+        if postgres:  # built while the running processes keep writing messages (storage/online_indexes.py)
+            online_indexes.create(name, "messages", f"({', '.join(columns)}) WHERE {where}")
+        else:
+            op.create_index(name, "messages", columns, sqlite_where=sa.text(where))
 
 
 def downgrade() -> None:
