@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mycpaas.bootstrap import build_platform
 from mycpaas.domain.accounts import Account
+from mycpaas.domain.control_characters import ACTING
 from mycpaas.errors import MycpaasError
 from mycpaas.services import server_secret
 from mycpaas.services.accounts import AccountView, find_account
@@ -84,7 +85,7 @@ def print_json(value: object) -> None:
 # What a terminal acts on rather than shows: C0 and C1 controls and DEL (ESC opens sequences that clear the
 # screen, move the cursor, set the window title; CR overwrites the line; BEL rings), the bidirectional marks,
 # embeddings, overrides and isolates that reorder the text after them, and the line and paragraph separators.
-_NOT_SHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NOT_SHOWN = re.compile(f"[{ACTING}]")
 
 
 def printable(value: object) -> str:

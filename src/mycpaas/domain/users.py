@@ -13,11 +13,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from mycpaas.domain.control_characters import ACTING
+
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 1024
 # No space, and no character that a terminal or a page would act on rather than show: control characters
 # (`mycpaas users list` prints the addresses) and the bidirectional marks, overrides and isolates.
-_ADDRESS_CHAR = r"[^@\s\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+_ADDRESS_CHAR = rf"[^@\s{ACTING}]"
 _EMAIL = re.compile(rf"{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}+\.{_ADDRESS_CHAR}+")
 
 
