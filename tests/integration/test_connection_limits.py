@@ -188,9 +188,11 @@ def test_idle_connections_are_closed_and_the_cap_only_delays_others(
 
     # An attacker holding every connection with headers that never end holds them for the header timeout
     # only: an honest client waiting behind is served once they are closed.
-    slow = [connect.open() for _ in range(slots)]
-    for sock in slow:
+    slow = []
+    for _ in range(slots):  # each starts its headers once accepted, as the withheld ones above
+        sock = connect.open()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow.append(sock)
     wait_for(lambda: listen_queue(server.port) == 0)
     honest = connect.open()
     honest.sendall(HEALTH)
