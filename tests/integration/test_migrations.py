@@ -694,8 +694,7 @@ _COPY_MESSAGE = (
     " num_segments, num_media, encoding, created_at, updated_at FROM messages WHERE id = 11"
 )
 _BUILD_WAITING = (
-    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %'"
-    " AND wait_event_type = 'Lock'"
+    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %' AND wait_event_type = 'Lock'"
 )
 
 
