@@ -113,12 +113,16 @@ def test_admin_adds_edits_disables_enables_and_removes_a_connector(
     expect(page.locator("#carrier-binds")).to_have_text("0 of 1")
     dash.screenshot("carrier-down")
 
-    # A blank password keeps the stored one: this save changes only the window, and it stays down.
+    # A blank password keeps the stored one: this save changes only the window, and it stays down. Each save
+    # is waited for (its POST, redirect and page load) before the next step: the window's value and the
+    # notice are already on the page the click leaves, and a reload during the save's navigation fails.
     page.get_by_label("Window").fill("7")
-    page.get_by_role("button", name="Save").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
     expect(page.get_by_label("Window")).to_have_value("7")
     page.get_by_label("SMPP password").fill(SMPP_PASSWORD)
-    page.get_by_role("button", name="Save").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
     reload_until(dash, "#carrier-up", "up")
 
     # Invalid settings: a form error, nothing changed, the password not echoed.
