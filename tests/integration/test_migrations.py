@@ -694,7 +694,8 @@ _COPY_MESSAGE = (
     " num_segments, num_media, encoding, created_at, updated_at FROM messages WHERE id = 11"
 )
 _BUILD_WAITING = (
-    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %' AND wait_event_type = 'Lock'"
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CREATE INDEX %'"
+    " AND wait_event_type = 'Lock'"
 )
 
 
@@ -731,7 +732,7 @@ async def _write_while_upgrading(url: str) -> None:
             assert not upgrading.done(), upgrading.result()
             assert time.monotonic() < deadline, "no CREATE INDEX waited for the open transaction"
             await asyncio.sleep(0.05)
-        await writer.execute("SET statement_timeout = '5s'")
+        await writer.execute("SET statement_timeout = '15s'")
         await writer.execute(_COPY_MESSAGE, "SM" + "2" * 32)
         assert not upgrading.done()  # the build still waits for the open transaction
         await open_transaction.commit()
