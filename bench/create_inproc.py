@@ -148,10 +148,14 @@ def line(label: str, creates: int, result: tuple[dict[int, int], float, float, f
 
 
 async def measure(args: argparse.Namespace, senders: list[Sender]) -> list[str]:
+    import gc
+
     from bench import baseline_app
     from mycpaas.bootstrap import Application
+    from mycpaas.cli.serve import GC_THRESHOLDS
     from mycpaas.settings import Settings
 
+    gc.set_threshold(*GC_THRESHOLDS)  # as `serve` sets them, for both apps
     batch = requests(senders, WARM_UP + args.creates)
     application = Application(Settings.from_env())
     lifespan = Lifespan(application)
