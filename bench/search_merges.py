@@ -1,0 +1,123 @@
+"""How long SQLite's search indexer holds the write lock, each transaction of a batch of messages: with FTS5
+merging its segments itself (automerge, what services/message_search.py runs on), against FTS5's automerge off
+and explicit 'merge' steps of --pages pages after each batch, each a transaction of its own (not in the product:
+see results/search_merges.txt).
+
+    PYTHONPATH=src .venv/bin/python bench/search_merges.py [--rows 80000] [--batch 250] [--pages 50 ...]
+
+A migrated SQLite database gets --rows messages (tests/log_rows.py: every body different); then, for each
+way, a copy of it is indexed from scratch, --batch messages a transaction as the indexer does, and the time of
+every transaction is taken (BEGIN IMMEDIATE to COMMIT: what a create waiting for the lock waits). Printed: the
+total, median, p90, p99 and longest transaction of the batches and of the merge steps, and how long three
+searches take on the index it leaves. Appends to results/search_merges.txt.
+
+Why: a create that arrives while the indexer holds the lock waits until it commits, so the longest of these
+transactions is what the indexer adds to the create load's p99 (bench/create_ab.py measures that part).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import commit, load_average  # noqa: E402
+from tests.log_rows import fill_sqlite  # noqa: E402
+from tests.platform_support import migrated_settings  # noqa: E402
+
+_INDEX = (
+    "INSERT INTO messages_search (rowid, to_number, from_number, body)"
+    " SELECT id, to_number, from_number, body FROM messages WHERE id > ? AND id <= ?"
+)
+_CONFIG = "INSERT INTO messages_search (messages_search, rank) VALUES (?, ?)"
+_MERGE = "INSERT INTO messages_search (messages_search, rank) VALUES ('merge', ?)"
+MERGE_PAGES = 50
+MERGE_STEPS_PER_BATCH = 8
+
+
+def timed(conn: sqlite3.Connection, work: str, *args: object) -> tuple[float, int]:
+    """One write transaction: its milliseconds and the rows it changed."""
+    started, before = time.perf_counter(), conn.total_changes
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(work, args)
+    conn.execute("COMMIT")
+    return (time.perf_counter() - started) * 1000, conn.total_changes - before
+
+
+def summary(times: list[float]) -> str:
+    if not times:
+        return "none"
+    ordered, n = sorted(times), len(times)
+    return (
+        f"{n} transactions, total {sum(ordered):.0f} ms, median {ordered[n // 2]:.1f}, "
+        f"p90 {ordered[int(n * 0.9)]:.1f}, p99 {ordered[int(n * 0.99)]:.1f}, longest {ordered[-1]:.1f} ms"
+    )
+
+
+def index_all(source: Path, rows: int, batch: int, steps: bool, pages: int = MERGE_PAGES) -> str:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "copy.db"
+        shutil.copy(source, path)
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if steps:  # FTS5 merges only when asked; its emergency merge of a crowded level stays a last resort
+            conn.execute(_CONFIG, ("automerge", 0))
+            conn.execute(_CONFIG, ("crisismerge", 64))
+        batches: list[float] = []
+        merges: list[float] = []
+        last = 0
+        while last < rows:
+            batches.append(timed(conn, _INDEX, last, last + batch)[0])
+            last += batch
+            for _ in range(MERGE_STEPS_PER_BATCH if steps else 0):
+                took, changed = timed(conn, _MERGE, pages)
+                merges.append(took)
+                if changed < 2:
+                    break
+            if len(batches) % 40 == 0:  # the server's checkpointer keeps the log short
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        started = time.perf_counter()
+        for word in ("meeting", "payment", "5550123"):
+            conn.execute("SELECT count(*) FROM messages_search WHERE messages_search MATCH ?", (f'"{word}"',))
+        searches = (time.perf_counter() - started) * 1000
+        conn.close()
+    return f"batches: {summary(batches)}; merge steps: {summary(merges)}; three searches {searches:.0f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=80_000)
+    parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--pages", type=int, nargs="*", default=[MERGE_PAGES], help="merge step sizes to try")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = migrated_settings(Path(scratch))
+        source = Path(settings.effective_database_url.removeprefix("sqlite:///"))
+        start = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=args.rows + 60)
+        fill_sqlite(str(source), "AC" + "0" * 32, args.rows, start)
+        lines = [
+            f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, bench/search_merges.py, commit {commit()}, "
+            f"{args.rows} messages indexed {args.batch} a transaction, load {load_average()}"
+        ]
+        lines.append(f"automerge (FTS5's own): {index_all(source, args.rows, args.batch, False)}")
+        for pages in args.pages:
+            lines.append(f"steps of {pages} pages: {index_all(source, args.rows, args.batch, True, pages)}")
+    text = "\n".join(lines)
+    print(text)
+    with (ROOT / "bench" / "results" / "search_merges.txt").open("a") as results:
+        results.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
