@@ -1,9 +1,10 @@
 """How long SQLite's search indexer holds the write lock, each transaction of a batch of messages: with FTS5
-merging its segments itself (automerge, what services/message_search.py runs on), against FTS5's automerge off
-and explicit 'merge' steps of --pages pages after each batch, each a transaction of its own (not in the product:
-see results/search_merges.txt).
+merging its segments itself (automerge, as services/message_search.py runs it; --automerge: other values of
+it), and with automerge off and explicit 'merge' steps of --pages pages after each batch, each a transaction
+of its own (not in the product: see results/search_merges.txt).
 
     PYTHONPATH=src .venv/bin/python bench/search_merges.py [--rows 80000] [--batch 250] [--pages 50 ...]
+        [--automerge N ...]
 
 A migrated SQLite database gets --rows messages (tests/log_rows.py: every body different); then, for each
 way, a copy of it is indexed from scratch, --batch messages a transaction as the indexer does, and the time of
@@ -62,23 +63,24 @@ def summary(times: list[float]) -> str:
     )
 
 
-def index_all(source: Path, rows: int, batch: int, steps: bool, pages: int = MERGE_PAGES) -> str:
+def index_all(source: Path, rows: int, batch: int, config: dict[str, int], pages: int | None = None) -> str:
+    """Index a copy of `source` from scratch with these FTS5 settings; with `pages`, a merge step of that many
+    pages after each batch (up to MERGE_STEPS_PER_BATCH, until one finds nothing to do)."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "copy.db"
         shutil.copy(source, path)
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        if steps:  # FTS5 merges only when asked; its emergency merge of a crowded level stays a last resort
-            conn.execute(_CONFIG, ("automerge", 0))
-            conn.execute(_CONFIG, ("crisismerge", 64))
+        for name, value in config.items():
+            conn.execute(_CONFIG, (name, value))
         batches: list[float] = []
         merges: list[float] = []
         last = 0
         while last < rows:
             batches.append(timed(conn, _INDEX, last, last + batch)[0])
             last += batch
-            for _ in range(MERGE_STEPS_PER_BATCH if steps else 0):
+            for _ in range(MERGE_STEPS_PER_BATCH if pages else 0):
                 took, changed = timed(conn, _MERGE, pages)
                 merges.append(took)
                 if changed < 2:
@@ -100,6 +102,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=80_000)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--pages", type=int, nargs="*", default=[MERGE_PAGES], help="merge step sizes to try")
+    parser.add_argument(
+        "--automerge", type=int, nargs="*", default=[], help="other automerge values to try (no steps)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         settings = migrated_settings(Path(scratch))
@@ -110,9 +115,14 @@ def main() -> None:
             f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, bench/search_merges.py, commit {commit()}, "
             f"{args.rows} messages indexed {args.batch} a transaction, load {load_average()}"
         ]
-        lines.append(f"automerge (FTS5's own): {index_all(source, args.rows, args.batch, False)}")
+        lines.append(f"automerge 4 (FTS5's default): {index_all(source, args.rows, args.batch, {})}")
+        for value in args.automerge:
+            # crisismerge (default 16) above it, or every merge of a level would be the emergency one
+            config = {"automerge": value, "crisismerge": max(16, 4 * value)}
+            lines.append(f"automerge {value}: {index_all(source, args.rows, args.batch, config)}")
+        steps = {"automerge": 0, "crisismerge": 64}  # FTS5 merges only when asked; the emergency merge stays
         for pages in args.pages:
-            lines.append(f"steps of {pages} pages: {index_all(source, args.rows, args.batch, True, pages)}")
+            lines.append(f"steps of {pages} pages: {index_all(source, args.rows, args.batch, steps, pages)}")
     text = "\n".join(lines)
     print(text)
     with (ROOT / "bench" / "results" / "search_merges.txt").open("a") as results:
