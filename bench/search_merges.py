@@ -7,7 +7,8 @@ of its own (not in the product: see results/search_merges.txt).
         [--automerge N ...]
 
 A migrated SQLite database gets --rows messages (tests/log_rows.py: every body different); then, for each
-way, a copy of it is indexed from scratch, --batch messages a transaction as the indexer does, and the time of
+way, a copy of it is indexed from scratch by the indexer's own batch (message_log.index_batch), --batch
+messages a transaction, and the time of
 every transaction is taken (BEGIN IMMEDIATE to COMMIT: what a create waiting for the lock waits). Printed: the
 total, median, p90, p99 and longest transaction of the batches and of the merge steps, and how long three
 searches take on the index it leaves. Appends to results/search_merges.txt.
@@ -24,6 +25,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,24 +33,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import commit, load_average  # noqa: E402
+from mycpaas.storage.message_log import index_batch  # noqa: E402
 from tests.log_rows import fill_sqlite  # noqa: E402
 from tests.platform_support import migrated_settings  # noqa: E402
 
-_INDEX = (
-    "INSERT INTO messages_search (rowid, to_number, from_number, body)"
-    " SELECT id, to_number, from_number, body FROM messages WHERE id > ? AND id <= ?"
-)
 _CONFIG = "INSERT INTO messages_search (messages_search, rank) VALUES (?, ?)"
 _MERGE = "INSERT INTO messages_search (messages_search, rank) VALUES ('merge', ?)"
 MERGE_PAGES = 50
 MERGE_STEPS_PER_BATCH = 8
 
 
-def timed(conn: sqlite3.Connection, work: str, *args: object) -> tuple[float, int]:
+def timed(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], object]) -> tuple[float, int]:
     """One write transaction: its milliseconds and the rows it changed."""
     started, before = time.perf_counter(), conn.total_changes
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute(work, args)
+    work(conn)
     conn.execute("COMMIT")
     return (time.perf_counter() - started) * 1000, conn.total_changes - before
 
@@ -76,12 +75,14 @@ def index_all(source: Path, rows: int, batch: int, config: dict[str, int], pages
             conn.execute(_CONFIG, (name, value))
         batches: list[float] = []
         merges: list[float] = []
-        last = 0
-        while last < rows:
-            batches.append(timed(conn, _INDEX, last, last + batch)[0])
-            last += batch
+        now = datetime.now(UTC)
+        indexed = 0
+        while indexed < rows:  # the product's own batch (storage/message_log.index_batch), watermark included
+            took, _ = timed(conn, lambda driver: index_batch(driver, batch, now))
+            batches.append(took)
+            indexed += batch
             for _ in range(MERGE_STEPS_PER_BATCH if pages else 0):
-                took, changed = timed(conn, _MERGE, pages)
+                took, changed = timed(conn, lambda driver: driver.execute(_MERGE, (pages,)))
                 merges.append(took)
                 if changed < 2:
                     break
@@ -120,7 +121,8 @@ def main() -> None:
             # crisismerge (default 16) above it, or every merge of a level would be the emergency one
             config = {"automerge": value, "crisismerge": max(16, 4 * value)}
             lines.append(f"automerge {value}: {index_all(source, args.rows, args.batch, config)}")
-        steps = {"automerge": 0, "crisismerge": 64}  # FTS5 merges only when asked; the emergency merge stays
+        # FTS5 merges only when asked; its emergency merge of a crowded level stays, as a last resort.
+        steps = {"automerge": 0, "crisismerge": 64}
         for pages in args.pages:
             lines.append(f"steps of {pages} pages: {index_all(source, args.rows, args.batch, steps, pages)}")
     text = "\n".join(lines)
