@@ -8,10 +8,9 @@ of its own (not in the product: see results/search_merges.txt).
 
 A migrated SQLite database gets --rows messages (tests/log_rows.py: every body different); then, for each
 way, a copy of it is indexed from scratch by the indexer's own batch (message_log.index_batch), --batch
-messages a transaction, and the time of
-every transaction is taken (BEGIN IMMEDIATE to COMMIT: what a create waiting for the lock waits). Printed: the
-total, median, p90, p99 and longest transaction of the batches and of the merge steps, and how long three
-searches take on the index it leaves. Appends to results/search_merges.txt.
+messages a transaction, and the time of every transaction is taken (BEGIN IMMEDIATE to COMMIT: what a create
+waiting for the lock waits). Printed: the total, median, p90, p99 and longest transaction of the batches and
+of the merge steps, and how long three searches take on the index it leaves. Appends to results/search_merges.txt.
 
 Why: a create that arrives while the indexer holds the lock waits until it commits, so the longest of these
 transactions is what the indexer adds to the create load's p99 (bench/create_ab.py measures that part).
